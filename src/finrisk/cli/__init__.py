@@ -1,0 +1,1 @@
+"""The ``finrisk`` command line."""

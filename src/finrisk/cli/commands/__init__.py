@@ -1,0 +1,1 @@
+"""One module per ``finrisk`` sub-command; each exposes ``register(app)``."""

@@ -1,0 +1,28 @@
+"""``finrisk init DIR``: make a workspace folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from finrisk.cli._common import console, user_errors
+from finrisk.config import init_workspace
+
+
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")],
+    name: Annotated[str | None, typer.Option(help="Workspace name (default: the folder name).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing finrisk.toml.")] = False,
+) -> None:
+    """Create a workspace: finrisk.toml plus the built-in event types, ready to edit."""
+    with user_errors():
+        ws = init_workspace(directory, name=name, force=force)
+    console.print(f"Created workspace [bold]{ws.settings.workspace.name}[/] in {ws.root}")
+    console.print(f"  event types: {', '.join(ws.event_types.names)}")
+    console.print(f"Next: finrisk load FILE --workspace {directory}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)

@@ -1,0 +1,184 @@
+"""Workspaces: a folder with ``finrisk.toml`` and declarative files.
+
+``finrisk.toml`` says where the stores live and which files declare event types (later: features,
+rules, models). :func:`load_workspace` validates it once into :class:`Settings`; a malformed file
+gets a :class:`~finrisk.errors.WorkspaceError` naming the file, the line and the problem.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from finrisk.errors import WorkspaceError
+from finrisk.events.registry import EventTypeRegistry, builtin_event_types_text
+
+__all__ = ["CONFIG_FILE", "Settings", "Workspace", "init_workspace", "load_workspace"]
+
+CONFIG_FILE = "finrisk.toml"
+EVENT_TYPES_FILE = "event_types.yaml"
+
+
+class WorkspaceSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "finrisk"
+
+
+class EventsSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    types: list[str] = Field(default_factory=lambda: [EVENT_TYPES_FILE], min_length=1)
+
+
+class StoreSection(BaseModel):
+    """Where events live. ``type = "embedded"`` is the one-machine default (file log + Parquet)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["embedded"] = "embedded"
+    log_dir: str = "data/log"
+    warehouse_dir: str = "data/warehouse"
+    durability: Literal["fsync", "os"] = Field(
+        default="fsync",
+        description="fsync: an acknowledged event survives power loss; os: it survives a killed process",
+    )
+    partition: Literal["day", "hour"] = "day"
+    lateness_seconds: int = Field(
+        default=3600, ge=0, description="a time partition closes this long after newer events arrive"
+    )
+
+
+class Settings(BaseModel):
+    """The validated contents of ``finrisk.toml``."""
+
+    model_config = ConfigDict(extra="forbid")
+    workspace: WorkspaceSection = Field(default_factory=WorkspaceSection)
+    events: EventsSection = Field(default_factory=EventsSection)
+    store: StoreSection = Field(default_factory=StoreSection)
+
+
+def _toml_line(text: str, loc: tuple[str, ...]) -> int | None:
+    """Best-effort line of a dotted key path in TOML text (tomllib keeps no positions)."""
+    lines = text.splitlines()
+    section_line = None
+    if len(loc) >= 1:
+        header = re.compile(r"^\s*\[\s*" + re.escape(loc[0]) + r"\s*\]")
+        for i, line in enumerate(lines):
+            if header.match(line):
+                section_line = i
+                break
+    if section_line is not None and len(loc) >= 2:
+        key = re.compile(r"^\s*" + re.escape(loc[1]) + r"\s*=")
+        for i in range(section_line + 1, len(lines)):
+            if lines[i].lstrip().startswith("["):
+                break
+            if key.match(lines[i]):
+                return i + 1
+        return section_line + 1
+    if section_line is not None:
+        return section_line + 1
+    key0 = re.compile(r"^\s*" + re.escape(loc[0]) + r"\s*=") if loc else None
+    for i, line in enumerate(lines):
+        if key0 is not None and key0.match(line):
+            return i + 1
+    return None
+
+
+def parse_settings(text: str, *, file: str) -> Settings:
+    try:
+        raw: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = int(m.group(1)) if m else None
+        problem = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise WorkspaceError(f"TOML syntax error: {problem}", file=file, line=line) from None
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = tuple(str(p) for p in err["loc"])
+        msg = f"unknown key {loc[-1]!r}" if err["type"] == "extra_forbidden" else err["msg"]
+        got = err.get("input")
+        if err["type"] != "extra_forbidden" and not isinstance(got, dict):
+            msg = f"{msg}, got {got!r}"
+        raise WorkspaceError(f"{'.'.join(loc)}: {msg}", file=file, line=_toml_line(text, loc)) from None
+
+
+@dataclass
+class Workspace:
+    """A loaded workspace: its folder, settings and declared event types."""
+
+    root: Path
+    settings: Settings
+
+    @cached_property
+    def event_types(self) -> EventTypeRegistry:
+        paths: list[Path] = []
+        for pattern in self.settings.events.types:
+            found = sorted(self.root.glob(pattern))
+            if not found:
+                raise WorkspaceError(
+                    f"events.types: no file matches {pattern!r} in {self.root}", file=CONFIG_FILE
+                )
+            paths.extend(found)
+        return EventTypeRegistry.from_files(paths, root=self.root)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / self.settings.store.log_dir
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.root / self.settings.store.warehouse_dir
+
+
+def load_workspace(path: Path | str = ".") -> Workspace:
+    """Load the workspace in ``path`` (a folder holding ``finrisk.toml``)."""
+    root = Path(path).resolve()
+    config = root / CONFIG_FILE
+    if not config.is_file():
+        raise WorkspaceError(
+            f"no {CONFIG_FILE} in {root}; run 'finrisk init {path}' to make a workspace, "
+            "or pass --workspace DIR"
+        )
+    settings = parse_settings(config.read_text(encoding="utf-8"), file=str(config))
+    return Workspace(root=root, settings=settings)
+
+
+_TEMPLATE = """\
+# finrisk workspace settings. Paths are relative to this folder.
+[workspace]
+name = "{name}"
+
+[events]
+# Files (globs allowed) that declare event types.
+types = ["{event_types}"]
+
+[store]
+type = "embedded"          # one machine: durable file log + Parquet warehouse queried by DuckDB
+log_dir = "data/log"
+warehouse_dir = "data/warehouse"
+durability = "fsync"       # fsync: survives power loss; os: survives a killed process, faster
+partition = "day"          # warehouse time partitions: day | hour
+lateness_seconds = 3600    # a partition closes this long after newer events have arrived
+"""
+
+
+def init_workspace(path: Path | str, *, name: str | None = None, force: bool = False) -> Workspace:
+    """Create a workspace folder with ``finrisk.toml`` and the built-in event types."""
+    root = Path(path)
+    config = root / CONFIG_FILE
+    if config.exists() and not force:
+        raise WorkspaceError(f"{config} already exists; use --force to overwrite the settings file")
+    root.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        _TEMPLATE.format(name=name or root.resolve().name, event_types=EVENT_TYPES_FILE), encoding="utf-8"
+    )
+    types_file = root / EVENT_TYPES_FILE
+    if not types_file.exists() or force:
+        types_file.write_text(builtin_event_types_text(), encoding="utf-8")
+    return load_workspace(root)

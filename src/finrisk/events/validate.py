@@ -1,0 +1,210 @@
+"""Validate one event body against its type and normalise it.
+
+The validator reports every problem at once (field, what was expected, what came), never only
+the first. Values of fields marked ``pii`` are never echoed back: the error says what kind of
+value came, not the value, so error texts are safe to log.
+
+Normalised events are plain dicts with the declared fields only (absent optional fields are
+``None``), ``event_time`` and other timestamps as timezone-aware UTC datetimes, integers as
+``int`` and floats as ``float``. :func:`canonical_json` gives the byte form stored in the log and
+:func:`body_hash` its digest, so ``5`` and ``5.0`` for a float field are the same event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from finrisk.errors import EventValidationError, Problem
+from finrisk.events.registry import EventTypeRegistry
+from finrisk.events.schema import EventType, FieldSpec, FieldType
+
+__all__ = [
+    "EventValidator",
+    "body_hash",
+    "canonical_json",
+    "describe_value",
+    "format_timestamp",
+    "parse_timestamp",
+]
+
+Event = dict[str, Any]
+_MISSING = object()
+
+
+def describe_value(value: Any, *, pii: bool = False) -> str:
+    """A short, log-safe description of a value for error texts."""
+    if value is None:
+        return "null"
+    kind = type(value).__name__
+    if pii:
+        if isinstance(value, str):
+            return f"a {kind} of {len(value)} characters (value hidden: personal data)"
+        return f"a {kind} (value hidden: personal data)"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({kind})"
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An ISO 8601 string or a datetime -> aware UTC datetime; naive times are taken as UTC."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str):
+        dt = datetime.fromisoformat(value)
+    else:
+        raise TypeError("not a timestamp")
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def format_timestamp(dt: datetime) -> str:
+    """The canonical text form: ``2026-01-05T09:13:22.123456Z``."""
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+Checker = Callable[[Any], tuple[Any, str | None]]
+
+
+def _checker(spec: FieldSpec) -> Checker:
+    """Build the per-field check once per type; returns (normalised value, expected-if-bad)."""
+    t = spec.type
+
+    def in_range(x: float) -> str | None:
+        if spec.min is not None and x < spec.min:
+            return f"{t.value} >= {_num(spec.min)}"
+        if spec.max is not None and x > spec.max:
+            return f"{t.value} <= {_num(spec.max)}"
+        return None
+
+    if t is FieldType.STRING:
+        allowed = frozenset(spec.enum) if spec.enum else None
+        expected = f"one of {', '.join(spec.enum)}" if spec.enum else "a string"
+        if spec.entity is not None:
+            expected = f"a non-empty string ({spec.entity.value} key)"
+
+        def check_string(v: Any) -> tuple[Any, str | None]:
+            if not isinstance(v, str):
+                return v, expected
+            if allowed is not None and v not in allowed:
+                return v, expected
+            if spec.entity is not None and not v.strip():
+                return v, expected
+            return v, None
+
+        return check_string
+    if t is FieldType.INTEGER:
+
+        def check_int(v: Any) -> tuple[Any, str | None]:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                return v, "an integer"
+            if isinstance(v, float):
+                if not v.is_integer():
+                    return v, "an integer"
+                v = int(v)
+            return v, in_range(v)
+
+        return check_int
+    if t is FieldType.FLOAT:
+
+        def check_float(v: Any) -> tuple[Any, str | None]:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                return v, "a number"
+            v = float(v)
+            if not math.isfinite(v):
+                return v, "a finite number"
+            return v, in_range(v)
+
+        return check_float
+    if t is FieldType.BOOLEAN:
+
+        def check_bool(v: Any) -> tuple[Any, str | None]:
+            return (v, None) if isinstance(v, bool) else (v, "true or false")
+
+        return check_bool
+
+    def check_time(v: Any) -> tuple[Any, str | None]:
+        try:
+            return parse_timestamp(v), None
+        except (TypeError, ValueError):
+            return v, "an ISO 8601 timestamp such as 2026-01-05T09:13:22Z"
+
+    return check_time
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+class EventValidator:
+    """Validates event bodies for every type of a registry; checks are built once per type.
+
+    Examples
+    --------
+    >>> v = EventValidator(EventTypeRegistry.builtin())
+    >>> e = v.validate({"event_id": "e1", "event_type": "login",
+    ...                 "event_time": "2026-01-05T09:00:00Z", "customer_id": "C1", "success": True})
+    >>> e["event_time"].isoformat()
+    '2026-01-05T09:00:00+00:00'
+    """
+
+    def __init__(self, registry: EventTypeRegistry) -> None:
+        self.registry = registry
+        self._checks: dict[str, list[tuple[FieldSpec, Checker]]] = {
+            et.name: [(f, _checker(f)) for f in et.fields] for et in registry
+        }
+
+    def validate(self, body: Mapping[str, Any]) -> Event:
+        """Return the normalised event or raise :class:`EventValidationError` listing every problem."""
+        if not isinstance(body, Mapping):
+            raise EventValidationError(
+                "unknown", [Problem("(body)", "a JSON object", describe_value(body))]
+            )
+        event_type: EventType = self.registry.get(body.get("event_type"))
+        problems: list[Problem] = []
+        out: Event = {}
+        for spec, check in self._checks[event_type.name]:
+            raw = body.get(spec.name, _MISSING)
+            if raw is _MISSING or raw is None:
+                if spec.required:
+                    problems.append(Problem(spec.name, "a value (required)", "nothing"))
+                out[spec.name] = None
+                continue
+            value, expected = check(raw)
+            if expected is not None:
+                problems.append(Problem(spec.name, expected, describe_value(raw, pii=spec.pii)))
+            out[spec.name] = value
+        for name in body:
+            if event_type.field(name) is None:
+                problems.append(
+                    Problem(name, f"no such field in {event_type.name} events", describe_value(body[name]))
+                )
+        if problems:
+            raise EventValidationError(event_type.name, problems)
+        return out
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def canonical_json(event: Mapping[str, Any]) -> bytes:
+    """Stable bytes for a normalised event: sorted keys, nulls dropped, UTC timestamps."""
+    compact = {k: v for k, v in event.items() if v is not None}
+    return orjson.dumps(
+        compact, default=_default, option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+    )
+
+
+def body_hash(event: Mapping[str, Any]) -> str:
+    """Digest of :func:`canonical_json`; equal for the same event however it was spelled."""
+    return hashlib.blake2b(canonical_json(event), digest_size=16).hexdigest()
