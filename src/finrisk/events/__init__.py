@@ -14,13 +14,13 @@ from finrisk.events.validate import (
 
 __all__ = [
     "COMMON_FIELDS",
-    "LABEL_PREFIX",
     "EntityKind",
     "EventType",
     "EventTypeRegistry",
     "EventValidator",
     "FieldSpec",
     "FieldType",
+    "LABEL_PREFIX",
     "body_hash",
     "builtin_event_types_text",
     "canonical_json",

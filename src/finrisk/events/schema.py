@@ -19,11 +19,11 @@ from finrisk._yamlfile import LocatedDocument
 
 __all__ = [
     "COMMON_FIELDS",
-    "LABEL_PREFIX",
     "EntityKind",
     "EventType",
     "FieldSpec",
     "FieldType",
+    "LABEL_PREFIX",
     "parse_event_types",
 ]
 

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+MODULES = ["finrisk", "finrisk.errors", "finrisk.events", "finrisk.events.schema", "finrisk.events.validate"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_is_sorted_and_complete(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = list(module.__all__)
+    assert exported == sorted(exported), f"{name}.__all__ is not sorted"
+    for symbol in exported:
+        assert hasattr(module, symbol), f"{name}.__all__ names missing {symbol}"
+
+
+def test_every_error_has_an_http_status() -> None:
+    import finrisk.errors as errors
+
+    for symbol in errors.__all__:
+        obj = getattr(errors, symbol)
+        if isinstance(obj, type) and issubclass(obj, errors.FinriskError):
+            assert 400 <= obj.http_status <= 599
