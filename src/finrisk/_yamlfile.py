@@ -61,7 +61,7 @@ def _convert(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], file: st
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
     # A scalar: let the safe constructor resolve ints, floats, booleans and nulls.
-    return yaml.SafeLoader("").construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return yaml.SafeLoader("").construct_object(node, deep=True)
 
 
 def load_yaml(path: Path, *, display_name: str | None = None) -> LocatedDocument:

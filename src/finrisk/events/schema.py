@@ -8,7 +8,7 @@ has three common fields, ``event_id`` (the idempotency key), ``event_type`` and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
@@ -31,7 +31,7 @@ __all__ = [
 LABEL_PREFIX = "label_"
 
 
-class FieldType(str, Enum):
+class FieldType(StrEnum):
     """The value types a field may declare."""
 
     STRING = "string"
@@ -54,7 +54,7 @@ _ARROW_TYPES: dict[FieldType, pa.DataType] = {
 }
 
 
-class EntityKind(str, Enum):
+class EntityKind(StrEnum):
     """What real-world thing an entity-key field identifies (features and the graph key on these)."""
 
     CUSTOMER = "customer"
@@ -210,7 +210,9 @@ def parse_event_types(doc: LocatedDocument) -> list[EventType]:
             if field_name in _COMMON_NAMES:
                 raise doc.error(fpath, f"field {field_name!r} is common to every event and must not be declared")
             if field_name.startswith(LABEL_PREFIX):
-                raise doc.error(fpath, f"field names starting with {LABEL_PREFIX!r} are reserved for ground-truth labels")
+                raise doc.error(
+                    fpath, f"field names starting with {LABEL_PREFIX!r} are reserved for ground-truth labels"
+                )
             fields.append(
                 FieldSpec(
                     name=field_name,
