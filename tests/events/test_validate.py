@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -32,13 +32,13 @@ def _payment(**over: Any) -> dict[str, Any]:
 def test_valid_event_is_normalised(validator: EventValidator) -> None:
     e = validator.validate(_payment(amount=12))
     assert e["amount"] == 12.0 and isinstance(e["amount"], float)
-    assert e["event_time"] == datetime(2026, 1, 5, 9, 13, 22, tzinfo=timezone.utc)
+    assert e["event_time"] == datetime(2026, 1, 5, 9, 13, 22, tzinfo=UTC)
     assert e["merchant_id"] is None  # declared optional fields are present as None
 
 
 def test_offsets_are_converted_to_utc(validator: EventValidator) -> None:
     e = validator.validate(_payment(event_time="2026-01-05T17:13:22+08:00"))
-    assert e["event_time"] == datetime(2026, 1, 5, 9, 13, 22, tzinfo=timezone.utc)
+    assert e["event_time"] == datetime(2026, 1, 5, 9, 13, 22, tzinfo=UTC)
 
 
 def test_every_problem_is_reported_at_once(validator: EventValidator) -> None:
