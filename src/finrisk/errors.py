@@ -9,6 +9,7 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── UnknownEventTypeError         422  the event names a type the workspace does not declare
     ├── EventConflictError            409  same event_id, different body
     ├── InputFileError                400  a file given to ``finrisk load`` cannot be read at all
+    ├── QueryError                    400  a warehouse SQL query fails (syntax, unknown table or column)
     └── StoreError                    503  the event log or warehouse cannot do its job
 """
 
@@ -23,6 +24,7 @@ __all__ = [
     "FinriskError",
     "InputFileError",
     "Problem",
+    "QueryError",
     "StoreError",
     "UnknownEventTypeError",
     "WorkspaceError",
@@ -104,6 +106,12 @@ class EventConflictError(FinriskError):
 
 class InputFileError(FinriskError):
     """A file given for loading cannot be read at all (bad rows go to the rejects file instead)."""
+
+    http_status = 400
+
+
+class QueryError(FinriskError):
+    """A warehouse SQL query fails; the message is the engine's own, without a traceback."""
 
     http_status = 400
 

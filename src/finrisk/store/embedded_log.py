@@ -1,0 +1,278 @@
+"""The embedded event log: one SQLite file in WAL mode (stdlib ``sqlite3``).
+
+Why SQLite and not a home-made segment file: a batch is one transaction, so a crash (kill -9 or
+power loss) leaves either the whole batch or none of it, and the ``UNIQUE(event_id)`` index gives
+idempotency without keeping every id in memory. ``benchmarks/log_append.py`` compares it with the
+simplest durable segment log (JSON lines + fsync per batch, with no idempotency index): on this
+machine SQLite is within a small factor at batch 1 (both pay one fsync) and
+faster than the JSON-lines file at large batches (it writes fewer bytes than JSON lines
+with fsync once per batch), while also detecting duplicates and conflicts. The measured numbers
+are in the benchmark output.
+
+Durability: ``"fsync"`` sets ``synchronous=FULL`` (the WAL is fsynced at every commit: an
+acknowledged event survives power loss); ``"os"`` sets ``synchronous=NORMAL`` (the commit is in
+the OS page cache: it survives a killed process, not a power cut).
+
+Ground-truth labels live in a second table of the same file, written in the same transaction as
+their events, and carry the event's time so the warehouse flushes them with its partition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from finrisk.errors import EventConflictError, StoreError
+from finrisk.events.registry import EventTypeRegistry
+from finrisk.events.schema import FieldType
+from finrisk.events.validate import canonical_json, parse_timestamp
+from finrisk.store.log import AppendResult, AppendStatus, EventLog, Labels
+
+__all__ = ["Durability", "EmbeddedEventLog", "body_hash_of", "time_to_us"]
+
+Durability = Literal["fsync", "os"]
+_SYNC: dict[str, str] = {"fsync": "FULL", "os": "NORMAL"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_CHUNK = 5_000  # ids per "IN (...)" lookup, well under SQLite's variable limit
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    event_type TEXT NOT NULL,
+    event_time_us INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    body_hash TEXT NOT NULL,
+    flushed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS events_pending ON events(event_type, event_time_us) WHERE flushed = 0;
+CREATE TABLE IF NOT EXISTS labels (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    event_type TEXT NOT NULL,
+    event_time_us INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    flushed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS labels_pending ON labels(event_type, event_time_us) WHERE flushed = 0;
+"""
+
+
+def time_to_us(value: Any) -> int:
+    """Microseconds since the Unix epoch of a datetime or ISO 8601 string."""
+    dt = value if isinstance(value, datetime) else parse_timestamp(value)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    delta = dt - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+class EmbeddedEventLog(EventLog):
+    """The one-machine event log: a SQLite database in WAL mode.
+
+    Parameters
+    ----------
+    path : Path or str
+        The database file (its folder is created).
+    durability : {"fsync", "os"}
+        ``fsync`` survives power loss; ``os`` survives a killed process.
+    registry : EventTypeRegistry, optional
+        When given, :meth:`read` and :meth:`get` return events in the validator's normalised form
+        (every declared field present, timestamps as UTC datetimes); otherwise only
+        ``event_time`` is parsed.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> with EmbeddedEventLog(os.path.join(d, "events.sqlite"), durability="os") as log:
+    ...     r = log.append([{"event_id": "e1", "event_type": "login",
+    ...                      "event_time": "2026-01-05T09:00:00Z", "customer_id": "C1", "success": True}])
+    ...     (r[0].status.value, r[0].seq, log.count())
+    ('stored', 1, 1)
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        durability: Durability = "fsync",
+        registry: EventTypeRegistry | None = None,
+    ) -> None:
+        if durability not in _SYNC:
+            raise StoreError(
+                f"durability: expected one of {', '.join(sorted(_SYNC))}, got {durability!r}"
+            )
+        self.path = Path(path)
+        self.durability = durability
+        self.registry = registry
+        self._lock = threading.Lock()
+        self._times: dict[str, tuple[str, ...]] = {}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={_SYNC[durability]}")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"event log {self.path}: cannot open ({exc})") from None
+
+    # -- writing ---------------------------------------------------------------------------
+    def append(
+        self, events: Sequence[Mapping[str, Any]], *, labels: Sequence[Labels | None] | None = None
+    ) -> list[AppendResult]:
+        if labels is not None and len(labels) != len(events):
+            raise StoreError(f"labels: expected {len(events)} entries (one per event), got {len(labels)}")
+        prepared = [(e["event_id"], canonical_json(e)) for e in events]
+        hashes = [body_hash_of(body) for _, body in prepared]
+        results: list[AppendResult | None] = [None] * len(events)
+        with self._lock, self._write() as db:
+            stored: dict[str, tuple[int, str]] = {}
+            ids = list({eid for eid, _ in prepared})
+            for i in range(0, len(ids), _CHUNK):
+                chunk = ids[i : i + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for eid, seq, h in db.execute(
+                    f"SELECT event_id, seq, body_hash FROM events WHERE event_id IN ({marks})", chunk
+                ):
+                    stored[eid] = (seq, h)
+            seq = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+            rows: list[tuple[Any, ...]] = []
+            label_rows: list[tuple[Any, ...]] = []
+            for i, ((eid, body), h) in enumerate(zip(prepared, hashes, strict=True)):
+                found = stored.get(eid)
+                if found is not None:
+                    if found[1] == h:
+                        results[i] = AppendResult(eid, AppendStatus.DUPLICATE, found[0])
+                    else:
+                        results[i] = AppendResult(eid, AppendStatus.CONFLICT, None, EventConflictError(eid))
+                    continue
+                seq += 1
+                event = events[i]
+                t_us = time_to_us(event["event_time"])
+                rows.append((seq, eid, event["event_type"], t_us, body, h))
+                stored[eid] = (seq, h)
+                results[i] = AppendResult(eid, AppendStatus.STORED, seq)
+                if labels is not None and labels[i]:
+                    label_rows.append((eid, event["event_type"], t_us, orjson.dumps(dict(labels[i]))))
+            db.executemany(
+                "INSERT INTO events(seq, event_id, event_type, event_time_us, body, body_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            if label_rows:
+                db.executemany(
+                    "INSERT OR IGNORE INTO labels(event_id, event_type, event_time_us, body) VALUES (?, ?, ?, ?)",
+                    label_rows,
+                )
+        return [r for r in results if r is not None]
+
+    def _write(self) -> _Transaction:
+        return _Transaction(self._db, self.path)
+
+    # -- reading ---------------------------------------------------------------------------
+    def read(
+        self, after_seq: int = 0, *, batch: int = 10_000, event_type: str | None = None
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        where = "" if event_type is None else " AND event_type = ?"
+        last = after_seq
+        while True:
+            args: list[Any] = [last] + ([] if event_type is None else [event_type])
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT seq, body FROM events WHERE seq > ?{where} ORDER BY seq LIMIT {int(batch)}", args
+                ).fetchall()
+            if not rows:
+                return
+            for seq, body in rows:
+                yield seq, self._decode(body)
+            last = rows[-1][0]
+
+    def get(self, event_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT body FROM events WHERE event_id = ?", (event_id,)).fetchone()
+        return None if row is None else self._decode(row[0])
+
+    def get_labels(self, event_id: str) -> dict[str, Any] | None:
+        """The ground-truth labels stored with this event, or ``None``."""
+        with self._lock:
+            row = self._db.execute("SELECT body FROM labels WHERE event_id = ?", (event_id,)).fetchone()
+        return None if row is None else dict(orjson.loads(row[0]))
+
+    def count(self, event_type: str | None = None) -> int:
+        if event_type is None:
+            return int(self.query("SELECT count(*) FROM events")[0][0])
+        return int(self.query("SELECT count(*) FROM events WHERE event_type = ?", (event_type,))[0][0])
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.query("SELECT event_type, count(*) FROM events GROUP BY event_type ORDER BY 1"))
+
+    def last_seq(self) -> int:
+        return int(self.query("SELECT coalesce(max(seq), 0) FROM events")[0][0])
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only SQL statement on the log database (used by the warehouse)."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def execute_write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Run write statements in one durable transaction (used by the warehouse to mark flushes)."""
+        with self._lock, self._write() as db:
+            for sql, args in statements:
+                db.execute(sql, args)
+
+    def _decode(self, body: bytes) -> dict[str, Any]:
+        raw: dict[str, Any] = orjson.loads(body)
+        if self.registry is None or raw.get("event_type") not in self.registry:
+            raw["event_time"] = parse_timestamp(raw["event_time"])
+            return raw
+        et = self.registry.get(raw["event_type"])
+        out: dict[str, Any] = {}
+        for f in et.fields:
+            v = raw.get(f.name)
+            out[f.name] = parse_timestamp(v) if f.type is FieldType.TIMESTAMP and v is not None else v
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def body_hash_of(body: bytes) -> str:
+    """The :func:`~finrisk.events.body_hash` of bytes already in canonical form (hashes once)."""
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error); SQLite errors become StoreError."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db = db
+        self._path = path
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"event log {self._path}: cannot start a write ({exc})") from None
+        return self._db
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"event log {self._path}: write failed ({exc})") from None
+            return
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._db.execute("ROLLBACK")
+            raise StoreError(f"event log {self._path}: commit failed ({exc})") from None
