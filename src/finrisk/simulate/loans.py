@@ -4,7 +4,7 @@ Default model (the documented truth the tests check)
 ----------------------------------------------------
 Each loan defaults with probability ``sigmoid(z)`` where::
 
-    z = -1.60
+    z = -2.35
         - 0.25 * (phone_tenure_months / 12)              # longer phone tenure   -> lower default
         - 0.60 * log(1 + monthly_local_spend / 1000)      # more local-life spend -> lower
         + 0.45 * log(1 + monthly_game_spend / 100)        # more online-game spend -> higher
@@ -40,7 +40,7 @@ __all__ = ["COEFFICIENTS", "INTERCEPT", "LoanBatch", "default_probability", "loa
 IntArr = npt.NDArray[np.int64]
 FloatArr = npt.NDArray[np.float64]
 
-INTERCEPT = -1.60
+INTERCEPT = -2.35
 #: Coefficient per transformed signal (see the module docstring).
 COEFFICIENTS: dict[str, float] = {
     "phone_tenure_years": -0.25,
