@@ -72,7 +72,7 @@ def test_acknowledged_events_survive_sigkill(tmp_path: Path, durability: str) ->
         assert count % 50 == 0, "a batch is one transaction: never part of one"
         seqs = [seq for seq, _ in log.read()]
         assert seqs == list(range(1, count + 1))
-        for event_id, seq in acknowledged.items():
+        for event_id in acknowledged:
             event = log.get(event_id)
             assert event is not None, f"acknowledged event {event_id} is lost"
             assert event["amount"] == float(event_id[1:])

@@ -74,7 +74,9 @@ def test_orphan_of_a_crashed_flush_is_replaced_not_duplicated(
 
 
 def test_hour_partitions(workspace: Workspace, log: EmbeddedEventLog, make_txn: MakeTxn) -> None:
-    wh = Warehouse(workspace.warehouse_dir, log=log, registry=workspace.event_types, partition="hour", lateness_seconds=0)
+    wh = Warehouse(
+        workspace.warehouse_dir, log=log, registry=workspace.event_types, partition="hour", lateness_seconds=0
+    )
     log.append([make_txn("a", "2026-01-01T10:15:00Z"), make_txn("b", "2026-01-01T11:15:00Z")])
     assert wh.flush().events == 1
     assert _files(workspace.warehouse_dir) == [
@@ -105,7 +107,7 @@ def test_labels_and_reference_views(workspace: Workspace, log: EmbeddedEventLog,
     ]
     rows = wh.sql("SELECT event_id, label_fraud FROM labels_transaction ORDER BY event_id").to_pylist()
     assert rows == [{"event_id": "a", "label_fraud": 1}, {"event_id": "b", "label_fraud": 0}]
-    assert wh.sql("SELECT * FROM labels_login").schema.names == ["event_id"]
+    assert wh.sql("SELECT * FROM labels_login").schema.names == ["event_id", "label_fraud"]  # same shape for all
     wh.put_reference("merchants", pa.table({"merchant_id": ["M1", "M2"], "category": ["food", "game"]}))
     assert _n(wh, "SELECT count(*) FROM merchants") == 2
     assert wh.reference_names() == ["merchants"]

@@ -23,23 +23,27 @@ import hashlib
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import orjson
 
+from finrisk.config import Workspace
 from finrisk.errors import EventConflictError, StoreError
 from finrisk.events.registry import EventTypeRegistry
 from finrisk.events.schema import FieldType
 from finrisk.events.validate import canonical_json, parse_timestamp
 from finrisk.store.log import AppendResult, AppendStatus, EventLog, Labels
 
-__all__ = ["Durability", "EmbeddedEventLog", "body_hash_of", "time_to_us"]
+__all__ = ["LOG_FILE", "Durability", "EmbeddedEventLog", "body_hash_of", "open_log", "time_to_us"]
+
+#: The embedded log's database file inside ``[store] log_dir``.
+LOG_FILE = "events.sqlite"
 
 Durability = Literal["fsync", "os"]
 _SYNC: dict[str, str] = {"fsync": "FULL", "os": "NORMAL"}
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK = 5_000  # ids per "IN (...)" lookup, well under SQLite's variable limit
 
 _SCHEMA = """
@@ -69,7 +73,7 @@ def time_to_us(value: Any) -> int:
     """Microseconds since the Unix epoch of a datetime or ISO 8601 string."""
     dt = value if isinstance(value, datetime) else parse_timestamp(value)
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     delta = dt - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
@@ -107,9 +111,7 @@ class EmbeddedEventLog(EventLog):
         registry: EventTypeRegistry | None = None,
     ) -> None:
         if durability not in _SYNC:
-            raise StoreError(
-                f"durability: expected one of {', '.join(sorted(_SYNC))}, got {durability!r}"
-            )
+            raise StoreError(f"durability: expected one of {', '.join(sorted(_SYNC))}, got {durability!r}")
         self.path = Path(path)
         self.durability = durability
         self.registry = registry
@@ -162,7 +164,7 @@ class EmbeddedEventLog(EventLog):
                 stored[eid] = (seq, h)
                 results[i] = AppendResult(eid, AppendStatus.STORED, seq)
                 if labels is not None and labels[i]:
-                    label_rows.append((eid, event["event_type"], t_us, orjson.dumps(dict(labels[i]))))
+                    label_rows.append((eid, event["event_type"], t_us, orjson.dumps(dict(labels[i] or {}))))
             db.executemany(
                 "INSERT INTO events(seq, event_id, event_type, event_time_us, body, body_hash) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -244,6 +246,18 @@ class EmbeddedEventLog(EventLog):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+
+def open_log(workspace: Workspace) -> EmbeddedEventLog:
+    """The workspace's event log (``[store] type`` chooses the backend; ``embedded`` for now)."""
+    return EmbeddedEventLog(
+        workspace.log_dir / LOG_FILE,
+        durability=workspace.settings.store.durability,
+        registry=workspace.event_types,
+    )
 
 
 def body_hash_of(body: bytes) -> str:

@@ -12,9 +12,9 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 import orjson
 import pyarrow.parquet as pq
@@ -23,10 +23,10 @@ from finrisk.config import Workspace
 from finrisk.errors import EventValidationError, InputFileError, Problem, UnknownEventTypeError
 from finrisk.events.schema import LABEL_PREFIX, FieldType
 from finrisk.events.validate import EventValidator, describe_value
-from finrisk.store import open_log, open_warehouse
 from finrisk.store._readers import FORMATS, Row, Unreadable, count_rows, read_batches
-from finrisk.store.embedded_log import EmbeddedEventLog
+from finrisk.store.embedded_log import EmbeddedEventLog, open_log
 from finrisk.store.log import AppendStatus
+from finrisk.store.warehouse import open_warehouse
 
 __all__ = ["LoadProgress", "LoadSummary", "SIM_FORMAT", "load_path"]
 
@@ -37,12 +37,8 @@ _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 
 
-class LoadProgress(Protocol):
-    """Receives progress while loading (the CLI draws a rich progress bar from it)."""
-
-    def start_file(self, name: str, total_rows: int | None) -> None: ...
-
-    def advance(self, rows: int) -> None: ...
+#: Called after every batch with (rows done so far, total rows or None when unknown up front).
+LoadProgress = Callable[[int, int | None], None]
 
 
 @dataclass
@@ -95,13 +91,14 @@ _CONVERT: dict[FieldType, tuple[Converter, str]] = {
 
 
 def _guess(s: str) -> Any:
-    """A label value from CSV text: bool, int, float or the text itself."""
-    for fn in (_to_bool, int, float):
+    """A label value from CSV text: int, float, true/false or the text itself."""
+    for fn in (int, float):
         try:
             return fn(s)
         except ValueError:
             continue
-    return s
+    low = s.strip().lower()
+    return True if low == "true" else False if low == "false" else s
 
 
 class _Loader:
@@ -119,26 +116,25 @@ class _Loader:
         self.pii = frozenset().union(*(et.pii_fields for et in self.registry))
         self._rejects: IO[bytes] | None = None
         self._file = ""
+        self.total: int | None = None
 
     def load_file(
         self, path: Path, *, event_type: str | None, batch_size: int, labels: Mapping[str, dict[str, Any]] | None
     ) -> None:
         self.summary.files.append(path)
         self._file = str(path)
-        if self.progress is not None:
-            self.progress.start_file(path.name, count_rows(path))
         is_csv = path.suffix.lower() == ".csv"
         for batch in read_batches(path, batch_size=batch_size):
             self._load_batch(batch, event_type=event_type, is_csv=is_csv, labels=labels)
             if self.progress is not None:
-                self.progress.advance(len(batch))
+                self.progress(self.summary.read, self.total)
 
     def _load_batch(
         self, batch: list[Row], *, event_type: str | None, is_csv: bool, labels: Mapping[str, dict[str, Any]] | None
     ) -> None:
         events: list[dict[str, Any]] = []
         event_labels: list[dict[str, Any] | None] = []
-        origin: list[Row] = []
+        origin: list[tuple[int, dict[str, Any]]] = []
         for number, raw in batch:
             self.summary.read += 1
             if isinstance(raw, Unreadable):
@@ -151,7 +147,9 @@ class _Loader:
                 failed = {p.field for p in problems}
                 problems += [p for p in exc.problems if p.field not in failed]
             except UnknownEventTypeError as exc:
-                problems = [Problem("event_type", f"one of {', '.join(sorted(exc.known))}", describe_value(exc.event_type))]
+                problems = [
+                    Problem("event_type", f"one of {', '.join(sorted(exc.known))}", describe_value(exc.event_type))
+                ]
             if problems:
                 self._reject(number, raw, problems)
                 continue
@@ -162,7 +160,9 @@ class _Loader:
             origin.append((number, raw))
         if not events:
             return
-        for result, (number, raw), lab in zip(self.log.append(events, labels=event_labels), origin, event_labels, strict=True):
+        for result, (number, raw), lab in zip(
+            self.log.append(events, labels=event_labels), origin, event_labels, strict=True
+        ):
             if result.status is AppendStatus.STORED:
                 self.summary.loaded += 1
                 self.summary.labels += lab is not None
@@ -216,7 +216,11 @@ class _Loader:
             self.rejects_path.parent.mkdir(parents=True, exist_ok=True)
             self._rejects = self.rejects_path.open("ab")
             self.summary.rejects_path = self.rejects_path
-        row = None if raw is None else {k: (_HIDDEN if k in self.pii and v not in (None, "") else v) for k, v in raw.items()}
+        row = (
+            None
+            if raw is None
+            else {k: (_HIDDEN if k in self.pii and v not in (None, "") else v) for k, v in raw.items()}
+        )
         record = {"file": self._file, "row": number, "data": row, "problems": [p.as_dict() for p in problems]}
         self._rejects.write(orjson.dumps(record, default=str) + b"\n")
 
@@ -243,11 +247,14 @@ def load_path(
         raise InputFileError(f"{path}: no such file or folder")
     if event_type is not None:
         workspace.event_types.get(event_type)  # unknown type: fail before reading anything
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    rejects = Path(rejects_path) if rejects_path is not None else workspace.root / "rejects" / f"{path.stem}-{stamp}.jsonl"
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    rejects = (
+        Path(rejects_path) if rejects_path is not None else workspace.root / "rejects" / f"{path.stem}-{stamp}.jsonl"
+    )
     started = time.perf_counter()
     with open_log(workspace) as log:
         loader = _Loader(workspace, log, rejects_path=rejects, progress=progress)
+        loader.total = _total_rows(path)
         try:
             if path.is_dir() and _is_sim_folder(path):
                 _load_sim_folder(loader, workspace, log, path, batch_size=batch_size)
@@ -265,6 +272,20 @@ def load_path(
     return loader.summary
 
 
+def _total_rows(path: Path) -> int | None:
+    """Rows to load when every file says (Parquet metadata), for an honest progress bar."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.suffix.lower() in FORMATS]
+    total = 0
+    for f in files:
+        if "labels" in f.relative_to(path).parts[:1] or "reference" in f.relative_to(path).parts[:1]:
+            continue
+        n = count_rows(f) if f.suffix.lower() in FORMATS else None
+        if n is None:
+            return None
+        total += n
+    return total
+
+
 def _is_sim_folder(path: Path) -> bool:
     manifest = path / "manifest.json"
     if not manifest.is_file():
@@ -276,7 +297,9 @@ def _is_sim_folder(path: Path) -> bool:
     return isinstance(data, dict) and data.get("format") == SIM_FORMAT
 
 
-def _load_sim_folder(loader: _Loader, workspace: Workspace, log: EmbeddedEventLog, root: Path, *, batch_size: int) -> None:
+def _load_sim_folder(
+    loader: _Loader, workspace: Workspace, log: EmbeddedEventLog, root: Path, *, batch_size: int
+) -> None:
     """events/<type>/part-*.{parquet,jsonl}, labels/<type>/part-*.parquet, reference/*.parquet."""
     events_dir = root / "events"
     for type_dir in sorted(p for p in events_dir.iterdir() if p.is_dir()) if events_dir.is_dir() else []:

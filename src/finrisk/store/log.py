@@ -18,9 +18,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from finrisk.errors import EventConflictError
 
@@ -30,7 +30,7 @@ __all__ = ["AppendResult", "AppendStatus", "EventLog", "Labels"]
 Labels = Mapping[str, Any]
 
 
-class AppendStatus(str, Enum):
+class AppendStatus(StrEnum):
     """What happened to one appended event."""
 
     STORED = "stored"
@@ -108,7 +108,7 @@ class EventLog(abc.ABC):
     def close(self) -> None:
         """Release files and connections; the log cannot be used afterwards."""
 
-    def __enter__(self) -> EventLog:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -25,9 +25,10 @@ import io
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from types import TracebackType
+from typing import Any, Literal, Self
 
 import duckdb
 import orjson
@@ -35,12 +36,13 @@ import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from finrisk.config import Workspace
 from finrisk.errors import QueryError, StoreError
 from finrisk.events.registry import EventTypeRegistry
 from finrisk.events.schema import EventType
-from finrisk.store.embedded_log import EmbeddedEventLog
+from finrisk.store.embedded_log import EmbeddedEventLog, open_log
 
-__all__ = ["FlushReport", "Warehouse"]
+__all__ = ["FlushReport", "Warehouse", "open_warehouse"]
 
 _PERIOD_US: dict[str, int] = {"day": 86_400_000_000, "hour": 3_600_000_000}
 _PART = re.compile(r"^part-(\d+)-(\d+)\.parquet$")
@@ -77,8 +79,8 @@ class Warehouse:
 
     Examples
     --------
-    >>> wh = Warehouse(root, log=log, registry=registry)  # doctest: +SKIP
-    >>> wh.sql('SELECT count(*) AS n FROM "transaction"').to_pylist()  # doctest: +SKIP
+    >>> with Warehouse.open(workspace) as wh:  # doctest: +SKIP
+    ...     wh.sql('SELECT count(*) AS n FROM "transaction"').to_pylist()
     [{'n': 0}]
     """
 
@@ -98,6 +100,27 @@ class Warehouse:
         self.partition = partition
         self.lateness_seconds = lateness_seconds
         self.durability = durability
+        self._owns_log = False
+
+    @classmethod
+    def open(cls, workspace: Workspace) -> Warehouse:
+        """The workspace's warehouse with its own log; close it (or use ``with``) when done."""
+        warehouse = open_warehouse(workspace, open_log(workspace))
+        warehouse._owns_log = True
+        return warehouse
+
+    def close(self) -> None:
+        """Close the log if this warehouse opened it (see :meth:`open`)."""
+        if self._owns_log:
+            self.log.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
     # -- flushing --------------------------------------------------------------------------
     def flush(self, *, all: bool = False) -> FlushReport:  # noqa: A002 - mirrors `finrisk flush --all`
@@ -155,7 +178,7 @@ class Warehouse:
         return target, len(rows)
 
     def _partition_dir(self, start_us: int) -> str:
-        dt = datetime.fromtimestamp(start_us / 1_000_000, tz=timezone.utc)
+        dt = datetime.fromtimestamp(start_us / 1_000_000, tz=UTC)
         day = f"date={dt:%Y-%m-%d}"
         return day if self.partition == "day" else f"{day}/hour={dt:%H}"
 
@@ -185,7 +208,11 @@ class Warehouse:
 
     # -- querying --------------------------------------------------------------------------
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """A fresh in-memory DuckDB connection with every view defined (see the module docstring)."""
+        """A fresh in-memory DuckDB connection with every view defined (see the module docstring).
+
+        Every ``labels_<type>`` view has the same label columns (the union over all types, null
+        where a type has none), so one query shape works for every type.
+        """
         con = duckdb.connect()
         pending_events, pending_labels = self._pending()
         for et in self.registry:
@@ -193,15 +220,28 @@ class Warehouse:
             self._define(con, et.name, "events", pending, et)
             con.sql(f'CREATE VIEW "events_{et.name}" AS SELECT * FROM "{et.name}"')
             ids, bodies = pending_labels.get(et.name, ([], []))
-            self._define(con, f"labels_{et.name}", "labels", _labels_table(ids, bodies), et)
+            self._define(con, f"_labels_raw_{et.name}", "labels", _labels_table(ids, bodies), et)
+        columns: dict[str, str] = {}
+        described: dict[str, set[str]] = {}
+        for et in self.registry:
+            rows = con.sql(f'DESCRIBE "_labels_raw_{et.name}"').fetchall()
+            described[et.name] = {r[0] for r in rows}
+            for name, dtype, *_ in rows:
+                if name != "event_id" and dtype != "NULL":
+                    columns.setdefault(name, dtype)
+        for et in self.registry:
+            have = described[et.name]
+            cols = ", ".join(
+                f'"{c}"' if c in have else f'CAST(NULL AS {t}) AS "{c}"' for c, t in sorted(columns.items())
+            )
+            select = f"event_id{', ' + cols if cols else ''}"
+            con.sql(f'CREATE VIEW "labels_{et.name}" AS SELECT {select} FROM "_labels_raw_{et.name}"')
         for name in self.reference_names():
             path = self.root / "reference" / f"{name}.parquet"
             con.sql(f"CREATE VIEW \"{name}\" AS SELECT * FROM read_parquet('{_sql_str(path)}')")
         return con
 
-    def _define(
-        self, con: duckdb.DuckDBPyConnection, view: str, table: str, pending: pa.Table, et: EventType
-    ) -> None:
+    def _define(self, con: duckdb.DuckDBPyConnection, view: str, table: str, pending: pa.Table, et: EventType) -> None:
         con.register(f"_pending_{view}", pending)
         files = sorted((self.root / table / f"event_type={et.name}").glob("**/part-*.parquet"))
         sql = f'SELECT * FROM "_pending_{view}"'
@@ -266,3 +306,16 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def open_warehouse(workspace: Workspace, log: EmbeddedEventLog) -> Warehouse:
+    """The workspace's warehouse over ``log``, with the ``[store]`` partition and lateness settings."""
+    store = workspace.settings.store
+    return Warehouse(
+        workspace.warehouse_dir,
+        log=log,
+        registry=workspace.event_types,
+        partition=store.partition,
+        lateness_seconds=store.lateness_seconds,
+        durability=store.durability,
+    )
