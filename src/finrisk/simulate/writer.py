@@ -59,14 +59,15 @@ class _Parts:
 class _Buffered:
     """Collects daily tables of each type and hands them on in large batches."""
 
-    def __init__(self) -> None:
+    def __init__(self, flush_rows: int) -> None:
+        self.flush_rows = flush_rows
         self._buf: dict[str, list[pa.Table]] = {}
         self._rows: dict[str, int] = {}
 
     def add(self, event_type: str, table: pa.Table) -> pa.Table | None:
         self._buf.setdefault(event_type, []).append(table)
         self._rows[event_type] = self._rows.get(event_type, 0) + table.num_rows
-        if self._rows[event_type] >= _FLUSH_ROWS:
+        if self._rows[event_type] >= self.flush_rows:
             return self.pop(event_type)
         return None
 
@@ -85,7 +86,7 @@ class ParquetEventWriter:
     def __init__(self, root: Path, *, rows_per_part: int) -> None:
         self.root, self.rows_per_part = root, rows_per_part
         self._parts: dict[str, _Parts] = {}
-        self._buffer = _Buffered()
+        self._buffer = _Buffered(min(_FLUSH_ROWS, rows_per_part))
 
     def write(self, event_type: str, table: pa.Table) -> None:
         ready = self._buffer.add(event_type, table)
