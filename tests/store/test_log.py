@@ -9,7 +9,7 @@ import pytest
 from finrisk.errors import EventConflictError, StoreError
 from finrisk.events import EventTypeRegistry, body_hash, canonical_json
 from finrisk.store import AppendStatus, EmbeddedEventLog, EventLog
-from finrisk.store.embedded_log import body_hash_of, time_to_us
+from finrisk.store.embedded_log import body_hash_of, fast_canonical_json, time_to_us
 
 from .conftest import MakeTxn
 
@@ -94,3 +94,15 @@ def test_hash_helpers_agree_with_events_module(make_txn: MakeTxn) -> None:
 
 def test_embedded_log_is_an_event_log(log: EmbeddedEventLog) -> None:
     assert isinstance(log, EventLog)
+
+
+@pytest.mark.parametrize(
+    "when", ["2026-01-05T09:00:00Z", "2026-01-05T09:00:00.123456Z", "2026-01-05T11:00:00+02:00", "0001-01-01T00:00:00Z"]
+)
+def test_fast_canonical_json_is_byte_identical(make_txn: MakeTxn, when: str) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    event = make_txn("f", when, amount=1e-7, merchant_id='ü"x')
+    assert fast_canonical_json(event) == canonical_json(event)
+    odd = dict(event, event_time=datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=3))))
+    assert fast_canonical_json(odd) == canonical_json(odd)

@@ -36,7 +36,15 @@ from finrisk.events.schema import FieldType
 from finrisk.events.validate import canonical_json, parse_timestamp
 from finrisk.store.log import AppendResult, AppendStatus, EventLog, Labels
 
-__all__ = ["LOG_FILE", "Durability", "EmbeddedEventLog", "body_hash_of", "open_log", "time_to_us"]
+__all__ = [
+    "LOG_FILE",
+    "Durability",
+    "EmbeddedEventLog",
+    "body_hash_of",
+    "fast_canonical_json",
+    "open_log",
+    "time_to_us",
+]
 
 #: The embedded log's database file inside ``[store] log_dir``.
 LOG_FILE = "events.sqlite"
@@ -133,7 +141,7 @@ class EmbeddedEventLog(EventLog):
     ) -> list[AppendResult]:
         if labels is not None and len(labels) != len(events):
             raise StoreError(f"labels: expected {len(events)} entries (one per event), got {len(labels)}")
-        prepared = [(e["event_id"], canonical_json(e)) for e in events]
+        prepared = [(e["event_id"], fast_canonical_json(e)) for e in events]
         hashes = [body_hash_of(body) for _, body in prepared]
         results: list[AppendResult | None] = [None] * len(events)
         with self._lock, self._write() as db:
@@ -258,6 +266,26 @@ def open_log(workspace: Workspace) -> EmbeddedEventLog:
         durability=workspace.settings.store.durability,
         registry=workspace.event_types,
     )
+
+
+def fast_canonical_json(event: Mapping[str, Any]) -> bytes:
+    """Byte-identical to :func:`~finrisk.events.canonical_json`, about 3x faster for UTC datetimes.
+
+    ``datetime.isoformat`` is much cheaper than ``strftime``; anything unusual takes the slow path.
+    """
+    compact: dict[str, Any] = {}
+    for key, value in event.items():
+        if value is None:
+            continue
+        if type(value) is datetime:
+            if value.tzinfo is not UTC or value.year < 1000:  # strftime does not pad years
+                return canonical_json(event)
+            value = value.isoformat(timespec="microseconds")[:-6] + "Z"
+        compact[key] = value
+    try:
+        return orjson.dumps(compact, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return canonical_json(event)
 
 
 def body_hash_of(body: bytes) -> str:
