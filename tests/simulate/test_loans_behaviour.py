@@ -6,10 +6,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pytest
+from tests.simulate.conftest import read  # type: ignore[import-not-found]
 
 from finrisk.simulate import SimulationSummary, WorldConfig, simulate_world
 from finrisk.simulate.loans import COEFFICIENTS, INTERCEPT, default_probability, loan_features
-from tests.simulate.conftest import read  # type: ignore[import-not-found]
 
 SIGNALS = ["phone_tenure_months", "monthly_local_spend", "monthly_game_spend", "finance_media_days_30d",
            "home_distance_km", "past_overdue_count"]

@@ -88,7 +88,7 @@ def test_reference_tables(world: SimulationSummary) -> None:
     weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
     for id_number in customers.id_number:
         assert len(id_number) == 18
-        check = "10X98765432"[sum(int(c) * w for c, w in zip(id_number[:17], weights)) % 11]
+        check = "10X98765432"[sum(int(c) * w for c, w in zip(id_number[:17], weights, strict=True)) % 11]
         assert id_number[17] == check
     assert (customers.phone_home_city == customers.city).mean() > 0.8
     merchants = pq.read_table(ref / "merchants.parquet").to_pandas()

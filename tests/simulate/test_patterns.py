@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tests.simulate.conftest import read  # type: ignore[import-not-found]
 
 from finrisk.simulate import PATTERN_NAMES, SimulationSummary
 from finrisk.simulate.geo import CITY_LAT, CITY_LON, CITY_NAMES, haversine_km
-from tests.simulate.conftest import read  # type: ignore[import-not-found]
 
 MINUTE = pd.Timedelta(minutes=1)
 

@@ -31,7 +31,9 @@ _CHANGED = ("phone", "address", "device", "email", "password", "bank_card")
 IntArr = npt.NDArray[np.int64]
 
 
-def event_times(rng: np.random.Generator, n: int, day_start: int, *, hours: npt.NDArray[np.float64] | None = None) -> IntArr:
+def event_times(
+    rng: np.random.Generator, n: int, day_start: int, *, hours: npt.NDArray[np.float64] | None = None
+) -> IntArr:
     """Microsecond times within a UTC day; local hour (UTC+8) follows the hour-of-day profile."""
     local_hour = rng.choice(24, size=n, p=cat.HOUR_WEIGHT if hours is None else hours)
     utc_hour = (local_hour - 8) % 24
@@ -95,7 +97,7 @@ def _registrations(pop: Population, rng: np.random.Generator, c: IntArr, day_sta
         "phone_home_city": _take(_CITY, pop.phone_home_city[c]),
         "phone_tenure_months": pop.phone_tenure_months[c],
         "channel": _take(pa.array(["app", "web", "branch"]), rng.choice(3, n, p=[0.8, 0.15, 0.05])),
-        "promo_code": pa.array(np.where(promo, "WELCOME2026", None), type=pa.string()),
+        "promo_code": pa.array(np.full(n, "WELCOME2026", dtype=object), mask=~promo, type=pa.string()),
     })
 
 

@@ -92,10 +92,12 @@ class WorldConfig:
     --------
     >>> WorldConfig(customers=100, days=5, seed=1).days
     5
-    >>> WorldConfig(customers=0)
-    Traceback (most recent call last):
-    ...
-    finrisk.simulate.config.SimulationConfigError: The 'customers' parameter of WorldConfig must be an integer > 0 and <= 10000000. Got 0 instead.
+    >>> try:
+    ...     WorldConfig(customers=0)
+    ... except SimulationConfigError as exc:
+    ...     print(exc)
+    The 'customers' parameter of WorldConfig must be an integer > 0 and <= 10000000.
+    Got 0 instead.
     """
 
     customers: int = 1000

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -54,7 +54,7 @@ def event_schema(event_type: str) -> pa.Schema:
     return schema
 
 
-@lru_cache(maxsize=None)
+@cache
 def label_schema(event_type: str) -> pa.Schema:
     """Label columns of ``event_type`` (``label_default`` only for loan applications)."""
     fields = list(LABEL_FIELDS)
@@ -63,7 +63,7 @@ def label_schema(event_type: str) -> pa.Schema:
     return pa.schema(fields)
 
 
-@lru_cache(maxsize=None)
+@cache
 def full_schema(event_type: str) -> pa.Schema:
     """Event columns followed by the label columns: the parquet schema of the type."""
     return pa.schema(list(event_schema(event_type)) + list(label_schema(event_type)))

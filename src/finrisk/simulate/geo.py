@@ -56,7 +56,7 @@ def haversine_km(
     Examples
     --------
     >>> round(float(haversine_km(31.2304, 121.4737, 39.9042, 116.4074)))
-    1068
+    1067
     """
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dphi = p2 - p1

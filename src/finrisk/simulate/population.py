@@ -179,7 +179,8 @@ def build_population(
     spend_level = rng.lognormal(0, 0.35, n) * (0.6 + 0.15 * income_band)
     gamer = np.where(rng.random(n) < np.clip(0.35 - 0.004 * (age - 18), 0.03, 0.4), rng.uniform(0.1, 0.6, n), 0.0)
     local_spend = np.round(1400 * spend_level * rng.lognormal(0, 0.2, n), 2)
-    game_spend = np.round(np.where(gamer > 0, rng.lognormal(5.0, 1.0, n) * gamer * 3, 0.0), 2)
+    game_raw = np.where(gamer > 0, rng.lognormal(5.0, 1.0, n) * gamer * 3, 0.0)
+    game_spend = np.asarray(np.round(game_raw, 2), dtype=np.float64)
     media_days = np.clip(rng.poisson(np.where(rng.random(n) < 0.3, 12, 2)), 0, 30).astype(np.int64)
     past_overdue = rng.poisson(0.3, n).astype(np.int64)
     login_rate = rng.gamma(2.0, 0.75, n) * activity

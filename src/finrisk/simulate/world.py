@@ -14,7 +14,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
 
 
 def _epoch_us(d: date) -> int:
-    return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()) * 1_000_000
+    return int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()) * 1_000_000
 
 
 def _plan_patterns(config: WorldConfig, pop: Population, start: int) -> PatternContext:

@@ -35,7 +35,8 @@ class _Parts:
 
     def __init__(self, root: Path, folder: str, schema: pa.Schema, rows_per_part: int) -> None:
         self.root, self.folder, self.schema, self.rows_per_part = root, folder, schema, rows_per_part
-        self.part, self.rows, self.files = 0, 0, []  # type: ignore[var-annotated]
+        self.part, self.rows = 0, 0
+        self.files: list[str] = []
         self._writer: pq.ParquetWriter | None = None
 
     def write(self, table: pa.Table) -> None:
@@ -133,14 +134,14 @@ class JsonlEventWriter:
 
     def __init__(self, root: Path, *, rows_per_part: int) -> None:
         self.root, self.rows_per_part = root, rows_per_part
-        self._files: dict[str, tuple[IO[bytes], int, int]] = {}
+        self._files: dict[str, tuple[IO[bytes] | None, int, int]] = {}
         self._labels: dict[str, _Parts] = {}
         self._names: list[str] = []
 
     def write(self, event_type: str, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
-        handle, part, rows = self._files.get(event_type, (None, 0, 0))  # type: ignore[assignment]
+        handle, part, rows = self._files.get(event_type, (None, 0, 0))
         if handle is None:
             rel = f"events/{event_type}/part-{part:05d}.jsonl"
             (self.root / "events" / event_type).mkdir(parents=True, exist_ok=True)
@@ -155,7 +156,7 @@ class JsonlEventWriter:
         labels.write(table.select(labels.schema.names))
         if rows >= self.rows_per_part:
             handle.close()
-            self._files[event_type] = (None, part + 1, 0)  # type: ignore[assignment]
+            self._files[event_type] = (None, part + 1, 0)
         else:
             self._files[event_type] = (handle, part, rows)
 
