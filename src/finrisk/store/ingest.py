@@ -117,6 +117,10 @@ class _Loader:
         self._rejects: IO[bytes] | None = None
         self._file = ""
         self.total: int | None = None
+        self._converters: dict[str, dict[str, tuple[Converter, str, bool]]] = {
+            et.name: {f.name: (*_CONVERT[f.type], f.pii) for f in et.fields if f.type in _CONVERT}
+            for et in self.registry
+        }
 
     def load_file(
         self, path: Path, *, event_type: str | None, batch_size: int, labels: Mapping[str, dict[str, Any]] | None
@@ -176,37 +180,32 @@ class _Loader:
     def _prepare(
         self, raw: dict[str, Any], *, event_type: str | None, is_csv: bool
     ) -> tuple[dict[str, Any], dict[str, Any], list[Problem]]:
-        """Split labels off, fill the event type, convert CSV text; drop empty undeclared columns."""
+        """Split labels off, fill the event type, convert CSV text; nulls are dropped (= absent)."""
         body: dict[str, Any] = {}
         found: dict[str, Any] = {}
         problems: list[Problem] = []
         for key, value in raw.items():
-            if is_csv and value == "":
-                value = None
+            if value is None or (is_csv and value == ""):
+                continue
             if key.startswith(LABEL_PREFIX):
-                if value is not None:
-                    found[key] = _guess(value) if is_csv and isinstance(value, str) else value
+                found[key] = _guess(value) if is_csv and isinstance(value, str) else value
             else:
                 body[key] = value
         if event_type is not None and not body.get("event_type"):
             body["event_type"] = event_type
-        name = body.get("event_type")
-        if not isinstance(name, str) or name not in self.registry:
+        if not is_csv:
             return body, found, problems
-        et = self.registry.get(name)
-        for key in list(body):
-            spec = et.field(key)
+        converters = self._converters.get(body.get("event_type"))  # type: ignore[arg-type]
+        if converters is None:
+            return body, found, problems
+        for key in [k for k in body if k in converters]:
+            convert, expected, pii = converters[key]
             value = body[key]
-            if spec is None:
-                if value is None:
-                    del body[key]
-                continue
-            if is_csv and isinstance(value, str) and spec.type in _CONVERT:
-                convert, expected = _CONVERT[spec.type]
+            if isinstance(value, str):
                 try:
                     body[key] = convert(value)
                 except ValueError:
-                    problems.append(Problem(key, expected, describe_value(value, pii=spec.pii)))
+                    problems.append(Problem(key, expected, describe_value(value, pii=pii)))
                     del body[key]
         return body, found, problems
 
