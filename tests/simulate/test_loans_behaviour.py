@@ -82,13 +82,18 @@ def test_repayments_follow_defaults(tmp_path_factory: pytest.TempPathFactory) ->
     s = simulate_world(WorldConfig(customers=400, days=45, seed=2, loan_rate=0.02, activity=0.05),
                        tmp_path_factory.mktemp("repay"))
     rep = read(s.out_dir, "repayment")
-    loans = read(s.out_dir, "loan_application").set_index("loan_id")
+    back = pd.read_parquet(s.out_dir / "reference" / "back_book_loans.parquet")
+    assert back.application_time.max() < pd.Timestamp("2026-01-01", tz="UTC")
+    loans = pd.concat([read(s.out_dir, "loan_application"), back]).set_index("loan_id")
+    assert loans.index.is_unique
     rep["default"] = loans.loc[rep.loan_id, "label_default"].to_numpy()
     bad, good = rep[rep.default], rep[~rep.default]
     assert len(bad) and len(good)
     assert (bad.days_overdue > 0).all() and (bad.amount_paid < bad.amount_due).all()
     assert (good.amount_paid == good.amount_due).all() and (good.days_overdue == 0).mean() > 0.85
     assert (rep.event_time >= rep.due_time - pd.Timedelta(days=1)).all()
+    assert (rep.due_time >= pd.Timestamp("2026-01-01", tz="UTC")).all()
+    assert rep.loan_id.isin(back.loan_id).any() and not rep.loan_id.isin(back.loan_id).all()
     assert (rep.due_time < pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta(days=45)).all()
 
 

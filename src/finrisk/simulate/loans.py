@@ -15,9 +15,11 @@ Each loan defaults with probability ``sigmoid(z)`` where::
 The signs follow PRODUCT.md section C; the intercept gives a base default rate of about 7%.
 Loans injected by the ``fraud_ring`` and ``loan_fraud`` patterns default with probability 0.85.
 
-Repayments: instalment k of a loan falls due ``30 * k`` days after the application; instalments
-due inside the window produce a ``repayment`` event. Good borrowers mostly pay in full before
-the due time (a few pay 1-5 days late); defaulters pay nothing or part, 1-30 days overdue.
+Repayments: loans from the year before the window (the back book, in
+``reference/back_book_loans.parquet``) and from inside it repay monthly; instalment k of a
+loan falls due ``30 * k`` days after the application, and instalments due inside the window
+produce a ``repayment`` event. Good borrowers mostly pay in full before the due time (a few
+pay 1-5 days late); defaulters pay nothing or part, 1-30 days overdue.
 """
 
 from __future__ import annotations
@@ -100,8 +102,11 @@ class LoanBatch:
 
 
 def loan_applications(pop: Population, rng: np.random.Generator, applicants: IntArr, *, day_start: int,
-                      first_loan: int) -> LoanBatch:
-    """Applications of ``applicants`` (customer indices) on one day, with ``label_default`` drawn."""
+                      first_loan: int, spread_days: int = 1) -> LoanBatch:
+    """Applications of ``applicants`` (customer indices) on one day, with ``label_default`` drawn.
+
+    ``spread_days`` > 1 spreads them over that many days from ``day_start`` (the back book).
+    """
     c = applicants
     n = len(c)
     away = rng.random(n) < 0.2
@@ -122,7 +127,7 @@ def loan_applications(pop: Population, rng: np.random.Generator, applicants: Int
     product = rng.choice(len(_PRODUCTS), n, p=[0.45, 0.35, 0.1, 0.1])
     amount = np.round(rng.lognormal(_PRODUCT_MU[product], 0.6) / 100) * 100 + 100
     term = rng.choice(_TERMS, n, p=[0.15, 0.25, 0.35, 0.15, 0.1])
-    times = event_times(rng, n, day_start)
+    times = event_times(rng, n, day_start) + rng.integers(0, spread_days, n) * DAY_US
     loan_id = prefixed("L", np.arange(first_loan, first_loan + n), 8)
     cities = pa.array(CITY_NAMES)
     table = from_columns("loan_application", n, {
@@ -145,13 +150,14 @@ def loan_applications(pop: Population, rng: np.random.Generator, applicants: Int
     return LoanBatch(table, times, amount, term, default, c, loan_id)
 
 
-def repayments(rng: np.random.Generator, batch: LoanBatch, pop: Population, *, window_end: int) -> pa.Table | None:
-    """Repayment events of instalments falling due before ``window_end`` (any future day)."""
+def repayments(rng: np.random.Generator, batch: LoanBatch, pop: Population, *, window_start: int,
+               window_end: int) -> pa.Table | None:
+    """Repayment events of instalments falling due inside the window (any future day)."""
     k_max = np.minimum(batch.term, 12)
     rows = np.repeat(np.arange(len(batch.times)), k_max)
     inst = np.concatenate([np.arange(1, k + 1) for k in k_max]) if len(rows) else np.zeros(0, np.int64)
     due = batch.times[rows] + inst * 30 * DAY_US
-    keep = due < window_end
+    keep = (due < window_end) & (due >= window_start + DAY_US)
     rows, inst, due = rows[keep], inst[keep], due[keep]
     n = len(rows)
     if n == 0:
@@ -167,7 +173,7 @@ def repayments(rng: np.random.Generator, batch: LoanBatch, pop: Population, *, w
     over_end = when >= window_end
     when = np.where(over_end, window_end - 1, when)
     overdue = np.where(over_end, (when - due) // DAY_US, overdue)
-    keep = (overdue > 0) | ~bad
+    keep = ((overdue > 0) | ~bad) & (when >= window_start)
     c = batch.customer[rows]
     return from_columns("repayment", n, {
         "event_time": when, "loan_id": batch.loan_id.take(pa.array(rows)),

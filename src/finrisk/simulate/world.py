@@ -116,6 +116,21 @@ def _bucket(ctx: PatternContext, start: int, days: int) -> dict[int, dict[str, p
     return out
 
 
+def _back_book(config: WorldConfig, pop: Population, start: int, end: int, counters: Counters,
+               schedule: Callable[[str, pa.Table | None], None]) -> pa.Table | None:
+    """Loans taken in the year before the window: no application events, but repayments inside it."""
+    rng = _rng(config.seed, 3)
+    borrowers = np.repeat(np.arange(pop.n), rng.poisson(np.where(pop.join_day < 0, config.loan_rate * 365, 0.0)))
+    if len(borrowers) == 0:
+        return None
+    batch = loan_applications(pop, rng, borrowers, day_start=start - 365 * DAY_US, first_loan=counters.loan,
+                              spread_days=365)
+    counters.loan += len(borrowers)
+    schedule("repayment", repayments(rng, batch, pop, window_start=start, window_end=end))
+    return batch.table.drop_columns(["event_id", "event_type"]).rename_columns(
+        {"event_time": "application_time"})
+
+
 def _reset(out_dir: Path) -> None:
     for sub in ("events", "labels", "reference"):
         if (out_dir / sub).exists():
@@ -151,6 +166,7 @@ def simulate_world(config: WorldConfig, out_dir: Path, *, fmt: str = "parquet",
         for d in np.unique(day):
             pending[int(d)][event_type].append(table.filter(pa.array(day == d)))
 
+    back = _back_book(config, pop, start, end, counters, schedule)
     writer = open_writer(fmt, out_dir, rows_per_part=config.rows_per_part)
     counts: Counter[str] = Counter()
     fraud: Counter[str] = Counter()
@@ -167,7 +183,7 @@ def simulate_world(config: WorldConfig, out_dir: Path, *, fmt: str = "parquet",
             batch = loan_applications(pop, rng, applicants, day_start=day_start, first_loan=counters.loan)
             counters.loan += len(applicants)
             tables.setdefault("loan_application", []).append(batch.table)
-            schedule("repayment", repayments(rng, batch, pop, window_end=end))
+            schedule("repayment", repayments(rng, batch, pop, window_start=start, window_end=end))
         buyers = np.repeat(np.arange(pop.n), rng.poisson(config.policy_rate * active))
         if len(buyers):
             policies, claims = policies_and_claims(pop, rng, buyers, day_start=day_start,
@@ -198,6 +214,9 @@ def simulate_world(config: WorldConfig, out_dir: Path, *, fmt: str = "parquet",
             progress(day + 1, config.days)
     files = writer.close()
     files += _write_reference(out_dir, pop, ctx)
+    if back is not None:
+        pq.write_table(back, out_dir / "reference" / "back_book_loans.parquet")
+        files.append("reference/back_book_loans.parquet")
     entities = pa.Table.from_pylist(ctx.entities, schema=_ENTITY_SCHEMA)
     distinct = {(e["pattern"], e["entity_type"], e["entity_id"]) for e in ctx.entities}
     summary = SimulationSummary(
