@@ -119,3 +119,17 @@ def test_sql_errors_are_query_errors(workspace: Workspace, log: EmbeddedEventLog
         wh.sql("SELECT * FROM nope")
     with pytest.raises(QueryError, match="query failed: Parser Error"):
         wh.sql("SELEC 1")
+
+
+def test_label_columns_missing_from_early_rows_are_kept(
+    workspace: Workspace, log: EmbeddedEventLog, make_txn: MakeTxn
+) -> None:
+    wh = open_warehouse(workspace, log)
+    log.append(
+        [make_txn("a", "2026-01-01T10:00:00Z"), make_txn("b", "2026-01-01T11:00:00Z")],
+        labels=[{"label_is_fraud": False}, {"label_is_fraud": True, "label_pattern": "card_testing"}],
+    )
+    query = "SELECT event_id, label_pattern FROM labels_transaction WHERE label_is_fraud"
+    assert wh.sql(query).to_pylist() == [{"event_id": "b", "label_pattern": "card_testing"}]
+    wh.flush(all=True)
+    assert wh.sql(query).to_pylist() == [{"event_id": "b", "label_pattern": "card_testing"}]

@@ -290,10 +290,15 @@ def _json_to_table(bodies: list[bytes], schema: pa.Schema) -> pa.Table:
 
 
 def _labels_table(ids: list[str], bodies: list[bytes]) -> pa.Table:
+    """event_id + every label column seen in any row (a row lacking one gets null there)."""
     if not ids:
         return pa.table({"event_id": pa.array([], pa.string())})
-    rows: list[dict[str, Any]] = [{"event_id": i, **orjson.loads(b)} for i, b in zip(ids, bodies, strict=True)]
-    return pa.Table.from_pylist(rows)
+    rows: list[dict[str, Any]] = [orjson.loads(b) for b in bodies]
+    names = sorted({k for row in rows for k in row})
+    columns: dict[str, Any] = {"event_id": pa.array(ids, pa.string())}
+    for name in names:
+        columns[name] = pa.array([row.get(name) for row in rows])
+    return pa.table(columns)
 
 
 def _sql_str(path: Path) -> str:
