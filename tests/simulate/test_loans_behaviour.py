@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
-from tests.simulate.conftest import read  # type: ignore[import-not-found]
 
 from finrisk.simulate import SimulationSummary, WorldConfig, simulate_world
 from finrisk.simulate.loans import COEFFICIENTS, INTERCEPT, default_probability, loan_features
+
+
+def read(out_dir: Path, event_type: str) -> pd.DataFrame:
+    return pq.read_table(out_dir / "events" / event_type).to_pandas()
 
 SIGNALS = ["phone_tenure_months", "monthly_local_spend", "monthly_game_spend", "finance_media_days_30d",
            "home_distance_km", "past_overdue_count"]

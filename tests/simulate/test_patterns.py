@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
-from tests.simulate.conftest import read  # type: ignore[import-not-found]
 
 from finrisk.simulate import PATTERN_NAMES, SimulationSummary
 from finrisk.simulate.geo import CITY_LAT, CITY_LON, CITY_NAMES, haversine_km
+
+
+def read(out_dir: Path, event_type: str) -> pd.DataFrame:
+    return pq.read_table(out_dir / "events" / event_type).to_pandas()
+
 
 MINUTE = pd.Timedelta(minutes=1)
 

@@ -108,7 +108,7 @@ class WorldConfig:
     pattern_mix: Mapping[str, float] = field(default_factory=dict)
     new_customer_share: float = 0.05
     loan_rate: float = 0.004
-    policy_rate: float = 0.002
+    policy_rate: float = 0.006
     activity: float = 1.0
     rows_per_part: int = 1_000_000
 

@@ -1,7 +1,9 @@
 """Insurance policies bought by the population and the (legitimate) claims against them.
 
-Claim fraud lives in ``patterns/claim_fraud.py``; here claims follow the product's claim rate,
-arrive some days after the policy starts and ask for a moderate share of the sum insured.
+Claim fraud lives in ``patterns/claim_fraud.py``; here claims follow the product's yearly claim
+rate, arrive days (freight) or any time in the policy year (the others) after the start and ask
+for a moderate share of the sum insured. Policies bought in the year before the window (the back
+book, ``reference/back_book_policies.parquet``) can claim inside it too.
 """
 
 from __future__ import annotations
@@ -24,20 +26,20 @@ CLAIM_TYPES = ("lost_parcel", "collision", "hospitalisation", "injury")
 _SHARE = np.array([0.5, 0.15, 0.2, 0.15])
 _SUM_INSURED_MU = np.array([3.0, 11.5, 11.0, 11.8])  # log CNY
 _RATE = np.array([0.012, 0.03, 0.02, 0.008])  # premium / sum insured
-_CLAIM_P = np.array([0.06, 0.10, 0.08, 0.04])
-_CLAIM_DELAY_DAYS = np.array([4.0, 40.0, 30.0, 40.0])
+_CLAIM_P = np.array([0.06, 0.20, 0.15, 0.05])  # claims per policy year
 
 
 def policies_and_claims(pop: Population, rng: np.random.Generator, buyers: IntArr, *, day_start: int,
-                        first_policy: int, first_claim: int, window_end: int) -> tuple[pa.Table, pa.Table | None]:
-    """Policies bought by ``buyers`` this day and the claims they will make inside the window."""
+                        first_policy: int, first_claim: int, window_start: int, window_end: int,
+                        spread_days: int = 1) -> tuple[pa.Table, pa.Table | None]:
+    """Policies bought by ``buyers`` (over ``spread_days`` from ``day_start``) and their claims in the window."""
     c = buyers
     n = len(c)
     product = rng.choice(len(PRODUCTS), n, p=_SHARE)
     raw = np.exp(_SUM_INSURED_MU[product] + rng.normal(0, 0.3, n))
     sum_insured = np.where(product > 0, np.round(raw, -2), np.round(raw)) + 10.0
     premium = np.round(np.maximum(sum_insured * _RATE[product] * rng.lognormal(0, 0.15, n), 0.5), 2)
-    times = event_times(rng, n, day_start)
+    times = event_times(rng, n, day_start) + rng.integers(0, spread_days, n) * DAY_US
     policy_id = prefixed("P", np.arange(first_policy, first_policy + n), 8)
     motor = product == 1
     cities = pa.array(CITY_NAMES)
@@ -50,8 +52,9 @@ def policies_and_claims(pop: Population, rng: np.random.Generator, buyers: IntAr
         "ip": pop.ip.take(pa.array(pick(rng, pop.ip_start[c], pop.n_ips[c]))),
         "city": cities.take(pa.array(pop.city[c])),
     })
-    claims_at = times + (rng.exponential(_CLAIM_DELAY_DAYS[product]) * DAY_US).astype(np.int64) + DAY_US // 2
-    claimed = (rng.random(n) < _CLAIM_P[product]) & (claims_at < window_end)
+    delay_days = np.where(product == 0, rng.exponential(4.0, n), rng.uniform(0.0, 365.0, n))
+    claims_at = times + (delay_days * DAY_US).astype(np.int64) + DAY_US // 2
+    claimed = (rng.random(n) < _CLAIM_P[product]) & (claims_at < window_end) & (claims_at >= window_start)
     k = np.flatnonzero(claimed)
     if len(k) == 0:
         return policies, None

@@ -127,8 +127,26 @@ def _back_book(config: WorldConfig, pop: Population, start: int, end: int, count
                               spread_days=365)
     counters.loan += len(borrowers)
     schedule("repayment", repayments(rng, batch, pop, window_start=start, window_end=end))
-    return batch.table.drop_columns(["event_id", "event_type"]).rename_columns(
+    return batch.table.drop_columns(["event_id", "event_type", "label_is_fraud", "label_pattern", "label_group"]
+                                    ).rename_columns(
         {"event_time": "application_time"})
+
+
+def _back_policies(config: WorldConfig, pop: Population, start: int, end: int, counters: Counters,
+                   schedule: Callable[[str, pa.Table | None], None]) -> pa.Table | None:
+    """Policies bought in the year before the window: no policy events, but claims inside it."""
+    rng = _rng(config.seed, 4)
+    buyers = np.repeat(np.arange(pop.n), rng.poisson(np.where(pop.join_day < 0, config.policy_rate * 365, 0.0)))
+    if len(buyers) == 0:
+        return None
+    policies, claims = policies_and_claims(pop, rng, buyers, day_start=start - 365 * DAY_US,
+                                           first_policy=counters.policy, first_claim=counters.claim,
+                                           window_start=start, window_end=end, spread_days=365)
+    counters.policy += len(buyers)
+    counters.claim += 0 if claims is None else claims.num_rows
+    schedule("claim", claims)
+    return policies.drop_columns(["event_id", "event_type", "label_is_fraud", "label_pattern", "label_group"]
+                                 ).rename_columns({"event_time": "start_time"})
 
 
 def _reset(out_dir: Path) -> None:
@@ -167,6 +185,7 @@ def simulate_world(config: WorldConfig, out_dir: Path, *, fmt: str = "parquet",
             pending[int(d)][event_type].append(table.filter(pa.array(day == d)))
 
     back = _back_book(config, pop, start, end, counters, schedule)
+    back_policies = _back_policies(config, pop, start, end, counters, schedule)
     writer = open_writer(fmt, out_dir, rows_per_part=config.rows_per_part)
     counts: Counter[str] = Counter()
     fraud: Counter[str] = Counter()
@@ -188,7 +207,7 @@ def simulate_world(config: WorldConfig, out_dir: Path, *, fmt: str = "parquet",
         if len(buyers):
             policies, claims = policies_and_claims(pop, rng, buyers, day_start=day_start,
                                                    first_policy=counters.policy, first_claim=counters.claim,
-                                                   window_end=end)
+                                                   window_start=start, window_end=end)
             counters.policy += len(buyers)
             counters.claim += 0 if claims is None else claims.num_rows
             tables.setdefault("insurance_policy", []).append(policies)
@@ -214,9 +233,10 @@ def simulate_world(config: WorldConfig, out_dir: Path, *, fmt: str = "parquet",
             progress(day + 1, config.days)
     files = writer.close()
     files += _write_reference(out_dir, pop, ctx)
-    if back is not None:
-        pq.write_table(back, out_dir / "reference" / "back_book_loans.parquet")
-        files.append("reference/back_book_loans.parquet")
+    for name, table in (("back_book_loans", back), ("back_book_policies", back_policies)):
+        if table is not None:
+            pq.write_table(table, out_dir / "reference" / f"{name}.parquet")
+            files.append(f"reference/{name}.parquet")
     entities = pa.Table.from_pylist(ctx.entities, schema=_ENTITY_SCHEMA)
     distinct = {(e["pattern"], e["entity_type"], e["entity_id"]) for e in ctx.entities}
     summary = SimulationSummary(

@@ -7,7 +7,7 @@ from finrisk.simulate.behaviour import DAY_US
 from finrisk.simulate.patterns.base import PatternContext
 
 NAME = "claim_fraud"
-SIZE = 4
+SIZE = 12
 _PRODUCTS = {"health": ("hospitalisation", 60_000.0), "accident": ("injury", 100_000.0)}
 
 
