@@ -184,8 +184,12 @@ def simulate_world(config: WorldConfig, out_dir: Path, *, fmt: str = "parquet",
         for d in np.unique(day):
             pending[int(d)][event_type].append(table.filter(pa.array(day == d)))
 
-    back = _back_book(config, pop, start, end, counters, schedule)
-    back_policies = _back_policies(config, pop, start, end, counters, schedule)
+    back_book: list[str] = []
+    for name, table in (("back_book_loans", _back_book(config, pop, start, end, counters, schedule)),
+                        ("back_book_policies", _back_policies(config, pop, start, end, counters, schedule))):
+        if table is not None:  # written now so the table need not stay in memory
+            pq.write_table(table, out_dir / "reference" / f"{name}.parquet")
+            back_book.append(f"reference/{name}.parquet")
     writer = open_writer(fmt, out_dir, rows_per_part=config.rows_per_part)
     counts: Counter[str] = Counter()
     fraud: Counter[str] = Counter()
@@ -233,10 +237,7 @@ def simulate_world(config: WorldConfig, out_dir: Path, *, fmt: str = "parquet",
             progress(day + 1, config.days)
     files = writer.close()
     files += _write_reference(out_dir, pop, ctx)
-    for name, table in (("back_book_loans", back), ("back_book_policies", back_policies)):
-        if table is not None:
-            pq.write_table(table, out_dir / "reference" / f"{name}.parquet")
-            files.append(f"reference/{name}.parquet")
+    files += back_book
     entities = pa.Table.from_pylist(ctx.entities, schema=_ENTITY_SCHEMA)
     distinct = {(e["pattern"], e["entity_type"], e["entity_id"]) for e in ctx.entities}
     summary = SimulationSummary(

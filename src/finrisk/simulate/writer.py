@@ -20,7 +20,7 @@ from finrisk.simulate.frames import event_schema, full_schema, label_schema
 
 __all__ = ["EventWriter", "JsonlEventWriter", "ParquetEventWriter", "open_writer"]
 
-_FLUSH_ROWS = 250_000
+_FLUSH_ROWS = 100_000
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
