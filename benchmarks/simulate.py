@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def run_isolated(customers: int, days: int, fmt: str) -> dict[str, Any]:
 def naive_peer(seconds: float) -> dict[str, Any]:
     """Per-event Python loop generating payment rows, then one Arrow table; events/s."""
     rnd = random.Random(7)
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     cats = ["grocery", "restaurant", "online_shopping", "transport", "online_game"]
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
