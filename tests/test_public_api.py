@@ -4,7 +4,15 @@ import importlib
 
 import pytest
 
-MODULES = ["finrisk", "finrisk.errors", "finrisk.events", "finrisk.events.schema", "finrisk.events.validate"]
+MODULES = [
+    "finrisk",
+    "finrisk.errors",
+    "finrisk.events",
+    "finrisk.events.schema",
+    "finrisk.events.validate",
+    "finrisk.simulate",
+    "finrisk.store",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -23,3 +31,13 @@ def test_every_error_has_an_http_status() -> None:
         obj = getattr(errors, symbol)
         if isinstance(obj, type) and issubclass(obj, errors.FinriskError):
             assert 400 <= obj.http_status <= 599
+
+
+def test_package_exports_every_error() -> None:
+    import finrisk
+    import finrisk.errors as errors
+
+    for symbol in errors.__all__:
+        obj = getattr(errors, symbol)
+        if isinstance(obj, type) and issubclass(obj, errors.FinriskError):
+            assert symbol in finrisk.__all__, f"finrisk does not export {symbol}"

@@ -9,6 +9,7 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── UnknownEventTypeError         422  the event names a type the workspace does not declare
     ├── EventConflictError            409  same event_id, different body
     ├── InputFileError                400  a file given to ``finrisk load`` cannot be read at all
+    ├── SimulationConfigError         400  a simulated-world parameter is out of range
     ├── QueryError                    400  a warehouse SQL query fails (syntax, unknown table or column)
     └── StoreError                    503  the event log or warehouse cannot do its job
 """
@@ -25,6 +26,7 @@ __all__ = [
     "InputFileError",
     "Problem",
     "QueryError",
+    "SimulationConfigError",
     "StoreError",
     "UnknownEventTypeError",
     "WorkspaceError",
@@ -112,6 +114,12 @@ class InputFileError(FinriskError):
 
 class QueryError(FinriskError):
     """A warehouse SQL query fails; the message is the engine's own, without a traceback."""
+
+    http_status = 400
+
+
+class SimulationConfigError(FinriskError, ValueError):
+    """A :class:`~finrisk.simulate.WorldConfig` parameter is out of range (names field, rule and value)."""
 
     http_status = 400
 

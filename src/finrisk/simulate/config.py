@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
-from finrisk.errors import FinriskError
+from finrisk.errors import SimulationConfigError
 
 __all__ = ["PATTERN_NAMES", "SimulationConfigError", "WorldConfig"]
 
@@ -28,12 +28,6 @@ PATTERN_NAMES: tuple[str, ...] = (
     "phishing",
     "claim_fraud",
 )
-
-
-class SimulationConfigError(FinriskError, ValueError):
-    """A :class:`WorldConfig` parameter is out of range (the message names field, rule and value)."""
-
-    http_status = 400
 
 
 # name -> (kind, low, high, low_closed, high_closed); None = unbounded on that side.

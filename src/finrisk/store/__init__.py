@@ -13,12 +13,12 @@ from finrisk.store.log import AppendResult, AppendStatus, EventLog, Labels
 from finrisk.store.warehouse import FlushReport, Warehouse, open_warehouse
 
 __all__ = [
-    "LOG_FILE",
     "AppendResult",
     "AppendStatus",
     "EmbeddedEventLog",
     "EventLog",
     "FlushReport",
+    "LOG_FILE",
     "Labels",
     "LoadSummary",
     "Warehouse",

@@ -1,0 +1,142 @@
+"""``finrisk demo``: a workspace filled with a simulated world, loaded and summarised.
+
+This is what ``make demo`` runs. It is deliberately the same path a user takes by hand
+(``init`` -> ``simulate`` -> ``load`` -> ``flush`` -> ``sql``) so the demo proves the product,
+not a shortcut.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from finrisk.cli._common import console, user_errors
+from finrisk.config import CONFIG_FILE, Workspace, init_workspace
+from finrisk.errors import WorkspaceError
+from finrisk.simulate import WorldConfig, simulate_world
+from finrisk.store import Warehouse, load_path
+
+DEMO_MARKER = ".finrisk-demo"
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _fresh_workspace(directory: Path) -> Workspace:
+    """Make the demo folder anew; refuse to wipe a folder the demo did not create."""
+    if directory.exists() and any(directory.iterdir()):
+        if not (directory / DEMO_MARKER).exists():
+            raise WorkspaceError(
+                f"{directory} exists and was not made by 'finrisk demo'; choose another --dir"
+            )
+        shutil.rmtree(directory)
+    ws = init_workspace(directory, name="demo")
+    (directory / DEMO_MARKER).write_text("made by finrisk demo; safe to delete\n", encoding="utf-8")
+    return ws
+
+
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Folder for the demo workspace.")] = Path(
+        "demo-workspace"
+    ),
+    customers: Annotated[int, typer.Option(min=1, help="Customers in the simulated world.")] = 3000,
+    days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same world).")] = 7,
+) -> None:
+    """Simulate a world, load it into a fresh workspace and print what is in it."""
+    started = time.perf_counter()
+    with user_errors():
+        ws = _fresh_workspace(directory)
+        sim_dir = ws.root / "simulated"
+        with _progress() as progress:
+            task = progress.add_task("simulating days", total=days)
+            sim = simulate_world(
+                WorldConfig(customers=customers, days=days, seed=seed),
+                out_dir=sim_dir,
+                fmt="parquet",
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        with _progress() as progress:
+            task = progress.add_task("loading events", total=None)
+            loaded = load_path(
+                ws,
+                sim_dir,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        with Warehouse.open(ws) as warehouse:
+            flushed = warehouse.flush(all=True)
+            _summarise(ws, warehouse)
+    console.print(
+        f"\nSimulated {sum(sim.events_by_type.values()):,} events, loaded {loaded.loaded:,} "
+        f"({loaded.rejected:,} rejected), wrote {len(flushed.files)} warehouse partition file(s) "
+        f"in {time.perf_counter() - started:.1f} s."
+    )
+    _next_steps(ws, directory)
+
+
+def _summarise(ws: Workspace, warehouse: Warehouse) -> None:
+    by_type = Table(title="Events by type", title_justify="left")
+    by_type.add_column("event type")
+    by_type.add_column("events", justify="right")
+    by_type.add_column("fraud-labelled", justify="right")
+    patterns: dict[str, int] = {}
+    for et in ws.event_types:
+        n = warehouse.sql(f'SELECT count(*) AS n FROM "{et.name}"').column("n")[0].as_py()
+        labels = warehouse.sql(
+            f'SELECT label_pattern AS p, count(*) AS n FROM "labels_{et.name}" '
+            "WHERE label_is_fraud GROUP BY 1"
+        ).to_pylist()
+        for row in labels:
+            patterns[str(row["p"])] = patterns.get(str(row["p"]), 0) + int(row["n"])
+        by_type.add_row(et.name, f"{n:,}", f"{sum(int(r['n']) for r in labels):,}")
+    console.print(by_type)
+
+    fraud = Table(title="Injected fraud by pattern (labelled events)", title_justify="left")
+    fraud.add_column("pattern")
+    fraud.add_column("events", justify="right")
+    for name, n in sorted(patterns.items(), key=lambda kv: -kv[1]):
+        fraud.add_row(name, f"{n:,}")
+    console.print(fraud)
+
+    loans = warehouse.sql(
+        "SELECT count(*) AS n, avg(CAST(label_default AS DOUBLE)) AS rate FROM labels_loan_application"
+    ).to_pylist()[0]
+    if loans["n"]:
+        console.print(f"Loans: {loans['n']:,} applications, default rate {loans['rate']:.1%}")
+
+
+def _next_steps(ws: Workspace, directory: Path) -> None:
+    fin = ".venv/bin/finrisk" if Path(".venv/bin/finrisk").exists() else "finrisk"
+    console.print(f"\n[bold]Where the data is[/]  (workspace {ws.root})")
+    console.print(f"  settings          {ws.root / CONFIG_FILE}")
+    console.print(f"  event log         {ws.log_dir}")
+    console.print(f"  warehouse         {ws.warehouse_dir}  (Parquet, one folder per event type and day)")
+    console.print(f"  simulated files   {ws.root / 'simulated'}")
+    console.print("\n[bold]What to try next[/]")
+    console.print(
+        f'  {fin} sql -w {directory} "SELECT txn_type, count(*), round(avg(amount), 2) FROM transaction GROUP BY 1"'
+    )
+    console.print(
+        f'  {fin} sql -w {directory} "SELECT label_pattern, count(*) FROM labels_transaction '
+        'WHERE label_is_fraud GROUP BY 1"'
+    )
+    console.print(f"  {fin} simulate --customers 20000 --days 30 --seed 7 --out /tmp/world")
+    console.print(f"  {fin} --help")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(demo)
