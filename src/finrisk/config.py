@@ -12,17 +12,22 @@ import tomllib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from finrisk._yamlfile import load_yaml
 from finrisk.errors import WorkspaceError
 from finrisk.events.registry import EventTypeRegistry, builtin_event_types_text
+
+if TYPE_CHECKING:
+    from finrisk.features.spec import FeatureSet
 
 __all__ = ["CONFIG_FILE", "Settings", "Workspace", "init_workspace", "load_workspace"]
 
 CONFIG_FILE = "finrisk.toml"
 EVENT_TYPES_FILE = "event_types.yaml"
+FEATURES_FILE = "features.yaml"
 
 
 class WorkspaceSection(BaseModel):
@@ -33,6 +38,14 @@ class WorkspaceSection(BaseModel):
 class EventsSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     types: list[str] = Field(default_factory=lambda: [EVENT_TYPES_FILE], min_length=1)
+
+
+class FeaturesSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    files: list[str] = Field(default_factory=lambda: [FEATURES_FILE])
+    allowed_lateness_seconds: int = Field(
+        default=3600, ge=0, description="out-of-order events up to this late get exact feature values"
+    )
 
 
 class StoreSection(BaseModel):
@@ -58,6 +71,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     workspace: WorkspaceSection = Field(default_factory=WorkspaceSection)
     events: EventsSection = Field(default_factory=EventsSection)
+    features: FeaturesSection = Field(default_factory=FeaturesSection)
     store: StoreSection = Field(default_factory=StoreSection)
 
 
@@ -127,6 +141,31 @@ class Workspace:
             paths.extend(found)
         return EventTypeRegistry.from_files(paths, root=self.root)
 
+    @cached_property
+    def features(self) -> FeatureSet:
+        """The declared features (an empty set when no features file exists yet)."""
+        from finrisk.features.spec import FeatureSet, parse_features
+
+        docs = [
+            load_yaml(p, display_name=str(p.relative_to(self.root)))
+            for pattern in self.settings.features.files
+            for p in sorted(self.root.glob(pattern))
+        ]
+        if not docs:
+            return FeatureSet(features=())
+        if len(docs) > 1:
+            merged: dict[str, Any] = {}
+            for doc in docs:
+                if not isinstance(doc.data, dict) or not isinstance(doc.data.get("features"), dict):
+                    raise doc.error((), "expected a top-level 'features:' mapping")
+                for name in doc.data["features"]:
+                    if name in merged:
+                        raise doc.error(("features", name), f"feature {name!r} is declared in two files")
+                    merged[name] = doc
+            sets = [parse_features(doc, self.event_types) for doc in docs]
+            return FeatureSet(features=tuple(f for s in sets for f in s))
+        return parse_features(docs[0], self.event_types)
+
     @property
     def log_dir(self) -> Path:
         return self.root / self.settings.store.log_dir
@@ -157,6 +196,10 @@ name = "{name}"
 [events]
 # Files (globs allowed) that declare event types.
 types = ["{event_types}"]
+
+[features]
+files = ["features.yaml"]        # feature declarations (globs allowed); see docs/features.md
+allowed_lateness_seconds = 3600  # out-of-order events up to this late get exact feature values
 
 [store]
 type = "embedded"          # one machine: durable file log + Parquet warehouse queried by DuckDB

@@ -9,7 +9,7 @@ from finrisk.events import EntityKind, EventTypeRegistry
 from finrisk.events.schema import parse_event_types
 
 BUILTIN = ["registration", "login", "transaction", "loan_application", "repayment",
-           "insurance_policy", "claim", "profile_update"]
+           "insurance_policy", "claim", "profile_update", "chargeback", "case_disposition"]
 
 
 def test_builtin_types_are_all_declared() -> None:
