@@ -79,7 +79,10 @@ class Warehouse:
 
     Examples
     --------
-    >>> with Warehouse.open(workspace) as wh:  # doctest: +SKIP
+    >>> import tempfile
+    >>> from finrisk.config import init_workspace
+    >>> workspace = init_workspace(tempfile.mkdtemp())
+    >>> with Warehouse.open(workspace) as wh:
     ...     wh.sql('SELECT count(*) AS n FROM "transaction"').to_pylist()
     [{'n': 0}]
     """
