@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 Event = dict[str, Any]
-_MISSING = object()
 
 
 def describe_value(value: Any, *, pii: bool = False) -> str:
@@ -160,6 +159,7 @@ class EventValidator:
         self._checks: dict[str, list[tuple[FieldSpec, Checker]]] = {
             et.name: [(f, _checker(f)) for f in et.fields] for et in registry
         }
+        self._names: dict[str, frozenset[str]] = {et.name: frozenset(et.field_names) for et in registry}
 
     def validate(self, body: Mapping[str, Any]) -> Event:
         """Return the normalised event or raise :class:`EventValidationError` listing every problem."""
@@ -171,8 +171,8 @@ class EventValidator:
         problems: list[Problem] = []
         out: Event = {}
         for spec, check in self._checks[event_type.name]:
-            raw = body.get(spec.name, _MISSING)
-            if raw is _MISSING or raw is None:
+            raw = body.get(spec.name)  # absent and null are the same: no value
+            if raw is None:
                 if spec.required:
                     problems.append(Problem(spec.name, "a value (required)", "nothing"))
                 out[spec.name] = None
@@ -181,11 +181,11 @@ class EventValidator:
             if expected is not None:
                 problems.append(Problem(spec.name, expected, describe_value(raw, pii=spec.pii)))
             out[spec.name] = value
-        for name in body:
-            if event_type.field(name) is None:
-                problems.append(
-                    Problem(name, f"no such field in {event_type.name} events", describe_value(body[name]))
-                )
+        extra = body.keys() - self._names[event_type.name]
+        for name in sorted(extra):
+            problems.append(
+                Problem(name, f"no such field in {event_type.name} events", describe_value(body[name]))
+            )
         if problems:
             raise EventValidationError(event_type.name, problems)
         return out
