@@ -40,7 +40,8 @@ def test_parquet_schema_is_registry_schema_plus_labels(world: SimulationSummary)
 
 def test_every_event_type_is_present(world: SimulationSummary) -> None:
     assert set(world.events_by_type) >= {"registration", "login", "transaction", "profile_update",
-                                         "loan_application", "insurance_policy", "claim"}
+                                         "loan_application", "insurance_policy", "claim", "chargeback",
+                                         "case_disposition"}
 
 
 def test_event_ids_unique_and_required_fields_set(world: SimulationSummary) -> None:

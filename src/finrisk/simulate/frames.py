@@ -27,12 +27,13 @@ __all__ = [
 #: Every event type the simulator writes, in manifest order.
 EVENT_TYPES: tuple[str, ...] = (
     "registration", "login", "transaction", "profile_update", "loan_application", "repayment",
-    "insurance_policy", "claim",
+    "insurance_policy", "claim", "chargeback", "case_disposition",
 )
 #: Event-id prefix per type; ids are prefix + zero-padded per-type counter (unique world-wide).
 ID_PREFIX: dict[str, str] = {
     "registration": "reg-", "login": "lgn-", "transaction": "tx-", "profile_update": "pu-",
     "loan_application": "la-", "repayment": "rp-", "insurance_policy": "pol-", "claim": "clm-",
+    "chargeback": "cb-", "case_disposition": "cd-",
 }
 LABEL_FIELDS: tuple[pa.Field, ...] = (
     pa.field("label_is_fraud", pa.bool_(), nullable=False),

@@ -1,7 +1,8 @@
 """Orchestration: population, planned pattern instances, then day after day of events streamed to disk.
 
 Seed streams (``SeedSequence(seed, spawn_key=...)``): ``(0,)`` the population, ``(1, day)`` the
-everyday events, loans and policies of one day, ``(2, pattern, instance)`` one pattern instance.
+everyday events, loans and policies of one day, ``(2, pattern, instance)`` one pattern instance,
+``(5, day)`` the late labels (chargebacks, case dispositions) about one day's transactions.
 Each stream is independent of the others and of how days are grouped into files, so the same seed
 gives the same events whatever the part size.
 """
@@ -27,6 +28,7 @@ from finrisk.simulate.behaviour import DAY_US, daily_events
 from finrisk.simulate.config import PATTERN_NAMES, SimulationConfigError, WorldConfig
 from finrisk.simulate.frames import EVENT_TYPES, finalize, from_rows
 from finrisk.simulate.insurance import policies_and_claims
+from finrisk.simulate.late_labels import late_labels
 from finrisk.simulate.loans import loan_applications, repayments
 from finrisk.simulate.patterns import PATTERNS, Counters, PatternContext
 from finrisk.simulate.population import Population, build_population
@@ -226,6 +228,9 @@ def simulate_world(config: WorldConfig, out_dir: Path, *, fmt: str = "parquet",
                 continue
             table = finalize(event_type, parts, counts[event_type])
             counts[event_type] += table.num_rows
+            if event_type == "transaction":  # chargebacks and confirmed cases land on later days
+                for label_type, labels in late_labels(table, _rng(config.seed, 5, day), window_end=end).items():
+                    schedule(label_type, labels)
             patterns = pc.value_counts(table.column("label_pattern").drop_null())
             for item in patterns.to_pylist():
                 fraud[item["values"]] += item["counts"]
