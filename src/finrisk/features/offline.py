@@ -1,0 +1,222 @@
+"""The offline compiler: feature declarations become point-in-time-correct DuckDB SQL.
+
+The values are exactly those of the rules in :mod:`finrisk.features.spec`, for any set of target
+events, using the whole ``events`` table as history; nothing after a target event (in the order
+``(event_time, event_id)``) reaches its value.
+
+Strategy
+--------
+- **Fast path** (placement on ``event_time``): all features with one entity key share one query
+  and one sort. Rows are ordered within the key by one integer,
+  ``ord = (event_time_us - t0) * 4096 + tie`` where ``tie`` ranks the key's events at the same
+  microsecond by ``event_id`` (below 2048). With the tie rank below half the multiplier, the
+  half-open window ``t - g - w < p <= t - g`` *and* "strictly before by (event_time, event_id)"
+  are constant ``RANGE`` frame offsets on ``ord`` (``(g + w) * 4096 - 2048 PRECEDING`` to
+  ``1 PRECEDING``, or ``g * 4096 - 2048 PRECEDING`` with a lag), so every aggregation (count,
+  sum, mean, std, min, max, count_distinct, last, time_since_last, first_seen) is a DuckDB
+  window aggregate and ties are exact. Type and filter are ``CASE`` masks inside the aggregate, so
+  targets that do not contribute still sit in the frame order.
+- **Join path** (``time_field`` placement, e.g. labels placed at their transaction's time but known
+  later, and the ``arrival_column`` mode): contributions are two-dimensional (placement in the
+  window, known before the target), so a group is a key-equality range join plus ``GROUP BY``.
+- **Derived features** are SQL expressions over the joined feature columns and the target's
+  fields, with exactly the :class:`~finrisk.features.spec.DerivedKind` formulas.
+
+``arrival_column`` ("as served"): an integer giving the order the online engine saw events in.
+An event then also needs ``c.arrival < e.arrival`` to count for ``e``; this reproduces the
+online engine's served values when events arrived out of order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from finrisk.config import Workspace
+from finrisk.errors import QueryError, WorkspaceError
+from finrisk.features._offline_sql import Plan, plan_sql, quote
+from finrisk.features.spec import FeatureSet
+
+__all__ = ["BuildProgress", "FeatureBuildSummary", "build_features", "compile_sql", "warehouse_features"]
+
+#: Called after each step with ``(groups_done, groups_total, label)``.
+BuildProgress = Callable[[int, int, str], None]
+
+Events: TypeAlias = "pa.Table | duckdb.DuckDBPyRelation | str"
+
+
+@dataclass(frozen=True)
+class FeatureBuildSummary:
+    """What :func:`warehouse_features` wrote."""
+
+    out: Path
+    events: int
+    features: int
+    groups: int
+    history_events: int
+    seconds: float
+
+
+def compile_sql(
+    feature_set: FeatureSet,
+    *,
+    events: str = "events",
+    columns: Sequence[str] | None = None,
+    targets: str | None = None,
+    arrival_column: str | None = None,
+) -> str:
+    """The whole computation as one DuckDB query over the table or view ``events``.
+
+    ``columns`` lists the columns ``events`` has (a declared field it lacks reads as null; default:
+    all present); ``targets`` names a table of ``event_id`` to compute features for (default: all).
+    """
+    return _plan(feature_set, events, columns, targets, arrival_column).as_query()
+
+
+def _plan(fs: FeatureSet, events: str, columns: Sequence[str] | None, targets: str | None,
+          arrival_column: str | None) -> Plan:
+    if not fs.features:
+        raise WorkspaceError("no features are declared; add some to the workspace's features file")
+    return plan_sql(fs, events=events, columns=columns, targets=targets, arrival_column=arrival_column)
+
+
+def build_features(
+    feature_set: FeatureSet,
+    events: Events,
+    *,
+    targets: pa.Table | duckdb.DuckDBPyRelation | str | None = None,
+    arrival_column: str | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+    progress: BuildProgress | None = None,
+) -> pa.Table:
+    """Feature values for ``targets`` (default: every event) using all of ``events`` as history.
+
+    Returns ``event_id, event_type, event_time`` and one column per feature in declaration order,
+    rows ordered by ``(event_time, event_id)``.
+    """
+    own = con is None
+    db = duckdb.connect() if con is None else con
+    made: list[tuple[str, str]] = []
+    try:
+        events_name = _as_relation(db, events, "_fr_events", made)
+        targets_name = None if targets is None else _as_relation(db, targets, "_fr_targets", made)
+        columns = [r[0] for r in db.sql(f"DESCRIBE {events_name}").fetchall()]
+        for required in ("event_id", "event_type", "event_time"):
+            if required not in columns:
+                raise QueryError(f"events: missing the column {required!r}; have {', '.join(columns)}")
+        if arrival_column is not None and arrival_column not in columns:
+            raise QueryError(f"arrival_column: the events have no column {arrival_column!r}")
+        plan = _plan(feature_set, events_name, columns, targets_name, arrival_column)
+        total = sum(s.groups for s in plan.steps)
+        done = 0
+        base = plan.steps[0]
+        db.execute(f"CREATE OR REPLACE TEMP VIEW {base.name} AS {base.sql}")
+        made.append(("VIEW", base.name))
+        for step in plan.steps[1:]:
+            db.execute(f"CREATE OR REPLACE TEMP TABLE {step.name} AS {step.sql}")
+            made.append(("TABLE", step.name))
+            done += step.groups
+            if progress is not None:
+                progress(done, total, step.label)
+        return db.sql(plan.final).to_arrow_table()
+    except duckdb.Error as exc:
+        raise QueryError(f"feature query failed: {str(exc).strip()}") from None
+    finally:
+        for kind, name in reversed(made):
+            db.execute(f"DROP {kind} IF EXISTS {name}")
+        if own:
+            db.close()
+
+
+def _as_relation(db: duckdb.DuckDBPyConnection, obj: Any, name: str, made: list[tuple[str, str]]) -> str:
+    if isinstance(obj, str):
+        return quote(obj)
+    if isinstance(obj, pa.Table):
+        db.register(name, obj)
+        made.append(("VIEW", name))
+        return name
+    obj.create_view(name, replace=True)
+    made.append(("VIEW", name))
+    return name
+
+
+def _bound(value: date | datetime | None, *, end: bool) -> datetime | None:
+    """A date means its UTC midnight (``end``: the next midnight, so the day is included); naive is UTC."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    day = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return day + timedelta(days=1) if end else day
+
+
+def warehouse_features(
+    ws: Workspace,
+    *,
+    event_types: Sequence[str],
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+    out: Path,
+    progress: BuildProgress | None = None,
+) -> FeatureBuildSummary:
+    """Features of the ``event_types`` events in ``[start, end]`` from the whole warehouse history.
+
+    A date ``end`` includes that day; a datetime ``end`` is exclusive. Writes ``out`` (Parquet).
+    """
+    from finrisk.store.warehouse import Warehouse
+
+    began = time.perf_counter()
+    fs = ws.features
+    if not fs.features:
+        raise WorkspaceError(f"{ws.root}: no features are declared (see [features] files in finrisk.toml)")
+    registry = ws.event_types
+    for t in event_types:
+        if t not in registry:
+            raise WorkspaceError(f"--events: unknown event type {t!r}; declared: {', '.join(registry.names)}")
+    if not event_types:
+        raise WorkspaceError("--events: name at least one event type, e.g. loan_application")
+    lo, hi = _bound(start, end=False), _bound(end, end=True)
+    history = sorted({t for f in fs.window_features for t in f.events} | set(event_types))
+    with Warehouse.open(ws) as wh:
+        con = wh.connect()
+        try:
+            union = " UNION ALL BY NAME ".join(f"SELECT * FROM {quote(t)}" for t in history)
+            con.execute(f"CREATE TEMP TABLE _fr_history AS {union}")
+            where = [f"event_type IN ({', '.join(_lit(t) for t in event_types)})"]
+            params: list[Any] = []
+            if lo is not None:
+                where.append("event_time >= ?")
+                params.append(lo)
+            if hi is not None:
+                where.append("event_time < ?")
+                params.append(hi)
+            con.execute(f"CREATE TEMP TABLE _fr_chosen AS SELECT event_id FROM _fr_history WHERE {' AND '.join(where)}",
+                        params)
+            n_hist = _scalar(con, "SELECT count(*) FROM _fr_history")
+            table = build_features(fs, "_fr_history", targets="_fr_chosen", con=con, progress=progress)
+        except duckdb.Error as exc:
+            raise QueryError(f"feature build failed: {str(exc).strip()}") from None
+        finally:
+            con.close()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, out, compression="zstd")
+    return FeatureBuildSummary(out=out, events=table.num_rows, features=len(fs), groups=len(fs.groups()),
+                               history_events=n_hist, seconds=time.perf_counter() - began)
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
