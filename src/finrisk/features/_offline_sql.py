@@ -157,8 +157,10 @@ def _join_query(features: list[WindowFeature], *, arrival: bool) -> str:
     tgt = f"SELECT event_id, _ts, _rn{', _arr' if arrival else ''}, {', '.join(quote(k) for k in key)} FROM _fr_base" \
           f" WHERE _target AND {_keys_present(key)}"
     on = [f"c.{quote(k)} = t.{quote(k)}" for k in key]
-    on.append(f"c._p <= t._ts - {f0.lag_us}")
-    if f0.window_us is not None:
+    if f0.window_us is None:  # first_seen: no window bound at all
+        on.append("c._p IS NOT NULL")
+    else:
+        on.append(f"c._p <= t._ts - {f0.lag_us}")
         on.append(f"c._p > t._ts - {f0.lag_us + f0.window_us}")
     before = "c._rn < t._rn"
     if arrival:
@@ -183,11 +185,11 @@ def _join_query(features: list[WindowFeature], *, arrival: bool) -> str:
         elif agg is Aggregation.COUNT_DISTINCT:
             expr = f"count(DISTINCT {x})"
         elif agg is Aggregation.LAST:
-            expr = f"arg_max({x}, c._rn) FILTER (WHERE {x} IS NOT NULL)"
+            expr = f"arg_max({x}, (c._p, c._rn)) FILTER (WHERE {x} IS NOT NULL)"
         elif agg is Aggregation.TIME_SINCE_LAST:
-            expr = "(t._ts - arg_max(c._p, c._rn)) / 1e6"
+            expr = "(t._ts - max(c._p)) / 1e6"
         else:  # first_seen
-            expr = "(t._ts - arg_min(c._p, c._rn)) / 1e6"
+            expr = "(t._ts - min(c._p)) / 1e6"
         out.append(f"{_cast_out(f, expr)} AS {quote(f.name)}")
     return (
         f"SELECT t.event_id, TRUE AS _target, {', '.join(out)} FROM ({tgt}) t LEFT JOIN ({src}) c "
@@ -205,9 +207,11 @@ def _derived_sql(d: DerivedFeature, ref: dict[str, str]) -> str:
     if kind is DerivedKind.ZSCORE:
         return f"CASE WHEN {a[2]} = 0 THEN NULL ELSE (CAST({a[0]} AS DOUBLE) - {a[1]}) / {a[2]} END"
     if kind is DerivedKind.DISTANCE_KM:
-        la1, lo1, la2, lo2 = (f"radians(CAST({v} AS DOUBLE))" for v in a)
-        h = f"pow(sin(({la2} - {la1}) / 2), 2) + cos({la1}) * cos({la2}) * pow(sin(({lo2} - {lo1}) / 2), 2)"
-        return f"2 * {_EARTH_KM} * asin(sqrt(least(1.0, {h})))"
+        la1, lo1, la2, lo2 = (f"CAST({v} AS DOUBLE)" for v in a)
+        dp, dl = f"(radians({la2}) - radians({la1}))", f"radians({lo2} - {lo1})"
+        h = f"pow(sin({dp} / 2), 2) + cos(radians({la1})) * cos(radians({la2})) * pow(sin({dl} / 2), 2)"
+        root = f"sqrt({h})"  # least() would skip a null, so clamp with CASE
+        return f"2 * {_EARTH_KM} * asin(CASE WHEN {root} > 1.0 THEN 1.0 ELSE {root} END)"
     if kind is DerivedKind.SPEED_KMH:
         return f"CASE WHEN {a[1]} = 0 THEN NULL ELSE CAST({a[0]} AS DOUBLE) / ({a[1]} / 3600.0) END"
     if kind is DerivedKind.EQUAL:
