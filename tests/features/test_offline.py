@@ -104,7 +104,8 @@ def test_lag_window_and_include_current() -> None:
 def test_labels_count_at_their_placement_only_once_known() -> None:
     fs = features("""\
   cb: {key: merchant_id, events: chargeback, agg: count, window: 30d, lag: 1d, time_field: ref_time}
-  cb_amount: {key: merchant_id, events: chargeback, agg: last, field: amount, window: 30d, lag: 1d, time_field: ref_time}
+  cb_amount: {key: merchant_id, events: chargeback, agg: last, field: amount, window: 30d, lag: 1d,
+              time_field: ref_time}
 """)
     day = 86400
     rows = [
