@@ -1,0 +1,307 @@
+"""State groups of the online engine: one per-key window store shared by the features of a group.
+
+Features with the same :attr:`~finrisk.features.spec.WindowFeature.group_key` (key fields, events,
+filter, window, lag, time field, include_current) read one :class:`WindowGroup`; its
+:class:`~finrisk.features.online._online_state.KeyState` per entity keeps the entries that a query
+within the allowed lateness could still need (placement after ``now - lag - window - lateness``)
+and running aggregates over the window at ``now``. ``first_seen`` features (no window) share a
+:class:`FirstSeenGroup`, which keeps one entry per key.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from finrisk.features._online_state import (
+    COUNT,
+    COUNT_DISTINCT,
+    FIRST_COLUMN,
+    LAST,
+    MAX,
+    MEAN,
+    MIN,
+    STD,
+    SUM,
+    TIME_SINCE_LAST,
+    Column,
+    Entry,
+    FeatureRead,
+    KeyState,
+    add,
+    read,
+    remove,
+)
+from finrisk.features.spec import Aggregation, WindowFeature
+
+__all__ = ["FirstSeenGroup", "WindowGroup", "to_us"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+_CODES = {Aggregation.COUNT: COUNT, Aggregation.SUM: SUM, Aggregation.MEAN: MEAN, Aggregation.STD: STD,
+          Aggregation.MIN: MIN, Aggregation.MAX: MAX, Aggregation.COUNT_DISTINCT: COUNT_DISTINCT,
+          Aggregation.LAST: LAST, Aggregation.TIME_SINCE_LAST: TIME_SINCE_LAST}
+_EMPTY = {Aggregation.COUNT: 0, Aggregation.SUM: 0.0, Aggregation.COUNT_DISTINCT: 0}
+Event = Mapping[str, Any]
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime, exactly (integer arithmetic)."""
+    return (value - _EPOCH) // _MICRO
+
+
+class _Group:
+    """What every group shares: which events it keys, which it takes in, and its per-key state."""
+
+    def __init__(self, features: Sequence[WindowFeature], index: Mapping[str, int], lateness_us: int) -> None:
+        first = features[0]
+        self.features = tuple(features)
+        self.key = first.key
+        self.single_key = first.key[0] if len(first.key) == 1 else None
+        self.events = frozenset(first.events)
+        self.filter = first.filter
+        self.time_field = None if first.time_field == "event_time" else first.time_field
+        self.include_current = first.include_current
+        self.lateness_us = lateness_us
+        self.outputs = tuple(index[f.name] for f in features)
+
+    def key_of(self, event: Event) -> Any:
+        """The entity key of ``event``, or None when a key field is null."""
+        if self.single_key is not None:
+            return event.get(self.single_key)
+        key = tuple(event.get(k) for k in self.key)
+        return None if None in key else key
+
+    def placement(self, event: Event, t: int) -> int | None:
+        if self.time_field is None:
+            return t
+        placed = event.get(self.time_field)
+        return None if placed is None else to_us(placed)
+
+    def qualifies(self, event: Event) -> bool:
+        """Own type (checked by the caller's plan) and filter: may ``event`` contribute?"""
+        return self.filter is None or self.filter.matches(event)
+
+
+class WindowGroup(_Group):
+    """Features over one sliding window of one entity's events, sharing one store per key."""
+
+    def __init__(self, features: Sequence[WindowFeature], index: Mapping[str, int], lateness_us: int) -> None:
+        super().__init__(features, index, lateness_us)
+        first = features[0]
+        assert first.window_us is not None
+        self.window_us = first.window_us
+        self.lag_us = first.lag_us
+        fields: list[str] = []
+        for f in features:
+            if f.field is not None and f.field not in fields:
+                fields.append(f.field)
+        self.fields = tuple(fields)
+        needs: dict[str, set[Aggregation]] = {name: set() for name in fields}
+        for f in features:
+            if f.field is not None:
+                needs[f.field].add(f.agg)
+        self.columns: tuple[Column, ...] = tuple(
+            (FIRST_COLUMN + i,
+             bool(needs[name] & {Aggregation.SUM, Aggregation.MEAN, Aggregation.STD}),
+             Aggregation.STD in needs[name], Aggregation.MIN in needs[name], Aggregation.MAX in needs[name],
+             Aggregation.COUNT_DISTINCT in needs[name])
+            for i, name in enumerate(fields))
+        self.reads: tuple[FeatureRead, ...] = tuple(
+            (index[f.name], _CODES[f.agg], fields.index(f.field) if f.field is not None else -1) for f in features)
+        self.empty = tuple((index[f.name], _EMPTY.get(f.agg)) for f in features)
+        self.states: dict[Any, KeyState] = {}
+        self._pending: list[Any] = []
+        self._next_sweep = -(1 << 62)
+
+    def entry(self, event: Event, t: int, eid: str) -> Entry | None:
+        p = t if self.time_field is None else self.placement(event, t)
+        if p is None:
+            return None
+        if not self.fields:
+            return (p, t, eid)
+        return (p, t, eid, *[event.get(name) for name in self.fields])
+
+    def advance(self, ks: KeyState, t: int) -> None:
+        """Move the running window of ``ks`` to end at ``t`` (``t`` not before ``ks.now``)."""
+        if t <= ks.now:
+            return
+        ks.now = t
+        ents = ks.ents
+        n = len(ents)
+        hi = t - self.lag_us
+        we = ks.we
+        if we < n and ents[we][0] <= hi:
+            columns = self.columns
+            while we < n and ents[we][0] <= hi:
+                add(columns, ks, ents[we])
+                we += 1
+            ks.we = we
+        lo = hi - self.window_us
+        ws = ks.ws
+        if ws < we and ents[ws][0] <= lo:
+            columns = self.columns
+            while ws < we and ents[ws][0] <= lo:
+                remove(columns, ks, ents[ws])
+                ws += 1
+            ks.ws = ws
+            horizon = lo - self.lateness_us
+            if ws >= 32 and ents[31][0] <= horizon:  # forget what no allowed late event can see
+                k = bisect_left(ents, (horizon + 1,), 0, ws)
+                del ents[:k]
+                ks.ws = ws - k
+                ks.we = we - k
+
+    def insert(self, ks: KeyState, ent: Entry) -> None:
+        """Insert ``ent`` in order; it joins the running aggregates if it lies in the window at ``ks.now``."""
+        p = ent[0]
+        hi = ks.now - self.lag_us
+        lo = hi - self.window_us
+        if p <= lo - self.lateness_us:
+            return
+        ents = ks.ents
+        if not ents or ents[-1] < ent:
+            pos = len(ents)
+            ents.append(ent)
+        else:
+            pos = bisect_left(ents, ent)
+            ents.insert(pos, ent)
+        if p <= lo:
+            ks.ws += 1
+            ks.we += 1
+        elif p <= hi:
+            if pos != ks.we:
+                ks.dirty = True
+            add(self.columns, ks, ent)
+            ks.we += 1
+
+    def process(self, event: Event, t: int, eid: str, update: bool, out: list[Any]) -> None:
+        """In-order event (after everything in the state): values from the running window, then add it."""
+        key = event.get(self.single_key) if self.single_key is not None else self.key_of(event)
+        if key is None:
+            return
+        ent = None
+        if update and (self.filter is None or self.filter.matches(event)):
+            ent = self.entry(event, t, eid)
+        ks = self.states.get(key)
+        if ks is None:
+            if ent is None:
+                for idx, value in self.empty:
+                    out[idx] = value
+                return
+            ks = self.states[key] = KeyState(self.columns, t)
+        else:
+            self.advance(ks, t)
+        if ent is None:
+            read(self.columns, self.reads, ks, t, out)
+        elif self.include_current:
+            self.insert(ks, ent)
+            read(self.columns, self.reads, ks, t, out)
+        else:
+            read(self.columns, self.reads, ks, t, out)
+            self.insert(ks, ent)
+
+    def scan(self, event: Event, t: int, eid: str, own: bool, out: list[Any] | None) -> Entry | None:
+        """Exact values for any event by scanning the key's window (late events, pure gets).
+
+        Returns the event's entry when it qualifies (``own`` says it is of the group's types).
+        """
+        key = self.key_of(event)
+        if key is None:
+            return None
+        ent = self.entry(event, t, eid) if own and self.qualifies(event) else None
+        if out is None:
+            return ent
+        tmp = KeyState(self.columns, t)
+        ks = self.states.get(key)
+        if ks is not None:
+            ents = ks.ents
+            hi = t - self.lag_us
+            lo = hi - self.window_us
+            a = bisect_left(ents, (lo + 1,))
+            b = bisect_left(ents, (hi + 1,))
+            before = (t, eid)
+            tmp.ents = [c for c in ents[a:b] if (c[1], c[2]) < before]
+        if self.include_current and ent is not None:
+            tmp.ents.append(ent)
+        for c in tmp.ents:
+            add(self.columns, tmp, c)
+        tmp.we = len(tmp.ents)
+        read(self.columns, self.reads, tmp, t, out)
+        return ent
+
+    def store(self, event: Event, ent: Entry, t: int) -> None:
+        """Add an entry out of order (a late event): sorted insertion, without moving the window."""
+        key = self.key_of(event)
+        ks = self.states.get(key)
+        if ks is None:
+            ks = self.states[key] = KeyState(self.columns, t)
+        self.insert(ks, ent)
+
+    def sweep(self, newest_us: int, budget: int) -> None:
+        """Drop up to ``budget`` keys whose newest entry is out of reach of every allowed query.
+
+        A sweep cycle starts every half horizon (lag + window + lateness) of event time and walks
+        the keys a few per event, so no single event pays for the whole walk.
+        """
+        if not self._pending:
+            if newest_us < self._next_sweep:
+                return
+            self._next_sweep = newest_us + (self.lag_us + self.window_us + self.lateness_us) // 2
+            self._pending = list(self.states)
+        horizon = newest_us - self.lag_us - self.window_us - self.lateness_us
+        pending, states = self._pending, self.states
+        for _ in range(min(budget, len(pending))):
+            key = pending.pop()
+            ks = states.get(key)
+            if ks is not None and (not ks.ents or ks.ents[-1][0] <= horizon):
+                del states[key]
+
+
+class FirstSeenGroup(_Group):
+    """``first_seen`` features of one key: one entry ``(placement, event_time, event_id)`` per key."""
+
+    def __init__(self, features: Sequence[WindowFeature], index: Mapping[str, int], lateness_us: int) -> None:
+        super().__init__(features, index, lateness_us)
+        self.states: dict[Any, tuple[int, int, str]] = {}
+
+    def _evaluate(self, event: Event, t: int, eid: str, own: bool, in_order: bool,
+                  out: list[Any] | None) -> tuple[Any, tuple[int, int, str] | None]:
+        key = self.key_of(event)
+        if key is None:
+            return None, None
+        ent = None
+        if own and self.qualifies(event):
+            p = self.placement(event, t)
+            ent = None if p is None else (p, t, eid)
+        if out is not None:
+            first = self.states.get(key)
+            if first is not None and not in_order and (first[1], first[2]) >= (t, eid):
+                first = None  # the first one known came after this (late) event
+            if self.include_current and ent is not None and (first is None or ent < first):
+                first = ent
+            value = None if first is None else (t - first[0]) / 1_000_000
+            for idx in self.outputs:
+                out[idx] = value
+        return key, ent
+
+    def process(self, event: Event, t: int, eid: str, update: bool, out: list[Any]) -> None:
+        key, ent = self._evaluate(event, t, eid, update, True, out)
+        if ent is not None:
+            self.keep(key, ent)
+
+    def scan(self, event: Event, t: int, eid: str, own: bool, out: list[Any] | None) -> tuple[int, int, str] | None:
+        return self._evaluate(event, t, eid, own, False, out)[1]
+
+    def keep(self, key: Any, ent: tuple[int, int, str]) -> None:
+        first = self.states.get(key)
+        if first is None or ent < first:
+            self.states[key] = ent
+
+    def store(self, event: Event, ent: tuple[int, int, str], t: int) -> None:
+        self.keep(self.key_of(event), ent)
+
+    def sweep(self, newest_us: int, budget: int) -> None:
+        """first_seen looks back forever: nothing to drop."""

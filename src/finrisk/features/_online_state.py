@@ -1,0 +1,187 @@
+"""Per-key window state of the online engine: the entries of one entity and running aggregates.
+
+One :class:`KeyState` holds, for one entity key of one state group, the retained entries sorted
+by ``(placement_us, event_time_us, event_id)`` and the running aggregates over the entries that
+lie in the group's window at ``now`` (the half-open index range ``ws:we``). Sums are kept as
+exact integers (each value scaled by 2**64 and truncated), so adding and removing a value cancels
+exactly, sums are correctly rounded and the sample variance ``(n Σx² - (Σx)²) / (n (n-1))`` has no
+cancellation error however long the stream. Min and max use monotonic deques of entries, valid
+while entries join the window at its end; an insertion in the middle (a late event, a label placed
+in the past) marks them ``dirty`` and the next read rebuilds them from the window.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from math import sqrt
+from typing import Any
+
+__all__ = ["Column", "Entry", "FeatureRead", "KeyState", "add", "read", "remove"]
+
+#: ``(placement_us, event_time_us, event_id, value_0, value_1, ...)``
+Entry = tuple[Any, ...]
+#: ``(values index, sums, squares, minimum, maximum, distinct)`` for one value column of a group.
+Column = tuple[int, bool, bool, bool, bool, bool]
+#: ``(output index, aggregation code, column number)`` for one feature of a group.
+FeatureRead = tuple[int, int, int]
+
+SCALE = 18446744073709551616.0  # 2**64: values become exact integers
+INV_SCALE = 1.0 / SCALE
+SHIFT = 64
+FIRST_COLUMN = 3  # entry[3] is the first value
+
+COUNT, SUM, MEAN, STD, MIN, MAX, COUNT_DISTINCT, LAST, TIME_SINCE_LAST = range(9)
+
+
+class KeyState:
+    """Entries and running aggregates of one entity key of one state group."""
+
+    __slots__ = ("ents", "ws", "we", "now", "nn", "s1", "s2", "mins", "maxs", "dist", "dirty")
+
+    def __init__(self, columns: tuple[Column, ...], now: int) -> None:
+        self.ents: list[Entry] = []
+        self.ws = 0
+        self.we = 0
+        self.now = now
+        n = len(columns)
+        self.nn = [0] * n
+        self.s1 = [0] * n
+        self.s2 = [0] * n
+        self.mins: list[deque[Entry] | None] = [deque() if c[3] else None for c in columns]
+        self.maxs: list[deque[Entry] | None] = [deque() if c[4] else None for c in columns]
+        self.dist: list[dict[Any, int] | None] = [{} if c[5] else None for c in columns]
+        self.dirty = False
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, s) for s in self.__slots__)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        for name, value in zip(self.__slots__, state, strict=True):
+            setattr(self, name, value)
+
+
+def add(columns: tuple[Column, ...], ks: KeyState, ent: Entry) -> None:
+    """Add ``ent`` to the running aggregates (it joins the window at its end unless ``ks.dirty``)."""
+    c = 0
+    for pos, sums, squares, minimum, maximum, distinct in columns:
+        v = ent[pos]
+        if v is not None:
+            ks.nn[c] += 1
+            if sums:
+                x = int(v * SCALE)
+                ks.s1[c] += x
+                if squares:
+                    ks.s2[c] += x * x
+            if distinct:
+                d = ks.dist[c]
+                assert d is not None
+                d[v] = d.get(v, 0) + 1
+            if not ks.dirty:
+                if maximum:
+                    dq = ks.maxs[c]
+                    assert dq is not None
+                    while dq and dq[-1][pos] <= v:
+                        dq.pop()
+                    dq.append(ent)
+                if minimum:
+                    dq = ks.mins[c]
+                    assert dq is not None
+                    while dq and dq[-1][pos] >= v:
+                        dq.pop()
+                    dq.append(ent)
+        c += 1
+
+
+def remove(columns: tuple[Column, ...], ks: KeyState, ent: Entry) -> None:
+    """Remove ``ent``, the oldest entry of the window, from the running aggregates."""
+    c = 0
+    for pos, sums, squares, _minimum, _maximum, distinct in columns:
+        v = ent[pos]
+        if v is not None:
+            ks.nn[c] -= 1
+            if sums:
+                x = int(v * SCALE)
+                ks.s1[c] -= x
+                if squares:
+                    ks.s2[c] -= x * x
+            if distinct:
+                d = ks.dist[c]
+                assert d is not None
+                left = d[v] - 1
+                if left:
+                    d[v] = left
+                else:
+                    del d[v]
+            if not ks.dirty:
+                dq = ks.maxs[c]
+                if dq and dq[0] is ent:
+                    dq.popleft()
+                dq = ks.mins[c]
+                if dq and dq[0] is ent:
+                    dq.popleft()
+        c += 1
+
+
+def _rebuild_extremes(columns: tuple[Column, ...], ks: KeyState) -> None:
+    """Rebuild the monotonic deques from the window after an insertion in its middle."""
+    window = ks.ents[ks.ws:ks.we]
+    for c, (pos, _s, _q, minimum, maximum, _d) in enumerate(columns):
+        if maximum:
+            dq: deque[Entry] = deque()
+            for ent in window:
+                v = ent[pos]
+                if v is not None:
+                    while dq and dq[-1][pos] <= v:
+                        dq.pop()
+                    dq.append(ent)
+            ks.maxs[c] = dq
+        if minimum:
+            dq = deque()
+            for ent in window:
+                v = ent[pos]
+                if v is not None:
+                    while dq and dq[-1][pos] >= v:
+                        dq.pop()
+                    dq.append(ent)
+            ks.mins[c] = dq
+    ks.dirty = False
+
+
+def read(columns: tuple[Column, ...], reads: tuple[FeatureRead, ...], ks: KeyState, t: int,
+         out: list[Any]) -> None:
+    """Write each feature's value over the window ``ks.ents[ws:we]`` into ``out``."""
+    for idx, code, c in reads:
+        if code == COUNT:
+            out[idx] = ks.we - ks.ws
+        elif code == SUM:
+            out[idx] = ks.s1[c] * INV_SCALE
+        elif code == MEAN:
+            n = ks.nn[c]
+            out[idx] = ks.s1[c] / (n << SHIFT) if n else None
+        elif code == STD:
+            n = ks.nn[c]
+            if n > 1:
+                s1 = ks.s1[c]
+                out[idx] = sqrt((n * ks.s2[c] - s1 * s1) / ((n * (n - 1)) << (2 * SHIFT)))
+            else:
+                out[idx] = None
+        elif code == MIN or code == MAX:
+            if ks.dirty:
+                _rebuild_extremes(columns, ks)
+            dq = ks.mins[c] if code == MIN else ks.maxs[c]
+            out[idx] = float(dq[0][columns[c][0]]) if dq else None
+        elif code == COUNT_DISTINCT:
+            d = ks.dist[c]
+            out[idx] = len(d) if d is not None else 0
+        elif code == LAST:
+            out[idx] = None
+            if ks.nn[c]:
+                pos = columns[c][0]
+                ents = ks.ents
+                for i in range(ks.we - 1, ks.ws - 1, -1):
+                    v = ents[i][pos]
+                    if v is not None:
+                        out[idx] = v
+                        break
+        else:  # TIME_SINCE_LAST
+            out[idx] = (t - ks.ents[ks.we - 1][0]) / 1_000_000 if ks.we > ks.ws else None

@@ -1,0 +1,289 @@
+"""The online feature engine: every declared feature per event, incrementally, in microseconds.
+
+:class:`OnlineFeatureEngine` implements the semantics of :mod:`finrisk.features.spec` one event at
+a time. An event after everything seen so far in ``(event_time, event_id)`` order (the usual
+case) is served from running aggregates in amortised O(1) per feature; an out-of-order event is
+served exactly by scanning its key's retained window (placements after ``newest - lag - window -
+allowed_lateness`` are kept) and then inserted in order. Events later than the allowed lateness
+are counted in :class:`LatenessReport` with their ids and still processed best-effort.
+
+Features with one group key share one per-key store (:mod:`finrisk.features._online_group`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from finrisk.errors import FinriskError
+from finrisk.features._online_group import FirstSeenGroup, WindowGroup, to_us
+from finrisk.features.derived import formula
+from finrisk.features.spec import Aggregation, FeatureSet, WindowFeature
+from finrisk.store.log import EventLog
+
+__all__ = ["LatenessReport", "OnlineFeatureEngine", "SnapshotError"]
+
+Group = WindowGroup | FirstSeenGroup
+Plan = tuple[tuple[Group, bool], ...]
+_MAGIC = b"FINRISK-ONLINE-STATE\n"
+_FORMAT = 1
+_NEVER = -(1 << 62)
+_SWEEP_BUDGET = 16  # keys checked for expiry per in-order event (one group per event, round robin)
+
+
+class SnapshotError(FinriskError, ValueError):
+    """A snapshot cannot be restored: not a snapshot, another format version, or another feature set."""
+
+    http_status = 400
+
+
+@dataclass
+class LatenessReport:
+    """Out-of-order events seen so far.
+
+    Attributes
+    ----------
+    late : int
+        Events earlier than the newest seen, within the allowed lateness (served exactly).
+    too_late : int
+        Events later than the allowed lateness (served and stored best-effort, never dropped silently).
+    too_late_ids : list of str
+        The ``event_id`` of the first :attr:`KEEP` too-late events.
+    max_lateness_us : int
+        The largest lateness seen, in microseconds.
+    """
+
+    KEEP: ClassVar[int] = 100
+    late: int = 0
+    too_late: int = 0
+    too_late_ids: list[str] = field(default_factory=list)
+    max_lateness_us: int = 0
+
+
+def fingerprint(feature_set: FeatureSet) -> str:
+    """A stable hash of the declarations: a snapshot restores only into the same feature set."""
+    rows: list[Any] = []
+    for f in feature_set:
+        if isinstance(f, WindowFeature):
+            rows.append([f.name, list(f.key), list(f.events), f.agg.value, f.field, f.window_us, f.lag_us,
+                         f.time_field, f.filter.text if f.filter else None, f.include_current])
+        else:
+            rows.append([f.name, f.kind.value, list(f.inputs)])
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
+class OnlineFeatureEngine:
+    """Per-event values of a feature set, from state updated one event at a time.
+
+    Parameters
+    ----------
+    feature_set : FeatureSet
+        The declarations (see :mod:`finrisk.features.spec` for the semantics).
+    allowed_lateness_us : int
+        Out-of-order events up to this much earlier than the newest ``event_time`` seen get exact
+        values; later ones are reported in :attr:`lateness`.
+
+    Attributes
+    ----------
+    lateness : LatenessReport
+        Late and too-late events seen so far.
+    log_seq : int
+        The last event-log position applied by :meth:`rebuild` (0 otherwise).
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> from finrisk.features.spec import Aggregation, FeatureSet, WindowFeature
+    >>> n_1h = WindowFeature("n_1h", ("customer_id",), ("login",), Aggregation.COUNT, window_us=3_600_000_000)
+    >>> engine = OnlineFeatureEngine(FeatureSet((n_1h,)))
+    >>> e = {"event_id": "e1", "event_type": "login", "customer_id": "c1",
+    ...      "event_time": datetime(2026, 1, 1, tzinfo=UTC)}
+    >>> engine.process(e), engine.process({**e, "event_id": "e2"})
+    ({'n_1h': 0}, {'n_1h': 1})
+    """
+
+    def __init__(self, feature_set: FeatureSet, *, allowed_lateness_us: int = 3_600_000_000) -> None:
+        if not isinstance(allowed_lateness_us, int) or allowed_lateness_us < 0:
+            raise ValueError(f"The 'allowed_lateness_us' parameter of OnlineFeatureEngine must be an int >= 0. "
+                             f"Got {allowed_lateness_us!r} instead.")
+        self.feature_set = feature_set
+        self.allowed_lateness_us = allowed_lateness_us
+        self.lateness = LatenessReport()
+        self.log_seq = 0
+        self._names = feature_set.names
+        index = {name: i for i, name in enumerate(self._names)}
+        self._groups: list[Group] = []
+        for features in feature_set.groups().values():
+            cls = FirstSeenGroup if features[0].agg is Aggregation.FIRST_SEEN else WindowGroup
+            self._groups.append(cls(features, index, allowed_lateness_us))
+        self._derived: list[tuple[int, Callable[..., Any], tuple[tuple[bool, Any], ...]]] = [
+            (index[d.name], formula(d.kind), tuple((i in index, index.get(i, i)) for i in d.inputs))
+            for d in feature_set.derived_features]
+        self._sweeper = 0
+        self._plans: dict[tuple[Any, int], Plan] = {}
+        self._t = _NEVER
+        self._id = ""
+
+    # --- the hot path ----------------------------------------------------------------------------
+    def _plan(self, event: Mapping[str, Any]) -> Plan:
+        """Groups an event of this type and shape reads (its key fields exist) and whether it feeds them."""
+        etype = event.get("event_type")
+        plan = tuple((g, etype in g.events) for g in self._groups
+                     if etype in g.events or all(k in event for k in g.key))
+        self._plans[(etype, len(event))] = plan
+        return plan
+
+    def _step(self, event: Mapping[str, Any], out: list[Any]) -> None:
+        t = to_us(event["event_time"])
+        eid = event["event_id"]
+        plan = self._plans.get((event.get("event_type"), len(event))) or self._plan(event)
+        if t > self._t or (t == self._t and eid > self._id):
+            for group, own in plan:
+                group.process(event, t, eid, own, out)
+            self._t = t
+            self._id = eid
+            if self._groups:
+                self._sweeper = sweeper = (self._sweeper + 1) % len(self._groups)
+                self._groups[sweeper].sweep(t, _SWEEP_BUDGET)
+        else:
+            self._late(event, t, eid, plan, out)
+        for idx, fn, sources in self._derived:
+            args = [out[s] if is_feature else event.get(s) for is_feature, s in sources]
+            out[idx] = None if None in args else fn(*args)
+
+    def _late(self, event: Mapping[str, Any], t: int, eid: str, plan: Plan, out: list[Any]) -> None:
+        report = self.lateness
+        lateness = self._t - t
+        report.max_lateness_us = max(report.max_lateness_us, lateness)
+        if lateness <= self.allowed_lateness_us:
+            report.late += 1
+        else:
+            report.too_late += 1
+            if len(report.too_late_ids) < report.KEEP:
+                report.too_late_ids.append(str(eid))
+        entries = [(group, group.scan(event, t, eid, own, out)) for group, own in plan]
+        for group, ent in entries:
+            if ent is not None:
+                group.store(event, ent, t)
+
+    def process(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Every feature's value for ``event`` (from the events before it), then add it to the state."""
+        out: list[Any] = [None] * len(self._names)
+        self._step(event, out)
+        return dict(zip(self._names, out, strict=True))
+
+    def update(self, event: Mapping[str, Any]) -> None:
+        """Add ``event`` to the state (as :meth:`process` does, without returning the values)."""
+        self._step(event, [None] * len(self._names))
+
+    def get(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Every feature's value for ``event`` without adding it (pure; O(window) per group)."""
+        out: list[Any] = [None] * len(self._names)
+        t = to_us(event["event_time"])
+        eid = event["event_id"]
+        etype = event.get("event_type")
+        for group in self._groups:
+            if etype in group.events or all(k in event for k in group.key):
+                group.scan(event, t, eid, etype in group.events, out)
+        for idx, fn, sources in self._derived:
+            args = [out[s] if is_feature else event.get(s) for is_feature, s in sources]
+            out[idx] = None if None in args else fn(*args)
+        return dict(zip(self._names, out, strict=True))
+
+    # --- persistence -----------------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        """The whole state as bytes: a header (format version, feature-set fingerprint) and a pickle."""
+        header = {"format": _FORMAT, "fingerprint": fingerprint(self.feature_set), "features": len(self._names),
+                  "allowed_lateness_us": self.allowed_lateness_us}
+        payload = {"t": self._t, "id": self._id, "lateness": self.lateness,
+                   "log_seq": self.log_seq, "states": [g.states for g in self._groups]}
+        return _MAGIC + json.dumps(header).encode() + b"\n" + pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def restore(cls, feature_set: FeatureSet, data: bytes) -> OnlineFeatureEngine:
+        """An engine in the state a :meth:`snapshot` recorded; refuses another format or feature set."""
+        if not data.startswith(_MAGIC):
+            raise SnapshotError("The 'data' parameter of OnlineFeatureEngine.restore must be an online-state "
+                                f"snapshot (starting with {_MAGIC!r}). Got {data[:24]!r} instead.")
+        end = data.index(b"\n", len(_MAGIC))
+        header = json.loads(data[len(_MAGIC):end])
+        if header.get("format") != _FORMAT:
+            raise SnapshotError(f"The snapshot's 'format' must be {_FORMAT}. Got {header.get('format')!r} instead.")
+        expected = fingerprint(feature_set)
+        if header.get("fingerprint") != expected:
+            raise SnapshotError(f"The snapshot's 'fingerprint' must match the feature set ({expected[:12]}, "
+                                f"{len(feature_set)} features). Got {str(header.get('fingerprint'))[:12]} "
+                                f"({header.get('features')} features) instead: it was taken with other declarations.")
+        engine = cls(feature_set, allowed_lateness_us=int(header["allowed_lateness_us"]))
+        payload = pickle.loads(data[end + 1:])
+        engine._t, engine._id = payload["t"], payload["id"]
+        engine.lateness, engine.log_seq = payload["lateness"], payload["log_seq"]
+        for group, states in zip(engine._groups, payload["states"], strict=True):
+            group.states = states
+        return engine
+
+    @classmethod
+    def rebuild(cls, feature_set: FeatureSet, log: EventLog, *, allowed_lateness_us: int = 3_600_000_000,
+                progress: Callable[[int, int], None] | None = None, every: int = 10_000) -> OnlineFeatureEngine:
+        """A fresh engine with every event of ``log`` applied in log (arrival) order.
+
+        ``progress(done, total)`` is called every ``every`` events and at the end.
+        """
+        engine = cls(feature_set, allowed_lateness_us=allowed_lateness_us)
+        total = log.count() if progress is not None else 0
+        done = 0
+        for seq, event in log.read():
+            engine.update(event)
+            engine.log_seq = seq
+            done += 1
+            if progress is not None and done % every == 0:
+                progress(done, total)
+        if progress is not None:
+            progress(done, total)
+        return engine
+
+    # --- introspection ---------------------------------------------------------------------------
+    def stats(self) -> dict[str, int]:
+        """Entity keys, per-group key states, retained entries and bytes of state (deep, shared objects once)."""
+        seen: set[int] = set()
+        entities: set[Any] = set()
+        size = 0
+        group_keys = entries = 0
+        for group in self._groups:
+            size += _deep_size(group.states, seen)
+            group_keys += len(group.states)
+            entities.update(group.states)
+            if isinstance(group, WindowGroup):
+                entries += sum(len(ks.ents) for ks in group.states.values())
+        return {"entities": len(entities), "group_keys": group_keys, "entries": entries, "bytes": size,
+                "bytes_per_entity": size // max(1, len(entities))}
+
+    def state_bytes(self) -> int:
+        """Bytes of state held (deep size, each shared object counted once)."""
+        return self.stats()["bytes"]
+
+
+def _deep_size(obj: Any, seen: set[int]) -> int:
+    """sys.getsizeof over containers, slots and their items; each object once."""
+    stack = [obj]
+    size = 0
+    while stack:
+        o = stack.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        size += sys.getsizeof(o)
+        if isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif isinstance(o, (list, tuple, set, frozenset)) or type(o).__name__ == "deque":
+            stack.extend(o)
+        elif hasattr(o, "__slots__"):
+            stack.extend(getattr(o, s) for s in o.__slots__)
+    return size
+
