@@ -12,6 +12,7 @@ def test_init_makes_a_loadable_workspace(tmp_path: Path) -> None:
     ws = init_workspace(tmp_path / "ws")
     assert (tmp_path / "ws" / "finrisk.toml").is_file()
     assert "transaction" in ws.event_types
+    assert len(ws.features) >= 40  # the demo feature set, ready to edit
     again = load_workspace(tmp_path / "ws")
     assert again.settings.store.durability == "fsync"
     assert again.log_dir == (tmp_path / "ws" / "data" / "log").resolve()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from importlib import resources
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -211,8 +212,13 @@ lateness_seconds = 3600    # a partition closes this long after newer events hav
 """
 
 
+def demo_features_text() -> str:
+    """The YAML of the demo feature set (what ``finrisk init`` writes as ``features.yaml``)."""
+    return resources.files("finrisk.features").joinpath("demo_features.yaml").read_text("utf-8")
+
+
 def init_workspace(path: Path | str, *, name: str | None = None, force: bool = False) -> Workspace:
-    """Create a workspace folder with ``finrisk.toml`` and the built-in event types."""
+    """Create a workspace folder with ``finrisk.toml``, the built-in event types and demo features."""
     root = Path(path)
     config = root / CONFIG_FILE
     if config.exists() and not force:
@@ -224,4 +230,7 @@ def init_workspace(path: Path | str, *, name: str | None = None, force: bool = F
     types_file = root / EVENT_TYPES_FILE
     if not types_file.exists() or force:
         types_file.write_text(builtin_event_types_text(), encoding="utf-8")
+    features_file = root / FEATURES_FILE
+    if not features_file.exists() or force:
+        features_file.write_text(demo_features_text(), encoding="utf-8")
     return load_workspace(root)

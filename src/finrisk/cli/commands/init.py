@@ -16,11 +16,12 @@ def init(
     name: Annotated[str | None, typer.Option(help="Workspace name (default: the folder name).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing finrisk.toml.")] = False,
 ) -> None:
-    """Create a workspace: finrisk.toml plus the built-in event types, ready to edit."""
+    """Create a workspace: finrisk.toml, the built-in event types and the demo features, ready to edit."""
     with user_errors():
         ws = init_workspace(directory, name=name, force=force)
     console.print(f"Created workspace [bold]{ws.settings.workspace.name}[/] in {ws.root}")
-    console.print(f"  event types: {', '.join(ws.event_types.names)}")
+    console.print(f"  event types: {', '.join(ws.event_types.names)}  (event_types.yaml)")
+    console.print(f"  features:    {len(ws.features)} declared  (features.yaml)")
     console.print(f"Next: finrisk load FILE --workspace {directory}")
 
 
