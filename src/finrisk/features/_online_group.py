@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from finrisk.features._online_codegen import compile_process
 from finrisk.features._online_state import (
     COUNT,
     COUNT_DISTINCT,
@@ -47,9 +48,15 @@ _EMPTY = {Aggregation.COUNT: 0, Aggregation.SUM: 0.0, Aggregation.COUNT_DISTINCT
 Event = Mapping[str, Any]
 
 
-def to_us(value: datetime) -> int:
-    """Microseconds since the epoch of an aware datetime, exactly (integer arithmetic)."""
-    return (value - _EPOCH) // _MICRO
+def to_us(value: datetime | str | int) -> int:
+    """Microseconds since the epoch, exactly: an aware datetime, an ISO 8601 string (as timestamp
+    fields other than ``event_time`` come back from the event log) or an int already in µs."""
+    if isinstance(value, datetime):
+        return (value - _EPOCH) // _MICRO
+    if isinstance(value, int):
+        return value
+    parsed = datetime.fromisoformat(value)
+    return ((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)) - _EPOCH) // _MICRO
 
 
 class _Group:
@@ -115,6 +122,7 @@ class WindowGroup(_Group):
         self.states: dict[Any, KeyState] = {}
         self._pending: list[Any] = []
         self._next_sweep = -(1 << 62)
+        self.fast = compile_process(self)
 
     def entry(self, event: Event, t: int, eid: str) -> Entry | None:
         p = t if self.time_field is None else self.placement(event, t)
@@ -266,6 +274,7 @@ class FirstSeenGroup(_Group):
     def __init__(self, features: Sequence[WindowFeature], index: Mapping[str, int], lateness_us: int) -> None:
         super().__init__(features, index, lateness_us)
         self.states: dict[Any, tuple[int, int, str]] = {}
+        self.fast = self.process
 
     def _evaluate(self, event: Event, t: int, eid: str, own: bool, in_order: bool,
                   out: list[Any] | None) -> tuple[Any, tuple[int, int, str] | None]:

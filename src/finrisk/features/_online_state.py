@@ -16,7 +16,7 @@ from collections import deque
 from math import sqrt
 from typing import Any
 
-__all__ = ["Column", "Entry", "FeatureRead", "KeyState", "add", "read", "remove"]
+__all__ = ["Column", "Entry", "FeatureRead", "KeyState", "add", "read", "rebuild_extremes", "remove"]
 
 #: ``(placement_us, event_time_us, event_id, value_0, value_1, ...)``
 Entry = tuple[Any, ...]
@@ -122,7 +122,7 @@ def remove(columns: tuple[Column, ...], ks: KeyState, ent: Entry) -> None:
         c += 1
 
 
-def _rebuild_extremes(columns: tuple[Column, ...], ks: KeyState) -> None:
+def rebuild_extremes(columns: tuple[Column, ...], ks: KeyState) -> None:
     """Rebuild the monotonic deques from the window after an insertion in its middle."""
     window = ks.ents[ks.ws:ks.we]
     for c, (pos, _s, _q, minimum, maximum, _d) in enumerate(columns):
@@ -167,7 +167,7 @@ def read(columns: tuple[Column, ...], reads: tuple[FeatureRead, ...], ks: KeySta
                 out[idx] = None
         elif code == MIN or code == MAX:
             if ks.dirty:
-                _rebuild_extremes(columns, ks)
+                rebuild_extremes(columns, ks)
             dq = ks.mins[c] if code == MIN else ks.maxs[c]
             out[idx] = float(dq[0][columns[c][0]]) if dq else None
         elif code == COUNT_DISTINCT:

@@ -144,7 +144,7 @@ class OnlineFeatureEngine:
         plan = self._plans.get((event.get("event_type"), len(event))) or self._plan(event)
         if t > self._t or (t == self._t and eid > self._id):
             for group, own in plan:
-                group.process(event, t, eid, own, out)
+                group.fast(event, t, eid, own, out)
             self._t = t
             self._id = eid
             if self._groups:
@@ -224,7 +224,8 @@ class OnlineFeatureEngine:
         engine._t, engine._id = payload["t"], payload["id"]
         engine.lateness, engine.log_seq = payload["lateness"], payload["log_seq"]
         for group, states in zip(engine._groups, payload["states"], strict=True):
-            group.states = states
+            group.states.clear()  # in place: the group's generated code holds this dict
+            group.states.update(states)
         return engine
 
     @classmethod
