@@ -15,13 +15,13 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from finrisk.features import _online_state as st
 from finrisk.features.expr import Filter
 
-__all__ = ["compile_process", "filter_source"]
+__all__ = ["compile_derived", "compile_plan", "filter_source"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
@@ -79,19 +79,18 @@ def filter_source(flt: Filter) -> str | None:
 
 
 _READS = {
-    st.COUNT: "out[{i}] = ks.we - ks.ws",
-    st.SUM: "out[{i}] = ks.s1[{c}] * INV_SCALE",
-    st.MEAN: "n = ks.nn[{c}]\n    out[{i}] = ks.s1[{c}] / (n << 64) if n else None",
-    st.STD: ("n = ks.nn[{c}]\n    if n > 1:\n        s = ks.s1[{c}]\n"
-             "        out[{i}] = sqrt((n * ks.s2[{c}] - s * s) / ((n * (n - 1)) << 128))\n"
-             "    else:\n        out[{i}] = None"),
-    st.MIN: "if ks.dirty:\n        rebuild(columns, ks)\n    dq = ks.mins[{c}]\n"
-            "    out[{i}] = float(dq[0][{pos}]) if dq else None",
-    st.MAX: "if ks.dirty:\n        rebuild(columns, ks)\n    dq = ks.maxs[{c}]\n"
-            "    out[{i}] = float(dq[0][{pos}]) if dq else None",
-    st.COUNT_DISTINCT: "out[{i}] = len(ks.dist[{c}])",
-    st.LAST: "out[{i}] = last(ks, {c}, {pos}) if ks.nn[{c}] else None",
-    st.TIME_SINCE_LAST: "out[{i}] = (t - ks.ents[ks.we - 1][0]) / 1_000_000 if ks.we > ks.ws else None",
+    st.COUNT: ["out[{i}] = ks.we - ks.ws"],
+    st.SUM: ["out[{i}] = ks.s1[{c}] * INV_SCALE"],
+    st.MEAN: ["n = ks.nn[{c}]", "out[{i}] = ks.s1[{c}] / (n << 64) if n else None"],
+    st.STD: ["n = ks.nn[{c}]", "if n > 1:", "    s = ks.s1[{c}]",
+             "    out[{i}] = sqrt((n * ks.s2[{c}] - s * s) / ((n * (n - 1)) << 128))", "else:", "    out[{i}] = None"],
+    st.MIN: ["if ks.dirty:", "    rebuild({p}columns, ks)", "dq = ks.mins[{c}]",
+             "out[{i}] = float(dq[0][{pos}]) if dq else None"],
+    st.MAX: ["if ks.dirty:", "    rebuild({p}columns, ks)", "dq = ks.maxs[{c}]",
+             "out[{i}] = float(dq[0][{pos}]) if dq else None"],
+    st.COUNT_DISTINCT: ["out[{i}] = len(ks.dist[{c}])"],
+    st.LAST: ["out[{i}] = last(ks, {c}, {pos}) if ks.nn[{c}] else None"],
+    st.TIME_SINCE_LAST: ["out[{i}] = (t - ks.ents[ks.we - 1][0]) / 1_000_000 if ks.we > ks.ws else None"],
 }
 
 
@@ -105,59 +104,140 @@ def _last(ks: st.KeyState, c: int, pos: int) -> Any:
     return None
 
 
-def compile_process(group: Any) -> Callable[[Any, int, str, bool, list[Any]], None]:
-    """The in-order ``process`` of a :class:`~finrisk.features._online_group.WindowGroup`."""
-    single = group.single_key
-    if single is not None:
-        key_src = f"key = {_get(single)}\n    if key is None:\n        return"
-    else:
-        parts = ", ".join(_get(k) for k in group.key)
-        key_src = f"key = ({parts},)\n    if None in key:\n        return"
-    flt = filter_source(group.filter) if group.filter is not None else "True"
-    cond = f"own and ({flt})" if flt is not None else "own and matches(event)"
-    if group.time_field is None:
-        values = "".join(f", {_get(f)}" for f in group.fields)
-        entry_src = f"ent = (t, t, eid{values})"
-    else:
-        entry_src = "ent = entry(event, t, eid)"
-    reads = "\n    ".join(_READS[code].format(i=i, c=c, pos=st.FIRST_COLUMN + c) for i, code, c in group.reads)
-    empty = "\n            ".join(f"out[{i}] = {v!r}" for i, v in group.empty) or "pass"
+def _indent(lines: list[str], by: int) -> list[str]:
+    return [" " * by + line for line in lines]
+
+
+def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any]) -> list[str]:
+    """Statements (``key`` already set and not null) for one window group, names prefixed by ``p``."""
+    ns.update({f"{p}get": group.states.get, f"{p}states": group.states, f"{p}columns": group.columns,
+               f"{p}slide": group.advance, f"{p}insert": group.insert, f"{p}entry": group.entry,
+               f"{p}matches": group.filter.matches if group.filter else None})
+    lines: list[str] = []
+    if own:
+        flt = filter_source(group.filter) if group.filter is not None else "True"
+        lines.append("ent = None")
+        lines.append(f"if {flt if flt is not None else f'{p}matches(event)'}:")
+        if group.time_field is None:
+            lines.append(f"    ent = (t, t, eid{''.join(f', {_get(f)}' for f in group.fields)})")
+        else:
+            lines.append(f"    ent = {p}entry(event, t, eid)")
+    lines.append(f"ks = {p}get(key)")
+    lines.append("if ks is None and ent is None:" if own else "if ks is None:")
+    lines.extend(_indent([f"out[{i}] = {v!r}" for i, v in group.empty] or ["pass"], 4))
+    lines.append("else:")
+    body = ["if ks is None:", f"    ks = {p}states[key] = KeyState({p}columns, t)", "elif t > ks.now:"]
+    hi = group.lag_us
+    lo = group.lag_us + group.window_us
+    body += [f"    if (ks.ws < ks.we and ks.ents[ks.ws][0] <= t - {lo}) or "
+             f"(ks.we < len(ks.ents) and ks.ents[ks.we][0] <= t - {hi}):",
+             f"        {p}slide(ks, t)", "    else:", "        ks.now = t"]
     # In order, an event_time entry is after every stored one: it is appended; with lag 0 it joins the
     # window at its end, with a lag it joins when the window reaches it (slide).
     if group.time_field is not None:
-        insert_src = "insert(ks, ent)"
+        insert = [f"{p}insert(ks, ent)"]
     elif group.lag_us == 0:
-        insert_src = "ks.ents.append(ent)\n        add(columns, ks, ent)\n        ks.we += 1"
+        insert = ["ks.ents.append(ent)", *_add_lines(group, p), "ks.we += 1"]
     else:
-        insert_src = "ks.ents.append(ent)"
-    first, then = ("", f"if ent is not None:\n        {insert_src}")
-    if group.include_current:
-        first, then = f"if ent is not None:\n        {insert_src}", ""
-    src = f"""
-def process(event, t, eid, own, out):
-    {key_src}
-    ent = None
-    if {cond}:
-        {entry_src}
-    ks = states_get(key)
-    if ks is None:
-        if ent is None:
-            {empty}
-            return
-        ks = states[key] = KeyState(columns, t)
-    elif t > ks.now:
-        slide(ks, t)
-    {first}
-    {reads}
-    {then}
-"""
-    namespace: dict[str, Any] = {
-        "states_get": group.states.get, "KeyState": st.KeyState, "columns": group.columns, "slide": group.advance,
-        "insert": group.insert, "add": st.add, "entry": group.entry, "rebuild": st.rebuild_extremes, "last": _last,
-        "INV_SCALE": st.INV_SCALE, "sqrt": math.sqrt, "matches": group.filter.matches if group.filter else None,
-    }
+        insert = ["ks.ents.append(ent)"]
+    reads = [line.format(i=i, c=c, pos=st.FIRST_COLUMN + c, p=p)
+             for i, code, c in group.reads for line in _READS[code]]
+    if own and group.include_current:
+        body += ["if ent is not None:", *_indent(insert, 4), *reads]
+    elif own:
+        body += [*reads, "if ent is not None:", *_indent(insert, 4)]
+    else:
+        body += reads
+    return lines + _indent(body, 4)
 
-    namespace["states"] = group.states  # never replaced: restore refills it in place
-    exec(compile(src, f"<finrisk online group {group.features[0].name}>", "exec"), namespace)  # noqa: S102
-    fn: Callable[[Any, int, str, bool, list[Any]], None] = namespace["process"]
+
+def _add_lines(group: Any, p: str) -> list[str]:
+    """:func:`~finrisk.features._online_state.add` unrolled for the group's columns (entry at the window end)."""
+    lines: list[str] = []
+    for c, (pos, sums, squares, minimum, maximum, distinct) in enumerate(group.columns):
+        lines += [f"v = ent[{pos}]", "if v is not None:", f"    ks.nn[{c}] += 1"]
+        if sums:
+            lines += ["    x = int(v * SCALE)", f"    ks.s1[{c}] += x"]
+            if squares:
+                lines.append(f"    ks.s2[{c}] += x * x")
+        if distinct:
+            lines += [f"    d = ks.dist[{c}]", "    d[v] = d.get(v, 0) + 1"]
+        if minimum or maximum:
+            lines.append("    if not ks.dirty:")
+            for flag, name, op in ((maximum, "maxs", "<="), (minimum, "mins", ">=")):
+                if flag:
+                    lines += [f"        dq = ks.{name}[{c}]", f"        while dq and dq[-1][{pos}] {op} v:",
+                              "            dq.pop()", "        dq.append(ent)"]
+    return lines
+
+
+def _first_seen_body(group: Any, own: bool, p: str, ns: dict[str, Any]) -> list[str]:
+    """Statements for one first_seen group placed at event_time (``key`` set and not null)."""
+    ns.update({f"{p}get": group.states.get, f"{p}states": group.states,
+               f"{p}matches": group.filter.matches if group.filter else None})
+    lines = [f"first = stored = {p}get(key)"]
+    if own:
+        flt = filter_source(group.filter) if group.filter is not None else "True"
+        lines += [f"ent = (t, t, eid) if {flt if flt is not None else f'{p}matches(event)'} else None"]
+        if group.include_current:
+            lines += ["if ent is not None and first is None:", "    first = ent"]
+    lines += ["value = None if first is None else (t - first[0]) / 1_000_000"]
+    lines += [f"out[{i}] = value" for i in group.outputs]
+    if own:  # in order: the event is after the stored first one, so it replaces only a missing one
+        lines += ["if ent is not None and stored is None:", f"    {p}states[key] = ent"]
+    return lines
+
+
+Derived = Sequence[tuple[int, Any, tuple[tuple[bool, Any], ...]]]
+
+
+def compile_derived(derived: Derived) -> Callable[[Any, list[Any]], None]:
+    """``derive(event, out)``: every derived feature, in declaration order, into ``out``."""
+    ns: dict[str, Any] = {}
+    lines = ["def derive(event, out):", "    pass"]
+    for n, (idx, fn, sources) in enumerate(derived):
+        args = [f"out[{s}]" if is_feature else _get(s) for is_feature, s in sources]
+        names = [f"a{j}" for j in range(len(args))]
+        lines += [f"    {name} = {arg}" for name, arg in zip(names, args, strict=True)]
+        missing = " or ".join(f"{name} is None" for name in names)
+        ns[f"f{n}"] = fn
+        lines += [f"    out[{idx}] = None if {missing} else f{n}({', '.join(names)})"]
+    exec(compile("\n".join(lines) + "\n", "<finrisk derived features>", "exec"), ns)  # noqa: S102
+    out_fn: Callable[[Any, list[Any]], None] = ns["derive"]
+    return out_fn
+
+
+def compile_plan(plan: Sequence[tuple[Any, bool]], label: str) -> Callable[[Any, int, str, list[Any]], None]:
+    """One function running every group of ``plan`` for an in-order event: ``step(event, t, eid, out)``.
+
+    Groups with the same key fields share one key extraction; first_seen groups call their own
+    ``process``.
+    """
+    from finrisk.features._online_group import WindowGroup
+
+    ns: dict[str, Any] = {"KeyState": st.KeyState, "add": st.add, "SCALE": st.SCALE, "rebuild": st.rebuild_extremes,
+                          "last": _last, "INV_SCALE": st.INV_SCALE, "sqrt": math.sqrt}
+    by_key: dict[tuple[str, ...], list[tuple[int, Any, bool]]] = {}
+    for n, (group, own) in enumerate(plan):
+        by_key.setdefault(tuple(group.key), []).append((n, group, own))
+    lines = ["def step(event, t, eid, out):", "    pass"]
+    for key, members in by_key.items():
+        if any(not _IDENT.match(k) for k in key):
+            raise ValueError(f"The 'key' of a feature must be field names. Got {key!r} instead.")
+        if len(key) == 1:
+            lines += [f"    key = {_get(key[0])}", "    if key is not None:"]
+        else:
+            lines += [f"    key = ({', '.join(_get(k) for k in key)},)", "    if None not in key:"]
+        for n, group, own in members:
+            p = f"g{n}_"
+            if isinstance(group, WindowGroup):
+                lines += _indent(_window_body(group, own, p, ns), 8)
+            elif group.time_field is None:
+                lines += _indent(_first_seen_body(group, own, p, ns), 8)
+            else:
+                ns[f"{p}process"] = group.process
+                lines.append(f"        {p}process(event, t, eid, {own}, out)")
+    src = "\n".join(lines) + "\n"
+    exec(compile(src, f"<finrisk online plan {label}>", "exec"), ns)  # noqa: S102
+    fn: Callable[[Any, int, str, list[Any]], None] = ns["step"]
     return fn

@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from finrisk.features._online_codegen import compile_process
 from finrisk.features._online_state import (
     COUNT,
     COUNT_DISTINCT,
@@ -122,7 +121,6 @@ class WindowGroup(_Group):
         self.states: dict[Any, KeyState] = {}
         self._pending: list[Any] = []
         self._next_sweep = -(1 << 62)
-        self.fast = compile_process(self)
 
     def entry(self, event: Event, t: int, eid: str) -> Entry | None:
         p = t if self.time_field is None else self.placement(event, t)
@@ -274,7 +272,6 @@ class FirstSeenGroup(_Group):
     def __init__(self, features: Sequence[WindowFeature], index: Mapping[str, int], lateness_us: int) -> None:
         super().__init__(features, index, lateness_us)
         self.states: dict[Any, tuple[int, int, str]] = {}
-        self.fast = self.process
 
     def _evaluate(self, event: Event, t: int, eid: str, own: bool, in_order: bool,
                   out: list[Any] | None) -> tuple[Any, tuple[int, int, str] | None]:

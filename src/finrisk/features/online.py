@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from finrisk.errors import FinriskError
+from finrisk.features._online_codegen import compile_derived, compile_plan
 from finrisk.features._online_group import FirstSeenGroup, WindowGroup, to_us
 from finrisk.features.derived import formula
 from finrisk.features.spec import Aggregation, FeatureSet, WindowFeature
@@ -30,6 +31,7 @@ __all__ = ["LatenessReport", "OnlineFeatureEngine", "SnapshotError"]
 
 Group = WindowGroup | FirstSeenGroup
 Plan = tuple[tuple[Group, bool], ...]
+Step = Callable[[Mapping[str, Any], int, str, list[Any]], None]
 _MAGIC = b"FINRISK-ONLINE-STATE\n"
 _FORMAT = 1
 _NEVER = -(1 << 62)
@@ -124,27 +126,28 @@ class OnlineFeatureEngine:
         self._derived: list[tuple[int, Callable[..., Any], tuple[tuple[bool, Any], ...]]] = [
             (index[d.name], formula(d.kind), tuple((i in index, index.get(i, i)) for i in d.inputs))
             for d in feature_set.derived_features]
+        self._derive = compile_derived(self._derived)
         self._sweeper = 0
-        self._plans: dict[tuple[Any, int], Plan] = {}
+        self._plans: dict[tuple[Any, int], tuple[Plan, Step]] = {}
         self._t = _NEVER
         self._id = ""
 
     # --- the hot path ----------------------------------------------------------------------------
-    def _plan(self, event: Mapping[str, Any]) -> Plan:
-        """Groups an event of this type and shape reads (its key fields exist) and whether it feeds them."""
+    def _plan(self, event: Mapping[str, Any]) -> tuple[Plan, Step]:
+        """Groups an event of this type and shape reads (its key fields exist), whether it feeds them,
+        and the generated function that runs them all for an in-order event."""
         etype = event.get("event_type")
         plan = tuple((g, etype in g.events) for g in self._groups
                      if etype in g.events or all(k in event for k in g.key))
-        self._plans[(etype, len(event))] = plan
-        return plan
+        entry = self._plans[(etype, len(event))] = (plan, compile_plan(plan, f"{etype}/{len(event)}"))
+        return entry
 
     def _step(self, event: Mapping[str, Any], out: list[Any]) -> None:
         t = to_us(event["event_time"])
         eid = event["event_id"]
-        plan = self._plans.get((event.get("event_type"), len(event))) or self._plan(event)
+        plan, step = self._plans.get((event.get("event_type"), len(event))) or self._plan(event)
         if t > self._t or (t == self._t and eid > self._id):
-            for group, own in plan:
-                group.fast(event, t, eid, own, out)
+            step(event, t, eid, out)
             self._t = t
             self._id = eid
             if self._groups:
@@ -152,9 +155,7 @@ class OnlineFeatureEngine:
                 self._groups[sweeper].sweep(t, _SWEEP_BUDGET)
         else:
             self._late(event, t, eid, plan, out)
-        for idx, fn, sources in self._derived:
-            args = [out[s] if is_feature else event.get(s) for is_feature, s in sources]
-            out[idx] = None if None in args else fn(*args)
+        self._derive(event, out)
 
     def _late(self, event: Mapping[str, Any], t: int, eid: str, plan: Plan, out: list[Any]) -> None:
         report = self.lateness
@@ -190,9 +191,7 @@ class OnlineFeatureEngine:
         for group in self._groups:
             if etype in group.events or all(k in event for k in group.key):
                 group.scan(event, t, eid, etype in group.events, out)
-        for idx, fn, sources in self._derived:
-            args = [out[s] if is_feature else event.get(s) for is_feature, s in sources]
-            out[idx] = None if None in args else fn(*args)
+        self._derive(event, out)
         return dict(zip(self._names, out, strict=True))
 
     # --- persistence -----------------------------------------------------------------------------
