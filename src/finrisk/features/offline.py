@@ -118,10 +118,10 @@ def build_features(
         total = sum(s.groups for s in plan.steps)
         done = 0
         base = plan.steps[0]
-        db.execute(f"CREATE OR REPLACE TEMP VIEW {base.name} AS {base.sql}")
+        _run(db, f"CREATE OR REPLACE TEMP VIEW {base.name} AS {base.sql}")
         made.append(("VIEW", base.name))
         for step in plan.steps[1:]:
-            db.execute(f"CREATE OR REPLACE TEMP TABLE {step.name} AS {step.sql}")
+            _run(db, f"CREATE OR REPLACE TEMP TABLE {step.name} AS {step.sql}")
             made.append(("TABLE", step.name))
             done += step.groups
             if progress is not None:
@@ -131,7 +131,7 @@ def build_features(
         raise QueryError(f"feature query failed: {str(exc).strip()}") from None
     finally:
         for kind, name in reversed(made):
-            db.execute(f"DROP {kind} IF EXISTS {name}")
+            _run(db, f"DROP {kind} IF EXISTS {name}")
         if own:
             db.close()
 
@@ -189,7 +189,7 @@ def warehouse_features(
         con = wh.connect()
         try:
             union = " UNION ALL BY NAME ".join(f"SELECT * FROM {quote(t)}" for t in history)
-            con.execute(f"CREATE TEMP TABLE _fr_history AS {union}")
+            _run(con, f"CREATE TEMP TABLE _fr_history AS {union}")
             where = [f"event_type IN ({', '.join(_lit(t) for t in event_types)})"]
             params: list[Any] = []
             if lo is not None:
@@ -198,8 +198,8 @@ def warehouse_features(
             if hi is not None:
                 where.append("event_time < ?")
                 params.append(hi)
-            con.execute(f"CREATE TEMP TABLE _fr_chosen AS SELECT event_id FROM _fr_history WHERE {' AND '.join(where)}",
-                        params)
+            _run(con, f"CREATE TEMP TABLE _fr_chosen AS SELECT event_id FROM _fr_history WHERE {' AND '.join(where)}",
+                 params)
             n_hist = _scalar(con, "SELECT count(*) FROM _fr_history")
             table = build_features(fs, "_fr_history", targets="_fr_chosen", con=con, progress=progress)
         except duckdb.Error as exc:
@@ -214,8 +214,13 @@ def warehouse_features(
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(sql).fetchone()
-    return int(row[0]) if row else 0
+    rows = _run(con, sql)
+    return int(rows[0][0]) if rows else 0
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Execute and drain (DuckDB refuses new work while a result is unfetched)."""
+    return con.execute(sql, list(params)).fetchall()
 
 
 def _lit(text: str) -> str:
