@@ -15,13 +15,15 @@ from __future__ import annotations
 import ast
 import math
 import re
+from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from finrisk.features import _online_state as st
 from finrisk.features.expr import Filter
 
-__all__ = ["compile_derived", "compile_plan", "filter_source"]
+__all__ = ["compile_derived", "compile_plan", "compile_slide", "filter_source"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
@@ -46,9 +48,10 @@ def _atom(node: ast.expr) -> str | None:
         values = [e.value for e in right.elts if isinstance(e, ast.Constant)]
         if len(values) != len(right.elts) or any(v is None or isinstance(v, bool) for v in values):
             return None
+        literal = "{" + ", ".join(repr(v) for v in values) + "}"  # a set display: a constant frozenset
         if isinstance(op, ast.In):
-            return f"({_get(field)} in {frozenset(values)!r})"
-        return f"((_v := {_get(field)}) is not None and _v not in {frozenset(values)!r})"
+            return f"({_get(field)} in {literal})"
+        return f"((_v := {_get(field)}) is not None and _v not in {literal})"
     value: Any
     if isinstance(right, ast.Constant):
         value = right.value
@@ -111,7 +114,7 @@ def _indent(lines: list[str], by: int) -> list[str]:
 def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any]) -> list[str]:
     """Statements (``key`` already set and not null) for one window group, names prefixed by ``p``."""
     ns.update({f"{p}get": group.states.get, f"{p}states": group.states, f"{p}columns": group.columns,
-               f"{p}slide": group.advance, f"{p}insert": group.insert, f"{p}entry": group.entry,
+               f"{p}slide": compile_slide(group), f"{p}insert": group.insert, f"{p}entry": group.entry,
                f"{p}matches": group.filter.matches if group.filter else None})
     lines: list[str] = []
     if own:
@@ -126,18 +129,18 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any]) -> list[str]
     lines.append("if ks is None and ent is None:" if own else "if ks is None:")
     lines.extend(_indent([f"out[{i}] = {v!r}" for i, v in group.empty] or ["pass"], 4))
     lines.append("else:")
-    body = ["if ks is None:", f"    ks = {p}states[key] = KeyState({p}columns, t)", "elif t > ks.now:"]
-    hi = group.lag_us
+    body = ["if ks is None:", *_indent(_new_state(group, p), 4), "elif t > ks.now:"] if own else ["if t > ks.now:"]
+    hi = f"t - {group.lag_us}" if group.lag_us else "t"
     lo = group.lag_us + group.window_us
     body += [f"    if (ks.ws < ks.we and ks.ents[ks.ws][0] <= t - {lo}) or "
-             f"(ks.we < len(ks.ents) and ks.ents[ks.we][0] <= t - {hi}):",
+             f"(ks.we < len(ks.ents) and ks.ents[ks.we][0] <= {hi}):",
              f"        {p}slide(ks, t)", "    else:", "        ks.now = t"]
     # In order, an event_time entry is after every stored one: it is appended; with lag 0 it joins the
     # window at its end, with a lag it joins when the window reaches it (slide).
     if group.time_field is not None:
         insert = [f"{p}insert(ks, ent)"]
     elif group.lag_us == 0:
-        insert = ["ks.ents.append(ent)", *_add_lines(group, p), "ks.we += 1"]
+        insert = ["ks.ents.append(ent)", *_add_lines(group), "ks.we += 1"]
     else:
         insert = ["ks.ents.append(ent)"]
     reads = [line.format(i=i, c=c, pos=st.FIRST_COLUMN + c, p=p)
@@ -151,7 +154,17 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any]) -> list[str]
     return lines + _indent(body, 4)
 
 
-def _add_lines(group: Any, p: str) -> list[str]:
+def _new_state(group: Any, p: str) -> list[str]:
+    """A fresh :class:`KeyState` for ``key`` built attribute by attribute (no per-column loops)."""
+    cols = group.columns
+    ext = {True: "deque()", False: "None"}
+    return [f"ks = {p}states[key] = new(KeyState)", "ks.ents = []", "ks.ws = ks.we = 0", "ks.now = t",
+            f"ks.nn = [{', '.join('0' for _ in cols)}]", "ks.s1 = ks.nn[:]", "ks.s2 = ks.nn[:]",
+            f"ks.mins = [{', '.join(ext[c[3]] for c in cols)}]", f"ks.maxs = [{', '.join(ext[c[4]] for c in cols)}]",
+            f"ks.dist = [{', '.join('{}' if c[5] else 'None' for c in cols)}]", "ks.dirty = False"]
+
+
+def _add_lines(group: Any) -> list[str]:
     """:func:`~finrisk.features._online_state.add` unrolled for the group's columns (entry at the window end)."""
     lines: list[str] = []
     for c, (pos, sums, squares, minimum, maximum, distinct) in enumerate(group.columns):
@@ -169,6 +182,46 @@ def _add_lines(group: Any, p: str) -> list[str]:
                     lines += [f"        dq = ks.{name}[{c}]", f"        while dq and dq[-1][{pos}] {op} v:",
                               "            dq.pop()", "        dq.append(ent)"]
     return lines
+
+
+def _remove_lines(group: Any) -> list[str]:
+    """:func:`~finrisk.features._online_state.remove` unrolled for the group's columns (oldest entry)."""
+    lines: list[str] = []
+    for c, (pos, sums, squares, minimum, maximum, distinct) in enumerate(group.columns):
+        lines += [f"v = ent[{pos}]", "if v is not None:", f"    ks.nn[{c}] -= 1"]
+        if sums:
+            lines += ["    x = int(v * SCALE)", f"    ks.s1[{c}] -= x"]
+            if squares:
+                lines.append(f"    ks.s2[{c}] -= x * x")
+        if distinct:
+            lines += [f"    d = ks.dist[{c}]", "    left = d[v] - 1", "    if left:", "        d[v] = left",
+                      "    else:", "        del d[v]"]
+        if minimum or maximum:
+            lines.append("    if not ks.dirty:")
+            for flag, name in ((maximum, "maxs"), (minimum, "mins")):
+                if flag:
+                    lines += [f"        dq = ks.{name}[{c}]", "        if dq and dq[0] is ent:",
+                              "            dq.popleft()"]
+    return lines
+
+
+def compile_slide(group: Any) -> Callable[[st.KeyState, int], None]:
+    """``slide(ks, t)``: :meth:`WindowGroup.advance` for ``t > ks.now``, with the column updates unrolled."""
+    hi = f"t - {group.lag_us}" if group.lag_us else "t"
+    lo = group.lag_us + group.window_us
+    horizon = lo + group.lateness_us
+    lines = ["def slide(ks, t):", "    ks.now = t", "    ents = ks.ents", "    n = len(ents)", "    we = ks.we",
+             f"    while we < n and ents[we][0] <= {hi}:", "        ent = ents[we]",
+             *_indent(_add_lines(group), 8), "        we += 1", "    ks.we = we", "    ws = ks.ws",
+             f"    while ws < we and ents[ws][0] <= t - {lo}:", "        ent = ents[ws]",
+             *_indent(_remove_lines(group), 8), "        ws += 1", "    ks.ws = ws",
+             f"    if ws >= 32 and ents[31][0] <= t - {horizon}:  # forget what no allowed late event can see",
+             f"        k = bisect_left(ents, (t - {horizon} + 1,), 0, ws)", "        del ents[:k]",
+             "        ks.ws = ws - k", "        ks.we = we - k"]
+    ns: dict[str, Any] = {"SCALE": st.SCALE, "bisect_left": bisect_left}
+    exec(compile("\n".join(lines) + "\n", f"<finrisk online slide {group.features[0].name}>", "exec"), ns)  # noqa: S102
+    fn: Callable[[st.KeyState, int], None] = ns["slide"]
+    return fn
 
 
 def _first_seen_body(group: Any, own: bool, p: str, ns: dict[str, Any]) -> list[str]:
@@ -215,8 +268,9 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str) -> Callable[[Any,
     """
     from finrisk.features._online_group import WindowGroup
 
-    ns: dict[str, Any] = {"KeyState": st.KeyState, "add": st.add, "SCALE": st.SCALE, "rebuild": st.rebuild_extremes,
-                          "last": _last, "INV_SCALE": st.INV_SCALE, "sqrt": math.sqrt}
+    ns: dict[str, Any] = {"KeyState": st.KeyState, "new": object.__new__, "deque": deque, "add": st.add,
+                          "SCALE": st.SCALE, "rebuild": st.rebuild_extremes, "last": _last,
+                          "INV_SCALE": st.INV_SCALE, "sqrt": math.sqrt}
     by_key: dict[tuple[str, ...], list[tuple[int, Any, bool]]] = {}
     for n, (group, own) in enumerate(plan):
         by_key.setdefault(tuple(group.key), []).append((n, group, own))
