@@ -26,6 +26,7 @@ from finrisk.features.expr import Filter
 __all__ = ["compile_derived", "compile_plan", "compile_slide", "filter_source"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_FIELD_GET = re.compile(r"event\.get\('([A-Za-z_][A-Za-z0-9_]*)'\)")
 _CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
@@ -291,7 +292,11 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str) -> Callable[[Any,
             else:
                 ns[f"{p}process"] = group.process
                 lines.append(f"        {p}process(event, t, eid, {own}, out)")
-    src = "\n".join(lines) + "\n"
+    # read each event field once, into a local
+    body = "\n".join(lines[2:])
+    fields = list(dict.fromkeys(_FIELD_GET.findall(body)))
+    body = _FIELD_GET.sub(lambda m: f"f_{m.group(1)}", body)
+    src = "\n".join([*lines[:2], *(f"    f_{f} = {_get(f)}" for f in fields), body]) + "\n"
     exec(compile(src, f"<finrisk online plan {label}>", "exec"), ns)  # noqa: S102
     fn: Callable[[Any, int, str, list[Any]], None] = ns["step"]
     return fn
