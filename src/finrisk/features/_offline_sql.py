@@ -13,11 +13,9 @@ from finrisk.features.spec import Aggregation, DerivedFeature, DerivedKind, Feat
 
 __all__ = ["TIE_BITS", "Plan", "Step", "plan_sql", "quote"]
 
-#: The fast path orders rows by ``(event_time_us - t0) * 2**TIE_BITS + tie`` (one integer, so RANGE frames
-#: can use it); ``tie`` ranks events of one key at one microsecond by event_id, below half the multiplier.
+#: The fast path orders rows by ``(event_time_us - t0) * 2**tie_bits + tie`` (one integer, so RANGE frames
+#: can use it); ``tie`` ranks the events of one microsecond by event_id and must stay below half the multiplier.
 TIE_BITS = 12
-_K = 1 << TIE_BITS
-_HALF = _K // 2
 _EARTH_KM = 6371.0088
 
 
@@ -91,7 +89,7 @@ def _cast_out(f: WindowFeature, expr: str) -> str:
     return f"CAST({expr} AS DOUBLE)"
 
 
-def _fast_query(key: tuple[str, ...], features: list[WindowFeature], fields: list[str]) -> str:
+def _fast_query(key: tuple[str, ...], features: list[WindowFeature], fields: list[str], tie_bits: int) -> str:
     """All window features of one key in one pass: one sort, constant RANGE frames on an integer order."""
     flags: dict[str, str] = {}
     for f in features:
@@ -100,22 +98,18 @@ def _fast_query(key: tuple[str, ...], features: list[WindowFeature], fields: lis
     any_flag = " OR ".join(flags.values())
     cols = ", ".join(quote(c) for c in fields if c not in key)
     inner = (
-        f"SELECT event_id, _ts, _target, {keys}{', ' + cols if cols else ''}, "
+        f"SELECT event_id, _ts, _ord, _target, {keys}{', ' + cols if cols else ''}, "
         + ", ".join(f"{cond} AS {alias}" for cond, alias in flags.items())
         + f" FROM _fr_base WHERE {_keys_present(key)}"
     )
-    ordered = (
-        f"SELECT *, (_ts - (SELECT min(_ts) FROM _fr_base)) * {_K} + _tie AS _ord FROM ("
-        f"SELECT *, CASE WHEN _t < {_HALF} THEN _t ELSE error('more than {_HALF - 1} events of one key at one "
-        f"microsecond') END AS _tie FROM (SELECT *, row_number() OVER (PARTITION BY {keys}, _ts ORDER BY event_id) - 1"
-        f" AS _t FROM ({inner}) WHERE _target OR {any_flag}))"
-    )
+    ordered = f"SELECT * FROM ({inner}) WHERE _target OR {any_flag}"
+    k, half = 1 << tie_bits, 1 << (tie_bits - 1)
     out = []
     for f in features:
         flag = flags[_contrib(f)]
         hi = "CURRENT ROW" if f.include_current else (
-            "1 PRECEDING" if f.lag_us == 0 else f"{f.lag_us * _K - _HALF} PRECEDING")
-        lo = "UNBOUNDED PRECEDING" if f.window_us is None else f"{(f.lag_us + f.window_us) * _K - _HALF} PRECEDING"
+            "1 PRECEDING" if f.lag_us == 0 else f"{f.lag_us * k - half} PRECEDING")
+        lo = "UNBOUNDED PRECEDING" if f.window_us is None else f"{(f.lag_us + f.window_us) * k - half} PRECEDING"
         over = f"OVER (PARTITION BY {keys} ORDER BY _ord RANGE BETWEEN {lo} AND {hi})"
         x = f"CASE WHEN {flag} THEN {quote(f.field)} END" if f.field else ""
         agg = f.agg
@@ -226,6 +220,7 @@ def plan_sql(
     columns: Collection[str] | None,
     targets: str | None,
     arrival_column: str | None,
+    tie_bits: int = TIE_BITS,
 ) -> Plan:
     """The steps that compute ``fs`` over the relation ``events`` (see ``offline.py``)."""
     needed = _needed_fields(fs)
@@ -234,13 +229,18 @@ def plan_sql(
         quote(n) if n in have else f"CAST(NULL AS {t}) AS {quote(n)}" for n, t in sorted(needed.items())
     ]
     target = "TRUE" if targets is None else f"event_id IN (SELECT event_id FROM {targets})"
-    generic = arrival_column is not None or any(f.time_field != "event_time" for f in fs.window_features)
-    extra = ["row_number() OVER (ORDER BY event_time, event_id) AS _rn"] if generic else []
-    if arrival_column is not None:
-        extra.append(f"{quote(arrival_column)} AS _arr")
-    base = (
+    extra = [f"{quote(arrival_column)} AS _arr"] if arrival_column is not None else []
+    k, half = 1 << tie_bits, 1 << (tie_bits - 1)
+    ranked = (
         "SELECT event_id, event_type, event_time, epoch_us(event_time) AS _ts, "
-        f"{target} AS _target{''.join(', ' + c for c in [*sel, *extra])} FROM {events}"
+        f"{target} AS _target{''.join(', ' + c for c in [*sel, *extra])}, "
+        "row_number() OVER (ORDER BY event_time, event_id) AS _rn, "
+        f"row_number() OVER (ORDER BY event_time, event_id) - rank() OVER (ORDER BY event_time) AS _tie FROM {events}"
+    )
+    base = (
+        f"SELECT * EXCLUDE (_tie), (_ts - (SELECT min(epoch_us(event_time)) FROM {events})) * {k} + CASE WHEN "
+        f"_tie < {half} THEN _tie ELSE error('more than {half} events at one microsecond') END AS _ord "
+        f"FROM ({ranked})"
     )
     plan = Plan(steps=[Step("_fr_base", base, "events")])
     fast: dict[tuple[str, ...], list[WindowFeature]] = {}
@@ -260,7 +260,7 @@ def plan_sql(
         key = feats[0].key
         if kind == "fast":
             fields = sorted({f.field for f in feats if f.field} - set(key))
-            sql, n = _fast_query(key, feats, fields), group_count[key]
+            sql, n = _fast_query(key, feats, fields, tie_bits), group_count[key]
         else:
             sql, n = _join_query(feats, arrival=arrival_column is not None), 1
         label = f"{'+'.join(key)}: {', '.join(f.name for f in feats[:3])}{' ...' if len(feats) > 3 else ''}"

@@ -118,8 +118,8 @@ def build_features(
         total = sum(s.groups for s in plan.steps)
         done = 0
         base = plan.steps[0]
-        _run(db, f"CREATE OR REPLACE TEMP VIEW {base.name} AS {base.sql}")
-        made.append(("VIEW", base.name))
+        _run(db, f"CREATE OR REPLACE TEMP TABLE {base.name} AS {base.sql}")
+        made.append(("TABLE", base.name))
         for step in plan.steps[1:]:
             _run(db, f"CREATE OR REPLACE TEMP TABLE {step.name} AS {step.sql}")
             made.append(("TABLE", step.name))
