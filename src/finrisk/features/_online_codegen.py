@@ -115,7 +115,7 @@ def _indent(lines: list[str], by: int) -> list[str]:
 def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any]) -> list[str]:
     """Statements (``key`` already set and not null) for one window group, names prefixed by ``p``."""
     ns.update({f"{p}get": group.states.get, f"{p}states": group.states, f"{p}columns": group.columns,
-               f"{p}slide": compile_slide(group), f"{p}insert": group.insert, f"{p}entry": group.entry,
+               f"{p}slide": group.slide, f"{p}insert": group.insert, f"{p}entry": group.entry,
                f"{p}matches": group.filter.matches if group.filter else None})
     lines: list[str] = []
     if own:

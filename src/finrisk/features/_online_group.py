@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from finrisk.features._online_codegen import compile_slide
 from finrisk.features._online_state import (
     COUNT,
     COUNT_DISTINCT,
@@ -121,6 +122,7 @@ class WindowGroup(_Group):
         self.states: dict[Any, KeyState] = {}
         self._pending: list[Any] = []
         self._next_sweep = -(1 << 62)
+        self.slide = compile_slide(self)  # advance() for t > now, generated (the hot path's)
 
     def entry(self, event: Event, t: int, eid: str) -> Entry | None:
         p = t if self.time_field is None else self.placement(event, t)
@@ -259,11 +261,11 @@ class WindowGroup(_Group):
             self._pending = list(self.states)
         horizon = newest_us - self.lag_us - self.window_us - self.lateness_us
         pending, states = self._pending, self.states
-        for _ in range(min(budget, len(pending))):
-            key = pending.pop()
+        for key in pending[-budget:]:
             ks = states.get(key)
             if ks is not None and (not ks.ents or ks.ents[-1][0] <= horizon):
                 del states[key]
+        del pending[-budget:]
 
 
 class FirstSeenGroup(_Group):

@@ -35,7 +35,7 @@ Step = Callable[[Mapping[str, Any], int, str, list[Any]], None]
 _MAGIC = b"FINRISK-ONLINE-STATE\n"
 _FORMAT = 1
 _NEVER = -(1 << 62)
-_SWEEP_BUDGET = 16  # keys checked for expiry per in-order event (one group per event, round robin)
+_SWEEP_BUDGET = 8  # keys checked for expiry per in-order event
 
 
 class SnapshotError(FinriskError, ValueError):
@@ -150,7 +150,7 @@ class OnlineFeatureEngine:
             step(event, t, eid, out)
             self._t = t
             self._id = eid
-            if self._groups:
+            if self._groups:  # expiry: a few keys of one group per event, round robin
                 self._sweeper = sweeper = (self._sweeper + 1) % len(self._groups)
                 self._groups[sweeper].sweep(t, _SWEEP_BUDGET)
         else:
