@@ -19,6 +19,7 @@ node; anything else is refused, so a filter can never call, import or reach an a
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +103,8 @@ class _Compiler:
             return (lambda row: row.get(name)), _quote(name)
         if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float, bool)):
             value = node.value
+            if isinstance(value, float) and not math.isfinite(value):
+                raise self.fail(node, f"number literals must be finite, got {ast.unparse(node)!r}")
             return (lambda row: value), _sql_literal(value)
         if (
             isinstance(node, ast.UnaryOp)
