@@ -163,6 +163,8 @@ class _Compiler:
             for elt in right.elts:
                 if not (isinstance(elt, ast.Constant) and isinstance(elt.value, (str, int, float, bool))):
                     raise self.fail(elt, "'in' lists may hold only literals")
+                if isinstance(elt.value, float) and not math.isfinite(elt.value):
+                    raise self.fail(elt, f"number literals must be finite, got {ast.unparse(elt)!r}")
                 values.append(elt.value)
             left, left_sql = self.operand(node.left)
             for v in values:
