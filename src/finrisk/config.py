@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import tomllib
-from importlib import resources
 from dataclasses import dataclass
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
