@@ -7,7 +7,26 @@ served exactly by scanning its key's retained window (placements after ``newest 
 allowed_lateness`` are kept) and then inserted in order. Events later than the allowed lateness
 are counted in :class:`LatenessReport` with their ids and still processed best-effort.
 
-Features with one group key share one per-key store (:mod:`finrisk.features._online_group`).
+Layout
+------
+- Features with one group key (:meth:`~finrisk.features.spec.FeatureSet.groups`) share one
+  :class:`~finrisk.features._online_group.WindowGroup`: a dict from entity key to a
+  :class:`~finrisk.features._online_state.KeyState` (entries sorted by placement, event time and
+  event id; running count, exact integer sums and sums of squares, count-distinct dicts and
+  monotonic min/max deques over the window). ``first_seen`` features keep one entry per key.
+- For each event type and shape, the engine generates one function that runs every group the
+  event reads or feeds (:mod:`finrisk.features._online_codegen`): each field is read once, groups
+  with the same key fields look it up once, filters are inlined, and each window slides with its
+  column updates unrolled. The generic methods of the groups remain the reference and serve the
+  out-of-order path.
+- Memory is bounded by the windows: a key's entries older than ``now - lag - window - lateness``
+  are cut when its window slides, and a sweep walks a few keys per event to drop keys whose
+  newest entry is that old.
+- Label features (``time_field``) insert by bisection at their placement; as they arrive in
+  ``event_time`` order, every stored label of an in-order event is already known.
+- :meth:`OnlineFeatureEngine.snapshot` pickles the per-key states behind a header with the
+  format version and a fingerprint of the declarations; :meth:`~OnlineFeatureEngine.restore`
+  refuses another feature set.
 """
 
 from __future__ import annotations
@@ -128,24 +147,23 @@ class OnlineFeatureEngine:
             for d in feature_set.derived_features]
         self._derive = compile_derived(self._derived)
         self._sweeper = 0
-        self._plans: dict[tuple[Any, int], tuple[Plan, Step]] = {}
+        self._plans: dict[Any, tuple[Plan, Step]] = {}
         self._t = _NEVER
         self._id = ""
 
     # --- the hot path ----------------------------------------------------------------------------
     def _plan(self, event: Mapping[str, Any]) -> tuple[Plan, Step]:
-        """Groups an event of this type and shape reads (its key fields exist), whether it feeds them,
-        and the generated function that runs them all for an in-order event."""
+        """Every group, with whether events of this type feed it, and the generated function running
+        them all for an in-order event (a group whose key fields the event lacks yields nulls)."""
         etype = event.get("event_type")
-        plan = tuple((g, etype in g.events) for g in self._groups
-                     if etype in g.events or all(k in event for k in g.key))
-        entry = self._plans[(etype, len(event))] = (plan, compile_plan(plan, f"{etype}/{len(event)}"))
+        plan = tuple((g, etype in g.events) for g in self._groups)
+        entry = self._plans[etype] = (plan, compile_plan(plan, str(etype)))
         return entry
 
     def _step(self, event: Mapping[str, Any], out: list[Any]) -> None:
         t = to_us(event["event_time"])
         eid = event["event_id"]
-        plan, step = self._plans.get((event.get("event_type"), len(event))) or self._plan(event)
+        plan, step = self._plans.get(event.get("event_type")) or self._plan(event)
         if t > self._t or (t == self._t and eid > self._id):
             step(event, t, eid, out)
             self._t = t
@@ -189,8 +207,7 @@ class OnlineFeatureEngine:
         eid = event["event_id"]
         etype = event.get("event_type")
         for group in self._groups:
-            if etype in group.events or all(k in event for k in group.key):
-                group.scan(event, t, eid, etype in group.events, out)
+            group.scan(event, t, eid, etype in group.events, out)
         self._derive(event, out)
         return dict(zip(self._names, out, strict=True))
 
