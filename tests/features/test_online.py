@@ -217,3 +217,27 @@ def test_bad_lateness_is_refused() -> None:
     with pytest.raises(ValueError, match=r"'allowed_lateness_us' parameter of OnlineFeatureEngine must be an int "
                                          r">= 0\. Got -1 instead"):
         OnlineFeatureEngine(ALL_AGGS, allowed_lateness_us=-1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["success", "not success", "txn_type == 'transfer' and amount >= 100", "status != 'failed'",
+     "txn_type in ['payment', 'transfer']", "txn_type not in ['payment']", "amount < -1.5", "city is None",
+     "city is not None and amount > 3", "txn_type == 'transfer' or amount > 5", "not (status == 'failed')"],
+)
+def test_inlined_filters_agree_with_the_filter_on_nulls(text: str) -> None:
+    from finrisk.features._online_codegen import filter_source
+    from finrisk.features.expr import parse_filter
+
+    flt = parse_filter(text)
+    source = filter_source(flt)
+    values: dict[str, list[Any]] = {"success": [True, False, None, 0, 1], "txn_type": ["transfer", "payment", None],
+                                    "amount": [None, -2.0, 3.0, 150.0], "status": ["failed", "success", None],
+                                    "city": [None, "x"]}
+    rows = [{"success": s, "txn_type": t, "amount": a, "status": st, "city": c} for s in values["success"]
+            for t in values["txn_type"] for a in values["amount"] for st in values["status"] for c in values["city"]]
+    if source is None:  # not inlined: the engine calls Filter.matches
+        assert " or " in text or text.startswith("not (")
+        return
+    for row in rows:
+        assert eval(source, {}, {"event": row}) == flt.matches(row), (text, row)  # noqa: S307

@@ -36,10 +36,10 @@ def _get(name: str) -> str:
 
 def _atom(node: ast.expr) -> str | None:
     """Python source that is true exactly when the three-valued filter atom is true (None: not handled)."""
-    if isinstance(node, ast.Name):
-        return f"({_get(node.id)} is True)" if _IDENT.match(node.id) else None
+    if isinstance(node, ast.Name):  # true when not null and truthy (a null is unknown)
+        return f"bool({_get(node.id)})" if _IDENT.match(node.id) else None
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not) and isinstance(node.operand, ast.Name):
-        return f"({_get(node.operand.id)} is False)"
+        return f"((_v := {_get(node.operand.id)}) is not None and not _v)"
     if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.left, ast.Name)):
         return None
     op, right, field = node.ops[0], node.comparators[0], node.left.id
