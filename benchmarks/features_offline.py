@@ -110,7 +110,7 @@ def pandas_features(df: pd.DataFrame, fs: FeatureSet, compared: list[str]) -> pd
     if tie.max(initial=0) >= _HALF_NS:
         raise SystemExit("more than 500 events at one microsecond: the pandas peer cannot pin its ties")
     df["_t"] = pd.to_datetime(us * 1000 + tie, unit="ns")
-    df["_sec"] = us / 1e6
+    df["_us"] = us.astype(np.float64)  # exact integers below 2**53; seconds only after subtracting
     out = pd.DataFrame({"event_id": df["event_id"]})
     masks: dict[tuple[tuple[str, ...], str], pd.Series] = {}
     wanted = set(compared)
@@ -129,14 +129,14 @@ def pandas_features(df: pd.DataFrame, fs: FeatureSet, compared: list[str]) -> pd
         if f.agg in (Aggregation.COUNT,):
             sub["_x"] = np.where(mask[keyed], 1.0, np.nan)
         elif f.agg in (Aggregation.TIME_SINCE_LAST, Aggregation.FIRST_SEEN):
-            sub["_x"] = df.loc[keyed, "_sec"].where(mask[keyed])
+            sub["_x"] = df.loc[keyed, "_us"].where(mask[keyed])
         else:
             assert f.field is not None
             sub["_x"] = pd.to_numeric(_nullable(df, f.field)[keyed], errors="coerce").astype(float).where(mask[keyed])
         key = list(f.key)
         if f.agg is Aggregation.FIRST_SEEN:
-            prior = sub.groupby(key, sort=False)["_x"].transform(lambda s: s.shift().cummin())
-            vals = df.loc[keyed, "_sec"] - prior
+            prior = sub.groupby(key, sort=False)["_x"].transform(lambda s: s.shift().cummin().ffill())
+            vals = (df.loc[keyed, "_us"] - prior) / 1e6
         else:
             assert f.window_us is not None
             window = pd.Timedelta(f.window_us * 1000 - _HALF_NS, unit="ns")
@@ -157,8 +157,10 @@ def pandas_features(df: pd.DataFrame, fs: FeatureSet, compared: list[str]) -> pd
                 r = roll.std()
             else:  # time_since_last
                 r = roll.max()
-            r = r.reset_index(level=list(range(len(key))), drop=True).sort_index()
-            vals = (df.loc[keyed, "_sec"] - r) if agg is Aggregation.TIME_SINCE_LAST else r
+            # with on=, rows come back indexed by (key..., _t); _t is unique, so it maps them back
+            r = pd.Series(r.reset_index(level=list(range(len(key))), drop=True).reindex(sub["_t"]).to_numpy(),
+                          index=sub.index)
+            vals = (df.loc[keyed, "_us"] - r) / 1e6 if agg is Aggregation.TIME_SINCE_LAST else r
             if agg is Aggregation.COUNT:
                 vals = vals.fillna(0)
         col = pd.Series(np.nan, index=df.index)
@@ -209,7 +211,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--skip-pandas", action="store_true", help="time finrisk only")
     args = ap.parse_args()
-    customers = args.customers or (3000 if args.quick else 120_000)
+    customers = args.customers or (1000 if args.quick else 120_000)
     fs = parse_features(load_yaml(DEMO), EventTypeRegistry.builtin())
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()

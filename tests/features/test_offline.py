@@ -243,7 +243,7 @@ def test_fast_path_and_join_path_agree_on_random_ties() -> None:
 def test_compile_sql_is_inspectable_and_missing_columns_read_as_null() -> None:
     fs = features("  n: {key: customer_id, events: transaction, agg: count, window: 1h}\n")
     sql = compile_sql(fs, events="my_events")
-    assert "FROM my_events" in sql and "RANGE BETWEEN" in sql and "ORDER BY event_time, event_id" in sql
+    assert "FROM my_events" in sql and "RANGE BETWEEN" in sql and "ORDER BY _ord" in sql
     no_key = table([txn("a", 0)])
     assert values(build_features(fs, no_key), "n") == {"a": None}
 

@@ -98,7 +98,7 @@ def _fast_query(key: tuple[str, ...], features: list[WindowFeature], fields: lis
     any_flag = " OR ".join(flags.values())
     cols = ", ".join(quote(c) for c in fields if c not in key)
     inner = (
-        f"SELECT event_id, _ts, _ord, _target, {keys}{', ' + cols if cols else ''}, "
+        f"SELECT _ts, _ord, _target, {keys}{', ' + cols if cols else ''}, "
         + ", ".join(f"{cond} AS {alias}" for cond, alias in flags.items())
         + f" FROM _fr_base WHERE {_keys_present(key)}"
     )
@@ -134,7 +134,7 @@ def _fast_query(key: tuple[str, ...], features: list[WindowFeature], fields: lis
         else:  # first_seen
             expr = f"(_ts - min(CASE WHEN {flag} THEN _ts END) {over}) / 1e6"
         out.append(f"{_cast_out(f, expr)} AS {quote(f.name)}")
-    return f"SELECT event_id, _target, {', '.join(out)} FROM ({ordered})"
+    return f"SELECT _ord, _target, {', '.join(out)} FROM ({ordered})"
 
 
 def _join_query(features: list[WindowFeature], *, arrival: bool) -> str:
@@ -145,10 +145,10 @@ def _join_query(features: list[WindowFeature], *, arrival: bool) -> str:
     place = "_ts" if f0.time_field == "event_time" else f"epoch_us({quote(f0.time_field)})"
     src_cols = ", ".join([*(quote(k) for k in key), *(quote(c) for c in fields)])
     src = (
-        f"SELECT event_id, _ts, _rn, {place} AS _p{', _arr' if arrival else ''}, {src_cols} FROM _fr_base "
+        f"SELECT _ord, _ts, {place} AS _p{', _arr' if arrival else ''}, {src_cols} FROM _fr_base "
         f"WHERE {_contrib(f0)} AND {_keys_present(key)}"
     )
-    tgt = f"SELECT event_id, _ts, _rn{', _arr' if arrival else ''}, {', '.join(quote(k) for k in key)} FROM _fr_base" \
+    tgt = f"SELECT _ord, _ts{', _arr' if arrival else ''}, {', '.join(quote(k) for k in key)} FROM _fr_base" \
           f" WHERE _target AND {_keys_present(key)}"
     on = [f"c.{quote(k)} = t.{quote(k)}" for k in key]
     if f0.window_us is None:  # first_seen: no window bound at all
@@ -156,16 +156,16 @@ def _join_query(features: list[WindowFeature], *, arrival: bool) -> str:
     else:
         on.append(f"c._p <= t._ts - {f0.lag_us}")
         on.append(f"c._p > t._ts - {f0.lag_us + f0.window_us}")
-    before = "c._rn < t._rn"
+    before = "c._ord < t._ord"
     if arrival:
         before += " AND c._arr < t._arr"
-    on.append(f"(({before}) OR c._rn = t._rn)" if f0.include_current else f"({before})")
+    on.append(f"(({before}) OR c._ord = t._ord)" if f0.include_current else f"({before})")
     out = []
     for f in features:
         x = f"c.{quote(f.field)}" if f.field else ""
         agg = f.agg
         if agg is Aggregation.COUNT:
-            expr = "count(c.event_id)"
+            expr = "count(c._ord)"
         elif agg is Aggregation.SUM:
             expr = f"coalesce(sum(CAST({x} AS DOUBLE)), 0)"
         elif agg is Aggregation.MEAN:
@@ -179,15 +179,15 @@ def _join_query(features: list[WindowFeature], *, arrival: bool) -> str:
         elif agg is Aggregation.COUNT_DISTINCT:
             expr = f"count(DISTINCT {x})"
         elif agg is Aggregation.LAST:
-            expr = f"arg_max({x}, (c._p, c._rn)) FILTER (WHERE {x} IS NOT NULL)"
+            expr = f"arg_max({x}, (c._p, c._ord)) FILTER (WHERE {x} IS NOT NULL)"
         elif agg is Aggregation.TIME_SINCE_LAST:
             expr = "(t._ts - max(c._p)) / 1e6"
         else:  # first_seen
             expr = "(t._ts - min(c._p)) / 1e6"
         out.append(f"{_cast_out(f, expr)} AS {quote(f.name)}")
     return (
-        f"SELECT t.event_id, TRUE AS _target, {', '.join(out)} FROM ({tgt}) t LEFT JOIN ({src}) c "
-        f"ON {' AND '.join(on)} GROUP BY t.event_id, t._ts"
+        f"SELECT t._ord, TRUE AS _target, {', '.join(out)} FROM ({tgt}) t LEFT JOIN ({src}) c "
+        f"ON {' AND '.join(on)} GROUP BY t._ord, t._ts"
     )
 
 
@@ -231,18 +231,19 @@ def plan_sql(
     target = "TRUE" if targets is None else f"event_id IN (SELECT event_id FROM {targets})"
     extra = [f"{quote(arrival_column)} AS _arr"] if arrival_column is not None else []
     k, half = 1 << tie_bits, 1 << (tie_bits - 1)
-    ranked = (
-        "SELECT event_id, event_type, event_time, epoch_us(event_time) AS _ts, "
-        f"{target} AS _target{''.join(', ' + c for c in [*sel, *extra])}, "
-        "row_number() OVER (ORDER BY event_time, event_id) AS _rn, "
-        f"row_number() OVER (ORDER BY event_time, event_id) - rank() OVER (ORDER BY event_time) AS _tie FROM {events}"
+    # Ties (events at one microsecond) are rare: rank just those by event_id, in a small side table.
+    ties = (
+        f"SELECT event_id AS _tid, row_number() OVER (PARTITION BY event_time ORDER BY event_id) - 1 AS _tie "
+        f"FROM {events} WHERE event_time IN (SELECT event_time FROM {events} GROUP BY event_time HAVING count(*) > 1)"
     )
     base = (
-        f"SELECT * EXCLUDE (_tie), (_ts - (SELECT min(epoch_us(event_time)) FROM {events})) * {k} + CASE WHEN "
-        f"_tie < {half} THEN _tie ELSE error('more than {half} events at one microsecond') END AS _ord "
-        f"FROM ({ranked})"
+        "SELECT event_id, event_type, event_time, epoch_us(event_time) AS _ts, "
+        f"{target} AS _target{''.join(', ' + c for c in [*sel, *extra])}, "
+        f"(epoch_us(event_time) - (SELECT min(epoch_us(event_time)) FROM {events})) * {k} + CASE WHEN "
+        f"coalesce(_tie, 0) < {half} THEN coalesce(_tie, 0) ELSE error('more than {half} events at one microsecond') "
+        f"END AS _ord FROM {events} LEFT JOIN _fr_ties ON event_id = _tid"
     )
-    plan = Plan(steps=[Step("_fr_base", base, "events")])
+    plan = Plan(steps=[Step("_fr_ties", ties, "ties"), Step("_fr_base", base, "events")])
     fast: dict[tuple[str, ...], list[WindowFeature]] = {}
     group_count: dict[tuple[str, ...], int] = {}
     parts: list[tuple[str, list[WindowFeature]]] = []
@@ -273,13 +274,13 @@ def _final_sql(fs: FeatureSet, plan: Plan) -> str:
     names = set(fs.names)
     ref: dict[str, str] = {}
     joins = []
-    cols = ["b.event_id", "b.event_type", "b.event_time"]
+    cols = ["b._ord", "b.event_id", "b.event_type", "b.event_time"]
     inputs = sorted({i for d in fs.derived_features for i in d.inputs} - names)
     cols += [f"b.{quote(n)} AS {quote('_in_' + n)}" for n in inputs]
-    for step in plan.steps[1:]:
+    for step in plan.steps[2:]:
         alias = step.name
         joins.append(f"LEFT JOIN (SELECT * EXCLUDE (_target) FROM {step.name} WHERE _target) {alias} "
-                     f"USING (event_id)")
+                     f"USING (_ord)")
     window_names = [f.name for f in fs.window_features]
     cols += [quote(n) for n in window_names]
     query = f"SELECT {', '.join(cols)} FROM _fr_base b {' '.join(joins)} WHERE b._target"
@@ -292,4 +293,4 @@ def _final_sql(fs: FeatureSet, plan: Plan) -> str:
         query = f"SELECT *, {_derived_sql(d, ref)} AS {quote(d.name)} FROM ({query}) {layer}"
         ref[d.name] = quote(d.name)
     out = ", ".join(["event_id", "event_type", "event_time", *(quote(n) for n in fs.names)])
-    return f"SELECT {out} FROM ({query}) ORDER BY event_time, event_id"
+    return f"SELECT {out} FROM ({query}) ORDER BY _ord"

@@ -117,10 +117,12 @@ def build_features(
         plan = _plan(feature_set, events_name, columns, targets_name, arrival_column)
         total = sum(s.groups for s in plan.steps)
         done = 0
-        base = plan.steps[0]
-        _run(db, f"CREATE OR REPLACE TEMP TABLE {base.name} AS {base.sql}")
-        made.append(("TABLE", base.name))
-        for step in plan.steps[1:]:
+        ties, base = plan.steps[0], plan.steps[1]
+        _run(db, f"CREATE OR REPLACE TEMP TABLE {ties.name} AS {ties.sql}")
+        made.append(("TABLE", ties.name))
+        _run(db, f"CREATE OR REPLACE TEMP VIEW {base.name} AS {base.sql}")
+        made.append(("VIEW", base.name))
+        for step in plan.steps[2:]:
             _run(db, f"CREATE OR REPLACE TEMP TABLE {step.name} AS {step.sql}")
             made.append(("TABLE", step.name))
             done += step.groups
