@@ -11,9 +11,10 @@ nullable (Kleene) booleans, so SQL null logic holds.
 
 pandas has no rolling count_distinct or ``last`` over a time window, no lagged windows and no
 placement on another column (label features); those features, and derived features built on them,
-are left out of the comparison and listed in the JSON (``not_compared``). The comparison checks
-every row of every compared feature: integers exactly, floats at 1e-9 relative (absolute 1e-9
-near zero).
+are left out of the comparison and listed in the JSON (``not_compared``). ``speedup`` is pandas' time over
+finrisk's time on the same compared features (``speedup_all_features`` uses finrisk's time for all
+of them). The comparison checks every row of every compared feature: integers exactly, floats at
+1e-9 relative (absolute 1e-9 near zero).
 
 Full run: ~10 million events; ``--quick``: a small world (under a minute). The last stdout line
 is one JSON object.
@@ -232,12 +233,16 @@ def main() -> None:
         theirs = pandas_features(df, fs, compared)
         pandas_s = time.perf_counter() - t
         print(f"pandas: {len(compared)} features in {pandas_s:.1f}s", file=sys.stderr)
-        ours_sub = {n: i for i, n in enumerate(fs.names) if n in compared}
-        ours_time = seconds * len(ours_sub) / len(fs)  # not used for the speedup; shown for context
+        subset = FeatureSet(tuple(f for f in fs if f.name in set(compared)))
+        t = time.perf_counter()
+        build_features(subset, events)
+        same_s = time.perf_counter() - t
         equal, bad = equal_values(ours, theirs, compared)
-        result.update({"pandas_seconds": round(pandas_s, 2), "speedup": round(pandas_s / seconds, 2),
-                       "equal": equal, "compared_features": len(compared), "mismatches": bad,
-                       "not_compared": skipped, "finrisk_seconds_pro_rata_compared": round(ours_time, 2)})
+        result.update({"pandas_seconds": round(pandas_s, 2), "speedup": round(pandas_s / same_s, 2),
+                       "equal": equal, "compared_features": len(compared),
+                       "finrisk_seconds_compared_features": round(same_s, 2),
+                       "speedup_all_features": round(pandas_s / seconds, 2), "mismatches": bad,
+                       "not_compared": skipped})
     print(json.dumps(result))
 
 
