@@ -240,6 +240,20 @@ def test_fast_path_and_join_path_agree_on_random_ties() -> None:
             assert same, (k, a, b)
 
 
+def test_coarse_timestamps_with_thousands_of_ties() -> None:
+    """Day-resolution data (thousands of events per timestamp) widens the tie bits and coarsens the unit."""
+    fs = features("""\
+  n: {key: customer_id, events: transaction, agg: count, window: 1d}
+  s: {key: customer_id, events: transaction, agg: sum, field: amount, window: 2d, include_current: true}
+""")
+    rows = [txn(f"e{i:05d}", 86400 * (i // 2500), customer_id=f"c{i % 2}", amount=1.0) for i in range(7500)]
+    out = build_features(fs, table(rows))
+    n, s = values(out, "n"), values(out, "s")
+    # day 0 is exactly t - 1d for day-1 events: outside the 1d window (t - 1d, t], inside the 2d one
+    assert n["e00000"] == 0 and n["e00002"] == 1 and n["e02500"] == 0 and n["e02502"] == 1
+    assert s["e02500"] == 1251.0 and s["e07498"] == 1250.0 + 1250.0
+
+
 def test_compile_sql_is_inspectable_and_missing_columns_read_as_null() -> None:
     fs = features("  n: {key: customer_id, events: transaction, agg: count, window: 1h}\n")
     sql = compile_sql(fs, events="my_events")

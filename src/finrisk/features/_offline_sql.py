@@ -13,8 +13,9 @@ from finrisk.features.spec import Aggregation, DerivedFeature, DerivedKind, Feat
 
 __all__ = ["TIE_BITS", "Plan", "Step", "plan_sql", "quote"]
 
-#: The fast path orders rows by ``(event_time_us - t0) * 2**tie_bits + tie`` (one integer, so RANGE frames
-#: can use it); ``tie`` ranks the events of one microsecond by event_id and must stay below half the multiplier.
+#: The fast path orders rows by ``(event_time_us - t0) / unit * 2**tie_bits + tie`` (one integer, so RANGE
+#: frames can use it); ``tie`` ranks the events of one timestamp by event_id and must stay below half the
+#: multiplier. ``unit`` divides every timestamp offset, window and lag (1 us unless the data is coarser).
 TIE_BITS = 12
 _EARTH_KM = 6371.0088
 
@@ -89,7 +90,8 @@ def _cast_out(f: WindowFeature, expr: str) -> str:
     return f"CAST({expr} AS DOUBLE)"
 
 
-def _fast_query(key: tuple[str, ...], features: list[WindowFeature], fields: list[str], tie_bits: int) -> str:
+def _fast_query(key: tuple[str, ...], features: list[WindowFeature], fields: list[str], tie_bits: int,
+                unit: int) -> str:
     """All window features of one key in one pass: one sort, constant RANGE frames on an integer order."""
     flags: dict[str, str] = {}
     for f in features:
@@ -108,8 +110,9 @@ def _fast_query(key: tuple[str, ...], features: list[WindowFeature], fields: lis
     for f in features:
         flag = flags[_contrib(f)]
         hi = "CURRENT ROW" if f.include_current else (
-            "1 PRECEDING" if f.lag_us == 0 else f"{f.lag_us * k - half} PRECEDING")
-        lo = "UNBOUNDED PRECEDING" if f.window_us is None else f"{(f.lag_us + f.window_us) * k - half} PRECEDING"
+            "1 PRECEDING" if f.lag_us == 0 else f"{f.lag_us // unit * k - half} PRECEDING")
+        reach = None if f.window_us is None else (f.lag_us + f.window_us) // unit
+        lo = "UNBOUNDED PRECEDING" if reach is None else f"{reach * k - half} PRECEDING"
         over = f"OVER (PARTITION BY {keys} ORDER BY _ord RANGE BETWEEN {lo} AND {hi})"
         x = f"CASE WHEN {flag} THEN {quote(f.field)} END" if f.field else ""
         agg = f.agg
@@ -221,6 +224,8 @@ def plan_sql(
     targets: str | None,
     arrival_column: str | None,
     tie_bits: int = TIE_BITS,
+    unit_us: int = 1,
+    frames: bool = True,
 ) -> Plan:
     """The steps that compute ``fs`` over the relation ``events`` (see ``offline.py``)."""
     needed = _needed_fields(fs)
@@ -239,7 +244,7 @@ def plan_sql(
     base = (
         "SELECT event_id, event_type, event_time, epoch_us(event_time) AS _ts, "
         f"{target} AS _target{''.join(', ' + c for c in [*sel, *extra])}, "
-        f"(epoch_us(event_time) - (SELECT min(epoch_us(event_time)) FROM {events})) * {k} + CASE WHEN "
+        f"(epoch_us(event_time) - (SELECT min(epoch_us(event_time)) FROM {events})) // {unit_us} * {k} + CASE WHEN "
         f"coalesce(_tie, 0) < {half} THEN coalesce(_tie, 0) ELSE error('more than {half} events at one microsecond') "
         f"END AS _ord FROM {events} LEFT JOIN _fr_ties ON event_id = _tid"
     )
@@ -249,7 +254,7 @@ def plan_sql(
     parts: list[tuple[str, list[WindowFeature]]] = []
     for group in fs.groups().values():
         f0 = group[0]
-        if arrival_column is None and f0.time_field == "event_time":
+        if frames and arrival_column is None and f0.time_field == "event_time":
             if f0.key not in fast:
                 fast[f0.key] = []
                 parts.append(("fast", fast[f0.key]))
@@ -261,7 +266,7 @@ def plan_sql(
         key = feats[0].key
         if kind == "fast":
             fields = sorted({f.field for f in feats if f.field} - set(key))
-            sql, n = _fast_query(key, feats, fields, tie_bits), group_count[key]
+            sql, n = _fast_query(key, feats, fields, tie_bits, unit_us), group_count[key]
         else:
             sql, n = _join_query(feats, arrival=arrival_column is not None), 1
         label = f"{'+'.join(key)}: {', '.join(f.name for f in feats[:3])}{' ...' if len(feats) > 3 else ''}"

@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 
 from finrisk.config import Workspace
 from finrisk.errors import QueryError, WorkspaceError
-from finrisk.features._offline_sql import Plan, plan_sql, quote
+from finrisk.features._offline_sql import TIE_BITS, Plan, plan_sql, quote
 from finrisk.features.spec import FeatureSet
 
 __all__ = ["BuildProgress", "FeatureBuildSummary", "build_features", "compile_sql", "warehouse_features"]
@@ -114,7 +114,9 @@ def build_features(
                 raise QueryError(f"events: missing the column {required!r}; have {', '.join(columns)}")
         if arrival_column is not None and arrival_column not in columns:
             raise QueryError(f"arrival_column: the events have no column {arrival_column!r}")
-        plan = _plan(feature_set, events_name, columns, targets_name, arrival_column)
+        unit, bits = _order_params(db, events_name, feature_set)
+        plan = plan_sql(feature_set, events=events_name, columns=columns, targets=targets_name,
+                        arrival_column=arrival_column, tie_bits=bits or TIE_BITS, unit_us=unit, frames=bits is not None)
         total = sum(s.groups for s in plan.steps)
         done = 0
         ties, base = plan.steps[0], plan.steps[1]
@@ -136,6 +138,26 @@ def build_features(
             _run(db, f"DROP {kind} IF EXISTS {name}")
         if own:
             db.close()
+
+
+_UNITS_US = (86_400_000_000, 3_600_000_000, 60_000_000, 1_000_000, 1_000, 1)
+
+
+def _order_params(db: duckdb.DuckDBPyConnection, events: str, fs: FeatureSet) -> tuple[int, int | None]:
+    """The coarsest time unit dividing every timestamp offset, window and lag, and the tie bits the
+    data needs; ``None`` bits when the integer order would overflow (then every group uses joins)."""
+    spans = [f.lag_us + (f.window_us or 0) for f in fs.window_features] + [f.lag_us for f in fs.window_features]
+    checks = ", ".join(f"bool_and((_t - _t0) % {u} = 0)" for u in _UNITS_US)
+    rows = _run(db, f"SELECT {checks}, max(_t) - min(_t) FROM (SELECT epoch_us(event_time) AS _t, "
+                    f"min(epoch_us(event_time)) OVER () AS _t0 FROM {events})")
+    if not rows or rows[0][-1] is None:
+        return 1, TIE_BITS
+    ok, span = rows[0][:-1], int(rows[0][-1])
+    unit = next(u for u, good in zip(_UNITS_US, ok, strict=True) if good and all(s % u == 0 for s in spans))
+    ties = _run(db, f"SELECT max(n) FROM (SELECT count(*) AS n FROM {events} GROUP BY event_time)")
+    bits = max(2, (int(ties[0][0] or 1) - 1).bit_length() + 1)
+    reach = (span + max(spans, default=0)) // unit + 1
+    return unit, (bits if reach << bits < 1 << 62 else None)
 
 
 def _as_relation(db: duckdb.DuckDBPyConnection, obj: Any, name: str, made: list[tuple[str, str]]) -> str:
@@ -191,7 +213,7 @@ def warehouse_features(
         con = wh.connect()
         try:
             union = " UNION ALL BY NAME ".join(f"SELECT * FROM {quote(t)}" for t in history)
-            _run(con, f"CREATE TEMP TABLE _fr_history AS {union}")
+            _run(con, f"CREATE TEMP VIEW _fr_history AS {union}")  # a view: each step reads only its columns
             where = [f"event_type IN ({', '.join(_lit(t) for t in event_types)})"]
             params: list[Any] = []
             if lo is not None:
