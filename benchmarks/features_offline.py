@@ -3,11 +3,11 @@
 finrisk: :func:`finrisk.features.offline.build_features` (DuckDB) over every event.
 Named peer: the same features with pandas ``groupby(key).rolling(window, on=time, closed=...)``, the
 way analysts compute them today. Its ties are pinned to the finrisk semantics: rows are sorted by
-``(event_time, event_id)`` and placed at ``event_time_us * 1000 + tie`` nanoseconds, where ``tie``
-ranks events of one microsecond by event_id (below 500); a window of ``w`` is then
-``w - 500ns`` with ``closed='left'`` (``'both'`` with include_current), which is exactly
-``t - w < p`` and "strictly before by (event_time, event_id)". Filters are evaluated with pandas'
-nullable (Kleene) booleans, so SQL null logic holds.
+``(event_time, event_id)`` and placed at ``(event_time_us - t0) * S + tie`` "nanoseconds", where
+``tie`` ranks events of one microsecond by event_id (below S/2; S = 1000, doubled while needed); a
+window of ``w`` microseconds is then ``w * S - S/2`` with ``closed='left'`` (``'both'`` with
+include_current), which is exactly ``t - w < p`` and "strictly before by (event_time, event_id)".
+Filters are evaluated with pandas' nullable (Kleene) booleans, so SQL null logic holds.
 
 pandas has no rolling count_distinct or ``last`` over a time window, no lagged windows and no
 placement on another column (label features); those features, and derived features built on them,
@@ -46,7 +46,6 @@ DEMO = Path(__file__).resolve().parents[1] / "src" / "finrisk" / "features" / "d
 _PANDAS_AGGS = {Aggregation.COUNT, Aggregation.SUM, Aggregation.MEAN, Aggregation.MIN, Aggregation.MAX,
                 Aggregation.STD, Aggregation.TIME_SINCE_LAST, Aggregation.FIRST_SEEN}
 _PANDAS_DERIVED = {DerivedKind.RATIO, DerivedKind.DIFFERENCE, DerivedKind.ZSCORE}
-_HALF_NS = 500
 
 
 def load_events(world: Path) -> pa.Table:
@@ -108,9 +107,12 @@ def pandas_features(df: pd.DataFrame, fs: FeatureSet, compared: list[str]) -> pd
     us = df["event_time"].astype("int64").to_numpy() // 1000 if df["event_time"].dt.unit == "ns" else \
         df["event_time"].astype("int64").to_numpy()
     tie = df.groupby(us, sort=False).cumcount().to_numpy()
-    if tie.max(initial=0) >= _HALF_NS:
-        raise SystemExit("more than 500 events at one microsecond: the pandas peer cannot pin its ties")
-    df["_t"] = pd.to_datetime(us * 1000 + tie, unit="ns")
+    scale = 1000
+    while tie.max(initial=0) >= scale // 2:  # simulated repayments share timestamps by the thousand
+        scale *= 2
+    if (us.max() - us.min() + max((f.window_us or 0) for f in fs.window_features)) * scale >= 1 << 62:
+        raise SystemExit("too many ties for the time span: the pandas peer cannot pin them")
+    df["_t"] = pd.to_datetime((us - us.min()) * scale + tie, unit="ns")
     df["_us"] = us.astype(np.float64)  # exact integers below 2**53; seconds only after subtracting
     out = pd.DataFrame({"event_id": df["event_id"]})
     masks: dict[tuple[tuple[str, ...], str], pd.Series] = {}
@@ -140,7 +142,7 @@ def pandas_features(df: pd.DataFrame, fs: FeatureSet, compared: list[str]) -> pd
             vals = (df.loc[keyed, "_us"] - prior) / 1e6
         else:
             assert f.window_us is not None
-            window = pd.Timedelta(f.window_us * 1000 - _HALF_NS, unit="ns")
+            window = pd.Timedelta(f.window_us * scale - scale // 2, unit="ns")
             roll = sub.groupby(key, sort=False).rolling(window, on="_t",
                                                         closed="both" if f.include_current else "left")["_x"]
             agg = f.agg
