@@ -7,15 +7,18 @@ events, using the whole ``events`` table as history; nothing after a target even
 Strategy
 --------
 - **Fast path** (placement on ``event_time``): all features with one entity key share one query
-  and one sort. Rows are ordered within the key by one integer,
-  ``ord = (event_time_us - t0) * 4096 + tie`` where ``tie`` ranks the key's events at the same
-  microsecond by ``event_id`` (below 2048). With the tie rank below half the multiplier, the
-  half-open window ``t - g - w < p <= t - g`` *and* "strictly before by (event_time, event_id)"
-  are constant ``RANGE`` frame offsets on ``ord`` (``(g + w) * 4096 - 2048 PRECEDING`` to
-  ``1 PRECEDING``, or ``g * 4096 - 2048 PRECEDING`` with a lag), so every aggregation (count,
-  sum, mean, std, min, max, count_distinct, last, time_since_last, first_seen) is a DuckDB
-  window aggregate and ties are exact. Type and filter are ``CASE`` masks inside the aggregate, so
-  targets that do not contribute still sit in the frame order.
+  and one sort. Every event gets one integer order,
+  ``ord = (event_time_us - t0) / unit * 2**bits + tie``, where ``tie`` ranks the events of one
+  timestamp by ``event_id`` (a small side table: only tied timestamps are ranked), ``tie`` stays
+  below ``2**(bits - 1)`` and ``unit`` divides every timestamp offset, window and lag (1 us, or
+  coarser for coarse data; both are read from the data). Then the half-open window
+  ``t - g - w < p <= t - g`` *and* "strictly before by (event_time, event_id)" are constant
+  ``RANGE`` frame offsets on ``ord`` (``(g + w) / unit * 2**bits - 2**(bits - 1) PRECEDING`` to
+  ``1 PRECEDING``, or ``g / unit * 2**bits - 2**(bits - 1) PRECEDING`` with a lag), so every
+  aggregation (count, sum, mean, std, min, max, count_distinct, last, time_since_last,
+  first_seen) is a DuckDB window aggregate and ties are exact. Type and filter are ``CASE`` masks
+  inside the aggregate, so targets that do not contribute still sit in the frame order. Should
+  the order overflow 62 bits (thousands of ties over decades), every group takes the join path.
 - **Join path** (``time_field`` placement, e.g. labels placed at their transaction's time but known
   later, and the ``arrival_column`` mode): contributions are two-dimensional (placement in the
   window, known before the target), so a group is a key-equality range join plus ``GROUP BY``.
