@@ -216,7 +216,8 @@ def compile_slide(group: Any) -> Callable[[st.KeyState, int], None]:
              *_indent(_add_lines(group), 8), "        we += 1", "    ks.we = we", "    ws = ks.ws",
              f"    while ws < we and ents[ws][0] <= t - {lo}:", "        ent = ents[ws]",
              *_indent(_remove_lines(group), 8), "        ws += 1", "    ks.ws = ws",
-             f"    if ws >= 32 and ents[31][0] <= t - {horizon}:  # forget what no allowed late event can see",
+             # forget what no allowed late event can see, once that is half the list (amortised O(1))
+             f"    if ws >= 32 and 2 * ws >= n and ents[ws // 2][0] <= t - {horizon}:",
              f"        k = bisect_left(ents, (t - {horizon} + 1,), 0, ws)", "        del ents[:k]",
              "        ks.ws = ws - k", "        ks.we = we - k"]
     ns: dict[str, Any] = {"SCALE": st.SCALE, "bisect_left": bisect_left}

@@ -156,7 +156,8 @@ class WindowGroup(_Group):
                 ws += 1
             ks.ws = ws
             horizon = lo - self.lateness_us
-            if ws >= 32 and ents[31][0] <= horizon:  # forget what no allowed late event can see
+            # forget what no allowed late event can see, once that is half the list (amortised O(1))
+            if ws >= 32 and 2 * ws >= n and ents[ws // 2][0] <= horizon:
                 k = bisect_left(ents, (horizon + 1,), 0, ws)
                 del ents[:k]
                 ks.ws = ws - k
