@@ -5,12 +5,14 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pytest
 
 from finrisk._yamlfile import parse_yaml
 from finrisk.errors import QueryError
 from finrisk.events import EventTypeRegistry
+from finrisk.features._offline_sql import plan_sql
 from finrisk.features.offline import build_features, compile_sql
 from finrisk.features.spec import FeatureSet, parse_features
 
@@ -233,7 +235,12 @@ def test_fast_path_and_join_path_agree_on_random_ties() -> None:
         seq[i] = pos
     fast = build_features(fs, events).to_pylist()
     joined = build_features(fs, events.append_column("seq", pa.array(seq, pa.int64())), arrival_column="seq")
-    for a, b in zip(fast, joined.to_pylist(), strict=True):
+    assert_same_rows(fast, joined.to_pylist())
+
+
+def assert_same_rows(left: list[dict[str, Any]], right: list[dict[str, Any]]) -> None:
+    """Equal rows; floats at 1e-9 relative (two summation orders differ in the last bits)."""
+    for a, b in zip(left, right, strict=True):
         for k, v in a.items():
             w = b[k]
             same = v == w if not isinstance(v, float) else v == pytest.approx(w, rel=1e-9, abs=1e-9)
@@ -252,6 +259,20 @@ def test_coarse_timestamps_with_thousands_of_ties() -> None:
     # day 0 is exactly t - 1d for day-1 events: outside the 1d window (t - 1d, t], inside the 2d one
     assert n["e00000"] == 0 and n["e00002"] == 1 and n["e02500"] == 0 and n["e02502"] == 1
     assert s["e02500"] == 1251.0 and s["e07498"] == 1250.0 + 1250.0
+
+
+def test_the_join_only_plan_used_when_the_order_would_overflow_agrees() -> None:
+    fs = features(ALL_AGGS)
+    rng = random.Random(5)
+    rows = [txn(f"e{i:03d}", rng.randrange(0, 5400) // 60 * 60, customer_id=rng.choice("pq"),
+                amount=rng.choice([None, 1.0, 2.0]), city=rng.choice([None, "x", "y"])) for i in range(150)]
+    events = table(rows)
+    con = duckdb.connect()
+    con.register("events", events)
+    plan = plan_sql(fs, events="events", columns=events.column_names, targets=None, arrival_column=None,
+                    frames=False)
+    assert all("RANGE" not in step.sql for step in plan.steps)
+    assert_same_rows(con.sql(plan.as_query()).to_arrow_table().to_pylist(), build_features(fs, events).to_pylist())
 
 
 def test_compile_sql_is_inspectable_and_missing_columns_read_as_null() -> None:

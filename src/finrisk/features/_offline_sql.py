@@ -236,18 +236,24 @@ def plan_sql(
     target = "TRUE" if targets is None else f"event_id IN (SELECT event_id FROM {targets})"
     extra = [f"{quote(arrival_column)} AS _arr"] if arrival_column is not None else []
     k, half = 1 << tie_bits, 1 << (tie_bits - 1)
-    # Ties (events at one microsecond) are rare: rank just those by event_id, in a small side table.
-    ties = (
-        f"SELECT event_id AS _tid, row_number() OVER (PARTITION BY event_time ORDER BY event_id) - 1 AS _tie "
-        f"FROM {events} WHERE event_time IN (SELECT event_time FROM {events} GROUP BY event_time HAVING count(*) > 1)"
-    )
-    base = (
-        "SELECT event_id, event_type, event_time, epoch_us(event_time) AS _ts, "
-        f"{target} AS _target{''.join(', ' + c for c in [*sel, *extra])}, "
-        f"(epoch_us(event_time) - (SELECT min(epoch_us(event_time)) FROM {events})) // {unit_us} * {k} + CASE WHEN "
-        f"coalesce(_tie, 0) < {half} THEN coalesce(_tie, 0) ELSE error('more than {half} events at one microsecond') "
-        f"END AS _ord FROM {events} LEFT JOIN _fr_ties ON event_id = _tid"
-    )
+    head = (f"SELECT event_id, event_type, event_time, epoch_us(event_time) AS _ts, "
+            f"{target} AS _target{''.join(', ' + c for c in [*sel, *extra])}")
+    if frames:
+        # Ties (events at one timestamp) are rare: rank just those by event_id, in a small side table.
+        ties = (
+            f"SELECT event_id AS _tid, row_number() OVER (PARTITION BY event_time ORDER BY event_id) - 1 AS _tie "
+            f"FROM {events} WHERE event_time IN "
+            f"(SELECT event_time FROM {events} GROUP BY event_time HAVING count(*) > 1)"
+        )
+        base = (
+            f"{head}, (epoch_us(event_time) - (SELECT min(epoch_us(event_time)) FROM {events})) // {unit_us} * {k} "
+            f"+ CASE WHEN coalesce(_tie, 0) < {half} THEN coalesce(_tie, 0) ELSE "
+            f"error('more than {half} events at one timestamp') END AS _ord FROM {events} "
+            "LEFT JOIN _fr_ties ON event_id = _tid"
+        )
+    else:  # joins only: the order is a plain rank
+        ties = "SELECT CAST(NULL AS VARCHAR) AS _tid, CAST(NULL AS BIGINT) AS _tie WHERE FALSE"
+        base = f"{head}, row_number() OVER (ORDER BY event_time, event_id) AS _ord FROM {events}"
     plan = Plan(steps=[Step("_fr_ties", ties, "ties"), Step("_fr_base", base, "events")])
     fast: dict[tuple[str, ...], list[WindowFeature]] = {}
     group_count: dict[tuple[str, ...], int] = {}
