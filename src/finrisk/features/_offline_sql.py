@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from finrisk.features.spec import Aggregation, DerivedFeature, DerivedKind, FeatureSet, WindowFeature
 
-__all__ = ["TIE_BITS", "Plan", "Step", "plan_sql", "quote"]
+__all__ = ["TIE_BITS", "Plan", "Step", "plan_sql", "quote", "unordered"]
 
 #: The fast path orders rows by ``(event_time_us - t0) / unit * 2**tie_bits + tie`` (one integer, so RANGE
 #: frames can use it); ``tie`` ranks the events of one timestamp by event_id and must stay below half the
@@ -305,3 +305,9 @@ def _final_sql(fs: FeatureSet, plan: Plan) -> str:
         ref[d.name] = quote(d.name)
     out = ", ".join(["event_id", "event_type", "event_time", *(quote(n) for n in fs.names)])
     return f"SELECT {out} FROM ({query}) ORDER BY _ord"
+
+
+def unordered(final: str) -> str:
+    """The final SELECT with ``_ord`` first and no ORDER BY (sorting wide rows is cheaper in Arrow)."""
+    body, _, _ = final.rpartition(" ORDER BY _ord")
+    return "SELECT _ord, " + body.removeprefix("SELECT ")

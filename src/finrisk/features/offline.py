@@ -41,11 +41,12 @@ from typing import Any, TypeAlias
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from finrisk.config import Workspace
 from finrisk.errors import QueryError, WorkspaceError
-from finrisk.features._offline_sql import TIE_BITS, Plan, plan_sql, quote
+from finrisk.features._offline_sql import TIE_BITS, Plan, plan_sql, quote, unordered
 from finrisk.features.spec import FeatureSet
 
 __all__ = ["BuildProgress", "FeatureBuildSummary", "build_features", "compile_sql", "warehouse_features"]
@@ -133,7 +134,8 @@ def build_features(
             done += step.groups
             if progress is not None:
                 progress(done, total, step.label)
-        return db.sql(plan.final).to_arrow_table()
+        table = db.sql(unordered(plan.final)).to_arrow_table()
+        return table.take(pc.sort_indices(table.column("_ord"))).drop_columns(["_ord"])
     except duckdb.Error as exc:
         raise QueryError(f"feature query failed: {str(exc).strip()}") from None
     finally:
