@@ -10,6 +10,7 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── EventConflictError            409  same event_id, different body
     ├── InputFileError                400  a file given to ``finrisk load`` cannot be read at all
     ├── SimulationConfigError         400  a simulated-world parameter is out of range
+    ├── SnapshotError                 400  an online feature-state snapshot cannot be restored
     ├── QueryError                    400  a warehouse SQL query fails (syntax, unknown table or column)
     └── StoreError                    503  the event log or warehouse cannot do its job
 """
@@ -27,6 +28,7 @@ __all__ = [
     "Problem",
     "QueryError",
     "SimulationConfigError",
+    "SnapshotError",
     "StoreError",
     "UnknownEventTypeError",
     "WorkspaceError",
@@ -120,6 +122,12 @@ class QueryError(FinriskError):
 
 class SimulationConfigError(FinriskError, ValueError):
     """A :class:`~finrisk.simulate.WorldConfig` parameter is out of range (names field, rule and value)."""
+
+    http_status = 400
+
+
+class SnapshotError(FinriskError, ValueError):
+    """A snapshot cannot be restored: not a snapshot, another format version, or another feature set."""
 
     http_status = 400
 

@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from finrisk.errors import FinriskError
+from finrisk.errors import SnapshotError
 from finrisk.features._online_codegen import compile_derived, compile_plan
 from finrisk.features._online_group import FirstSeenGroup, WindowGroup, to_us
 from finrisk.features.derived import formula
@@ -55,12 +55,6 @@ _MAGIC = b"FINRISK-ONLINE-STATE\n"
 _FORMAT = 1
 _NEVER = -(1 << 62)
 _SWEEP_BUDGET = 8  # keys checked for expiry per in-order event
-
-
-class SnapshotError(FinriskError, ValueError):
-    """A snapshot cannot be restored: not a snapshot, another format version, or another feature set."""
-
-    http_status = 400
 
 
 @dataclass
