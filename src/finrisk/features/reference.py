@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 from finrisk.features.spec import Aggregation, DerivedFeature, DerivedKind, FeatureSet, WindowFeature
@@ -126,7 +127,10 @@ def _aggregate(e: Event, members: list[Event], feature: WindowFeature) -> Any:
         return mean
     if len(values) < 2:  # std: sample standard deviation
         return None
-    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    # Exact rational arithmetic, then one rounding: equal values give exactly 0 (as DuckDB does).
+    exact = [Fraction(v) for v in values]
+    exact_mean = sum(exact, Fraction(0)) / len(exact)
+    return math.sqrt(sum(((v - exact_mean) ** 2 for v in exact), Fraction(0)) / (len(exact) - 1))
 
 
 def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
