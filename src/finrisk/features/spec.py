@@ -19,7 +19,8 @@ The feature's value for ``e`` is the aggregation over those events. ``e`` gets a
 has every key field non-null; otherwise the value is null. Empty sets give ``0`` for ``count``,
 ``sum`` and ``count_distinct`` and null for everything else. ``std`` is the sample standard
 deviation (``n - 1``; null below two values). ``last`` is the value of the latest contributing
-event whose field is not null. ``time_since_last`` is ``t`` minus the latest contributing event's
+event whose field is not null ("latest" orders by placement time, then ``event_time``, then
+``event_id``; without a ``time_field`` that is simply the event order). ``time_since_last`` is ``t`` minus the latest contributing event's
 placement time, in seconds. ``first_seen`` has no window: seconds since the first contributing
 event ever (null if none).
 
