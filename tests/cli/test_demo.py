@@ -17,6 +17,8 @@ def test_demo_builds_a_queryable_workspace(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Events by type" in result.output and "What to try next" in result.output
     assert "0 rejected" in result.output
+    assert "fraud vs normal" in result.output
+    assert (target / "features" / "transaction_features.parquet").is_file()
     ws = load_workspace(target)
     with Warehouse.open(ws) as wh:
         n = wh.sql("SELECT count(*) AS n FROM login").column("n")[0].as_py()

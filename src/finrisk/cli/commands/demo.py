@@ -19,6 +19,7 @@ from rich.table import Table
 from finrisk.cli._common import console, user_errors
 from finrisk.config import CONFIG_FILE, Workspace, init_workspace
 from finrisk.errors import WorkspaceError
+from finrisk.features.offline import warehouse_features
 from finrisk.simulate import WorldConfig, simulate_world
 from finrisk.store import Warehouse, load_path
 
@@ -80,9 +81,21 @@ def demo(
         with Warehouse.open(ws) as warehouse:
             flushed = warehouse.flush(all=True)
             _summarise(ws, warehouse)
+        features_out = ws.root / "features" / "transaction_features.parquet"
+        with _progress() as progress:
+            task = progress.add_task("building features", total=None)
+            built = warehouse_features(
+                ws,
+                event_types=["transaction"],
+                out=features_out,
+                progress=lambda done, total, _label: progress.update(task, completed=done, total=total),
+            )
+        with Warehouse.open(ws) as warehouse:
+            _feature_contrast(warehouse, features_out)
     console.print(
         f"\nSimulated {sum(sim.events_by_type.values()):,} events, loaded {loaded.loaded:,} "
-        f"({loaded.rejected:,} rejected), wrote {len(flushed.files)} warehouse partition file(s) "
+        f"({loaded.rejected:,} rejected), wrote {len(flushed.files)} warehouse partition file(s), "
+        f"built {built.features} features for {built.events:,} transactions "
         f"in {time.perf_counter() - started:.1f} s."
     )
     _next_steps(ws, directory)
@@ -119,6 +132,47 @@ def _summarise(ws: Workspace, warehouse: Warehouse) -> None:
         console.print(f"Loans: {loans['n']:,} applications, default rate {loans['rate']:.1%}")
 
 
+#: Features whose fraud-vs-legit contrast the demo prints (all in the demo feature set).
+_CONTRAST = [
+    "card_small_payments_10m",
+    "card_payment_cities_1h",
+    "card_speed_from_last_payment_kmh",
+    "payee_senders_24h",
+    "amount_zscore_30d",
+    "customer_login_devices_24h",
+]
+
+
+def _feature_contrast(warehouse: Warehouse, table: Path) -> None:
+    """Show that the declared features separate injected fraud from normal traffic."""
+    source = "read_parquet('" + str(table).replace("'", "''") + "')"
+    with warehouse.connect() as con:
+        columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        rows = {
+            name: con.execute(
+                f'SELECT avg("{name}") FILTER (WHERE l.label_is_fraud), '
+                f'avg("{name}") FILTER (WHERE NOT l.label_is_fraud) '
+                f"FROM {source} f JOIN labels_transaction l USING (event_id)"
+            ).fetchone()
+            for name in _CONTRAST
+            if name in columns
+        }
+    if not rows:
+        return
+    out = Table(title="Point-in-time features: mean on fraud vs normal transactions", title_justify="left")
+    out.add_column("feature")
+    out.add_column("fraud", justify="right")
+    out.add_column("normal", justify="right")
+    for name, row in rows.items():
+        fraud, normal = row if row is not None else (None, None)
+        out.add_row(name, _fmt(fraud), _fmt(normal))
+    console.print(out)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
 def _next_steps(ws: Workspace, directory: Path) -> None:
     fin = ".venv/bin/finrisk" if Path(".venv/bin/finrisk").exists() else "finrisk"
     console.print(f"\n[bold]Where the data is[/]  (workspace {ws.root})")
@@ -126,6 +180,7 @@ def _next_steps(ws: Workspace, directory: Path) -> None:
     console.print(f"  event log         {ws.log_dir}")
     console.print(f"  warehouse         {ws.warehouse_dir}  (Parquet, one folder per event type and day)")
     console.print(f"  simulated files   {ws.root / 'simulated'}")
+    console.print(f"  features          {ws.root / 'features'}  (declared in {ws.root / 'features.yaml'})")
     console.print("\n[bold]What to try next[/]")
     console.print(
         f'  {fin} sql -w {directory} "SELECT txn_type, count(*), round(avg(amount), 2) FROM transaction GROUP BY 1"'
@@ -134,6 +189,8 @@ def _next_steps(ws: Workspace, directory: Path) -> None:
         f'  {fin} sql -w {directory} "SELECT label_pattern, count(*) FROM labels_transaction '
         'WHERE label_is_fraud GROUP BY 1"'
     )
+    console.print(f"  {fin} features list -w {directory}")
+    console.print(f"  {fin} features build -w {directory} --events loan_application --out loan_features.parquet")
     console.print(f"  {fin} simulate --customers 20000 --days 30 --seed 7 --out /tmp/world")
     console.print(f"  {fin} --help")
 
