@@ -21,8 +21,8 @@ has every key field non-null; otherwise the value is null. Empty sets give ``0``
 deviation (``n - 1``; null below two values). ``last`` is the value of the latest contributing
 event whose field is not null ("latest" orders by placement time, then ``event_time``, then
 ``event_id``; without a ``time_field`` that is simply the event order). ``time_since_last`` is
-``t`` minus the latest contributing event's placement time, in seconds. ``first_seen`` has no window: seconds since the first contributing
-event ever (null if none).
+``t`` minus the latest contributing event's placement time, in seconds. ``first_seen`` has no
+window: seconds since the first contributing event ever (null if none).
 
 Events arriving out of order (``event_time`` earlier than the newest seen) get the value these
 rules define, computed from the state, as long as they are no later than ``allowed_lateness``;
