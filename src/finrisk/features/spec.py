@@ -289,11 +289,11 @@ class _Parser:
                              window_us=window_us, lag_us=lag_us, time_field=time_field, filter=flt,
                              include_current=include_current, description=str(body.get("description", "")))
 
-    def name_list(self, name: str, key: str, value: Any) -> tuple[str, ...]:
+    def name_list(self, name: str, key: str, value: Any, *, unique: bool = True) -> tuple[str, ...]:
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not items or not all(isinstance(i, str) and i for i in items):
             raise self.err(name, key, f"'{key}' must be a name or a non-empty list of names, got {value!r}")
-        if len(set(items)) != len(items):
+        if unique and len(set(items)) != len(items):
             raise self.err(name, key, f"'{key}' lists a name twice")
         return tuple(items)
 
@@ -333,7 +333,7 @@ class _Parser:
         except ValueError:
             allowed = ", ".join(k.value for k in DerivedKind)
             raise self.err(name, "derive", f"'derive' must be one of {allowed}, got {body['derive']!r}") from None
-        inputs = self.name_list(name, "inputs", body.get("inputs"))
+        inputs = self.name_list(name, "inputs", body.get("inputs"), unique=False)  # ratio [a, a] is legal
         if len(inputs) != kind.arity:
             raise self.err(name, "inputs", f"{kind.value} takes {kind.arity} inputs, got {len(inputs)}")
         fields = {f.name for t in self.registry for f in t.fields}
