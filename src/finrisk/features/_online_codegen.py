@@ -85,9 +85,10 @@ def filter_source(flt: Filter) -> str | None:
 _READS = {
     st.COUNT: ["out[{i}] = ks.we - ks.ws"],
     st.SUM: ["out[{i}] = ks.s1[{c}] * INV_SCALE"],
-    st.MEAN: ["n = ks.nn[{c}]", "out[{i}] = ks.s1[{c}] / (n << 64) if n else None"],
+    st.MEAN: ["n = ks.nn[{c}]", "out[{i}] = ks.s1[{c}] * INV_SCALE / n if n else None"],
     st.STD: ["n = ks.nn[{c}]", "if n > 1:", "    s = ks.s1[{c}]",
-             "    out[{i}] = sqrt((n * ks.s2[{c}] - s * s) / ((n * (n - 1)) << 128))", "else:", "    out[{i}] = None"],
+             "    out[{i}] = sqrt((n * ks.s2[{c}] - s * s) * INV_SCALE2 / (n * (n - 1)))",
+             "else:", "    out[{i}] = None"],
     st.MIN: ["if ks.dirty:", "    rebuild({p}columns, ks)", "dq = ks.mins[{c}]",
              "out[{i}] = float(dq[0][{pos}]) if dq else None"],
     st.MAX: ["if ks.dirty:", "    rebuild({p}columns, ks)", "dq = ks.maxs[{c}]",
@@ -117,41 +118,44 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any]) -> list[str]
     ns.update({f"{p}get": group.states.get, f"{p}states": group.states, f"{p}columns": group.columns,
                f"{p}slide": group.slide, f"{p}insert": group.insert, f"{p}entry": group.entry,
                f"{p}matches": group.filter.matches if group.filter else None})
-    lines: list[str] = []
-    if own:
-        flt = filter_source(group.filter) if group.filter is not None else "True"
-        lines.append("ent = None")
-        lines.append(f"if {flt if flt is not None else f'{p}matches(event)'}:")
-        if group.time_field is None:
-            lines.append(f"    ent = (t, t, eid{''.join(f', {_get(f)}' for f in group.fields)})")
-        else:
-            lines.append(f"    ent = {p}entry(event, t, eid)")
-    lines.append(f"ks = {p}get(key)")
-    lines.append("if ks is None and ent is None:" if own else "if ks is None:")
-    lines.extend(_indent([f"out[{i}] = {v!r}" for i, v in group.empty] or ["pass"], 4))
-    lines.append("else:")
-    body = ["if ks is None:", *_indent(_new_state(group, p), 4), "elif t > ks.now:"] if own else ["if t > ks.now:"]
-    hi = f"t - {group.lag_us}" if group.lag_us else "t"
-    lo = group.lag_us + group.window_us
-    body += [f"    if (ks.ws < ks.we and ks.ents[ks.ws][0] <= t - {lo}) or "
-             f"(ks.we < len(ks.ents) and ks.ents[ks.we][0] <= {hi}):",
-             f"        {p}slide(ks, t)", "    else:", "        ks.now = t"]
-    # In order, an event_time entry is after every stored one: it is appended; with lag 0 it joins the
-    # window at its end, with a lag it joins when the window reaches it (slide).
-    if group.time_field is not None:
-        insert = [f"{p}insert(ks, ent)"]
-    elif group.lag_us == 0:
-        insert = ["ks.ents.append(ent)", *_add_lines(group), "ks.we += 1"]
-    else:
-        insert = ["ks.ents.append(ent)"]
     reads = [line.format(i=i, c=c, pos=st.FIRST_COLUMN + c, p=p)
              for i, code, c in group.reads for line in _READS[code]]
-    if own and group.include_current:
+    get = [f"ks = {p}get(key)"]
+    empty = _indent([f"out[{i}] = {v!r}" for i, v in group.empty] or ["pass"], 4)
+    # the window moves only at ks.due (see KeyState): until then its aggregates hold as they are
+    read_only = [*get, "if ks is None:", *empty, "else:", "    if t >= ks.due:", f"        {p}slide(ks, t)",
+                 *_indent(reads, 4)]
+    if not own:
+        return read_only
+    if group.time_field is None:
+        # In order, an event_time entry is after every stored one: it is appended; with lag 0 it joins
+        # the window at its end (``now`` follows: every entry in the window lies at or before ``now``,
+        # which insert() relies on), with a lag it joins when the window reaches it (slide).
+        if group.lag_us == 0:
+            insert = ["ks.ents.append(ent)", *_add_lines(group, [_get(f) for f in group.fields]), "ks.we += 1",
+                      "ks.now = t", f"if ks.due > t + {group.window_us}:", f"    ks.due = t + {group.window_us}"]
+        else:
+            insert = ["ks.ents.append(ent)", f"if ks.due > t + {group.lag_us}:", f"    ks.due = t + {group.lag_us}"]
+        feeds = [f"ent = (t, t, eid{''.join(f', {_get(f)}' for f in group.fields)})", *get,
+                 "if ks is None:", *_indent(_new_state(group, p), 4),
+                 "elif t >= ks.due:", f"    {p}slide(ks, t)",
+                 *([*insert, *reads] if group.include_current else [*reads, *insert])]
+        flt = filter_source(group.filter) if group.filter is not None else None
+        if group.filter is None:
+            return feeds
+        return [f"if {flt if flt is not None else f'{p}matches(event)'}:", *_indent(feeds, 4),
+                "else:", *_indent(read_only, 4)]
+    flt = filter_source(group.filter) if group.filter is not None else "True"
+    lines = ["ent = None", f"if {flt if flt is not None else f'{p}matches(event)'}:",
+             f"    ent = {p}entry(event, t, eid)"]
+    # a label placed at its time field: the entry may be missing (no placement), insert() places it
+    lines += [*get, "if ks is None and ent is None:", *empty, "else:"]
+    body = ["if ks is None:", *_indent(_new_state(group, p), 4), "elif t >= ks.due:", f"    {p}slide(ks, t)"]
+    insert = [f"{p}insert(ks, ent)"]
+    if group.include_current:
         body += ["if ent is not None:", *_indent(insert, 4), *reads]
-    elif own:
-        body += [*reads, "if ent is not None:", *_indent(insert, 4)]
     else:
-        body += reads
+        body += [*reads, "if ent is not None:", *_indent(insert, 4)]
     return lines + _indent(body, 4)
 
 
@@ -159,17 +163,22 @@ def _new_state(group: Any, p: str) -> list[str]:
     """A fresh :class:`KeyState` for ``key`` built attribute by attribute (no per-column loops)."""
     cols = group.columns
     ext = {True: "deque()", False: "None"}
-    return [f"ks = {p}states[key] = new(KeyState)", "ks.ents = []", "ks.ws = ks.we = 0", "ks.now = t",
+    return [f"ks = {p}states[key] = new(KeyState)", "ks.ents = []", "ks.ws = ks.we = 0", "ks.now = t", "ks.due = FAR",
             f"ks.nn = [{', '.join('0' for _ in cols)}]", "ks.s1 = ks.nn[:]", "ks.s2 = ks.nn[:]",
             f"ks.mins = [{', '.join(ext[c[3]] for c in cols)}]", f"ks.maxs = [{', '.join(ext[c[4]] for c in cols)}]",
             f"ks.dist = [{', '.join('{}' if c[5] else 'None' for c in cols)}]", "ks.dirty = False"]
 
 
-def _add_lines(group: Any) -> list[str]:
-    """:func:`~finrisk.features._online_state.add` unrolled for the group's columns (entry at the window end)."""
+def _add_lines(group: Any, values: Sequence[str] = ()) -> list[str]:
+    """:func:`~finrisk.features._online_state.add` unrolled for the group's columns (entry at the window end);
+    ``values``: expressions for the entry's values (default: read from ``ent``)."""
     lines: list[str] = []
-    for c, (pos, sums, squares, minimum, maximum, distinct) in enumerate(group.columns):
-        lines += [f"v = ent[{pos}]", "if v is not None:", f"    ks.nn[{c}] += 1"]
+    for c, (pos, sums, squares, minimum, maximum, distinct, counts) in enumerate(group.columns):
+        lines += [f"v = {values[c] if values else f'ent[{pos}]'}", "if v is not None:"]
+        if counts:
+            lines.append(f"    ks.nn[{c}] += 1")
+        elif not (sums or distinct or minimum or maximum):
+            lines.append("    pass")
         if sums:
             lines += ["    x = int(v * SCALE)", f"    ks.s1[{c}] += x"]
             if squares:
@@ -188,8 +197,12 @@ def _add_lines(group: Any) -> list[str]:
 def _remove_lines(group: Any) -> list[str]:
     """:func:`~finrisk.features._online_state.remove` unrolled for the group's columns (oldest entry)."""
     lines: list[str] = []
-    for c, (pos, sums, squares, minimum, maximum, distinct) in enumerate(group.columns):
-        lines += [f"v = ent[{pos}]", "if v is not None:", f"    ks.nn[{c}] -= 1"]
+    for c, (pos, sums, squares, minimum, maximum, distinct, counts) in enumerate(group.columns):
+        lines += [f"v = ent[{pos}]", "if v is not None:"]
+        if counts:
+            lines.append(f"    ks.nn[{c}] -= 1")
+        elif not (sums or distinct or minimum or maximum):
+            lines.append("    pass")
         if sums:
             lines += ["    x = int(v * SCALE)", f"    ks.s1[{c}] -= x"]
             if squares:
@@ -207,7 +220,7 @@ def _remove_lines(group: Any) -> list[str]:
 
 
 def compile_slide(group: Any) -> Callable[[st.KeyState, int], None]:
-    """``slide(ks, t)``: :meth:`WindowGroup.advance` for ``t > ks.now``, with the column updates unrolled."""
+    """``slide(ks, t)``: :meth:`WindowGroup.advance` for ``t >= ks.due``, with the column updates unrolled."""
     hi = f"t - {group.lag_us}" if group.lag_us else "t"
     lo = group.lag_us + group.window_us
     horizon = lo + group.lateness_us
@@ -219,8 +232,12 @@ def compile_slide(group: Any) -> Callable[[st.KeyState, int], None]:
              # forget what no allowed late event can see, once that is half the list (amortised O(1))
              f"    if ws >= 32 and 2 * ws >= n and ents[ws // 2][0] <= t - {horizon}:",
              f"        k = bisect_left(ents, (t - {horizon} + 1,), 0, ws)", "        del ents[:k]",
-             "        ks.ws = ws - k", "        ks.we = we - k"]
-    ns: dict[str, Any] = {"SCALE": st.SCALE, "bisect_left": bisect_left}
+             "        ws -= k", "        we -= k", "        ks.ws = ws", "        ks.we = we",
+             f"    due = ents[ws][0] + {lo} if ws < we else FAR",
+             f"    if we < len(ents) and ents[we][0] + {group.lag_us} < due:",
+             f"        due = ents[we][0] + {group.lag_us}",
+             "    ks.due = due"]
+    ns: dict[str, Any] = {"SCALE": st.SCALE, "bisect_left": bisect_left, "FAR": st.FAR}
     exec(compile("\n".join(lines) + "\n", f"<finrisk online slide {group.features[0].name}>", "exec"), ns)  # noqa: S102
     fn: Callable[[st.KeyState, int], None] = ns["slide"]
     return fn
@@ -272,7 +289,7 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str) -> Callable[[Any,
 
     ns: dict[str, Any] = {"KeyState": st.KeyState, "new": object.__new__, "deque": deque, "add": st.add,
                           "SCALE": st.SCALE, "rebuild": st.rebuild_extremes, "last": _last,
-                          "INV_SCALE": st.INV_SCALE, "sqrt": math.sqrt}
+                          "INV_SCALE": st.INV_SCALE, "INV_SCALE2": st.INV_SCALE2, "sqrt": math.sqrt, "FAR": st.FAR}
     by_key: dict[tuple[str, ...], list[tuple[int, Any, bool]]] = {}
     for n, (group, own) in enumerate(plan):
         by_key.setdefault(tuple(group.key), []).append((n, group, own))

@@ -34,6 +34,7 @@ from finrisk.features._online_state import (
     add,
     read,
     remove,
+    set_due,
 )
 from finrisk.features.spec import Aggregation, WindowFeature
 
@@ -114,7 +115,8 @@ class WindowGroup(_Group):
             (FIRST_COLUMN + i,
              bool(needs[name] & {Aggregation.SUM, Aggregation.MEAN, Aggregation.STD}),
              Aggregation.STD in needs[name], Aggregation.MIN in needs[name], Aggregation.MAX in needs[name],
-             Aggregation.COUNT_DISTINCT in needs[name])
+             Aggregation.COUNT_DISTINCT in needs[name],
+             bool(needs[name] & {Aggregation.MEAN, Aggregation.STD, Aggregation.LAST}))
             for i, name in enumerate(fields))
         self.reads: tuple[FeatureRead, ...] = tuple(
             (index[f.name], _CODES[f.agg], fields.index(f.field) if f.field is not None else -1) for f in features)
@@ -162,9 +164,16 @@ class WindowGroup(_Group):
                 del ents[:k]
                 ks.ws = ws - k
                 ks.we = we - k
+        set_due(ks, self.lag_us, self.window_us)
 
     def insert(self, ks: KeyState, ent: Entry) -> None:
-        """Insert ``ent`` in order; it joins the running aggregates if it lies in the window at ``ks.now``."""
+        """Insert ``ent`` in order; it joins the running aggregates if it lies in the window at ``ks.now``.
+
+        ``ks.now`` may be behind the newest event (the hot path moves it only when the window moves
+        or an entry joins its end; every entry in the window lies at or before ``ks.now``): an entry
+        that the newest event's window already dropped, or would already hold, is placed as at
+        ``ks.now``, and ``due``, set here, makes the next in-order event slide the window first.
+        """
         p = ent[0]
         hi = ks.now - self.lag_us
         lo = hi - self.window_us
@@ -185,6 +194,7 @@ class WindowGroup(_Group):
                 ks.dirty = True
             add(self.columns, ks, ent)
             ks.we += 1
+        set_due(ks, self.lag_us, self.window_us)
 
     def process(self, event: Event, t: int, eid: str, update: bool, out: list[Any]) -> None:
         """In-order event (after everything in the state): values from the running window, then add it."""

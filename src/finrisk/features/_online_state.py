@@ -4,10 +4,14 @@ One :class:`KeyState` holds, for one entity key of one state group, the retained
 by ``(placement_us, event_time_us, event_id)`` and the running aggregates over the entries that
 lie in the group's window at ``now`` (the half-open index range ``ws:we``). Sums are kept as
 exact integers (each value scaled by 2**64 and truncated), so adding and removing a value cancels
-exactly, sums are correctly rounded and the sample variance ``(n Σx² - (Σx)²) / (n (n-1))`` has no
-cancellation error however long the stream. Min and max use monotonic deques of entries, valid
-while entries join the window at its end; an insertion in the middle (a late event, a label placed
-in the past) marks them ``dirty`` and the next read rebuilds them from the window.
+exactly and the numerator of the sample variance ``(n Σx² - (Σx)²) / (n (n-1))`` has no cancellation
+error however long the stream (equal values give exactly 0); sums, means and variances are then
+read with one or two float roundings (a few ulp), far cheaper than exact big-integer division.
+Min and max use monotonic deques of entries, valid while entries join the window at its end; an
+insertion in the middle (a late event, a label placed in the past) marks them ``dirty`` and the
+next read rebuilds them from the window. ``due`` is the first time at which the window moves (its
+oldest entry leaves or a lagged entry joins): until then the running aggregates hold for any later
+event and the hot path skips the slide altogether.
 """
 
 from __future__ import annotations
@@ -16,19 +20,21 @@ from collections import deque
 from math import sqrt
 from typing import Any
 
-__all__ = ["Column", "Entry", "FeatureRead", "KeyState", "add", "read", "rebuild_extremes", "remove"]
+__all__ = ["FAR", "Column", "Entry", "FeatureRead", "KeyState", "add", "read", "rebuild_extremes", "remove", "set_due"]
 
 #: ``(placement_us, event_time_us, event_id, value_0, value_1, ...)``
 Entry = tuple[Any, ...]
-#: ``(values index, sums, squares, minimum, maximum, distinct)`` for one value column of a group.
-Column = tuple[int, bool, bool, bool, bool, bool]
+#: ``(values index, sums, squares, minimum, maximum, distinct, counts)`` for one value column of a group
+#: (``counts``: some feature reads its count of non-null values, ``nn``).
+Column = tuple[int, bool, bool, bool, bool, bool, bool]
 #: ``(output index, aggregation code, column number)`` for one feature of a group.
 FeatureRead = tuple[int, int, int]
 
 SCALE = 18446744073709551616.0  # 2**64: values become exact integers
 INV_SCALE = 1.0 / SCALE
-SHIFT = 64
+INV_SCALE2 = INV_SCALE * INV_SCALE  # 2**-128, exact
 FIRST_COLUMN = 3  # entry[3] is the first value
+FAR = 1 << 62  # a ``due`` that never comes: nothing in the window, nothing waiting to join
 
 COUNT, SUM, MEAN, STD, MIN, MAX, COUNT_DISTINCT, LAST, TIME_SINCE_LAST = range(9)
 
@@ -36,13 +42,14 @@ COUNT, SUM, MEAN, STD, MIN, MAX, COUNT_DISTINCT, LAST, TIME_SINCE_LAST = range(9
 class KeyState:
     """Entries and running aggregates of one entity key of one state group."""
 
-    __slots__ = ("ents", "ws", "we", "now", "nn", "s1", "s2", "mins", "maxs", "dist", "dirty")
+    __slots__ = ("ents", "ws", "we", "now", "due", "nn", "s1", "s2", "mins", "maxs", "dist", "dirty")
 
     def __init__(self, columns: tuple[Column, ...], now: int) -> None:
         self.ents: list[Entry] = []
         self.ws = 0
         self.we = 0
         self.now = now
+        self.due = FAR
         n = len(columns)
         self.nn = [0] * n
         self.s1 = [0] * n
@@ -60,13 +67,23 @@ class KeyState:
             setattr(self, name, value)
 
 
+def set_due(ks: KeyState, lag_us: int, window_us: int) -> None:
+    """Set ``ks.due``: when the oldest entry of the window leaves it or the next lagged entry joins it."""
+    ents = ks.ents
+    due = ents[ks.ws][0] + lag_us + window_us if ks.ws < ks.we else FAR
+    if ks.we < len(ents):
+        due = min(due, ents[ks.we][0] + lag_us)
+    ks.due = due
+
+
 def add(columns: tuple[Column, ...], ks: KeyState, ent: Entry) -> None:
     """Add ``ent`` to the running aggregates (it joins the window at its end unless ``ks.dirty``)."""
     c = 0
-    for pos, sums, squares, minimum, maximum, distinct in columns:
+    for pos, sums, squares, minimum, maximum, distinct, counts in columns:
         v = ent[pos]
         if v is not None:
-            ks.nn[c] += 1
+            if counts:
+                ks.nn[c] += 1
             if sums:
                 x = int(v * SCALE)
                 ks.s1[c] += x
@@ -95,10 +112,11 @@ def add(columns: tuple[Column, ...], ks: KeyState, ent: Entry) -> None:
 def remove(columns: tuple[Column, ...], ks: KeyState, ent: Entry) -> None:
     """Remove ``ent``, the oldest entry of the window, from the running aggregates."""
     c = 0
-    for pos, sums, squares, _minimum, _maximum, distinct in columns:
+    for pos, sums, squares, _minimum, _maximum, distinct, counts in columns:
         v = ent[pos]
         if v is not None:
-            ks.nn[c] -= 1
+            if counts:
+                ks.nn[c] -= 1
             if sums:
                 x = int(v * SCALE)
                 ks.s1[c] -= x
@@ -125,7 +143,7 @@ def remove(columns: tuple[Column, ...], ks: KeyState, ent: Entry) -> None:
 def rebuild_extremes(columns: tuple[Column, ...], ks: KeyState) -> None:
     """Rebuild the monotonic deques from the window after an insertion in its middle."""
     window = ks.ents[ks.ws:ks.we]
-    for c, (pos, _s, _q, minimum, maximum, _d) in enumerate(columns):
+    for c, (pos, _s, _q, minimum, maximum, _d, _n) in enumerate(columns):
         if maximum:
             dq: deque[Entry] = deque()
             for ent in window:
@@ -157,12 +175,12 @@ def read(columns: tuple[Column, ...], reads: tuple[FeatureRead, ...], ks: KeySta
             out[idx] = ks.s1[c] * INV_SCALE
         elif code == MEAN:
             n = ks.nn[c]
-            out[idx] = ks.s1[c] / (n << SHIFT) if n else None
+            out[idx] = ks.s1[c] * INV_SCALE / n if n else None
         elif code == STD:
             n = ks.nn[c]
             if n > 1:
                 s1 = ks.s1[c]
-                out[idx] = sqrt((n * ks.s2[c] - s1 * s1) / ((n * (n - 1)) << (2 * SHIFT)))
+                out[idx] = sqrt((n * ks.s2[c] - s1 * s1) * INV_SCALE2 / (n * (n - 1)))
             else:
                 out[idx] = None
         elif code == MIN or code == MAX:

@@ -52,7 +52,7 @@ Group = WindowGroup | FirstSeenGroup
 Plan = tuple[tuple[Group, bool], ...]
 Step = Callable[[Mapping[str, Any], int, str, list[Any]], None]
 _MAGIC = b"FINRISK-ONLINE-STATE\n"
-_FORMAT = 1
+_FORMAT = 2  # 2: KeyState gained ``due``
 _NEVER = -(1 << 62)
 _SWEEP_BUDGET = 8  # keys checked for expiry per in-order event
 
