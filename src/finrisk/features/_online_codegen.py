@@ -94,7 +94,8 @@ _READS = {
     st.MAX: ["if ks.dirty:", "    rebuild({p}columns, ks)", "dq = ks.maxs[{c}]",
              "out[{i}] = float(dq[0][{pos}]) if dq else None"],
     st.COUNT_DISTINCT: ["out[{i}] = len(ks.dist[{c}])"],
-    st.LAST: ["out[{i}] = last(ks, {c}, {pos}) if ks.nn[{c}] else None"],
+    st.LAST: ["if ks.nn[{c}]:", "    v = ks.ents[ks.we - 1][{pos}]",
+              "    out[{i}] = last(ks, {c}, {pos}) if v is None else v", "else:", "    out[{i}] = None"],
     st.TIME_SINCE_LAST: ["out[{i}] = (t - ks.ents[ks.we - 1][0]) / 1_000_000 if ks.we > ks.ws else None"],
 }
 
@@ -113,8 +114,9 @@ def _indent(lines: list[str], by: int) -> list[str]:
     return [" " * by + line for line in lines]
 
 
-def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any]) -> list[str]:
-    """Statements (``key`` already set and not null) for one window group, names prefixed by ``p``."""
+def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "") -> list[str]:
+    """Statements (``key`` already set and not null) for one window group, names prefixed by ``p``;
+    ``ent``: a local holding the event's entry (groups with the same value fields share one tuple)."""
     ns.update({f"{p}get": group.states.get, f"{p}states": group.states, f"{p}columns": group.columns,
                f"{p}slide": group.slide, f"{p}insert": group.insert, f"{p}entry": group.entry,
                f"{p}matches": group.filter.matches if group.filter else None})
@@ -136,7 +138,7 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any]) -> list[str]
                       "ks.now = t", f"if ks.due > t + {group.window_us}:", f"    ks.due = t + {group.window_us}"]
         else:
             insert = ["ks.ents.append(ent)", f"if ks.due > t + {group.lag_us}:", f"    ks.due = t + {group.lag_us}"]
-        feeds = [f"ent = (t, t, eid{''.join(f', {_get(f)}' for f in group.fields)})", *get,
+        feeds = [f"ent = {ent or _entry_source(group.fields)}", *get,
                  "if ks is None:", *_indent(_new_state(group, p), 4),
                  "elif t >= ks.due:", f"    {p}slide(ks, t)",
                  *([*insert, *reads] if group.include_current else [*reads, *insert])]
@@ -157,6 +159,11 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any]) -> list[str]
     else:
         body += [*reads, "if ent is not None:", *_indent(insert, 4)]
     return lines + _indent(body, 4)
+
+
+def _entry_source(fields: Sequence[str]) -> str:
+    """The entry of an in-order event placed at its event time: ``(t, t, eid, value, ...)``."""
+    return f"(t, t, eid{''.join(f', {_get(f)}' for f in fields)})"
 
 
 def _new_state(group: Any, p: str) -> list[str]:
@@ -294,6 +301,13 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str) -> Callable[[Any,
     for n, (group, own) in enumerate(plan):
         by_key.setdefault(tuple(group.key), []).append((n, group, own))
     lines = ["def step(event, t, eid, out):", "    pass"]
+    # one entry tuple per event and set of value fields, shared by the groups it feeds (less to allocate
+    # and to keep: the tuples are immutable and each group's deques compare them by identity)
+    entries: dict[tuple[str, ...], str] = {}
+    for group, own in plan:
+        if own and isinstance(group, WindowGroup) and group.time_field is None and group.fields not in entries:
+            entries[group.fields] = name = f"e{len(entries)}"
+            lines.append(f"    {name} = {_entry_source(group.fields)}")
     for key, members in by_key.items():
         if any(not _IDENT.match(k) for k in key):
             raise ValueError(f"The 'key' of a feature must be field names. Got {key!r} instead.")
@@ -304,7 +318,7 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str) -> Callable[[Any,
         for n, group, own in members:
             p = f"g{n}_"
             if isinstance(group, WindowGroup):
-                lines += _indent(_window_body(group, own, p, ns), 8)
+                lines += _indent(_window_body(group, own, p, ns, entries.get(group.fields, "")), 8)
             elif group.time_field is None:
                 lines += _indent(_first_seen_body(group, own, p, ns), 8)
             else:
