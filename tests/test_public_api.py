@@ -10,6 +10,7 @@ MODULES = [
     "finrisk.events",
     "finrisk.events.schema",
     "finrisk.events.validate",
+    "finrisk.features",
     "finrisk.simulate",
     "finrisk.store",
 ]
