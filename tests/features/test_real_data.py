@@ -9,6 +9,7 @@ accounts) must show a clearly higher peak fan-in than normal accounts.
 
 from __future__ import annotations
 
+import os
 import tarfile
 from datetime import UTC, datetime, timedelta
 from importlib.util import find_spec
@@ -23,7 +24,9 @@ from finrisk.features.spec import FeatureSet, parse_features
 
 from ._streams import REGISTRY, compare, events_to_table, in_order, normalise, report, run_offline, run_online
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "amlsim" / "20K_fanin200.tgz"
+# The shared data sits beside the project (../shared/data); FINRISK_SHARED_DATA points elsewhere.
+SHARED = Path(os.environ.get("FINRISK_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+DATA = SHARED / "amlsim" / "20K_fanin200.tgz"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 DAY_US = 86_400_000_000
 FEATURES = """
