@@ -51,9 +51,9 @@ def _fresh_workspace(directory: Path) -> Workspace:
 
 
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Folder for the demo workspace.")] = Path(
-        "demo-workspace"
-    ),
+    directory: Annotated[
+        Path, typer.Option("--dir", "--workspace", "-w", help="Folder for the demo workspace (made anew).")
+    ] = Path("demo-workspace"),
     customers: Annotated[int, typer.Option(min=1, help="Customers in the simulated world.")] = 3000,
     days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 30,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same world).")] = 7,
