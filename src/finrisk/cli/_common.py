@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from finrisk.config import Workspace, load_workspace
 from finrisk.errors import FinriskError
@@ -30,7 +31,8 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except FinriskError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        # The message is plain text: escape it so "[features]" and the like are not read as markup.
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(1) from None
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from finrisk.cli._common import WorkspaceOption, console, open_workspace, user_errors
 from finrisk.errors import StoreError
@@ -53,9 +54,9 @@ def get(
             value = "(hidden: personal data)"
         elif isinstance(value, datetime):
             value = format_timestamp(value)
-        table.add_row(name, "" if value is None else str(value))
+        table.add_row(name, Text("" if value is None else str(value)))  # data, never markup
     for name, value in (labels or {}).items():
-        table.add_row(name, str(value))
+        table.add_row(name, Text(str(value)))
     console.print(table)
 
 

@@ -11,7 +11,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import typer
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 from finrisk.cli._common import WorkspaceOption, console, open_workspace, user_errors
 from finrisk.store import open_log, open_warehouse
@@ -43,9 +44,9 @@ def sql(
         for row in shown.to_pylist():
             sys.stdout.write(orjson.dumps(row, default=str).decode("utf-8") + "\n")
     else:
-        table = Table(*shown.schema.names)
+        table = Table(*(Column(header=Text(name)) for name in shown.schema.names))
         for row in shown.to_pylist():
-            table.add_row(*("" if v is None else str(v) for v in row.values()))
+            table.add_row(*(Text("" if v is None else str(v)) for v in row.values()))  # data, never markup
         console.print(table)
         more = f" (showing {shown.num_rows}; use --limit)" if shown.num_rows < result.num_rows else ""
         console.print(f"{result.num_rows:,} row(s){more}")
