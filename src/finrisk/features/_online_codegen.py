@@ -27,6 +27,7 @@ __all__ = ["compile_derived", "compile_plan", "compile_slide", "filter_source"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FIELD_GET = re.compile(r"event\.get\('([A-Za-z_][A-Za-z0-9_]*)'\)")
+_KS = re.compile(r"\bks\b")
 _CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
@@ -114,33 +115,53 @@ def _indent(lines: list[str], by: int) -> list[str]:
     return [" " * by + line for line in lines]
 
 
+def _on(var: str, lines: list[str]) -> list[str]:
+    """``lines`` written for the state ``ks``, made to work on the state in local ``var``."""
+    return lines if var == "ks" else [_KS.sub(var, line) for line in lines]
+
+
 def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "") -> list[str]:
     """Statements (``key`` already set and not null) for one window group, names prefixed by ``p``;
-    ``ent``: a local holding the event's entry (groups with the same value fields share one tuple)."""
-    ns.update({f"{p}get": group.states.get, f"{p}states": group.states, f"{p}columns": group.columns,
-               f"{p}slide": group.slide, f"{p}insert": group.insert, f"{p}entry": group.entry,
+    ``ent``: a local holding the event's entry (groups with the same value fields share one tuple).
+
+    The longest window's state is ``ks``; the shorter windows' (``ks.sibs``) are ``ks0``, ``ks1``, ...
+    """
+    ns.update({f"{p}get": group.states.get, f"{p}states": group.states,
+               f"{p}insert": group.insert, f"{p}entry": group.entry,
                f"{p}matches": group.filter.matches if group.filter else None})
-    reads = [line.format(i=i, c=c, pos=st.FIRST_COLUMN + c, p=p)
-             for i, code, c in group.reads for line in _READS[code]]
+    wins = list(group.windows)
+    names = [f"ks{j}" for j in range(len(wins) - 1)] + ["ks"]
+    reads: list[str] = []
+    slides: list[str] = []
+    for j, (win, var) in enumerate(zip(wins, names, strict=True)):
+        w = f"{p}w{j}_"
+        ns.update({f"{w}columns": win.columns, f"{w}slide": win.slide})
+        reads += _on(var, [line.format(i=i, c=c, pos=win.columns[c][0] if c >= 0 else 0, p=w)
+                           for i, code, c in win.reads for line in _READS[code]])
+        # the window moves only at its due (see KeyState): until then its aggregates hold as they are
+        slides += [f"if t >= {var}.due:", f"    {w}slide({var}, t)"]  # the longest (trimming) one last
+    unpack = [f"({', '.join(names[:-1])},) = ks.sibs"] if len(wins) > 1 else []
     get = [f"ks = {p}get(key)"]
-    empty = _indent([f"out[{i}] = {v!r}" for i, v in group.empty] or ["pass"], 4)
-    # the window moves only at ks.due (see KeyState): until then its aggregates hold as they are
-    read_only = [*get, "if ks is None:", *empty, "else:", "    if t >= ks.due:", f"        {p}slide(ks, t)",
-                 *_indent(reads, 4)]
+    empty = _indent([f"out[{i}] = {v!r}" for win in wins for i, v in win.empty] or ["pass"], 4)
+    read_only = [*get, "if ks is None:", *empty, "else:", *_indent([*unpack, *slides], 4), *_indent(reads, 4)]
+    # one window: ``elif t >= ks.due`` after the new state (no sibling to unpack)
+    moved = (["else:", *_indent([*unpack, *slides], 4)] if unpack
+             else ["elif t >= ks.due:", f"    {p}w0_slide(ks, t)"])
     if not own:
         return read_only
     if group.time_field is None:
         # In order, an event_time entry is after every stored one: it is appended; with lag 0 it joins
-        # the window at its end (``now`` follows: every entry in the window lies at or before ``now``,
+        # each window at its end (``now`` follows: every entry in a window lies at or before its ``now``,
         # which insert() relies on), with a lag it joins when the window reaches it (slide).
-        if group.lag_us == 0:
-            insert = ["ks.ents.append(ent)", *_add_lines(group, [_get(f) for f in group.fields]), "ks.we += 1",
-                      "ks.now = t", f"if ks.due > t + {group.window_us}:", f"    ks.due = t + {group.window_us}"]
-        else:
-            insert = ["ks.ents.append(ent)", f"if ks.due > t + {group.lag_us}:", f"    ks.due = t + {group.lag_us}"]
+        insert = ["ks.ents.append(ent)"]
+        for win, var in zip(wins, names, strict=True):
+            if group.lag_us == 0:
+                insert += _on(var, [*_add_lines(win, [_get(f) for f in win.fields]), "ks.we += 1", "ks.now = t",
+                                    f"if ks.due > t + {win.window_us}:", f"    ks.due = t + {win.window_us}"])
+            else:
+                insert += _on(var, [f"if ks.due > t + {group.lag_us}:", f"    ks.due = t + {group.lag_us}"])
         feeds = [f"ent = {ent or _entry_source(group.fields)}", *get,
-                 "if ks is None:", *_indent(_new_state(group, p), 4),
-                 "elif t >= ks.due:", f"    {p}slide(ks, t)",
+                 "if ks is None:", *_indent(_new_state(group, p), 4), *moved,
                  *([*insert, *reads] if group.include_current else [*reads, *insert])]
         flt = filter_source(group.filter) if group.filter is not None else None
         if group.filter is None:
@@ -152,7 +173,7 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "
              f"    ent = {p}entry(event, t, eid)"]
     # a label placed at its time field: the entry may be missing (no placement), insert() places it
     lines += [*get, "if ks is None and ent is None:", *empty, "else:"]
-    body = ["if ks is None:", *_indent(_new_state(group, p), 4), "elif t >= ks.due:", f"    {p}slide(ks, t)"]
+    body = ["if ks is None:", *_indent(_new_state(group, p), 4), *moved]
     insert = [f"{p}insert(ks, ent)"]
     if group.include_current:
         body += ["if ent is not None:", *_indent(insert, 4), *reads]
@@ -167,13 +188,23 @@ def _entry_source(fields: Sequence[str]) -> str:
 
 
 def _new_state(group: Any, p: str) -> list[str]:
-    """A fresh :class:`KeyState` for ``key`` built attribute by attribute (no per-column loops)."""
-    cols = group.columns
+    """Fresh :class:`KeyState` objects for ``key``, built attribute by attribute (no per-column loops):
+    one per window sharing one entry list, the longest (``ks``) stored with the others as ``sibs``."""
     ext = {True: "deque()", False: "None"}
-    return [f"ks = {p}states[key] = new(KeyState)", "ks.ents = []", "ks.ws = ks.we = 0", "ks.now = t", "ks.due = FAR",
+    wins = list(group.windows)
+    names = [f"ks{j}" for j in range(len(wins) - 1)] + ["ks"]
+    lines = ["ents = []"]
+    for win, var in zip(wins, names, strict=True):
+        cols = win.columns
+        lines += _on(var, [
+            "ks = new(KeyState)", "ks.ents = ents", "ks.ws = ks.we = 0", "ks.now = t", "ks.due = FAR",
             f"ks.nn = [{', '.join('0' for _ in cols)}]", "ks.s1 = ks.nn[:]", "ks.s2 = ks.nn[:]",
             f"ks.mins = [{', '.join(ext[c[3]] for c in cols)}]", f"ks.maxs = [{', '.join(ext[c[4]] for c in cols)}]",
-            f"ks.dist = [{', '.join('{}' if c[5] else 'None' for c in cols)}]", "ks.dirty = False"]
+            f"ks.dist = [{', '.join('{}' if c[5] else 'None' for c in cols)}]", "ks.dirty = False"])
+        if var != "ks":
+            lines.append(f"{var}.sibs = ()")
+    sibs = ", ".join(names[:-1])
+    return [*lines, f"ks.sibs = ({sibs},)" if sibs else "ks.sibs = ()", f"{p}states[key] = ks"]
 
 
 def _add_lines(group: Any, values: Sequence[str] = ()) -> list[str]:
@@ -227,7 +258,7 @@ def _remove_lines(group: Any) -> list[str]:
 
 
 def compile_slide(group: Any) -> Callable[[st.KeyState, int], None]:
-    """``slide(ks, t)``: :meth:`WindowGroup.advance` for ``t >= ks.due``, with the column updates unrolled."""
+    """``slide(ks, t)``: :meth:`Window.advance` for ``t >= ks.due``, with the column updates unrolled."""
     hi = f"t - {group.lag_us}" if group.lag_us else "t"
     lo = group.lag_us + group.window_us
     horizon = lo + group.lateness_us
@@ -237,9 +268,12 @@ def compile_slide(group: Any) -> Callable[[st.KeyState, int], None]:
              f"    while ws < we and ents[ws][0] <= t - {lo}:", "        ent = ents[ws]",
              *_indent(_remove_lines(group), 8), "        ws += 1", "    ks.ws = ws",
              # forget what no allowed late event can see, once that is half the list (amortised O(1))
-             f"    if ws >= 32 and 2 * ws >= n and ents[ws // 2][0] <= t - {horizon}:",
-             f"        k = bisect_left(ents, (t - {horizon} + 1,), 0, ws)", "        del ents[:k]",
-             "        ws -= k", "        we -= k", "        ks.ws = ws", "        ks.we = we",
+             *([f"    if ws >= 32 and 2 * ws >= n and ents[ws // 2][0] <= t - {horizon}:",
+                f"        k = bisect_left(ents, (t - {horizon} + 1,), 0, ws)", "        del ents[:k]",
+                "        ws -= k", "        we -= k", "        ks.ws = ws", "        ks.we = we",
+                # the shorter windows sharing the entries slid first: theirs start after the cut
+                "        for o in ks.sibs:", "            o.ws -= k", "            o.we -= k"]
+               if group.trims else []),
              f"    due = ents[ws][0] + {lo} if ws < we else FAR",
              f"    if we < len(ents) and ents[we][0] + {group.lag_us} < due:",
              f"        due = ents[we][0] + {group.lag_us}",

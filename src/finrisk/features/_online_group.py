@@ -1,7 +1,7 @@
 """State groups of the online engine: one per-key window store shared by the features of a group.
 
-Features with the same :attr:`~finrisk.features.spec.WindowFeature.group_key` (key fields, events,
-filter, window, lag, time field, include_current) read one :class:`WindowGroup`; its
+Features with the same key fields, events, filter, lag, time field and include_current read one
+:class:`WindowGroup` (one :class:`Window` per distinct window length, sharing the entries); its
 :class:`~finrisk.features.online._online_state.KeyState` per entity keeps the entries that a query
 within the allowed lateness could still need (placement after ``now - lag - window - lateness``)
 and running aggregates over the window at ``now``. ``first_seen`` features (no window) share a
@@ -38,7 +38,7 @@ from finrisk.features._online_state import (
 )
 from finrisk.features.spec import Aggregation, WindowFeature
 
-__all__ = ["FirstSeenGroup", "WindowGroup", "to_us"]
+__all__ = ["FirstSeenGroup", "Window", "WindowGroup", "to_us"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -93,46 +93,39 @@ class _Group:
         return self.filter is None or self.filter.matches(event)
 
 
-class WindowGroup(_Group):
-    """Features over one sliding window of one entity's events, sharing one store per key."""
+class Window:
+    """One window of a :class:`WindowGroup`: its features' value columns, reads and generated slide.
 
-    def __init__(self, features: Sequence[WindowFeature], index: Mapping[str, int], lateness_us: int) -> None:
-        super().__init__(features, index, lateness_us)
+    ``fields`` are the field names of its columns (a subset of the group's, at their entry positions);
+    ``trims``: the group's longest window, whose slide forgets old entries for all of them.
+    """
+
+    def __init__(self, features: Sequence[WindowFeature], fields: Sequence[str], index: Mapping[str, int],
+                 lateness_us: int, trims: bool) -> None:
         first = features[0]
         assert first.window_us is not None
+        self.features = tuple(features)
         self.window_us = first.window_us
         self.lag_us = first.lag_us
-        fields: list[str] = []
-        for f in features:
-            if f.field is not None and f.field not in fields:
-                fields.append(f.field)
-        self.fields = tuple(fields)
-        needs: dict[str, set[Aggregation]] = {name: set() for name in fields}
+        self.lateness_us = lateness_us
+        self.trims = trims
+        needs: dict[str, set[Aggregation]] = {}
         for f in features:
             if f.field is not None:
-                needs[f.field].add(f.agg)
+                needs.setdefault(f.field, set()).add(f.agg)
+        own = [name for name in fields if name in needs]
+        self.fields = tuple(own)
         self.columns: tuple[Column, ...] = tuple(
-            (FIRST_COLUMN + i,
+            (FIRST_COLUMN + fields.index(name),
              bool(needs[name] & {Aggregation.SUM, Aggregation.MEAN, Aggregation.STD}),
              Aggregation.STD in needs[name], Aggregation.MIN in needs[name], Aggregation.MAX in needs[name],
              Aggregation.COUNT_DISTINCT in needs[name],
              bool(needs[name] & {Aggregation.MEAN, Aggregation.STD, Aggregation.LAST}))
-            for i, name in enumerate(fields))
+            for name in own)
         self.reads: tuple[FeatureRead, ...] = tuple(
-            (index[f.name], _CODES[f.agg], fields.index(f.field) if f.field is not None else -1) for f in features)
+            (index[f.name], _CODES[f.agg], own.index(f.field) if f.field is not None else -1) for f in features)
         self.empty = tuple((index[f.name], _EMPTY.get(f.agg)) for f in features)
-        self.states: dict[Any, KeyState] = {}
-        self._pending: list[Any] = []
-        self._next_sweep = -(1 << 62)
-        self.slide = compile_slide(self)  # advance() for t > now, generated (the hot path's)
-
-    def entry(self, event: Event, t: int, eid: str) -> Entry | None:
-        p = t if self.time_field is None else self.placement(event, t)
-        if p is None:
-            return None
-        if not self.fields:
-            return (p, t, eid)
-        return (p, t, eid, *[event.get(name) for name in self.fields])
+        self.slide = compile_slide(self)  # advance() for t >= ks.due, generated (the hot path's)
 
     def advance(self, ks: KeyState, t: int) -> None:
         """Move the running window of ``ks`` to end at ``t`` (``t`` not before ``ks.now``)."""
@@ -159,25 +152,80 @@ class WindowGroup(_Group):
             ks.ws = ws
             horizon = lo - self.lateness_us
             # forget what no allowed late event can see, once that is half the list (amortised O(1))
-            if ws >= 32 and 2 * ws >= n and ents[ws // 2][0] <= horizon:
+            if self.trims and ws >= 32 and 2 * ws >= n and ents[ws // 2][0] <= horizon:
                 k = bisect_left(ents, (horizon + 1,), 0, ws)
                 del ents[:k]
                 ks.ws = ws - k
                 ks.we = we - k
+                for sib in ks.sibs:  # already at t (slid first): their windows start after the cut
+                    sib.ws -= k
+                    sib.we -= k
         set_due(ks, self.lag_us, self.window_us)
 
-    def insert(self, ks: KeyState, ent: Entry) -> None:
-        """Insert ``ent`` in order; it joins the running aggregates if it lies in the window at ``ks.now``.
 
-        ``ks.now`` may be behind the newest event (the hot path moves it only when the window moves
-        or an entry joins its end; every entry in the window lies at or before ``ks.now``): an entry
-        that the newest event's window already dropped, or would already hold, is placed as at
-        ``ks.now``, and ``due``, set here, makes the next in-order event slide the window first.
+class WindowGroup(_Group):
+    """Features over the sliding windows of one entity's events, sharing one entry list per key.
+
+    Features with the same key, events, filter, lag, time field and include_current share the group
+    whatever their window: one :class:`Window` per distinct window, shortest first; the per-key state
+    stored is the longest window's, its ``sibs`` the others' (see :mod:`._online_state`).
+    """
+
+    def __init__(self, features: Sequence[WindowFeature], index: Mapping[str, int], lateness_us: int) -> None:
+        super().__init__(features, index, lateness_us)
+        first = features[0]
+        fields: list[str] = []
+        for f in features:
+            if f.field is not None and f.field not in fields:
+                fields.append(f.field)
+        self.fields = tuple(fields)
+        by_window: dict[int, list[WindowFeature]] = {}
+        for f in features:
+            assert f.window_us is not None and f.lag_us == first.lag_us
+            by_window.setdefault(f.window_us, []).append(f)
+        spans = sorted(by_window)
+        self.windows = tuple(Window(by_window[w], fields, index, lateness_us, w == spans[-1]) for w in spans)
+        self.window_us = spans[-1]
+        self.lag_us = first.lag_us
+        self.states: dict[Any, KeyState] = {}
+        self._pending: list[Any] = []
+        self._next_sweep = -(1 << 62)
+
+    def new_state(self, now: int) -> KeyState:
+        """A fresh per-key state: the longest window's, with the shorter ones' sharing its entries."""
+        *short, longest = self.windows
+        ks = KeyState(longest.columns, now)
+        sibs = []
+        for win in short:
+            sib = KeyState(win.columns, now)
+            sib.ents = ks.ents
+            sibs.append(sib)
+        ks.sibs = tuple(sibs)
+        return ks
+
+    def entry(self, event: Event, t: int, eid: str) -> Entry | None:
+        p = t if self.time_field is None else self.placement(event, t)
+        if p is None:
+            return None
+        if not self.fields:
+            return (p, t, eid)
+        return (p, t, eid, *[event.get(name) for name in self.fields])
+
+    def advance(self, ks: KeyState, t: int) -> None:
+        """Move every window of ``ks`` to end at ``t``: the shorter ones first, then the trimming one."""
+        for win, sub in zip(self.windows, (*ks.sibs, ks), strict=True):
+            win.advance(sub, t)
+
+    def insert(self, ks: KeyState, ent: Entry) -> None:
+        """Insert ``ent`` in order; it joins the running aggregates of each window it lies in at ``now``.
+
+        A window's ``now`` may be behind the newest event (the hot path moves it only when the window
+        moves or an entry joins its end; every entry in the window lies at or before ``now``): an entry
+        that the newest event's window already dropped, or would already hold, is placed as at ``now``,
+        and ``due``, set here, makes the next in-order event slide the window first.
         """
         p = ent[0]
-        hi = ks.now - self.lag_us
-        lo = hi - self.window_us
-        if p <= lo - self.lateness_us:
+        if p <= ks.now - self.lag_us - self.window_us - self.lateness_us:
             return
         ents = ks.ents
         if not ents or ents[-1] < ent:
@@ -186,18 +234,24 @@ class WindowGroup(_Group):
         else:
             pos = bisect_left(ents, ent)
             ents.insert(pos, ent)
-        if p <= lo:
-            ks.ws += 1
-            ks.we += 1
-        elif p <= hi:
-            if pos != ks.we:
-                ks.dirty = True
-            add(self.columns, ks, ent)
-            ks.we += 1
-        set_due(ks, self.lag_us, self.window_us)
+        for win, sub in zip(self.windows, (*ks.sibs, ks), strict=True):
+            hi = sub.now - self.lag_us
+            if p <= hi - win.window_us:
+                sub.ws += 1
+                sub.we += 1
+            elif p <= hi:
+                if pos != sub.we:
+                    sub.dirty = True
+                add(win.columns, sub, ent)
+                sub.we += 1
+            set_due(sub, self.lag_us, win.window_us)
+
+    def read(self, ks: KeyState, t: int, out: list[Any]) -> None:
+        for win, sub in zip(self.windows, (*ks.sibs, ks), strict=True):
+            read(win.columns, win.reads, sub, t, out)
 
     def process(self, event: Event, t: int, eid: str, update: bool, out: list[Any]) -> None:
-        """In-order event (after everything in the state): values from the running window, then add it."""
+        """In-order event (after everything in the state): values from the running windows, then add it."""
         key = event.get(self.single_key) if self.single_key is not None else self.key_of(event)
         if key is None:
             return
@@ -207,23 +261,24 @@ class WindowGroup(_Group):
         ks = self.states.get(key)
         if ks is None:
             if ent is None:
-                for idx, value in self.empty:
-                    out[idx] = value
+                for win in self.windows:
+                    for idx, value in win.empty:
+                        out[idx] = value
                 return
-            ks = self.states[key] = KeyState(self.columns, t)
+            ks = self.states[key] = self.new_state(t)
         else:
             self.advance(ks, t)
         if ent is None:
-            read(self.columns, self.reads, ks, t, out)
+            self.read(ks, t, out)
         elif self.include_current:
             self.insert(ks, ent)
-            read(self.columns, self.reads, ks, t, out)
+            self.read(ks, t, out)
         else:
-            read(self.columns, self.reads, ks, t, out)
+            self.read(ks, t, out)
             self.insert(ks, ent)
 
     def scan(self, event: Event, t: int, eid: str, own: bool, out: list[Any] | None) -> Entry | None:
-        """Exact values for any event by scanning the key's window (late events, pure gets).
+        """Exact values for any event by scanning the key's windows (late events, pure gets).
 
         Returns the event's entry when it qualifies (``own`` says it is of the group's types).
         """
@@ -233,37 +288,38 @@ class WindowGroup(_Group):
         ent = self.entry(event, t, eid) if own and self.qualifies(event) else None
         if out is None:
             return ent
-        tmp = KeyState(self.columns, t)
         ks = self.states.get(key)
-        if ks is not None:
-            ents = ks.ents
-            hi = t - self.lag_us
-            lo = hi - self.window_us
-            a = bisect_left(ents, (lo + 1,))
-            b = bisect_left(ents, (hi + 1,))
-            before = (t, eid)
-            tmp.ents = [c for c in ents[a:b] if (c[1], c[2]) < before]
-        if self.include_current and ent is not None:
-            tmp.ents.append(ent)
-        for c in tmp.ents:
-            add(self.columns, tmp, c)
-        tmp.we = len(tmp.ents)
-        read(self.columns, self.reads, tmp, t, out)
+        for win in self.windows:
+            tmp = KeyState(win.columns, t)
+            if ks is not None:
+                ents = ks.ents
+                hi = t - self.lag_us
+                lo = hi - win.window_us
+                a = bisect_left(ents, (lo + 1,))
+                b = bisect_left(ents, (hi + 1,))
+                before = (t, eid)
+                tmp.ents = [c for c in ents[a:b] if (c[1], c[2]) < before]
+            if self.include_current and ent is not None:
+                tmp.ents.append(ent)
+            for c in tmp.ents:
+                add(win.columns, tmp, c)
+            tmp.we = len(tmp.ents)
+            read(win.columns, win.reads, tmp, t, out)
         return ent
 
     def store(self, event: Event, ent: Entry, t: int) -> None:
-        """Add an entry out of order (a late event): sorted insertion, without moving the window."""
+        """Add an entry out of order (a late event): sorted insertion, without moving the windows."""
         key = self.key_of(event)
         ks = self.states.get(key)
         if ks is None:
-            ks = self.states[key] = KeyState(self.columns, t)
+            ks = self.states[key] = self.new_state(t)
         self.insert(ks, ent)
 
     def sweep(self, newest_us: int, budget: int) -> None:
         """Drop up to ``budget`` keys whose newest entry is out of reach of every allowed query.
 
-        A sweep cycle starts every half horizon (lag + window + lateness) of event time and walks
-        the keys a few per event, so no single event pays for the whole walk.
+        A sweep cycle starts every half horizon (lag + longest window + lateness) of event time and
+        walks the keys a few per event, so no single event pays for the whole walk.
         """
         if not self._pending:
             if newest_us < self._next_sweep:

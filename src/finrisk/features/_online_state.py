@@ -12,6 +12,11 @@ insertion in the middle (a late event, a label placed in the past) marks them ``
 next read rebuilds them from the window. ``due`` is the first time at which the window moves (its
 oldest entry leaves or a lagged entry joins): until then the running aggregates hold for any later
 event and the hot path skips the slide altogether.
+
+Features that differ only by window share one entry list per key: the state of the longest window
+is the one stored, and ``sibs`` holds the states of the shorter windows (same ``ents`` list, own
+indices and aggregates). Only the longest window forgets old entries, shifting its siblings'
+indices (everything it forgets lies before their windows too).
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ COUNT, SUM, MEAN, STD, MIN, MAX, COUNT_DISTINCT, LAST, TIME_SINCE_LAST = range(9
 class KeyState:
     """Entries and running aggregates of one entity key of one state group."""
 
-    __slots__ = ("ents", "ws", "we", "now", "due", "nn", "s1", "s2", "mins", "maxs", "dist", "dirty")
+    __slots__ = ("ents", "ws", "we", "now", "due", "nn", "s1", "s2", "mins", "maxs", "dist", "dirty", "sibs")
 
     def __init__(self, columns: tuple[Column, ...], now: int) -> None:
         self.ents: list[Entry] = []
@@ -58,6 +63,7 @@ class KeyState:
         self.maxs: list[deque[Entry] | None] = [deque() if c[4] else None for c in columns]
         self.dist: list[dict[Any, int] | None] = [{} if c[5] else None for c in columns]
         self.dirty = False
+        self.sibs: tuple[KeyState, ...] = ()
 
     def __getstate__(self) -> tuple[Any, ...]:
         return tuple(getattr(self, s) for s in self.__slots__)

@@ -9,8 +9,8 @@ are counted in :class:`LatenessReport` with their ids and still processed best-e
 
 Layout
 ------
-- Features with one group key (:meth:`~finrisk.features.spec.FeatureSet.groups`) share one
-  :class:`~finrisk.features._online_group.WindowGroup`: a dict from entity key to a
+- Features whose group keys (:meth:`~finrisk.features.spec.FeatureSet.groups`) differ at most by
+  window share one :class:`~finrisk.features._online_group.WindowGroup`: a dict from entity key to a
   :class:`~finrisk.features._online_state.KeyState` (entries sorted by placement, event time and
   event id; running count, exact integer sums and sums of squares, count-distinct dicts and
   monotonic min/max deques over the window). ``first_seen`` features keep one entry per key.
@@ -52,7 +52,7 @@ Group = WindowGroup | FirstSeenGroup
 Plan = tuple[tuple[Group, bool], ...]
 Step = Callable[[Mapping[str, Any], int, str, list[Any]], None]
 _MAGIC = b"FINRISK-ONLINE-STATE\n"
-_FORMAT = 2  # 2: KeyState gained ``due``
+_FORMAT = 3  # 2: KeyState gained ``due``; 3: windows of one group share entries (``sibs``)
 _NEVER = -(1 << 62)
 _SWEEP_BUDGET = 8  # keys checked for expiry per in-order event
 
@@ -133,7 +133,14 @@ class OnlineFeatureEngine:
         self._names = feature_set.names
         index = {name: i for i, name in enumerate(self._names)}
         self._groups: list[Group] = []
+        # groups that differ only by window share one entry list per key (one WindowGroup, several windows)
+        merged: dict[Any, list[WindowFeature]] = {}
         for features in feature_set.groups().values():
+            first = features[0]
+            key = (first.agg is Aggregation.FIRST_SEEN, *first.group_key[:3], first.lag_us, first.time_field,
+                   first.include_current)
+            merged.setdefault(key, []).extend(features)
+        for features in merged.values():
             cls = FirstSeenGroup if features[0].agg is Aggregation.FIRST_SEEN else WindowGroup
             self._groups.append(cls(features, index, allowed_lateness_us))
         self._derived: list[tuple[int, Callable[..., Any], tuple[tuple[bool, Any], ...]]] = [
