@@ -124,9 +124,9 @@ class _Compiler:
             fns = [p[0] for p in parts]
             if isinstance(node.op, ast.And):
                 sql = "(" + " AND ".join(p[1] for p in parts) + ")"
-                return _and(fns), sql
+                return _junction(fns, decisive=False), sql
             sql = "(" + " OR ".join(p[1] for p in parts) + ")"
-            return _or(fns), sql
+            return _junction(fns, decisive=True), sql
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             fn, sql = self.boolean(node.operand)
             return (lambda row: None if (v := fn(row)) is None else not v), f"(NOT {sql})"
@@ -200,32 +200,20 @@ class _Compiler:
         return comparison, f"({left_sql} {_CMP_SQL[cmp_type]} {right_sql})"
 
 
-def _and(fns: list[Callable[[Row], Tri]]) -> Callable[[Row], Tri]:
-    def conj(row: Row) -> Tri:
+def _junction(fns: list[Callable[[Row], Tri]], *, decisive: bool) -> Callable[[Row], Tri]:
+    """SQL AND (``decisive=False``: any false decides) or OR (``decisive=True``: any true decides)."""
+
+    def combined(row: Row) -> Tri:
         unknown = False
         for fn in fns:
             v = fn(row)
-            if v is False:
-                return False
+            if v is decisive:
+                return decisive
             if v is None:
                 unknown = True
-        return None if unknown else True
+        return None if unknown else not decisive
 
-    return conj
-
-
-def _or(fns: list[Callable[[Row], Tri]]) -> Callable[[Row], Tri]:
-    def disj(row: Row) -> Tri:
-        unknown = False
-        for fn in fns:
-            v = fn(row)
-            if v is True:
-                return True
-            if v is None:
-                unknown = True
-        return None if unknown else False
-
-    return disj
+    return combined
 
 
 def parse_filter(text: str) -> Filter:
