@@ -235,11 +235,13 @@ class EmbeddedEventLog(EventLog):
     # -- decisions -------------------------------------------------------------------------
     def get_decision(self, decision_id: str) -> bytes | None:
         """The stored JSON body of a decision, or ``None``."""
-        return self._read_one("SELECT body FROM decisions WHERE decision_id = ?", decision_id)
+        body: bytes | None = self._read_one("SELECT body FROM decisions WHERE decision_id = ?", decision_id)
+        return body
 
     def decision_for_event(self, event_id: str) -> bytes | None:
         """The stored JSON body of the decision made for ``event_id``, or ``None``."""
-        return self._read_one("SELECT body FROM decisions WHERE event_id = ?", event_id)
+        body: bytes | None = self._read_one("SELECT body FROM decisions WHERE event_id = ?", event_id)
+        return body
 
     def body_hash(self, event_id: str) -> str | None:
         """The body hash of a stored event (to tell a retry from a conflicting reuse of its id)."""
