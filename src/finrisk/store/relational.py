@@ -53,9 +53,9 @@ from sqlalchemy.pool import StaticPool
 from finrisk.errors import StoreError
 
 __all__ = [
+    "AuditRecord",
     "LIST_CHANGES_COUNTER",
     "SCHEMA_VERSION",
-    "AuditRecord",
     "Database",
     "audit_log",
     "datetime_to_us",

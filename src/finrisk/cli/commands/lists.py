@@ -200,17 +200,18 @@ def short_time(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M") + "Z"
 
 
-def _state(state: dict[str, object] | None) -> Text:
-    return Text("" if state is None else ", ".join(f"{k}={v}" for k, v in state.items() if v is not None))
+def _state(state: dict[str, object] | None) -> str:
+    return "" if state is None else "{" + ", ".join(f"{k}={v}" for k, v in state.items() if v is not None) + "}"
 
 
-def audit_table(records: list[AuditRecord], *, reveal: bool) -> Table:
-    table = Table("at", "actor", "object", "action", "value", "before", "after")
+def print_audit(records: list[AuditRecord], *, reveal: bool) -> None:
+    """One line per record (long values wrap instead of being cut off as in a narrow table)."""
     for r in records:
-        value = "" if r.value is None else (r.value if reveal else mask_value(r.value))
-        table.add_row(short_time(r.at), Text(r.actor), Text(r.object_name), r.action, Text(value), _state(r.old),
-                      _state(r.new))
-    return table
+        value = "" if r.value is None else " " + (r.value if reveal else mask_value(r.value))
+        change = " -> ".join(part for part in (_state(r.old), _state(r.new)) if part)
+        console.print(Text(f"{short_time(r.at)}  {r.actor}  {r.action} {r.object_name}{value}  {change}".rstrip()))
+    if not records:
+        console.print(Text("no audit records"))
 
 
 @lists_app.command("audit")
@@ -223,7 +224,7 @@ def audit(
     """Who changed which list, when, and what it was before and after (newest first)."""
     with user_errors(), open_lists(workspace) as (_, store):
         records = store.audit(name, limit=limit)
-    console.print(audit_table(records, reveal=reveal))
+    print_audit(records, reveal=reveal)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from finrisk.cli._common import WorkspaceOption, console, open_workspace, user_errors
-from finrisk.cli.commands.lists import ByOption, audit_table, current_user, short_time
+from finrisk.cli.commands.lists import ByOption, current_user, print_audit, short_time
 from finrisk.rules.versions import RuleSetRepository
 from finrisk.store.relational import open_database
 
@@ -160,7 +160,7 @@ def audit(
     """Who published, rolled back or shadowed which rule set, and when (newest first)."""
     with user_errors(), open_repository(workspace) as repo:
         records = repo.audit(name, limit=limit)
-    console.print(audit_table(records, reveal=True))
+    print_audit(records, reveal=True)
 
 
 def register(app: typer.Typer) -> None:
