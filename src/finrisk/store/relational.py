@@ -54,9 +54,9 @@ from finrisk.errors import StoreError
 
 __all__ = [
     "AuditRecord",
+    "Database",
     "LIST_CHANGES_COUNTER",
     "SCHEMA_VERSION",
-    "Database",
     "audit_log",
     "datetime_to_us",
     "list_changes",
@@ -70,6 +70,7 @@ __all__ = [
     "ruleset_drafts",
     "ruleset_shadows",
     "ruleset_versions",
+    "schema_version",
     "store_counters",
     "us_to_datetime",
 ]
