@@ -11,8 +11,11 @@ MODULES = [
     "finrisk.events.schema",
     "finrisk.events.validate",
     "finrisk.features",
+    "finrisk.rules.lists",
+    "finrisk.rules.versions",
     "finrisk.simulate",
     "finrisk.store",
+    "finrisk.store.relational",
 ]
 
 

@@ -30,6 +30,8 @@ CONFIG_FILE = "finrisk.toml"
 EVENT_TYPES_FILE = "event_types.yaml"
 FEATURES_FILE = "features.yaml"
 RULES_FILE = "rules.yaml"
+STATE_DIR = "state"
+DATABASE_FILE = "finrisk.db"
 
 
 class WorkspaceSection(BaseModel):
@@ -64,6 +66,10 @@ class StoreSection(BaseModel):
     partition: Literal["day", "hour"] = "day"
     lateness_seconds: int = Field(
         default=3600, ge=0, description="a time partition closes this long after newer events arrive"
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="relational store for lists, rule-set versions and audit; None: sqlite:///<workspace>/state/finrisk.db",
     )
 
 
@@ -194,6 +200,12 @@ class Workspace:
     def warehouse_dir(self) -> Path:
         return self.root / self.settings.store.warehouse_dir
 
+    @property
+    def database_url(self) -> str:
+        """The relational store's URL: ``[store] database_url``, or a SQLite file in ``state/``."""
+        configured = self.settings.store.database_url
+        return configured if configured else f"sqlite:///{self.root / STATE_DIR / DATABASE_FILE}"
+
 
 def load_workspace(path: Path | str = ".") -> Workspace:
     """Load the workspace in ``path`` (a folder holding ``finrisk.toml``)."""
@@ -228,6 +240,8 @@ warehouse_dir = "data/warehouse"
 durability = "fsync"       # fsync: survives power loss; os: survives a killed process, faster
 partition = "day"          # warehouse time partitions: day | hour
 lateness_seconds = 3600    # a partition closes this long after newer events have arrived
+# Lists, rule-set versions and the audit trail; default: a SQLite file state/finrisk.db.
+# database_url = "postgresql+psycopg://user:password@host/finrisk"
 
 [rules]
 file = "rules.yaml"        # seeds version 1 of the live rule set; later versions: 'finrisk rules publish'
