@@ -12,6 +12,8 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── SimulationConfigError         400  a simulated-world parameter is out of range
     ├── SnapshotError                 400  an online feature-state snapshot cannot be restored
     ├── QueryError                    400  a warehouse SQL query fails (syntax, unknown table or column)
+    ├── RuleSyntaxError               422  a rule condition is not in the rule language (line, column, caret)
+    ├── RuleSetError                  422  a rule-set file is malformed (file, line, rule, problem)
     └── StoreError                    503  the event log or warehouse cannot do its job
 """
 
@@ -27,6 +29,8 @@ __all__ = [
     "InputFileError",
     "Problem",
     "QueryError",
+    "RuleSetError",
+    "RuleSyntaxError",
     "SimulationConfigError",
     "SnapshotError",
     "StoreError",
@@ -136,3 +140,58 @@ class StoreError(FinriskError):
     """The event log or warehouse cannot do its job (disk, corruption, locking)."""
 
     http_status = 503
+
+
+class RuleSyntaxError(FinriskError, ValueError):
+    """A rule condition is not in the rule language, or names something unknown.
+
+    ``line`` and ``column`` are 1-based; within the condition text unless ``file`` is set, in which case
+    the rule-set loader has already moved them to the position in that file. ``str()`` shows the
+    offending line with a caret under the column, so a terminal or an API client can point at it.
+    """
+
+    http_status = 422
+
+    def __init__(self, message: str, *, line: int, column: int, source_line: str = "",
+                 file: str | None = None, rule: str | None = None) -> None:
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source_line = source_line
+        self.file = file
+        self.rule = rule
+        super().__init__(message)
+
+    @property
+    def location(self) -> str:
+        """``file:line:column`` (or ``line L, column C`` without a file)."""
+        if self.file is not None:
+            return f"{self.file}:{self.line}:{self.column}"
+        return f"line {self.line}, column {self.column}"
+
+    def __str__(self) -> str:
+        rule = f"rule {self.rule!r}: " if self.rule is not None else ""
+        head = f"{self.location}: {rule}{self.message}"
+        if not self.source_line:
+            return head
+        shown = self.source_line.expandtabs(1).rstrip()
+        caret = " " * (max(self.column, 1) - 1) + "^"
+        return f"{head}\n    {shown}\n    {caret}"
+
+
+class RuleSetError(FinriskError, ValueError):
+    """A rule-set file is malformed: unknown key, bad action, duplicate rule name, bad level table."""
+
+    http_status = 422
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 rule: str | None = None) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.rule = rule
+        where = ""
+        if file is not None:
+            where = f"{file}:{line}: " if line is not None else f"{file}: "
+        rule_part = f"rule {rule!r}: " if rule is not None else ""
+        super().__init__(f"{where}{rule_part}{message}")
