@@ -21,6 +21,7 @@ are the helper table with an empty ``__builtins__``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,9 @@ class Generator:
     """Writes expressions for conditions; one generator per generated function (shared locals)."""
 
     constants: dict[str, Any] = field(default_factory=dict)
+    #: Look list values up once, before the test (for one condition evaluated both ways: is true / is false).
+    hoist_lists: bool = False
+    hoisted: list[str] = field(default_factory=list)
     _locals: dict[tuple[str, str], str] = field(default_factory=dict)
     _temps: int = 0
     _refs: list[tuple[str, str]] = field(default_factory=list)
@@ -111,7 +115,16 @@ class Generator:
             return self.local(node.namespace, node.name)
         if isinstance(node, ir.ListContains):
             self._uses_lists = True
-            return f"_lc(lists, {node.list_name!r}, {self.value(node.arg)}, _at)"
+            lookup = f"_lc(lists, {node.list_name!r}, {self.value(node.arg)}, _at)"
+            if not self.hoist_lists:
+                return lookup
+            for line in self.hoisted:  # the same lookup (from "is true" and "is false") is made once
+                name, _, known = line.partition(" = ")
+                if known == lookup:
+                    return name
+            name = f"_l{len(self.hoisted)}"
+            self.hoisted.append(f"{name} = {lookup}")
+            return name
         if isinstance(node, ir.Call):
             return f"_f_{node.function}({', '.join(self.value(a) for a in node.args)})"
         if isinstance(node, ir.Arith):
@@ -156,8 +169,8 @@ class Generator:
             joiner = " and " if (node.op == "and") == want else " or "
             return "(" + joiner.join(self._truth(i, want=want) for i in node.items) + ")"
         if isinstance(node, ir.IsNull):
-            is_null = node.negate != want  # IsNull is true when (value is None) != negate
-            return f"({self.value(node.operand)} is {'not ' if is_null else ''}None)"
+            tests_none = want != node.negate  # IsNull is true when (value is None) != negate
+            return f"({self.value(node.operand)} is {'' if tests_none else 'not '}None)"
         if isinstance(node, ir.InList):
             operand, prelude = self._operand(node.operand)
             inside = node.negate != want
@@ -207,7 +220,9 @@ class Generator:
 
 def compile_function(source: str, name: str, env: dict[str, Any], filename: str) -> Callable[..., Any]:
     """Compile generated source in a fresh copy of the fixed globals and return the function."""
-    code = compile(source, filename, "exec")
+    with warnings.catch_warnings():  # e.g. SyntaxWarning, which the test suite turns into errors
+        warnings.simplefilter("ignore")
+        code = compile(source, filename, "exec")
     namespace = dict(env)
     exec(code, namespace)  # noqa: S102 - generated from the checked tree only; see the module docstring
     fn = namespace[name]

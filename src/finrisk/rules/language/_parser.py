@@ -317,12 +317,12 @@ class _Converter:
             right = rights[0]
             if not (_is_null_literal(right)):
                 raise self.fail(node, "'is' only tests for null: x is null / x is not null")
-            return ir.IsNull(self.convert(node.left), isinstance(ops[0], ast.IsNot), self.pos(node))
+            return _is_null(self.convert(node.left), isinstance(ops[0], ast.IsNot), self.pos(node))
         if len(ops) == 1 and isinstance(ops[0], (ast.Eq, ast.NotEq)):
             negate = isinstance(ops[0], ast.NotEq)
             for value, other in ((rights[0], node.left), (node.left, rights[0])):
                 if _is_null_literal(value):
-                    return ir.IsNull(self.convert(other), negate, self.pos(node))
+                    return _is_null(self.convert(other), negate, self.pos(node))
         for op in ops:
             if type(op) not in _CMP:
                 raise self.fail(node, "'in', 'not in', 'is' and 'is not' cannot be chained; join them with 'and'")
@@ -357,7 +357,16 @@ class _Converter:
                 raise self.fail(elt, "null in a list never matches; test with is_null(x) instead")
             values.append(item.value)
         operand = self.convert(node.left)
+        if isinstance(operand, ir.Const):  # known now: fold it (the generated code never tests a literal)
+            found = operand.value in values
+            return ir.Const(found != negate if operand.value is not None else None, self.pos(node))
         return ir.InList(operand, tuple(values), negate, self.pos(node))
+
+
+def _is_null(operand: ir.Node, negate: bool, pos: ir.Pos) -> ir.Node:
+    if isinstance(operand, ir.Const):
+        return ir.Const((operand.value is None) != negate, pos)
+    return ir.IsNull(operand, negate, pos)
 
 
 def _is_null_literal(node: ast.AST) -> bool:

@@ -84,13 +84,14 @@ def compile_condition(text: str, names: RuleNames | None = None, *,
     """
     parsed = parse_condition(text, names, event_types=event_types)
     reference = _interp.condition(parsed.tree)
-    gen = _codegen.Generator()
+    gen = _codegen.Generator(hoist_lists=True)
     code = gen.rule(parsed.tree)
     lines = ["def _condition(event, features, models, profile, lists, at_us):"]
     body = [gen.load(ns, name) for ns, name in code.refs]
     body.append("_at = at_us if at_us is not None else _default_at(event)" if code.uses_lists else "_at = 0")
     body += [
         "try:",
+        *("    " + h for h in gen.hoisted),
         f"    if {code.true}:",
         "        return True",
         f"    if {code.false}:",
