@@ -30,6 +30,7 @@ CONFIG_FILE = "finrisk.toml"
 EVENT_TYPES_FILE = "event_types.yaml"
 FEATURES_FILE = "features.yaml"
 RULES_FILE = "rules.yaml"
+LISTS_FILE = "lists.yaml"
 STATE_DIR = "state"
 DATABASE_FILE = "finrisk.db"
 
@@ -78,6 +79,7 @@ class RulesSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     file: str = RULES_FILE
+    lists_file: str = Field(default=LISTS_FILE, description="lists the rules read, created at service start")
     ruleset: str | None = Field(default=None, description="the live rule set's name (default: the file's)")
 
 
@@ -245,6 +247,7 @@ lateness_seconds = 3600    # a partition closes this long after newer events hav
 
 [rules]
 file = "rules.yaml"        # seeds version 1 of the live rule set; later versions: 'finrisk rules publish'
+lists_file = "lists.yaml"  # lists the rules read (name, kind, field); created empty when the service starts
 
 [service]
 host = "127.0.0.1"         # 'finrisk serve' listens here
