@@ -11,6 +11,9 @@ MODULES = [
     "finrisk.events.schema",
     "finrisk.events.validate",
     "finrisk.features",
+    "finrisk.rules",
+    "finrisk.rules.language",
+    "finrisk.rules.policy",
     "finrisk.simulate",
     "finrisk.store",
 ]
