@@ -21,7 +21,19 @@ def _root() -> None:
 
 
 # Command modules, in the order `finrisk --help` lists them.
-_COMMANDS = ["init", "demo", "simulate", "load", "flush", "sql", "events", "features", "replay", "lists"]
+_COMMANDS = [
+    "init",
+    "demo",
+    "simulate",
+    "load",
+    "flush",
+    "sql",
+    "events",
+    "features",
+    "rules",
+    "lists",
+    "replay",
+]
 
 for _name in _COMMANDS:
     try:

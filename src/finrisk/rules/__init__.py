@@ -12,11 +12,11 @@ from finrisk.rules.policy import DEFAULT_LEVELS, Action, ChallengeMethod, Policy
 from finrisk.rules.ruleset import Rule, RuleSet, load_ruleset, parse_ruleset
 
 __all__ = [
-    "DEFAULT_LEVELS",
     "Action",
     "ChallengeMethod",
     "CompiledCondition",
     "CompiledRuleSet",
+    "DEFAULT_LEVELS",
     "ListLookup",
     "Policy",
     "RiskLevel",

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["DEFAULT_LEVELS", "Action", "ChallengeMethod", "Decision", "Policy", "RiskLevel", "decide"]
+__all__ = ["Action", "ChallengeMethod", "DEFAULT_LEVELS", "Decision", "Policy", "RiskLevel", "decide"]
 
 
 class Action(StrEnum):

@@ -12,12 +12,12 @@ from finrisk.rules.language._runtime import FUNCTIONS, ListLookup
 from finrisk.rules.language.condition import CompiledCondition, compile_condition
 
 __all__ = [
+    "CompiledCondition",
     "FUNCTIONS",
+    "ListLookup",
     "MAX_DEPTH",
     "MAX_LENGTH",
     "MAX_LIST",
-    "CompiledCondition",
-    "ListLookup",
     "RuleNames",
     "RuleSyntaxError",
     "compile_condition",
