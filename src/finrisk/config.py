@@ -260,8 +260,29 @@ def demo_features_text() -> str:
     return resources.files("finrisk.features").joinpath("demo_features.yaml").read_text("utf-8")
 
 
+def demo_rules_text() -> str:
+    """The YAML of the demo rule set (what ``finrisk init`` writes as ``rules.yaml``)."""
+    return resources.files("finrisk.rules").joinpath("demo_rules.yaml").read_text("utf-8")
+
+
+#: The lists the demo rules read (``finrisk init`` writes this as ``lists.yaml``).
+DEMO_LISTS = """\
+# Lists the rules read, created (empty) when the service starts; entries are managed with
+# 'finrisk lists add|remove|import' or the /v1/lists API, every change audited.
+lists:
+  blacklist:
+    kind: black
+    field: any
+    description: Devices, accounts, IP addresses and receiving accounts refused outright.
+  whitelist:
+    kind: white
+    field: customer_id
+    description: Customers an investigator has cleared (their score is lowered; hard rules still apply).
+"""
+
+
 def init_workspace(path: Path | str, *, name: str | None = None, force: bool = False) -> Workspace:
-    """Create a workspace folder with ``finrisk.toml``, the built-in event types and demo features."""
+    """Create a workspace folder with ``finrisk.toml``, the built-in event types, demo features, rules and lists."""
     root = Path(path)
     config = root / CONFIG_FILE
     if config.exists() and not force:
@@ -276,4 +297,10 @@ def init_workspace(path: Path | str, *, name: str | None = None, force: bool = F
     features_file = root / FEATURES_FILE
     if not features_file.exists() or force:
         features_file.write_text(demo_features_text(), encoding="utf-8")
+    rules_file = root / RULES_FILE
+    if not rules_file.exists() or force:
+        rules_file.write_text(demo_rules_text(), encoding="utf-8")
+    lists_file = root / LISTS_FILE
+    if not lists_file.exists() or force:
+        lists_file.write_text(DEMO_LISTS, encoding="utf-8")
     return load_workspace(root)

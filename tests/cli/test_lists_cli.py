@@ -102,10 +102,10 @@ def test_rule_version_commands(ws: Path, tmp_path: Path) -> None:
         return result.output
 
     file = tmp_path / "payments.yaml"
-    file.write_text("name: payments\nrules:\n  - name: big\n    when: event.amount > 5000\n")
+    file.write_text("name: payments\nrules:\n  - name: big\n    when: event.amount > 5000\n    action: review\n")
     assert "published payments version 1" in run("publish", str(file), "-m", "first", "--by", "ana")
-    file.write_text("name: payments\nrules:\n  - name: big\n    when: event.amount > 9000\n"
-                    "  - name: new\n    when: x\n")
+    file.write_text("name: payments\nrules:\n  - name: big\n    when: event.amount > 9000\n    action: review\n"
+                    "  - name: new\n    when: event.amount > 1\n    score: 1\n")
     assert "published payments version 2" in run("publish", str(file), "-m", "second", "--by", "bo")
     again = runner.invoke(rules, ["rules", "publish", str(file), "-m", "again", "-w", str(ws)])
     assert again.exit_code == 1 and "identical to the live version 2" in again.output

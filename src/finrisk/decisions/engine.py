@@ -15,7 +15,6 @@ from typing import Any, Protocol
 
 from finrisk.decisions.model import Decision, ShadowVerdict, new_decision_id
 from finrisk.decisions.profiles import ProfileStore
-from finrisk.events.validate import format_timestamp
 from finrisk.features.online import OnlineFeatureEngine, fingerprint
 from finrisk.rules import CompiledRuleSet, ListLookup
 from finrisk.store.embedded_log import time_to_us
@@ -95,8 +94,8 @@ class DecisionEngine:
             decision_id=new_decision_id(None if decided_at is None else at_us * 1000),
             event_id=str(event["event_id"]),
             event_type=str(event["event_type"]),
-            event_time=format_timestamp(event["event_time"]),
-            decided_at=format_timestamp(when),
+            event_time=_iso(event["event_time"]),
+            decided_at=_iso(when),
             action=result.action.value,
             challenge_method=result.challenge_method,
             risk_level=result.risk_level,
@@ -113,3 +112,10 @@ class DecisionEngine:
             latency_ms=round(latency_ms, 4),
             shadow=shadow,
         )
+
+
+def _iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z`` (``isoformat`` is ~10x cheaper than ``strftime``)."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"

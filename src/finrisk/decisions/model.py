@@ -8,7 +8,7 @@ reads it back, so a stored decision returns byte-for-byte what the first call re
 
 from __future__ import annotations
 
-import os
+import random
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -20,9 +20,11 @@ def new_decision_id(now_ns: int | None = None) -> str:
     """A time-ordered id (``d_`` + 13 hex digits of µs since the epoch + 10 random hex digits).
 
     Sorting ids sorts decisions by the time they were made, which keeps the log index append-only.
+    The random part only separates decisions of the same microsecond (a ``random`` draw, ~10x
+    cheaper than ``os.urandom``'s system call); reading a decision needs an API key anyway.
     """
     us = (time.time_ns() if now_ns is None else now_ns) // 1000
-    return f"d_{us:013x}{os.urandom(5).hex()}"
+    return f"d_{us:013x}{random.getrandbits(40):010x}"
 
 
 @dataclass(frozen=True)
