@@ -19,6 +19,9 @@ def test_demo_builds_a_queryable_workspace(tmp_path: Path) -> None:
     assert "0 rejected" in result.output
     assert "fraud vs normal" in result.output
     assert (target / "features" / "transaction_features.parquet").is_file()
+    assert "Per rule" in result.output and "impossible_travel" in result.output
+    assert (target / "reports" / "rules_replay.html").read_text().startswith("<!doctype html>")
+    assert (target / "rules.yaml").is_file() and (target / "lists.yaml").is_file()
     ws = load_workspace(target)
     with Warehouse.open(ws) as wh:
         n = wh.sql("SELECT count(*) AS n FROM login").column("n")[0].as_py()

@@ -185,3 +185,17 @@ def test_publish_and_shadow_take_effect_without_restart(service: DecisionService
     d2 = service.decide(txn("t2", minute=30, amount=500.0, customer="C2"))
     assert d2.action == "review"
     assert [(s.ruleset, s.action) for s in d2.shadow] == [("payments@1", "pass")]
+
+
+def test_a_bulk_loaded_log_is_rebuilt_in_event_time_order(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    from finrisk.events.validate import EventValidator
+    from finrisk.store.embedded_log import open_log
+
+    v = EventValidator(ws.event_types)
+    with open_log(ws) as log:  # arrival order: the newest first, as a bulk load of another folder would do
+        log.append([v.validate(txn("late", minute=50, customer="C7") | {"event_time": "2026-01-05T13:00:00Z"})])
+        log.append([v.validate(txn("a", minute=0, customer="C7")), v.validate(txn("b", minute=30, customer="C7"))])
+    with DecisionService.open(load_workspace(ws.root)) as svc:
+        d = svc.decide(txn("now", minute=45, customer="C7"))
+    assert d.features["cust_txn_1h"] == 2  # 09:00 and 09:30, not lost as "too late" behind 13:00

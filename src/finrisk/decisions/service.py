@@ -14,7 +14,7 @@ the same decision. If the commit fails the caller gets a 503 and the feature sta
 the log lacks; the state is rebuilt from the log at the next start, so the log stays the truth.
 
 Start-up restores the online feature state from the snapshot written at the last clean stop and
-applies the log after it (or rebuilds from the whole log), then writes a fresh snapshot.
+applies the log after it (or rebuilds from the whole log in event-time order), then writes a fresh snapshot.
 """
 
 from __future__ import annotations
@@ -314,7 +314,18 @@ def _load_features(workspace: Workspace, log: EmbeddedEventLog, progress: Progre
         with contextlib.suppress(SnapshotError):  # other declarations or format: rebuild instead
             engine = OnlineFeatureEngine.restore(feature_set, path.read_bytes())
     if engine is None or engine.allowed_lateness_us != lateness_us:
-        engine = OnlineFeatureEngine.rebuild(feature_set, log, allowed_lateness_us=lateness_us, progress=progress)
+        # In event-time order, not arrival order: a bulk-loaded log holds one event type after another.
+        engine = OnlineFeatureEngine(feature_set, allowed_lateness_us=lateness_us)
+        total, done, last = log.count(), 0, 0
+        for seq, event in log.read_in_time_order():
+            engine.update(event)
+            last = max(last, seq)
+            done += 1
+            if progress is not None and done % 10_000 == 0:
+                progress(done, total)
+        engine.log_seq = last
+        if progress is not None:
+            progress(done, total)
     else:
         total = log.last_seq() - engine.log_seq
         done = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -18,8 +19,11 @@ from rich.table import Table
 
 from finrisk.cli._common import console, user_errors
 from finrisk.config import CONFIG_FILE, Workspace, init_workspace
+from finrisk.decisions.replay import replay
+from finrisk.decisions.replay_report import print_report, render_html
 from finrisk.errors import WorkspaceError
 from finrisk.features.offline import warehouse_features
+from finrisk.rules import load_ruleset
 from finrisk.simulate import WorldConfig, simulate_world
 from finrisk.store import Warehouse, load_path
 
@@ -92,13 +96,34 @@ def demo(
             )
         with Warehouse.open(ws) as warehouse:
             _feature_contrast(warehouse, features_out)
+            last = warehouse.sql("SELECT max(event_time) AS t FROM events_transaction").column(0)[0].as_py()
+        replayed = _replay_last_week(ws, last)
     console.print(
         f"\nSimulated {sum(sim.events_by_type.values()):,} events, loaded {loaded.loaded:,} "
         f"({loaded.rejected:,} rejected), wrote {len(flushed.files)} warehouse partition file(s), "
-        f"built {built.features} features for {built.events:,} transactions "
-        f"in {time.perf_counter() - started:.1f} s."
+        f"built {built.features} features for {built.events:,} transactions, "
+        f"replayed {replayed:,} events through the demo rules in {time.perf_counter() - started:.1f} s."
     )
     _next_steps(ws, directory)
+
+
+def _replay_last_week(ws: Workspace, last: datetime | None) -> int:
+    """The demo rules over the last seven days (earlier days warm the features up), with a report."""
+    if last is None:
+        return 0
+    end = last + timedelta(seconds=1)
+    start = end - timedelta(days=7)
+    rules = load_ruleset(ws.root / ws.settings.rules.file)
+    with _progress() as progress:
+        task = progress.add_task("replaying the last 7 days through the demo rules", total=None)
+        report = replay(ws, rules, start=start, end=end,
+                        progress=lambda n: progress.update(task, completed=n))
+    print_report(report, console)
+    out = ws.root / "reports" / "rules_replay.html"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(render_html(report), encoding="utf-8")
+    console.print(f"Replay report: {out}", markup=False)
+    return report.events + report.warmup_events
 
 
 def _summarise(ws: Workspace, warehouse: Warehouse) -> None:
@@ -181,6 +206,9 @@ def _next_steps(ws: Workspace, directory: Path) -> None:
     console.print(f"  warehouse         {ws.warehouse_dir}  (Parquet, one folder per event type and day)")
     console.print(f"  simulated files   {ws.root / 'simulated'}")
     console.print(f"  features          {ws.root / 'features'}  (declared in {ws.root / 'features.yaml'})")
+    rules = ws.settings.rules
+    console.print(f"  rules             {ws.root / rules.file}  (lists the rules read: {ws.root / rules.lists_file})")
+    console.print(f"  rules report      {ws.root / 'reports' / 'rules_replay.html'}")
     console.print("\n[bold]What to try next[/]")
     console.print(
         f'  {fin} sql -w {directory} "SELECT txn_type, count(*), round(avg(amount), 2) FROM transaction GROUP BY 1"'
@@ -191,6 +219,8 @@ def _next_steps(ws: Workspace, directory: Path) -> None:
     )
     console.print(f"  {fin} features list -w {directory}")
     console.print(f"  {fin} features build -w {directory} --events loan_application --out loan_features.parquet")
+    console.print(f"  {fin} replay -w {directory} --rules {directory}/rules.yaml --from 2026-01-20 --to 2026-01-30 "
+                  "--html replay.html")
     console.print(f"  {fin} simulate --customers 20000 --days 30 --seed 7 --out /tmp/world")
     console.print(f"  {fin} --help")
 
