@@ -18,7 +18,6 @@ echoed in error texts.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import weakref
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from finrisk.errors import ListConflictError, ListError, ListNotFoundError, StoreError
 from finrisk.events.validate import describe_value
-from finrisk.rules._lists_csv import normalise_value, read_list_csv, write_list_csv
+from finrisk.rules._lists_csv import read_list_csv, write_list_csv
 from finrisk.rules._lists_db import (
     ListIndexState,
     apply_changes,
@@ -41,11 +40,20 @@ from finrisk.rules._lists_db import (
     read_head,
     upsert_rows,
 )
+from finrisk.rules._lists_values import (
+    check_actor,
+    check_name,
+    check_reason,
+    check_value,
+    entry_state,
+    expiry_us,
+    list_key,
+    mask_value,
+    shown,
+)
 from finrisk.store.relational import (
-    ACTOR_LENGTH,
     AuditRecord,
     Database,
-    datetime_to_us,
     list_entries,
     lists,
     now_us,
@@ -57,15 +65,8 @@ from finrisk.store.relational import (
 __all__ = ["ListEntry", "ListInfo", "ListKind", "ListStore", "list_key", "mask_value"]
 
 _log = logging.getLogger(__name__)
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_NAME_RULE = "a lower-case identifier (a-z, 0-9, _; starting with a letter; at most 64 characters)"
 _NEVER = -(1 << 63)  # "no entry": no event time is below it, so the expiry test alone says False
 _OBJECT = "list"
-
-
-def _shown(value: object) -> str:
-    """A name as it goes into an error text: quoted when it is a short string, described otherwise."""
-    return repr(value) if isinstance(value, str) and len(value) <= 64 else describe_value(value)
 
 
 class ListKind(StrEnum):
@@ -107,71 +108,6 @@ class ListEntry:
         return self.expires_at is None or at < self.expires_at
 
 
-def list_key(value: object) -> str:
-    """The text an event value is compared as: ``123`` and ``123.0`` -> ``"123"``; null and booleans -> ``""``.
-
-    ``""`` is never stored, so null and booleans never match.
-
-    >>> list_key(123), list_key(123.0), list_key(1.5), list_key(None), list_key(" a ")
-    ('123', '123', '1.5', '', ' a ')
-    """
-    if value.__class__ is str:
-        return value
-    if value is None or isinstance(value, bool):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def mask_value(value: str) -> str:
-    """A list value as shown to people who may not see personal data: ends kept, middle starred.
-
-    >>> mask_value("13800138000"), mask_value("D-1")
-    ('13*******00', '***')
-    """
-    if len(value) <= 4:
-        return "*" * len(value)
-    keep = 2 if len(value) < 12 else 3
-    return value[:keep] + "*" * (len(value) - 2 * keep) + value[-keep:]
-
-
-def _check_name(field: str, value: object) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise ListError(f"{field}: expected {_NAME_RULE}, got {describe_value(value)}")
-    return value
-
-
-def _check_actor(field: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > ACTOR_LENGTH:
-        raise ListError(f"{field}: expected a non-empty name of at most {ACTOR_LENGTH} characters, got "
-                        f"{describe_value(value)}")
-    return value.strip()
-
-
-def _check_value(value: object) -> str:
-    text = list_key(value)
-    stored, problem = normalise_value(text)
-    if stored is None:
-        raise ListError(f"value: {problem}, got {describe_value(value, pii=True)}")
-    return stored
-
-
-def _expiry_us(expires_at: datetime | timedelta | float | None, now: int) -> int | None:
-    """None, an absolute time, or a TTL (timedelta or seconds > 0) -> expiry in microseconds."""
-    if expires_at is None:
-        return None
-    if isinstance(expires_at, datetime):
-        return datetime_to_us(expires_at)
-    if isinstance(expires_at, timedelta) and expires_at > timedelta(0):
-        return now + expires_at // timedelta(microseconds=1)
-    if isinstance(expires_at, int | float) and not isinstance(expires_at, bool) and expires_at > 0:
-        return now + int(expires_at * 1_000_000)
-    raise ListError(
-        f"expires_at: expected a datetime, a TTL in seconds > 0 or None, got {describe_value(expires_at)}"
-    )
-
-
 def _watch(ref: weakref.ref[ListStore], stop: threading.Event, interval_s: float) -> None:
     """Check for other processes' writes every interval until the store is closed or garbage-collected."""
     while not stop.wait(interval_s):
@@ -180,11 +116,6 @@ def _watch(ref: weakref.ref[ListStore], stop: threading.Event, interval_s: float
             return
         store._try_sync()
         del store  # hold no reference while sleeping, so an unused store can be collected
-
-
-def _entry_state(reason: str, expires_us: int | None) -> dict[str, Any]:
-    expires = None if expires_us is None else us_to_datetime(expires_us).isoformat().replace("+00:00", "Z")
-    return {"reason": reason, "expires_at": expires}
 
 
 class ListStore:
@@ -295,14 +226,14 @@ class ListStore:
         self, name: str, kind: ListKind | str, field: str, description: str = "", *, created_by: str | None = None
     ) -> ListInfo:
         """Create an empty list holding values of the event field ``field`` (e.g. ``device_id``)."""
-        _check_name("name", name)
+        check_name("name", name)
         try:
             list_kind = ListKind(kind)
         except ValueError:
             allowed = ", ".join(k.value for k in ListKind)
             raise ListError(f"kind: expected one of {allowed}, got {describe_value(kind)}") from None
-        _check_name("field", field)
-        actor = _check_actor("created_by", created_by or "unknown")
+        check_name("field", field)
+        actor = check_actor("created_by", created_by or "unknown")
         at = now_us()
         try:
             with self.db.write() as conn:
@@ -323,7 +254,7 @@ class ListStore:
 
     def delete_list(self, name: str, *, deleted_by: str | None = None) -> None:
         """Delete a list and all its entries (audited with its size)."""
-        actor = _check_actor("deleted_by", deleted_by or "unknown")
+        actor = check_actor("deleted_by", deleted_by or "unknown")
         at = now_us()
         with self.db.write() as conn:
             info = self._info(conn, name)
@@ -375,7 +306,7 @@ class ListStore:
     def _no_list(self, name: object) -> ListNotFoundError:
         known = sorted(self._lists) if self._state.seq >= 0 else []
         hint = f" (lists: {', '.join(known)})" if known and len(known) <= 20 else ""
-        return ListNotFoundError(f"list_name: no list named {_shown(name)}{hint}")
+        return ListNotFoundError(f"list_name: no list named {shown(name)}{hint}")
 
     # -- entries --------------------------------------------------------------------------------
 
@@ -392,12 +323,11 @@ class ListStore:
 
         ``expires_at`` is an absolute time, a TTL (``timedelta`` or seconds), or None for no expiry.
         """
-        stored = _check_value(value)
-        actor = _check_actor("added_by", added_by)
-        if not isinstance(reason, str) or not reason.strip():
-            raise ListError(f"reason: expected a non-empty text saying why, got {describe_value(reason)}")
+        stored = check_value(value)
+        actor = check_actor("added_by", added_by)
+        reason = check_reason(reason)
         at = now_us()
-        expires_us = _expiry_us(expires_at, at)
+        expires_us = expiry_us(expires_at, at)
         with self.db.write() as conn:
             list_id = self._list_id(conn, list_name)
             key = (list_entries.c.list_id == list_id) & (list_entries.c.value == stored)
@@ -413,8 +343,8 @@ class ListStore:
             record_audit(
                 conn, actor=actor, object_type=_OBJECT, object_name=list_name, value=stored, at_us=at,
                 action="add" if old is None else "update",
-                old=None if old is None else _entry_state(old["reason"], old["expires_at_us"]),
-                new=_entry_state(reason.strip(), expires_us),
+                old=None if old is None else entry_state(old["reason"], old["expires_at_us"]),
+                new=entry_state(reason.strip(), expires_us),
             )
             bump_changes(conn, list_name, stored, at)
         self._sync(blocking=True)
@@ -423,8 +353,8 @@ class ListStore:
 
     def remove(self, list_name: str, value: object, *, removed_by: str) -> None:
         """Take ``value`` off the list (audited with the entry it removed)."""
-        stored = _check_value(value)
-        actor = _check_actor("removed_by", removed_by)
+        stored = check_value(value)
+        actor = check_actor("removed_by", removed_by)
         at = now_us()
         with self.db.write() as conn:
             list_id = self._list_id(conn, list_name)
@@ -436,7 +366,7 @@ class ListStore:
                 )
             conn.execute(delete(list_entries).where(key))
             record_audit(conn, actor=actor, object_type=_OBJECT, object_name=list_name, action="remove",
-                         value=stored, old=_entry_state(old["reason"], old["expires_at_us"]), at_us=at)
+                         value=stored, old=entry_state(old["reason"], old["expires_at_us"]), at_us=at)
             bump_changes(conn, list_name, stored, at)
         self._sync(blocking=True)
 
@@ -482,7 +412,7 @@ class ListStore:
         naming each bad row and column, and stores nothing. A blank reason becomes
         ``"imported from <file name>"``.
         """
-        actor = _check_actor("added_by", added_by)
+        actor = check_actor("added_by", added_by)
         source = Path(path)
         with self.db.read() as conn:
             self._list_id(conn, list_name)  # fail on an unknown list before reading a big file
