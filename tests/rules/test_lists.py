@@ -328,3 +328,11 @@ def test_a_second_store_agrees_with_a_model_after_any_writes(
 
 def test_database_url_helper_points_at_a_file(tmp_path: Path) -> None:
     assert database_url("sqlite", tmp_path).endswith("state/finrisk.db")
+
+
+def test_in_memory_stores_start_no_watcher() -> None:
+    """Nobody else can write to a private in-memory database, and its one connection must not be shared."""
+    with open_database("sqlite://") as db:
+        s = ListStore(db)
+        s.create_list("ips", "grey", "ip")
+        assert db.private and not s.contains("ips", "10.0.0.1", 0) and s._watcher is None

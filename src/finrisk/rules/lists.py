@@ -193,7 +193,7 @@ class ListStore:
             self._try_sync()
         if self.check_interval_ms != 0:
             self._check_inline = False
-        if self.check_interval_ms and self._watcher is None:
+        if self.check_interval_ms and self._watcher is None and not self.db.private:
             self._watcher = threading.Thread(
                 target=_watch, args=(weakref.ref(self), self._stop, self.check_interval_ms / 1000),
                 name="finrisk-list-index", daemon=True,
