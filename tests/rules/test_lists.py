@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,10 +34,11 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 
 
 @pytest.fixture
-def store(db: Database) -> ListStore:
-    s = ListStore(db)
+def store(db: Database) -> Iterator[ListStore]:
+    s = ListStore(db, check_interval_ms=50)
     s.create_list("phone_black", "black", "phone", "phones seen in mule rings")
-    return s
+    yield s
+    s.close()
 
 
 def _other(db: Database, **kwargs: int | None) -> ListStore:
@@ -281,9 +283,14 @@ def test_a_separate_process_sees_a_write(store: ListStore, db: Database) -> None
         "s = ListStore(open_database(sys.argv[1]));"
         "s.add('phone_black', sys.argv[2], 'from another process', added_by='job')"
     )
+    assert not store.contains("phone_black", PHONE, now_us())  # loads the index, starts the 50 ms watcher
     subprocess.run([sys.executable, "-c", code, url, PHONE], check=True, timeout=60)
-    store._next_check_ns = 0  # the check interval has passed
+    deadline = time.monotonic() + 10
+    while not store.contains("phone_black", PHONE, now_us()) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert store.contains("phone_black", PHONE, now_us())
+    store.close()
+    assert store._watcher is None
 
 
 _OPS = st.lists(
@@ -321,3 +328,11 @@ def test_a_second_store_agrees_with_a_model_after_any_writes(
 
 def test_database_url_helper_points_at_a_file(tmp_path: Path) -> None:
     assert database_url("sqlite", tmp_path).endswith("state/finrisk.db")
+
+
+def test_in_memory_stores_start_no_watcher() -> None:
+    """Nobody else can write to a private in-memory database, and its one connection must not be shared."""
+    with open_database("sqlite://") as db:
+        s = ListStore(db)
+        s.create_list("ips", "grey", "ip")
+        assert db.private and not s.contains("ips", "10.0.0.1", 0) and s._watcher is None

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from finrisk.errors import ImportProblem, InputFileError, ListImportError
 from finrisk.events.validate import format_timestamp, parse_timestamp
@@ -18,8 +17,9 @@ __all__ = ["CSV_COLUMNS", "ImportRow", "normalise_value", "read_list_csv", "writ
 CSV_COLUMNS = ("value", "reason", "expires_at")
 
 
-@dataclass(frozen=True)
-class ImportRow:
+class ImportRow(NamedTuple):
+    """One good row (a tuple: a million of them are built per big import)."""
+
     value: str
     reason: str
     expires_at_us: int | None
@@ -78,11 +78,13 @@ def _read(fh: TextIO, name: str, *, default_reason: str) -> list[ImportRow]:
     rows: list[ImportRow] = []
     first_row: dict[str, int] = {}
     for number, record in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in record):
-            continue  # blank lines are not rows
         if len(record) != len(header):
+            if not any(cell.strip() for cell in record):
+                continue  # blank lines are not rows
             problems.append(ImportProblem(number, "row", f"expected {len(header)} cells, got {len(record)}"))
             continue
+        if not record[where["value"]] and not any(record):
+            continue  # a row of empty cells (",,") is a blank line too
         value, problem = normalise_value(record[where["value"]])
         if problem is not None:
             problems.append(ImportProblem(number, "value", problem))

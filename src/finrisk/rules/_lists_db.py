@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from finrisk.rules._lists_csv import ImportRow
 from finrisk.store.relational import LIST_CHANGES_COUNTER, list_changes, list_entries, lists, store_counters
@@ -30,7 +29,8 @@ __all__ = [
 
 #: Change rows kept behind the head; a reader further behind than this reloads the whole index.
 CHANGE_LOG_KEEP = 10_000
-_CHUNK = 500  # values per "IN (...)" and rows per executemany batch
+_CHUNK = 500  # values per "IN (...)"
+_BATCH = 50_000  # rows per executemany
 
 
 @dataclass
@@ -119,29 +119,29 @@ def apply_changes(conn: Connection, state: ListIndexState, head: int) -> None:
     state.seq = head
 
 
+_UPSERT = (
+    "INSERT INTO list_entries (list_id, value, reason, added_by, created_at_us, updated_by, updated_at_us, "
+    "expires_at_us) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (list_id, value) DO UPDATE SET "
+    "reason = excluded.reason, updated_by = excluded.updated_by, updated_at_us = excluded.updated_at_us, "
+    "expires_at_us = excluded.expires_at_us"
+)
+
+
 def upsert_rows(
-    conn: Connection, dialect: str, list_id: int, rows: Sequence[ImportRow], *, actor: str, at_us: int
+    conn: Connection, list_id: int, rows: Sequence[ImportRow], *, actor: str, at_us: int
 ) -> tuple[int, int]:
-    """Insert or update ``rows`` in one transaction (the caller's); returns ``(added, updated)``."""
+    """Insert or update ``rows`` in the caller's transaction; returns ``(added, updated)``.
+
+    Driver-level ``executemany`` with tuples: the same ``ON CONFLICT`` statement runs on SQLite
+    and PostgreSQL, and it loads 1M rows several times faster than Core's per-row dictionaries.
+    """
     count = select(func.count()).select_from(list_entries).where(list_entries.c.list_id == list_id)
     before = int(conn.scalar(count) or 0)
-    module = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(list_entries)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[list_entries.c.list_id, list_entries.c.value],
-        set_={
-            "reason": stmt.excluded.reason,
-            "updated_by": stmt.excluded.updated_by,
-            "updated_at_us": stmt.excluded.updated_at_us,
-            "expires_at_us": stmt.excluded.expires_at_us,
-        },
-    )
-    for i in range(0, len(rows), 10_000):
-        batch = [
-            {"list_id": list_id, "value": r.value, "reason": r.reason, "added_by": actor, "created_at_us": at_us,
-             "updated_by": actor, "updated_at_us": at_us, "expires_at_us": r.expires_at_us}
-            for r in rows[i : i + 10_000]
-        ]
-        conn.execute(stmt, batch)
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    statement = _UPSERT.format(p=marker)
+    for i in range(0, len(rows), _BATCH):
+        chunk = rows[i : i + _BATCH]
+        batch = [(list_id, r.value, r.reason, actor, at_us, actor, at_us, r.expires_at_us) for r in chunk]
+        conn.exec_driver_sql(statement, batch)
     after = int(conn.scalar(count) or 0)
     return after - before, len(rows) - (after - before)

@@ -309,6 +309,11 @@ class Database:
         """``"sqlite"`` or ``"postgresql"`` (statements that differ, such as upserts, branch on it)."""
         return self.engine.dialect.name
 
+    @property
+    def private(self) -> bool:
+        """True for an in-memory SQLite database: no other process can write to it."""
+        return self.dialect == "sqlite" and (self.engine.url.database or "") in ("", ":memory:")
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read transaction (SQLite: deferred; it never blocks writers in WAL mode)."""
