@@ -8,6 +8,7 @@ for events that hit something; an event that hits nothing gets one shared, immut
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from finrisk.errors import RuleSyntaxError
 from finrisk.rules._reason import ReasonTemplate, parse_reason
 from finrisk.rules.language import CompiledCondition, ListLookup, RuleNames, _codegen, compile_condition
+from finrisk.rules.language import _ir as ir
 from finrisk.rules.language._names import suggest
 from finrisk.rules.language._runtime import EMPTY
 from finrisk.rules.policy import Action, ChallengeMethod, decide
@@ -193,11 +195,8 @@ def _generate(ruleset: RuleSet, conditions: dict[str, CompiledCondition],
     """The source of ``_ruleset(event, features, models, profile, lists, at_us) -> [hit indexes]``."""
     gen = _codegen.Generator()
     env = _codegen.base_globals()
-    codes = {}
     for info in infos:
-        cond = conditions[info.rule.name]
-        codes[info.index] = gen.rule(cond.tree)
-        env[f"_slow{info.index}"] = cond._reference
+        env[f"_slow{info.index}"] = conditions[info.rule.name]._reference
     types = sorted({t for info in infos for t in (info.rule.events or ())})
     branches: list[tuple[str | None, list[_RuleInfo]]] = [
         (t, [x for x in infos if x.rule.events is None or t in x.rule.events]) for t in types]
@@ -212,6 +211,11 @@ def _generate(ruleset: RuleSet, conditions: dict[str, CompiledCondition],
         elif types:
             lines.append("    else:")
         body: list[str] = []
+        # A name read by one rule only is read where it is used (skipped when the rule is decided
+        # before it); names read more often are read once, up front, into locals.
+        uses = Counter(ref for x in members for ref in ir.references(conditions[x.rule.name].tree))
+        gen.inline = frozenset(ref for ref, n in uses.items() if n == 1)
+        codes = {x.index: gen.rule(conditions[x.rule.name].tree) for x in members}
         loads: list[tuple[str, str]] = []
         for x in members:
             for ref in codes[x.index].refs:
