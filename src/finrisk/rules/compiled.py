@@ -19,7 +19,7 @@ from finrisk.rules.language import CompiledCondition, ListLookup, RuleNames, _co
 from finrisk.rules.language import _ir as ir
 from finrisk.rules.language._names import suggest
 from finrisk.rules.language._runtime import EMPTY
-from finrisk.rules.policy import Action, ChallengeMethod, decide
+from finrisk.rules.policy import Action, Hit, PolicyTable, hit_code
 from finrisk.rules.ruleset import Rule, RuleSet
 
 __all__ = ["CompiledRuleSet", "RuleHit", "RuleSetResult"]
@@ -78,6 +78,13 @@ class _RuleInfo:
     index: int
     template: ReasonTemplate
     order: tuple[int, float, int]  # how reasons sort: strongest action, highest score, file order
+    fixed_hit: RuleHit | None  # the hit itself when its reason has no placeholders (made once)
+    code: Hit  # what the policy table reads
+
+    def hit(self, sources: Mapping[str, Mapping[str, Any]]) -> RuleHit:
+        if self.fixed_hit is not None:
+            return self.fixed_hit
+        return RuleHit(self.rule.name, self.rule.action, self.rule.score, self.template.render(sources))
 
 
 class CompiledRuleSet:
@@ -102,8 +109,9 @@ class CompiledRuleSet:
         self.source = source
         self._infos = {info.index: info for info in infos}
         self._function = function
-        nothing = decide(ruleset.policy, ruleset.levels, [])
-        self._nothing = RuleSetResult(nothing.action, None, nothing.risk_level, nothing.score, (), ())
+        self._policy = PolicyTable(ruleset.policy, ruleset.levels)
+        action, _, level, score = self._policy.decide([])
+        self._nothing = RuleSetResult(action, None, level, score, (), ())
 
     @classmethod
     def build(cls, ruleset: RuleSet, names: RuleNames | None) -> CompiledRuleSet:
@@ -119,7 +127,10 @@ class CompiledRuleSet:
             _check_reason(ruleset, i, template, names)
             if rule.enabled:
                 strength = rule.action.strength if rule.action is not None else -1
-                infos.append(_RuleInfo(rule, i, template, (-strength, -rule.score, i)))
+                fixed = None if template.references else RuleHit(rule.name, rule.action, rule.score,
+                                                                 template.render({}))
+                infos.append(_RuleInfo(rule, i, template, (-strength, -rule.score, i), fixed,
+                                       hit_code(rule.action, rule.method, rule.score)))
         source, env = _generate(ruleset, conditions, infos)
         function = _codegen.compile_function(source, "_ruleset", env, f"<rule set {ruleset.name}>")
         references: dict[str, set[str]] = {ns: set() for ns in ("event", "features", "models", "profile", "lists")}
@@ -162,13 +173,13 @@ class CompiledRuleSet:
             return self._nothing
         infos = [self._infos[i] for i in hit]
         sources = {"event": event, "features": f, "models": m, "profile": p}
-        hits = tuple(RuleHit(x.rule.name, x.rule.action, x.rule.score, x.template.render(sources)) for x in infos)
-        decision = decide(self.ruleset.policy, self.ruleset.levels,
-                          [(x.rule.action, x.rule.method, x.rule.score) for x in infos])
-        order = sorted(range(len(infos)), key=lambda k: infos[k].order)
-        method = decision.challenge_method.value if isinstance(decision.challenge_method, ChallengeMethod) else None
-        return RuleSetResult(decision.action, method, decision.risk_level, decision.score, hits,
-                             tuple(hits[k].reason for k in order))
+        hits = tuple([x.hit(sources) for x in infos])
+        action, method, level, score = self._policy.decide([x.code for x in infos])
+        if len(infos) == 1:
+            reasons: tuple[str, ...] = (hits[0].reason,)
+        else:
+            reasons = tuple([hits[k].reason for k in sorted(range(len(infos)), key=lambda k: infos[k].order)])
+        return RuleSetResult(action, None if method is None else method.value, level, score, hits, reasons)
 
 
 def _check_events(ruleset: RuleSet, index: int, rule: Rule, names: RuleNames | None) -> None:

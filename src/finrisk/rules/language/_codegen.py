@@ -7,7 +7,7 @@ SQL's three-valued logic exactly without building any unknown value::
     T(a and b) = T(a) and T(b)        F(a and b) = F(a) or F(b)
     T(not a)   = F(a)                 T(x > 5)   = x is not None and x > 5
 
-That is short-circuiting bytecode with no call per node, measured at about 10x the closure tree
+That is short-circuiting bytecode with no call per node, measured at 4-5x the closure tree
 (``benchmarks/rules_eval.py``). Values that need care (arithmetic, helpers, list lookups) call the
 same run-time helpers as the reference interpreter. When a comparison meets values Python refuses
 ('a' < 3), the generated code raises, and the rule is handed to the reference interpreter
