@@ -284,24 +284,34 @@ def test_random_conditions_never_raise_and_both_back_ends_agree(text: str, conte
         assert fast is slow, (text, event, features, models, profile, fast, slow)
 
 
+_EVENT_FILTERS = st.sampled_from([None, ["transaction"], ["login"], ["login", "transaction"]])
+
+
 @SETTINGS
-@given(_conditions(2), _conditions(2), _mapping, _mapping)
-def test_rule_set_function_agrees_with_each_condition(a: str, b: str, event: dict[str, Any],
-                                                      features: dict[str, Any]) -> None:
-    """The one generated function of a rule set hits exactly where each condition alone is true."""
+@given(st.lists(st.tuples(_conditions(2), _EVENT_FILTERS), min_size=1, max_size=4), _mapping, _mapping,
+       st.sampled_from(["transaction", "login", "claim"]))
+def test_rule_set_function_agrees_with_each_condition(rules: list[tuple[str, list[str] | None]],
+                                                      event: dict[str, Any], features: dict[str, Any],
+                                                      event_type: str) -> None:
+    """The one generated function of a rule set hits exactly where each condition alone is true.
+
+    Several rules share names (read once into locals) or not (read where used), across branches.
+    """
     try:
-        conds = [compile_condition(a), compile_condition(b)]
+        conds = [(compile_condition(text), events) for text, events in rules]
     except RuleSyntaxError:
         return
     compiled = parse_ruleset(_yaml_rules(conds)).compile()
-    event = {**event, "event_type": "transaction"}
-    want = [i for i, c in enumerate(conds) if c.evaluate(event, features, None, None, None, 0) is True]
+    event = {**event, "event_type": event_type}
+    want = [i for i, (c, events) in enumerate(conds)
+            if (events is None or event_type in events) and c.evaluate(event, features, None, None, None, 0) is True]
     assert compiled.hit_indexes(event, features, at_us=0) == want
 
 
-def _yaml_rules(conds: list[CompiledCondition]) -> str:
+def _yaml_rules(conds: list[tuple[CompiledCondition, list[str] | None]]) -> str:
     rules = "".join(f"  - name: r{i}\n    when: {json.dumps(c.text)}\n    action: review\n"
-                    for i, c in enumerate(conds))
+                    + (f"    events: {json.dumps(events)}\n" if events else "")
+                    for i, (c, events) in enumerate(conds))
     return "name: s\nrules:\n" + rules
 
 

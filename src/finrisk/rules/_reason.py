@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from math import isfinite
 from typing import Any
 
 from finrisk.events.validate import format_timestamp
@@ -61,7 +62,7 @@ def show(value: Any) -> str:
     if value is True or value is False:
         return "true" if value else "false"
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not isfinite(value):
             return "unknown"
         text = f"{value:.2f}".rstrip("0").rstrip(".")
         return "0" if text == "-0" else text

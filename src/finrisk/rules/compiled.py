@@ -8,6 +8,7 @@ for events that hit something; an event that hits nothing gets one shared, immut
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,9 +16,10 @@ from typing import Any
 from finrisk.errors import RuleSyntaxError
 from finrisk.rules._reason import ReasonTemplate, parse_reason
 from finrisk.rules.language import CompiledCondition, ListLookup, RuleNames, _codegen, compile_condition
+from finrisk.rules.language import _ir as ir
 from finrisk.rules.language._names import suggest
 from finrisk.rules.language._runtime import EMPTY
-from finrisk.rules.policy import Action, ChallengeMethod, decide
+from finrisk.rules.policy import Action, Hit, PolicyTable, hit_code
 from finrisk.rules.ruleset import Rule, RuleSet
 
 __all__ = ["CompiledRuleSet", "RuleHit", "RuleSetResult"]
@@ -76,6 +78,13 @@ class _RuleInfo:
     index: int
     template: ReasonTemplate
     order: tuple[int, float, int]  # how reasons sort: strongest action, highest score, file order
+    fixed_hit: RuleHit | None  # the hit itself when its reason has no placeholders (made once)
+    code: Hit  # what the policy table reads
+
+    def hit(self, sources: Mapping[str, Mapping[str, Any]]) -> RuleHit:
+        if self.fixed_hit is not None:
+            return self.fixed_hit
+        return RuleHit(self.rule.name, self.rule.action, self.rule.score, self.template.render(sources))
 
 
 class CompiledRuleSet:
@@ -100,8 +109,9 @@ class CompiledRuleSet:
         self.source = source
         self._infos = {info.index: info for info in infos}
         self._function = function
-        nothing = decide(ruleset.policy, ruleset.levels, [])
-        self._nothing = RuleSetResult(nothing.action, None, nothing.risk_level, nothing.score, (), ())
+        self._policy = PolicyTable(ruleset.policy, ruleset.levels)
+        action, _, level, score = self._policy.decide([])
+        self._nothing = RuleSetResult(action, None, level, score, (), ())
 
     @classmethod
     def build(cls, ruleset: RuleSet, names: RuleNames | None) -> CompiledRuleSet:
@@ -117,7 +127,10 @@ class CompiledRuleSet:
             _check_reason(ruleset, i, template, names)
             if rule.enabled:
                 strength = rule.action.strength if rule.action is not None else -1
-                infos.append(_RuleInfo(rule, i, template, (-strength, -rule.score, i)))
+                fixed = None if template.references else RuleHit(rule.name, rule.action, rule.score,
+                                                                 template.render({}))
+                infos.append(_RuleInfo(rule, i, template, (-strength, -rule.score, i), fixed,
+                                       hit_code(rule.action, rule.method, rule.score)))
         source, env = _generate(ruleset, conditions, infos)
         function = _codegen.compile_function(source, "_ruleset", env, f"<rule set {ruleset.name}>")
         references: dict[str, set[str]] = {ns: set() for ns in ("event", "features", "models", "profile", "lists")}
@@ -160,13 +173,13 @@ class CompiledRuleSet:
             return self._nothing
         infos = [self._infos[i] for i in hit]
         sources = {"event": event, "features": f, "models": m, "profile": p}
-        hits = tuple(RuleHit(x.rule.name, x.rule.action, x.rule.score, x.template.render(sources)) for x in infos)
-        decision = decide(self.ruleset.policy, self.ruleset.levels,
-                          [(x.rule.action, x.rule.method, x.rule.score) for x in infos])
-        order = sorted(range(len(infos)), key=lambda k: infos[k].order)
-        method = decision.challenge_method.value if isinstance(decision.challenge_method, ChallengeMethod) else None
-        return RuleSetResult(decision.action, method, decision.risk_level, decision.score, hits,
-                             tuple(hits[k].reason for k in order))
+        hits = tuple([x.hit(sources) for x in infos])
+        action, method, level, score = self._policy.decide([x.code for x in infos])
+        if len(infos) == 1:
+            reasons: tuple[str, ...] = (hits[0].reason,)
+        else:
+            reasons = tuple([hits[k].reason for k in sorted(range(len(infos)), key=lambda k: infos[k].order)])
+        return RuleSetResult(action, None if method is None else method.value, level, score, hits, reasons)
 
 
 def _check_events(ruleset: RuleSet, index: int, rule: Rule, names: RuleNames | None) -> None:
@@ -193,11 +206,8 @@ def _generate(ruleset: RuleSet, conditions: dict[str, CompiledCondition],
     """The source of ``_ruleset(event, features, models, profile, lists, at_us) -> [hit indexes]``."""
     gen = _codegen.Generator()
     env = _codegen.base_globals()
-    codes = {}
     for info in infos:
-        cond = conditions[info.rule.name]
-        codes[info.index] = gen.rule(cond.tree)
-        env[f"_slow{info.index}"] = cond._reference
+        env[f"_slow{info.index}"] = conditions[info.rule.name]._reference
     types = sorted({t for info in infos for t in (info.rule.events or ())})
     branches: list[tuple[str | None, list[_RuleInfo]]] = [
         (t, [x for x in infos if x.rule.events is None or t in x.rule.events]) for t in types]
@@ -212,6 +222,11 @@ def _generate(ruleset: RuleSet, conditions: dict[str, CompiledCondition],
         elif types:
             lines.append("    else:")
         body: list[str] = []
+        # A name read by one rule only is read where it is used (skipped when the rule is decided
+        # before it); names read more often are read once, up front, into locals.
+        uses = Counter(ref for x in members for ref in ir.references(conditions[x.rule.name].tree))
+        gen.inline = frozenset(ref for ref, n in uses.items() if n == 1)
+        codes = {x.index: gen.rule(conditions[x.rule.name].tree) for x in members}
         loads: list[tuple[str, str]] = []
         for x in members:
             for ref in codes[x.index].refs:

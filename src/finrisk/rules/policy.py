@@ -15,6 +15,7 @@ rule that hit or by the level (``sms_otp`` < ``security_question`` < ``face``), 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -92,33 +93,66 @@ class Decision:
     score: float
 
 
+_ACTIONS = tuple(Action)
+_METHODS = tuple(ChallengeMethod)
+_CHALLENGE = Action.CHALLENGE.strength
+#: A hit as the table reads it: (action strength or -1, challenge-method strength or -1, score).
+Hit = tuple[int, int, float]
+
+
+def hit_code(action: Action | None, method: ChallengeMethod | None, score: float) -> Hit:
+    """A rule's hit in the table's integer form (a challenge without a method asks for sms_otp)."""
+    if action is None:
+        return (-1, -1, score)
+    if action is Action.CHALLENGE:
+        return (action.strength, (method or ChallengeMethod.SMS_OTP).strength, score)
+    return (action.strength, -1, score)
+
+
+class PolicyTable:
+    """A policy and its levels, precomputed so that deciding is integer arithmetic (it runs per event)."""
+
+    def __init__(self, policy: Policy, levels: Sequence[RiskLevel]) -> None:
+        self.policy = policy
+        self.levels = tuple(levels)
+        self._mins = [lv.min_score for lv in self.levels]
+        self._strength = [lv.action.strength for lv in self.levels]
+        self._method = [(lv.method or ChallengeMethod.SMS_OTP).strength if lv.action is Action.CHALLENGE else -1
+                        for lv in self.levels]
+        last = len(self.levels) - 1
+        self._floor = [next((i for i, st in enumerate(self._strength) if st >= s), last) for s in range(len(Action))]
+        self._by_score = policy is Policy.SCORE
+
+    def decide(self, hits: Sequence[Hit]) -> tuple[Action, ChallengeMethod | None, str, float]:
+        score = 0.0
+        strength = 0
+        method = -1
+        for a, m, sc in hits:
+            score += sc
+            if a > strength:
+                strength = a
+            if m > method:
+                method = m
+        level = 0
+        if self._by_score:
+            level = max(bisect_right(self._mins, score) - 1, 0)
+            if self._strength[level] > strength:
+                strength = self._strength[level]
+        floor = self._floor[strength]
+        if floor > level:
+            level = floor
+        if strength != _CHALLENGE:
+            return _ACTIONS[strength], None, self.levels[level].name, score
+        if self._by_score and self._method[level] > method:
+            method = self._method[level]
+        return _ACTIONS[strength], _METHODS[max(method, 0)], self.levels[level].name, score
+
+
 def decide(
     policy: Policy,
     levels: Sequence[RiskLevel],
     hits: Sequence[tuple[Action | None, ChallengeMethod | None, float]],
 ) -> Decision:
     """Apply the policy to the hits, each given as (action, challenge method, score)."""
-    score = float(sum(h[2] for h in hits))
-    rule_action = Action.PASS
-    for action, _, _ in hits:
-        if action is not None and action.strength > rule_action.strength:
-            rule_action = action
-    level_index = 0
-    if policy is Policy.SCORE:
-        for i, level in enumerate(levels):
-            if score >= level.min_score:
-                level_index = i
-        by_score = levels[level_index].action
-        action = by_score if by_score.strength > rule_action.strength else rule_action
-    else:
-        action = rule_action
-    while level_index < len(levels) - 1 and levels[level_index].action.strength < action.strength:
-        level_index += 1
-    level = levels[level_index]
-    method: ChallengeMethod | None = None
-    if action is Action.CHALLENGE:
-        asked = [m or ChallengeMethod.SMS_OTP for a, m, _ in hits if a is Action.CHALLENGE]
-        if policy is Policy.SCORE and level.action is Action.CHALLENGE:
-            asked.append(level.method or ChallengeMethod.SMS_OTP)
-        method = max(asked, key=lambda m: m.strength, default=ChallengeMethod.SMS_OTP)
-    return Decision(action, method, level.name, score)
+    action, method, level, score = PolicyTable(policy, levels).decide([hit_code(*h) for h in hits])
+    return Decision(action, method, level, score)

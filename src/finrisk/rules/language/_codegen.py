@@ -7,7 +7,7 @@ SQL's three-valued logic exactly without building any unknown value::
     T(a and b) = T(a) and T(b)        F(a and b) = F(a) or F(b)
     T(not a)   = F(a)                 T(x > 5)   = x is not None and x > 5
 
-That is short-circuiting bytecode with no call per node, measured at about 10x the closure tree
+That is short-circuiting bytecode with no call per node, measured at 4-5x the closure tree
 (``benchmarks/rules_eval.py``). Values that need care (arithmetic, helpers, list lookups) call the
 same run-time helpers as the reference interpreter. When a comparison meets values Python refuses
 ('a' < 3), the generated code raises, and the rule is handed to the reference interpreter
@@ -71,6 +71,9 @@ class Generator:
     constants: dict[str, Any] = field(default_factory=dict)
     #: Look list values up once, before the test (for one condition evaluated both ways: is true / is false).
     hoist_lists: bool = False
+    #: References read where they are used instead of into a local up front (those used once in a branch:
+    #: a short-circuit then skips the lookup too).
+    inline: frozenset[tuple[str, str]] = frozenset()
     hoisted: list[str] = field(default_factory=list)
     _locals: dict[tuple[str, str], str] = field(default_factory=dict)
     _temps: int = 0
@@ -106,12 +109,17 @@ class Generator:
 
     # --- values -------------------------------------------------------------------------------
     def simple(self, node: ir.Node) -> bool:
-        return isinstance(node, (ir.Const, ir.Ref))
+        """A literal or a local: usable twice without computing anything."""
+        if isinstance(node, ir.Ref):
+            return (node.namespace, node.name) not in self.inline
+        return isinstance(node, ir.Const)
 
     def value(self, node: ir.Node) -> str:
         if isinstance(node, ir.Const):
             return _literal(node.value)
         if isinstance(node, ir.Ref):
+            if (node.namespace, node.name) in self.inline:
+                return f"{_NS_ARG[node.namespace]}.get({node.name!r})"
             return self.local(node.namespace, node.name)
         if isinstance(node, ir.ListContains):
             self._uses_lists = True
@@ -180,6 +188,9 @@ class Generator:
             return self._compare(node, want=want)
         return f"({self.value(node)} is {want})"
 
+    def _is_local(self, node: ir.Node) -> bool:
+        return isinstance(node, ir.Ref) and self.simple(node)
+
     def _operand(self, node: ir.Node) -> tuple[str, str]:
         """A name or literal for the node, plus a walrus prelude when it must be computed first."""
         if self.simple(node):
@@ -191,7 +202,7 @@ class Generator:
         if len(node.ops) == 1:
             left, right = node.operands
             (a, pa), (b, pb) = self._operand(left), self._operand(right)
-            checked = (not isinstance(left, ir.Ref), not isinstance(right, ir.Ref))  # consts and temps
+            checked = (not self._is_local(left), not self._is_local(right))  # consts and temps need no check
             return "(" + pa + pb + self._pair(node.ops[0], checked, a, b, want) + ")"
         # A chain: read every operand once, up front, then test the pairs with plain names.
         names: list[str] = []

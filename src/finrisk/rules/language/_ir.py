@@ -114,3 +114,27 @@ Node = Union[Const, Ref, ListContains, Call, Arith, Negate, Not, BoolOp, Compare
 
 #: Nodes whose value is a three-valued truth by construction.
 BOOLEAN_NODES = (Not, BoolOp, Compare, InList, IsNull)
+
+
+def children(node: Node) -> tuple[Node, ...]:
+    """The nodes directly under ``node``."""
+    if isinstance(node, (ListContains,)):
+        return (node.arg,)
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, Arith):
+        return (node.left, node.right)
+    if isinstance(node, (Negate, Not, InList, IsNull)):
+        return (node.operand,)
+    if isinstance(node, BoolOp):
+        return node.items
+    if isinstance(node, Compare):
+        return node.operands
+    return ()
+
+
+def references(node: Node) -> list[tuple[str, str]]:
+    """Every (namespace, name) the node reads, once per occurrence."""
+    if isinstance(node, Ref):
+        return [(node.namespace, node.name)]
+    return [ref for child in children(node) for ref in references(child)]

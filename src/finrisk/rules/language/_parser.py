@@ -23,7 +23,7 @@ from finrisk.errors import RuleSyntaxError
 from finrisk.rules.language import _ir as ir
 from finrisk.rules.language._ir import Kind
 from finrisk.rules.language._names import ALL_NAMESPACES, NAMESPACES, RuleNames, suggest, valid_identifier
-from finrisk.rules.language._runtime import FUNCTIONS
+from finrisk.rules.language._runtime import ARITH, FUNCTIONS
 
 __all__ = ["MAX_DEPTH", "MAX_LENGTH", "MAX_LIST", "Parsed", "parse_condition"]
 
@@ -267,6 +267,8 @@ class _Converter:
             digits = args[1]
             if not (isinstance(digits, ir.Const) and type(digits.value) is int and -15 <= digits.value <= 15):
                 raise self.fail(node.args[1], "round()'s digits must be an integer literal from -15 to 15")
+        if func.id == "is_null":  # the same test as `x == null`, which the code generator writes inline
+            return _is_null(args[0], False, self.pos(node))
         return ir.Call(func.id, args, self.pos(node))
 
     def check_argument(self, node: ast.AST, fn: str, wanted: str, got: Kind) -> None:
@@ -290,6 +292,10 @@ class _Converter:
                 raise self.fail(node, f"'{op}' needs numbers; strings can only be joined with '+'")
             if Kind.NUMBER in kinds:
                 raise self.fail(node, "'+' adds two numbers or joins two strings, not a string and a number")
+        if isinstance(left, ir.Const) and isinstance(right, ir.Const):  # fold literals: 1.0 + 1.0 -> 2.0
+            folded = ARITH[op](left.value, right.value)
+            if folded is None or isinstance(folded, (int, float, str)) and len(repr(folded)) <= 100:
+                return ir.Const(folded, self.pos(node))
         return ir.Arith(op, left, right, self.pos(node))
 
     def unary(self, node: ast.UnaryOp) -> ir.Node:
