@@ -118,6 +118,7 @@ class DecisionService:
             engine = self.engine.features
             engine.log_seq = self.log.last_seq()
             _write_snapshot(self.workspace.root / SNAPSHOT_FILE, engine.snapshot())
+        self.lists.close()
         self.log.close()
 
     def __enter__(self) -> DecisionService:

@@ -11,9 +11,10 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from finrisk.cli._common import WorkspaceOption, console, open_workspace, user_errors
+from finrisk.decisions.declared_lists import declare_lists
 from finrisk.decisions.replay import replay
 from finrisk.decisions.replay_report import print_report, render_html
-from finrisk.errors import WorkspaceError
+from finrisk.errors import RuleSetNotFoundError, WorkspaceError
 from finrisk.rules import RuleSet, load_ruleset, parse_ruleset
 from finrisk.rules.lists import ListStore
 from finrisk.rules.versions import RuleSetRepository
@@ -30,6 +31,15 @@ def _bound(option: str, text: str, *, end: bool) -> datetime:
     except ValueError:
         raise WorkspaceError(f"{option}: expected a date such as 2026-03-01 or an ISO time, got {text!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _published(repo: RuleSetRepository, name: str) -> tuple[str, RuleSet] | None:
+    """The live version of the candidate's rule set, to compare against (None before the first publish)."""
+    try:
+        live = repo.published(name)
+    except RuleSetNotFoundError:
+        return None
+    return f"{name}@{live.version}", parse_ruleset(live.text, file=f"{name}@{live.version}")
 
 
 def replay_command(
@@ -49,21 +59,19 @@ def replay_command(
         if hi <= lo:
             raise WorkspaceError(f"--to: must be after --from ({start} .. {end} is empty)")
         candidate = load_ruleset(rules)
-        db = open_database(ws.database_url)
-        lists = ListStore(db)
-        baseline: tuple[str, RuleSet] | None = None
-        if compare:
-            repo = RuleSetRepository(db)
-            live = next((v for v in [repo.published(candidate.name)] if v), None) \
-                if candidate.name in repo.names() else None
-            if live is not None:
-                baseline = (f"{candidate.name}@{live.version}", parse_ruleset(live.text, file=f"{candidate.name}"))
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                      console=console, transient=True) as bar:
-            task = bar.add_task("replaying", total=None)
-            report = replay(ws, candidate, start=lo, end=hi, baseline=baseline, lists=lists,
-                            list_names=frozenset(lists.list_names()),
-                            progress=lambda n: bar.update(task, description=f"replaying: {n:,} events"))
+        with open_database(ws.database_url) as db:
+            lists = ListStore(db)
+            try:
+                declare_lists(ws.root / ws.settings.rules.lists_file, lists, root=ws.root)
+                baseline = _published(RuleSetRepository(db), candidate.name) if compare else None
+                with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                              console=console, transient=True) as bar:
+                    task = bar.add_task("replaying", total=None)
+                    report = replay(ws, candidate, start=lo, end=hi, baseline=baseline, lists=lists,
+                                    list_names=frozenset(lists.list_names()),
+                                    progress=lambda n: bar.update(task, description=f"replaying: {n:,} events"))
+            finally:
+                lists.close()
         print_report(report, console)
         if html is not None:
             html.write_text(render_html(report), encoding="utf-8")
