@@ -93,7 +93,9 @@ def _rules_app() -> typer.Typer:
     return root
 
 
-def test_rule_version_commands(ws: Path, tmp_path: Path) -> None:
+def test_rule_version_commands(ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # These texts are about versions, not the rule language: once the parser is installed it must not judge them.
+    monkeypatch.setattr(rule_versions, "rule_validator", lambda source="rule set": None)
     rules = _rules_app()
 
     def run(*args: str) -> str:
@@ -123,3 +125,13 @@ def test_rule_version_commands(ws: Path, tmp_path: Path) -> None:
     assert "rollback" in audit and "set_shadow" in audit and "clear_shadow" in audit
     missing = runner.invoke(rules, ["rules", "history", "nope", "-w", str(ws)])
     assert missing.exit_code == 1 and "no published rule set named 'nope'" in missing.output
+
+
+def test_publish_refuses_what_the_rule_parser_refuses(ws: Path, tmp_path: Path) -> None:
+    if rule_versions.rule_validator() is None:
+        pytest.skip("the rule language (finrisk.rules.ruleset.parse_ruleset) is not installed in this branch")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: payments\nrules:\n  - name: broken\n    when: event.amount >\n")
+    result = runner.invoke(_rules_app(), ["rules", "publish", str(bad), "-m", "m", "-w", str(ws)])
+    assert result.exit_code == 1 and "bad.yaml" in result.output
+    assert runner.invoke(_rules_app(), ["rules", "history", "payments", "-w", str(ws)]).exit_code == 1

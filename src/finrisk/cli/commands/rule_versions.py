@@ -26,8 +26,11 @@ NameArgument = Annotated[str, typer.Argument(help="The rule set's name.")]
 MessageOption = Annotated[str, typer.Option("--message", "-m", help="Why (kept with the version).")]
 
 
-def rule_validator() -> Callable[[str], object] | None:
-    """The rule parser as a text validator, once the rule language is installed (else None: texts unchecked)."""
+def rule_validator(source: str = "rule set") -> Callable[[str], object] | None:
+    """The rule parser as a text validator, once the rule language is installed (else None: texts unchecked).
+
+    ``source`` is the file name its errors point at (file:line:column).
+    """
     try:
         module = importlib.import_module("finrisk.rules.ruleset")
     except ModuleNotFoundError as exc:
@@ -40,16 +43,16 @@ def rule_validator() -> Callable[[str], object] | None:
     checker = parse
 
     def validate(text: str) -> object:
-        return checker(text, file="rule set")
+        return checker(text, file=source)
 
     return validate
 
 
 @contextmanager
-def open_repository(workspace: Path) -> Iterator[RuleSetRepository]:
+def open_repository(workspace: Path, *, source: str = "rule set") -> Iterator[RuleSetRepository]:
     ws = open_workspace(workspace)
     with open_database(ws.database_url) as db:
-        yield RuleSetRepository(db, validate=rule_validator())
+        yield RuleSetRepository(db, validate=rule_validator(source))
 
 
 def publish(
@@ -62,7 +65,7 @@ def publish(
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Publish a rule-set file as the next live version."""
-    with user_errors(), open_repository(workspace) as repo:
+    with user_errors(), open_repository(workspace, source=str(file)) as repo:
         version = repo.publish_from_file(file, author=by or current_user(), message=message, name=name)
     console.print(Text(f"published {version.name} version {version.version} ({version.content_hash[:12]})"))
 
