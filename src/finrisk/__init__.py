@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from finrisk.errors import (
+    AuthenticationError,
     EventConflictError,
     EventValidationError,
     FinriskError,
     InputFileError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
     QueryError,
+    ServiceNotReadyError,
     SimulationConfigError,
     SnapshotError,
     StoreError,
@@ -18,11 +23,16 @@ from finrisk.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthenticationError",
     "EventConflictError",
     "EventValidationError",
     "FinriskError",
     "InputFileError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
     "QueryError",
+    "ServiceNotReadyError",
     "SimulationConfigError",
     "SnapshotError",
     "StoreError",

@@ -12,7 +12,12 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── SimulationConfigError         400  a simulated-world parameter is out of range
     ├── SnapshotError                 400  an online feature-state snapshot cannot be restored
     ├── QueryError                    400  a warehouse SQL query fails (syntax, unknown table or column)
-    └── StoreError                    503  the event log or warehouse cannot do its job
+    ├── StoreError                    503  the event log or warehouse cannot do its job
+    ├── AuthenticationError           401  no API key, or one that is unknown or revoked
+    ├── PermissionDeniedError         403  the API key's role may not do this
+    ├── NotFoundError                 404  the named decision, list, rule set or key does not exist
+    ├── PayloadTooLargeError          413  a request body is over the service's limit
+    └── ServiceNotReadyError          503  the decision service is still loading (or failed to load)
 """
 
 from __future__ import annotations
@@ -21,12 +26,17 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "AuthenticationError",
     "EventConflictError",
     "EventValidationError",
     "FinriskError",
     "InputFileError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
     "Problem",
     "QueryError",
+    "ServiceNotReadyError",
     "SimulationConfigError",
     "SnapshotError",
     "StoreError",
@@ -134,5 +144,35 @@ class SnapshotError(FinriskError, ValueError):
 
 class StoreError(FinriskError):
     """The event log or warehouse cannot do its job (disk, corruption, locking)."""
+
+    http_status = 503
+
+
+class AuthenticationError(FinriskError):
+    """No API key came, or it is unknown or revoked; the message never echoes the key."""
+
+    http_status = 401
+
+
+class PermissionDeniedError(FinriskError):
+    """The API key is valid but its role may not do this; the message names the roles that may."""
+
+    http_status = 403
+
+
+class NotFoundError(FinriskError):
+    """The named decision, list, rule set, version or key does not exist."""
+
+    http_status = 404
+
+
+class PayloadTooLargeError(FinriskError):
+    """A request body is larger than the service accepts (the limit is in the message)."""
+
+    http_status = 413
+
+
+class ServiceNotReadyError(FinriskError):
+    """The decision service is still loading its state, or failed to load; health says which."""
 
     http_status = 503
