@@ -29,6 +29,8 @@ __all__ = ["CONFIG_FILE", "Settings", "Workspace", "init_workspace", "load_works
 CONFIG_FILE = "finrisk.toml"
 EVENT_TYPES_FILE = "event_types.yaml"
 FEATURES_FILE = "features.yaml"
+STATE_DIR = "state"
+DATABASE_FILE = "finrisk.db"
 
 
 class WorkspaceSection(BaseModel):
@@ -63,6 +65,10 @@ class StoreSection(BaseModel):
     partition: Literal["day", "hour"] = "day"
     lateness_seconds: int = Field(
         default=3600, ge=0, description="a time partition closes this long after newer events arrive"
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="relational store for lists, rule-set versions and audit; None: sqlite:///<workspace>/state/finrisk.db",
     )
 
 
@@ -175,6 +181,12 @@ class Workspace:
     def warehouse_dir(self) -> Path:
         return self.root / self.settings.store.warehouse_dir
 
+    @property
+    def database_url(self) -> str:
+        """The relational store's URL: ``[store] database_url``, or a SQLite file in ``state/``."""
+        configured = self.settings.store.database_url
+        return configured if configured else f"sqlite:///{self.root / STATE_DIR / DATABASE_FILE}"
+
 
 def load_workspace(path: Path | str = ".") -> Workspace:
     """Load the workspace in ``path`` (a folder holding ``finrisk.toml``)."""
@@ -209,6 +221,8 @@ warehouse_dir = "data/warehouse"
 durability = "fsync"       # fsync: survives power loss; os: survives a killed process, faster
 partition = "day"          # warehouse time partitions: day | hour
 lateness_seconds = 3600    # a partition closes this long after newer events have arrived
+# Lists, rule-set versions and the audit trail; default: a SQLite file state/finrisk.db.
+# database_url = "postgresql+psycopg://user:password@host/finrisk"
 """
 
 

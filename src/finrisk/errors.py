@@ -12,12 +12,19 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── SimulationConfigError         400  a simulated-world parameter is out of range
     ├── SnapshotError                 400  an online feature-state snapshot cannot be restored
     ├── QueryError                    400  a warehouse SQL query fails (syntax, unknown table or column)
-    ├── StoreError                    503  the event log or warehouse cannot do its job
+    ├── StoreError                    503  the event log, warehouse or relational store cannot do its job
     ├── AuthenticationError           401  no API key, or one that is unknown or revoked
     ├── PermissionDeniedError         403  the API key's role may not do this
-    ├── NotFoundError                 404  the named decision, list, rule set or key does not exist
+    ├── NotFoundError                 404  the named decision or API key does not exist
     ├── PayloadTooLargeError          413  a request body is over the service's limit
-    └── ServiceNotReadyError          503  the decision service is still loading (or failed to load)
+    ├── ServiceNotReadyError          503  the decision service is still loading (or failed to load)
+    ├── ListError                     400  a list or list-entry argument is malformed (names the field)
+    │   ├── ListNotFoundError         404  no list by that name, or no entry for that value
+    │   ├── ListConflictError         409  a list by that name exists already
+    │   └── ListImportError           400  a list CSV has bad rows (row and problem each); nothing was stored
+    └── RuleSetVersionError           400  a rule-set version request is malformed (bad name, nothing to publish)
+        ├── RuleSetNotFoundError      404  no rule set, version or draft by that name
+        └── RuleSetConflictError      409  content identical to the live version, or a concurrent publish won
 """
 
 from __future__ import annotations
@@ -30,12 +37,20 @@ __all__ = [
     "EventConflictError",
     "EventValidationError",
     "FinriskError",
+    "ImportProblem",
     "InputFileError",
+    "ListConflictError",
+    "ListError",
+    "ListImportError",
+    "ListNotFoundError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "Problem",
     "QueryError",
+    "RuleSetConflictError",
+    "RuleSetNotFoundError",
+    "RuleSetVersionError",
     "ServiceNotReadyError",
     "SimulationConfigError",
     "SnapshotError",
@@ -143,9 +158,74 @@ class SnapshotError(FinriskError, ValueError):
 
 
 class StoreError(FinriskError):
-    """The event log or warehouse cannot do its job (disk, corruption, locking)."""
+    """The event log, warehouse or relational store cannot do its job (disk, corruption, locking)."""
 
     http_status = 503
+
+
+class ListError(FinriskError, ValueError):
+    """A list or list-entry argument is malformed; the message names the field (never an entry's value)."""
+
+    http_status = 400
+
+
+class ListNotFoundError(ListError):
+    """No list by that name, or the list has no entry for that value."""
+
+    http_status = 404
+
+
+class ListConflictError(ListError):
+    """A list by that name exists already."""
+
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """One bad row of an imported file (``row`` counts the header as row 1, like a spreadsheet)."""
+
+    row: int
+    column: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, {self.column}: {self.problem}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"row": self.row, "column": self.column, "problem": self.problem}
+
+
+class ListImportError(ListError):
+    """A list CSV has bad rows; ``problems`` lists every one of them and nothing was stored."""
+
+    http_status = 400
+    shown = 20  # problems spelled out in the message; all of them stay in ``problems``
+
+    def __init__(self, file: str, problems: list[ImportProblem]) -> None:
+        self.file = file
+        self.problems = problems
+        listed = "; ".join(str(p) for p in problems[: self.shown])
+        more = f"; and {len(problems) - self.shown} more" if len(problems) > self.shown else ""
+        super().__init__(f"{file}: {len(problems)} bad row(s), nothing imported: {listed}{more}")
+
+
+class RuleSetVersionError(FinriskError, ValueError):
+    """A rule-set version request is malformed: a bad name, nothing to publish, an unknown version."""
+
+    http_status = 400
+
+
+class RuleSetNotFoundError(RuleSetVersionError):
+    """No rule set, version or draft by that name."""
+
+    http_status = 404
+
+
+class RuleSetConflictError(RuleSetVersionError):
+    """The content equals the live version, or another publisher wrote the same version first."""
+
+    http_status = 409
 
 
 class AuthenticationError(FinriskError):
@@ -161,7 +241,7 @@ class PermissionDeniedError(FinriskError):
 
 
 class NotFoundError(FinriskError):
-    """The named decision, list, rule set, version or key does not exist."""
+    """The named decision or API key does not exist."""
 
     http_status = 404
 
