@@ -9,17 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from pydantic.json_schema import models_json_schema
 
 import finrisk
-from finrisk.api.auth import Authenticator, roles_with, route_permission
+from finrisk.api.auth import API_KEY_SCHEME, Authenticator
 from finrisk.api.deps import DecisionServiceLike, ServiceHolder
 from finrisk.api.errors import install_error_handlers
 from finrisk.api.keys import ApiKeyStore
 from finrisk.api.metrics import ApiMetrics
 from finrisk.api.middleware import AccessMiddleware, BodyLimitMiddleware
-from finrisk.api.routes import decisions, events, health
+from finrisk.api.routes import decisions, events, health, lists, rulesets
 from finrisk.api.routes import keys as key_routes
 from finrisk.api.schemas.problem import Problem
 
@@ -64,7 +63,7 @@ def create_app(
     app.state.authenticator = Authenticator(keys, admin_key=admin_key)
     app.state.metrics = metrics if metrics is not None else ApiMetrics()
     install_error_handlers(app)
-    for module in (decisions, events, health, key_routes):
+    for module in (decisions, events, lists, rulesets, health, key_routes):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, default=max_body_bytes, limits={"/v1/events": max_bulk_body_bytes})
     app.add_middleware(AccessMiddleware, metrics=app.state.metrics)
@@ -80,22 +79,15 @@ def _document_problem(app: FastAPI) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = plain()
-        for route in app.routes:
-            if not isinstance(route, APIRoute):
-                continue
-            permission = route_permission(route)
-            for method in route.methods or ():
-                operation = schema["paths"].get(route.path_format, {}).get(method.lower())
-                if operation is None:
+        for item in schema["paths"].values():
+            for operation in item.values():
+                requirements = operation.get("security")
+                if not requirements:
+                    operation["security"] = []  # open (``/health``): say so explicitly
                     continue
-                if permission is None:
-                    operation["security"] = []  # open: no key needed
-                else:
-                    roles = [r.value for r in roles_with(permission)]
-                    operation["x-permission"] = permission.value
-                    operation["x-roles"] = roles
-                    operation["description"] = (operation.get("description", "") +
-                                                f"\n\nNeeds a key with role {' or '.join(roles)}.").strip()
+                roles = [role for requirement in requirements for role in requirement.get(API_KEY_SCHEME, [])]
+                operation["description"] = (operation.get("description", "") +
+                                            f"\n\nNeeds an `X-API-Key` of role {' or '.join(roles)}.").strip()
         _, defs = models_json_schema([(Problem, "serialization")], ref_template="#/components/schemas/{model}")
         schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
         app.openapi_schema = schema

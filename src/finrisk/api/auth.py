@@ -11,19 +11,20 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Request, Security
-from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 
 from finrisk.api.keys import ENV_ADMIN_KEY_ID, ApiKey, ApiKeyStore, Role
 from finrisk.errors import AuthenticationError, PermissionDeniedError
 
-__all__ = ["API_KEY_HEADER", "PERMISSIONS", "Authenticator", "Permission", "require", "roles_with",
-           "route_permission"]
+__all__ = [
+    "API_KEY_HEADER", "API_KEY_SCHEME", "PERMISSIONS", "Authenticator", "Permission", "caller", "require", "roles_with",
+]
 
 API_KEY_HEADER = "X-API-Key"
+API_KEY_SCHEME = "ApiKey"
 
 
 class Permission(StrEnum):
@@ -78,8 +79,10 @@ class Authenticator:
         return record
 
 
-_api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="An API key made with "
-                               "`finrisk keys create`; its role decides which endpoints it may call.")
+_api_key_header = APIKeyHeader(
+    name=API_KEY_HEADER, scheme_name=API_KEY_SCHEME, auto_error=False,
+    description="An API key made with `finrisk keys create`; its role decides which endpoints it may call.",
+)
 
 
 
@@ -92,27 +95,22 @@ def require(permission: Permission) -> Callable[..., Awaitable[ApiKey]]:
         authenticator: Authenticator = request.app.state.authenticator
         record = authenticator.authenticate(key)
         if permission not in PERMISSIONS[record.role]:
-            raise PermissionDeniedError(
-                f"role {record.role.value!r} may not {permission.value} (needs a {' or '.join(roles_with(permission))} key)"
-            )
+            needed = " or ".join(roles_with(permission))
+            raise PermissionDeniedError(f"role {record.role.value!r} may not {permission.value} (needs a {needed} key)")
         request.state.key_id = record.key_id
         return record
 
     dependency.__name__ = f"require_{permission.name.lower()}"
-    dependency.permission = permission  # type: ignore[attr-defined]
     return dependency
 
 
-def route_permission(route: APIRoute) -> Permission | None:
-    """The permission a route requires (None: open, like ``/health``); the app documents it in OpenAPI."""
-    pending = list(route.dependant.dependencies)
-    while pending:
-        dep = pending.pop()
-        found = getattr(dep.call, "permission", None)
-        if isinstance(found, Permission):
-            return found
-        pending.extend(dep.dependencies)
-    return None
+def caller(permission: Permission) -> Any:
+    """``Annotated[ApiKey, caller(P)]``: the caller's key, checked for ``P``.
+
+    The roles that hold ``P`` go into the operation's OpenAPI security requirement (OpenAPI 3.1
+    lets an API-key requirement list role names), so the spec documents who may call what.
+    """
+    return Security(require(permission), scopes=[role.value for role in roles_with(permission)])
 
 
 def roles_with(permission: Permission) -> list[Role]:

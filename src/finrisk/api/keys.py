@@ -25,6 +25,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 
 from finrisk.errors import NotFoundError
+from finrisk.store.relational import Database
 
 __all__ = ["ENV_ADMIN_KEY_ID", "ApiKey", "ApiKeyStore", "Role", "hash_key"]
 
@@ -84,7 +85,7 @@ def hash_key(key: str) -> str:
 
 def _split(key: str) -> str | None:
     """The key id of a well-formed key, else None."""
-    parts = key.split("_")
+    parts = key.split("_", 2)  # the secret may itself hold "_"
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
         return None
     return parts[1]
@@ -102,14 +103,16 @@ class ApiKeyStore:
 
     Parameters
     ----------
-    engine
-        A SQLAlchemy engine (SQLite file by default, PostgreSQL at scale); the table is made if absent.
+    db
+        The workspace's relational store (SQLite file by default, PostgreSQL at scale); the table is made
+        if absent.
     cache_seconds
         How long a looked-up key row is trusted before it is read again.
 
     Examples
     --------
-    >>> store = ApiKeyStore(sa.create_engine("sqlite://"))
+    >>> from finrisk.store.relational import open_database
+    >>> store = ApiKeyStore(open_database("sqlite://"))
     >>> record, key = store.create(name="scoring-gateway", role=Role.SERVICE)
     >>> store.authenticate(key) == record
     True
@@ -117,10 +120,10 @@ class ApiKeyStore:
     True
     """
 
-    def __init__(self, engine: sa.Engine, *, cache_seconds: float = 2.0) -> None:
-        self.engine = engine
+    def __init__(self, db: Database, *, cache_seconds: float = 2.0) -> None:
+        self.db = db
         self.cache_seconds = cache_seconds
-        _metadata.create_all(engine)
+        _metadata.create_all(db.engine)
         self._cache: dict[str, tuple[float, str | None, ApiKey | None]] = {}
         self._lock = threading.Lock()
 
@@ -133,7 +136,7 @@ class ApiKeyStore:
         key_id = secrets.token_hex(6)
         key = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
         record = ApiKey(key_id=key_id, name=name, role=role, created_at=datetime.now(UTC))
-        with self.engine.begin() as conn:
+        with self.db.write() as conn:
             conn.execute(
                 api_keys_table.insert().values(
                     key_id=key_id, name=name, role=role.value, key_hash=hash_key(key), created_at=record.created_at
@@ -146,7 +149,7 @@ class ApiKeyStore:
         query = sa.select(api_keys_table).order_by(api_keys_table.c.created_at, api_keys_table.c.key_id)
         if not include_revoked:
             query = query.where(api_keys_table.c.revoked_at.is_(None))
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             return [self._record(row) for row in conn.execute(query)]
 
     def get(self, key_id: str) -> ApiKey:
@@ -159,7 +162,7 @@ class ApiKeyStore:
     def revoke(self, key_id: str) -> ApiKey:
         """Stop a key from working (the row stays, for the audit); revoking twice is harmless."""
         now = datetime.now(UTC)
-        with self.engine.begin() as conn:
+        with self.db.write() as conn:
             conn.execute(
                 api_keys_table.update()
                 .where(api_keys_table.c.key_id == key_id, api_keys_table.c.revoked_at.is_(None))
@@ -194,7 +197,7 @@ class ApiKeyStore:
         return record
 
     def _row(self, key_id: str) -> sa.Row[tuple[object, ...]] | None:
-        with self.engine.connect() as conn:
+        with self.db.read() as conn:
             return conn.execute(sa.select(api_keys_table).where(api_keys_table.c.key_id == key_id)).first()
 
     @staticmethod

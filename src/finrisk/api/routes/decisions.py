@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
-from finrisk.api.auth import Permission, require
+from finrisk.api.auth import Permission, caller
 from finrisk.api.deps import ServiceDep
 from finrisk.api.keys import ApiKey
 from finrisk.api.metrics import ApiMetrics
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1/decisions", tags=["decisions"], responses=PROBLEM
     responses={409: {"description": "The event_id is stored with a different body"}},
 )
 def create_decision(
-    key: Annotated[ApiKey, Depends(require(Permission.DECIDE))], event: EventIn, request: Request,
+    key: Annotated[ApiKey, caller(Permission.DECIDE)], event: EventIn, request: Request,
     service: ServiceDep,
 ) -> Response:
     """Validate the event, update features, run the rules and answer once event and decision are durably
@@ -43,7 +43,7 @@ def create_decision(
 @router.get("/{decision_id}", response_model=DecisionOut, summary="Read a stored decision",
             responses={404: {"description": "No such decision"}})
 def get_decision(
-    key: Annotated[ApiKey, Depends(require(Permission.READ_DECISIONS))],
+    key: Annotated[ApiKey, caller(Permission.READ_DECISIONS)],
     decision_id: Annotated[str, Path(min_length=1, max_length=100)], service: ServiceDep,
 ) -> Response:
     decision = service.get_decision(decision_id)

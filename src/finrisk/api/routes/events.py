@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
 
-from finrisk.api.auth import Permission, require
+from finrisk.api.auth import Permission, caller
 from finrisk.api.deps import ServiceDep
 from finrisk.api.keys import ApiKey
 from finrisk.api.metrics import ApiMetrics
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/events", tags=["events"], responses=PROBLEM_RESPO
 
 @router.post("", response_model=IngestOut, status_code=202, summary="Ingest events in bulk")
 def ingest_events(
-    key: Annotated[ApiKey, Depends(require(Permission.INGEST))],
+    key: Annotated[ApiKey, caller(Permission.INGEST)],
     events: Annotated[list[EventIn], Body(min_length=1, max_length=MAX_BULK_EVENTS)],
     request: Request, service: ServiceDep,
 ) -> Response:

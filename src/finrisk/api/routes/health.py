@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from finrisk.api.auth import Permission, require
+from finrisk.api.auth import Permission, caller
 from finrisk.api.deps import ServiceHolder
 from finrisk.api.keys import ApiKey
 from finrisk.api.metrics import ApiMetrics
@@ -33,6 +33,6 @@ def health(request: Request) -> Response:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response, responses=PROBLEM_RESPONSES)
-def metrics(request: Request, key: Annotated[ApiKey, Depends(require(Permission.READ_METRICS))]) -> Response:
+def metrics(request: Request, key: Annotated[ApiKey, caller(Permission.READ_METRICS)]) -> Response:
     registry: ApiMetrics = request.app.state.metrics
     return Response(registry.render(), media_type=registry.content_type)

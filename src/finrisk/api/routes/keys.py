@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from finrisk.api.auth import Authenticator, Permission, require
+from finrisk.api.auth import Authenticator, Permission, caller
 from finrisk.api.keys import ApiKey
 from finrisk.api.routes._common import PROBLEM_RESPONSES, json_response
 from finrisk.api.schemas.keys import KeyCreatedOut, KeyCreateIn, KeyOut
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=PROBLEM_RESPONSES)
 
-AdminKey = Annotated[ApiKey, Depends(require(Permission.MANAGE_KEYS))]
+AdminKey = Annotated[ApiKey, caller(Permission.MANAGE_KEYS)]
 
 
 def _authenticator(request: Request) -> Authenticator:
