@@ -98,7 +98,7 @@ def test_a_role_gets_403_exactly_where_the_permission_table_says(
             body = response.json()
             assert body["error"] == "PermissionDeniedError"
             assert f"role '{role.value}' may not " in body["detail"]
-            assert f"(needs a {' or '.join(documented)} key)" in body["detail"]
+            assert f"(needs a key of role {' or '.join(documented)})" in body["detail"]
         checked += 1
     assert checked >= 25
 

@@ -96,7 +96,9 @@ def require(permission: Permission) -> Callable[..., Awaitable[ApiKey]]:
         record = authenticator.authenticate(key)
         if permission not in PERMISSIONS[record.role]:
             needed = " or ".join(roles_with(permission))
-            raise PermissionDeniedError(f"role {record.role.value!r} may not {permission.value} (needs a {needed} key)")
+            raise PermissionDeniedError(
+                f"role {record.role.value!r} may not {permission.value} (needs a key of role {needed})"
+            )
         request.state.key_id = record.key_id
         return record
 

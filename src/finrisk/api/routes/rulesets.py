@@ -62,7 +62,8 @@ def list_rulesets(key: Reader, service: ServiceDep) -> Response:
     return json_response([_summary(service, name) for name in service.rulesets.names()])
 
 
-@router.get("/{name}/versions", response_model=list[VersionOut], summary="Version history (without texts)")
+@router.get("/{name}/versions", response_model=list[VersionOut],
+            summary="Version history, newest first (without texts)")
 def list_versions(key: Reader, name: Name, service: ServiceDep) -> Response:
     history = service.rulesets.history(name)
     if not history:
