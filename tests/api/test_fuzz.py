@@ -21,7 +21,7 @@ NEEDS_ENGINE = ("/v1/decisions", "/v1/events")
 
 def test_no_server_errors_on_lists_rulesets_keys_and_metrics(app: FastAPI, role_keys: dict[Role, str]) -> None:
     sent, failures = fuzz_for_server_errors(
-        app, role_keys[Role.ADMIN], max_examples=8, keep=lambda path: not path.startswith(NEEDS_ENGINE)
+        app, role_keys[Role.ADMIN], max_examples=6, keep=lambda path: not path.startswith(NEEDS_ENGINE)
     )
-    assert sent >= 150
+    assert sent >= 120
     assert failures == []

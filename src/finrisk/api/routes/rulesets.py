@@ -17,6 +17,7 @@ from finrisk.api.keys import ApiKey
 from finrisk.api.routes._common import PROBLEM_RESPONSES, actor, json_response
 from finrisk.api.schemas.lists import AuditOut
 from finrisk.api.schemas.rulesets import (
+    MAX_VERSION,
     DiffOut,
     DraftIn,
     DraftOut,
@@ -35,7 +36,7 @@ Reader = Annotated[ApiKey, caller(Permission.READ_RULESETS)]
 Drafter = Annotated[ApiKey, caller(Permission.WRITE_DRAFTS)]
 Publisher = Annotated[ApiKey, caller(Permission.PUBLISH_RULESETS)]
 Name = Annotated[str, Path(min_length=1, max_length=64)]
-Version = Annotated[int, Path(ge=1, le=1 << 31)]
+Version = Annotated[int, Path(ge=1, le=MAX_VERSION)]
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"description": "Identical to the live version, or a concurrent publish won"},
 }
@@ -79,7 +80,7 @@ def get_version(key: Reader, name: Name, version: Version, service: ServiceDep) 
 @router.get("/{name}/diff", response_model=DiffOut, summary="What changed between two versions")
 def diff_versions(
     key: Reader, name: Name, service: ServiceDep,
-    a: Annotated[int, Query(ge=1, le=1 << 31)], b: Annotated[int, Query(ge=1, le=1 << 31)],
+    a: Annotated[int, Query(ge=1, le=MAX_VERSION)], b: Annotated[int, Query(ge=1, le=MAX_VERSION)],
 ) -> Response:
     return json_response(service.rulesets.diff(name, a, b).to_dict())
 

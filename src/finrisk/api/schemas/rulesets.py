@@ -5,11 +5,12 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 __all__ = [
-    "DiffOut", "DraftIn", "DraftOut", "PublishIn", "RollbackIn", "RuleChangeOut", "RuleSetSummaryOut", "ShadowIn",
-    "VersionOut",
+    "MAX_VERSION", "DiffOut", "DraftIn", "DraftOut", "PublishIn", "RollbackIn", "RuleChangeOut", "RuleSetSummaryOut",
+    "ShadowIn", "VersionOut",
 ]
 
 MAX_TEXT = 1_000_000
+MAX_VERSION = 2**31  # far above any real history; keeps ids inside every database's integer type
 
 
 class DraftIn(BaseModel):
@@ -30,12 +31,13 @@ class PublishIn(BaseModel):
 
 
 class RollbackIn(BaseModel):
-    to_version: int = Field(ge=1, description="the version whose content becomes live again (as a new version)")
+    to_version: int = Field(ge=1, le=MAX_VERSION,
+                            description="the version whose content becomes live again (as a new version)")
     message: str = Field(min_length=1, max_length=2000, pattern=r"\S")
 
 
 class ShadowIn(BaseModel):
-    version: int | None = Field(ge=1, description="the version to evaluate in shadow, or null to stop")
+    version: int | None = Field(ge=1, le=MAX_VERSION, description="the version to evaluate in shadow, or null to stop")
 
 
 class VersionOut(BaseModel):
