@@ -11,8 +11,14 @@ MODULES = [
     "finrisk.events.schema",
     "finrisk.events.validate",
     "finrisk.features",
+    "finrisk.rules",
+    "finrisk.rules.language",
+    "finrisk.rules.lists",
+    "finrisk.rules.policy",
+    "finrisk.rules.versions",
     "finrisk.simulate",
     "finrisk.store",
+    "finrisk.store.relational",
 ]
 
 

@@ -29,6 +29,8 @@ __all__ = ["CONFIG_FILE", "Settings", "Workspace", "init_workspace", "load_works
 CONFIG_FILE = "finrisk.toml"
 EVENT_TYPES_FILE = "event_types.yaml"
 FEATURES_FILE = "features.yaml"
+RULES_FILE = "rules.yaml"
+LISTS_FILE = "lists.yaml"
 STATE_DIR = "state"
 DATABASE_FILE = "finrisk.db"
 
@@ -72,6 +74,23 @@ class StoreSection(BaseModel):
     )
 
 
+class RulesSection(BaseModel):
+    """The live rule set: its file seeds version 1; later versions are published (``finrisk rules``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    file: str = RULES_FILE
+    lists_file: str = Field(default=LISTS_FILE, description="lists the rules read, created at service start")
+    ruleset: str | None = Field(default=None, description="the live rule set's name (default: the file's)")
+
+
+class ServiceSection(BaseModel):
+    """``finrisk serve`` defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
 class Settings(BaseModel):
     """The validated contents of ``finrisk.toml``."""
 
@@ -80,6 +99,8 @@ class Settings(BaseModel):
     events: EventsSection = Field(default_factory=EventsSection)
     features: FeaturesSection = Field(default_factory=FeaturesSection)
     store: StoreSection = Field(default_factory=StoreSection)
+    rules: RulesSection = Field(default_factory=RulesSection)
+    service: ServiceSection = Field(default_factory=ServiceSection)
 
 
 def _toml_line(text: str, loc: tuple[str, ...]) -> int | None:
@@ -223,6 +244,14 @@ partition = "day"          # warehouse time partitions: day | hour
 lateness_seconds = 3600    # a partition closes this long after newer events have arrived
 # Lists, rule-set versions and the audit trail; default: a SQLite file state/finrisk.db.
 # database_url = "postgresql+psycopg://user:password@host/finrisk"
+
+[rules]
+file = "rules.yaml"        # seeds version 1 of the live rule set; later versions: 'finrisk rules publish'
+lists_file = "lists.yaml"  # lists the rules read (name, kind, field); created empty when the service starts
+
+[service]
+host = "127.0.0.1"         # 'finrisk serve' listens here
+port = 8000
 """
 
 

@@ -12,19 +12,21 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── SimulationConfigError         400  a simulated-world parameter is out of range
     ├── SnapshotError                 400  an online feature-state snapshot cannot be restored
     ├── QueryError                    400  a warehouse SQL query fails (syntax, unknown table or column)
+    ├── RuleSyntaxError               422  a rule condition is not in the rule language (line, column, caret)
+    ├── RuleSetError                  422  a rule-set file is malformed (file, line, rule, problem)
+    ├── ListError                     400  a list or list-entry argument is malformed (names the field)
+    │   ├── ListNotFoundError         404  no list by that name, or no entry for that value
+    │   ├── ListConflictError         409  a list by that name exists already
+    │   └── ListImportError           400  a list CSV has bad rows (row and problem each); nothing was stored
+    ├── RuleSetVersionError           400  a rule-set version request is malformed (bad name, nothing to publish)
+    │   ├── RuleSetNotFoundError      404  no rule set, version or draft by that name
+    │   └── RuleSetConflictError      409  content identical to the live version, or a concurrent publish won
     ├── StoreError                    503  the event log, warehouse or relational store cannot do its job
     ├── AuthenticationError           401  no API key, or one that is unknown or revoked
     ├── PermissionDeniedError         403  the API key's role may not do this
     ├── NotFoundError                 404  the named decision or API key does not exist
     ├── PayloadTooLargeError          413  a request body is over the service's limit
-    ├── ServiceNotReadyError          503  the decision service is still loading (or failed to load)
-    ├── ListError                     400  a list or list-entry argument is malformed (names the field)
-    │   ├── ListNotFoundError         404  no list by that name, or no entry for that value
-    │   ├── ListConflictError         409  a list by that name exists already
-    │   └── ListImportError           400  a list CSV has bad rows (row and problem each); nothing was stored
-    └── RuleSetVersionError           400  a rule-set version request is malformed (bad name, nothing to publish)
-        ├── RuleSetNotFoundError      404  no rule set, version or draft by that name
-        └── RuleSetConflictError      409  content identical to the live version, or a concurrent publish won
+    └── ServiceNotReadyError          503  the decision service is still loading (or failed to load)
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ __all__ = [
     "Problem",
     "QueryError",
     "RuleSetConflictError",
+    "RuleSetError",
     "RuleSetNotFoundError",
     "RuleSetVersionError",
+    "RuleSyntaxError",
     "ServiceNotReadyError",
     "SimulationConfigError",
     "SnapshotError",
@@ -226,6 +230,59 @@ class RuleSetConflictError(RuleSetVersionError):
     """The content equals the live version, or another publisher wrote the same version first."""
 
     http_status = 409
+class RuleSyntaxError(FinriskError, ValueError):
+    """A rule condition is not in the rule language, or names something unknown.
+
+    ``line`` and ``column`` are 1-based; within the condition text unless ``file`` is set, in which case
+    the rule-set loader has already moved them to the position in that file. ``str()`` shows the
+    offending line with a caret under the column, so a terminal or an API client can point at it.
+    """
+
+    http_status = 422
+
+    def __init__(self, message: str, *, line: int, column: int, source_line: str = "",
+                 file: str | None = None, rule: str | None = None) -> None:
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source_line = source_line
+        self.file = file
+        self.rule = rule
+        super().__init__(message)
+
+    @property
+    def location(self) -> str:
+        """``file:line:column`` (or ``line L, column C`` without a file)."""
+        if self.file is not None:
+            return f"{self.file}:{self.line}:{self.column}"
+        return f"line {self.line}, column {self.column}"
+
+    def __str__(self) -> str:
+        rule = f"rule {self.rule!r}: " if self.rule is not None else ""
+        head = f"{self.location}: {rule}{self.message}"
+        if not self.source_line:
+            return head
+        shown = self.source_line.expandtabs(1).rstrip()
+        caret = " " * (max(self.column, 1) - 1) + "^"
+        return f"{head}\n    {shown}\n    {caret}"
+
+
+class RuleSetError(FinriskError, ValueError):
+    """A rule-set file is malformed: unknown key, bad action, duplicate rule name, bad level table."""
+
+    http_status = 422
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 rule: str | None = None) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.rule = rule
+        where = ""
+        if file is not None:
+            where = f"{file}:{line}: " if line is not None else f"{file}: "
+        rule_part = f"rule {rule!r}: " if rule is not None else ""
+        super().__init__(f"{where}{rule_part}{message}")
 
 
 class AuthenticationError(FinriskError):

@@ -21,7 +21,21 @@ def _root() -> None:
 
 
 # Command modules, in the order `finrisk --help` lists them.
-_COMMANDS = ["init", "demo", "simulate", "load", "flush", "sql", "events", "features", "serve", "keys"]
+_COMMANDS = [
+    "init",
+    "demo",
+    "simulate",
+    "load",
+    "flush",
+    "sql",
+    "events",
+    "features",
+    "rules",
+    "lists",
+    "replay",
+    "serve",
+    "keys",
+]
 
 for _name in _COMMANDS:
     try:

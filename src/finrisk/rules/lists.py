@@ -54,13 +54,18 @@ from finrisk.store.relational import (
     us_to_datetime,
 )
 
-__all__ = ["ListEntry", "ListInfo", "ListKind", "ListStore", "list_key"]
+__all__ = ["ListEntry", "ListInfo", "ListKind", "ListStore", "list_key", "mask_value"]
 
 _log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _NAME_RULE = "a lower-case identifier (a-z, 0-9, _; starting with a letter; at most 64 characters)"
 _NEVER = -(1 << 63)  # "no entry": no event time is below it, so the expiry test alone says False
 _OBJECT = "list"
+
+
+def _shown(value: object) -> str:
+    """A name as it goes into an error text: quoted when it is a short string, described otherwise."""
+    return repr(value) if isinstance(value, str) and len(value) <= 64 else describe_value(value)
 
 
 class ListKind(StrEnum):
@@ -117,6 +122,18 @@ def list_key(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def mask_value(value: str) -> str:
+    """A list value as shown to people who may not see personal data: ends kept, middle starred.
+
+    >>> mask_value("13800138000"), mask_value("D-1")
+    ('13*******00', '***')
+    """
+    if len(value) <= 4:
+        return "*" * len(value)
+    keep = 2 if len(value) < 12 else 3
+    return value[:keep] + "*" * (len(value) - 2 * keep) + value[-keep:]
 
 
 def _check_name(field: str, value: object) -> str:
@@ -322,7 +339,7 @@ class ListStore:
     def _no_list(self, name: object) -> ListNotFoundError:
         known = sorted(self._state.lists) if self._state.seq >= 0 else []
         hint = f" (lists: {', '.join(known)})" if known and len(known) <= 20 else ""
-        return ListNotFoundError(f"list_name: no list named {describe_value(name)}{hint}")
+        return ListNotFoundError(f"list_name: no list named {_shown(name)}{hint}")
 
     # -- entries --------------------------------------------------------------------------------
 

@@ -50,6 +50,11 @@ _NAME_RULE = "a lower-case name (a-z, 0-9, _ and -; starting with a letter; at m
 MAX_TEXT = 1_000_000
 
 
+def _shown(value: object) -> str:
+    """A name as it goes into an error text: quoted when it is a short string, described otherwise."""
+    return repr(value) if isinstance(value, str) and len(value) <= 64 else describe_value(value)
+
+
 def content_hash(text: str) -> str:
     """SHA-256 of the exact text (two versions are 'identical' when their texts are byte-equal)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -180,7 +185,7 @@ class RuleSetRepository:
         with self.db.write() as conn:
             old = conn.execute(select(ruleset_drafts.c.text).where(ruleset_drafts.c.name == name)).first()
             if old is None:
-                raise RuleSetNotFoundError(f"name: rule set {describe_value(name)} has no draft")
+                raise RuleSetNotFoundError(f"name: rule set {_shown(name)} has no draft")
             conn.execute(delete(ruleset_drafts).where(ruleset_drafts.c.name == name))
             record_audit(conn, actor=actor, object_type=_OBJECT, object_name=name, action="discard_draft",
                          old={"content_hash": content_hash(old[0])})
@@ -293,7 +298,7 @@ class RuleSetRepository:
         with self.db.read() as conn:
             row = self._live_row(conn, name)
         if row is None:
-            raise RuleSetNotFoundError(f"name: no published rule set named {describe_value(name)}")
+            raise RuleSetNotFoundError(f"name: no published rule set named {_shown(name)}")
         return _version_of(row)
 
     def live_at(self, name: str, at: datetime) -> RuleSetVersion | None:
@@ -316,7 +321,7 @@ class RuleSetRepository:
             latest = conn.scalar(latest_of_name) if row is None else version
         if row is None:
             known = f"versions 1 to {latest}" if latest else "no published versions"
-            raise RuleSetNotFoundError(f"version: rule set {describe_value(name)} has {known}, got {version}")
+            raise RuleSetNotFoundError(f"version: rule set {_shown(name)} has {known}, got {version}")
         return _version_of(row)
 
     def history(self, name: str) -> list[RuleSetVersion]:
@@ -325,7 +330,7 @@ class RuleSetRepository:
         with self.db.read() as conn:
             rows = conn.execute(query.order_by(ruleset_versions.c.version.desc())).mappings().all()
         if not rows:
-            raise RuleSetNotFoundError(f"name: no published rule set named {describe_value(name)}")
+            raise RuleSetNotFoundError(f"name: no published rule set named {_shown(name)}")
         return [_version_of(row) for row in rows]
 
     def names(self) -> list[str]:

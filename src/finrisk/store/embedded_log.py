@@ -26,6 +26,10 @@ the OS page cache: it survives a killed process, not a power cut).
 
 Ground-truth labels live in a second table of the same file, written in the same transaction as
 their events, and carry the event's time so the warehouse flushes them with its partition.
+Decisions live in a third table, also written in their event's transaction: an acknowledged
+decision and its event are both on disk, or neither is. Lookups of decisions use a second,
+read-only connection so they never wait behind a commit's fsync (WAL lets readers run beside
+the writer).
 """
 
 from __future__ import annotations
@@ -85,6 +89,12 @@ CREATE TABLE IF NOT EXISTS labels (
     flushed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS labels_pending ON labels(event_type, event_time_us) WHERE flushed = 0;
+CREATE TABLE IF NOT EXISTS decisions (
+    seq INTEGER PRIMARY KEY,
+    decision_id TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL UNIQUE,
+    body BLOB NOT NULL
+);
 """
 
 
@@ -135,6 +145,7 @@ class EmbeddedEventLog(EventLog):
         self.durability = durability
         self.registry = registry
         self._lock = threading.Lock()
+        self._rlock = threading.Lock()
         self._times: dict[str, tuple[str, ...]] = {}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,15 +154,29 @@ class EmbeddedEventLog(EventLog):
             self._db.execute(f"PRAGMA synchronous={_SYNC[durability]}")
             self._db.execute("PRAGMA busy_timeout=30000")
             self._db.executescript(_SCHEMA)
+            self._rdb = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._rdb.execute("PRAGMA busy_timeout=30000")
+            self._rdb.execute("PRAGMA query_only=1")
         except sqlite3.Error as exc:
             raise StoreError(f"event log {self.path}: cannot open ({exc})") from None
 
     # -- writing ---------------------------------------------------------------------------
     def append(
-        self, events: Sequence[Mapping[str, Any]], *, labels: Sequence[Labels | None] | None = None
+        self,
+        events: Sequence[Mapping[str, Any]],
+        *,
+        labels: Sequence[Labels | None] | None = None,
+        decisions: Sequence[tuple[str, bytes] | None] | None = None,
     ) -> list[AppendResult]:
+        """Append a batch in one transaction; ``decisions[i]`` is ``(decision_id, json body)`` for event i.
+
+        A decision is stored with a newly stored event, and also with a duplicate (same body) that has
+        none yet; a decision for an event that already has one is ignored (the first one stands).
+        """
         if labels is not None and len(labels) != len(events):
             raise StoreError(f"labels: expected {len(events)} entries (one per event), got {len(labels)}")
+        if decisions is not None and len(decisions) != len(events):
+            raise StoreError(f"decisions: expected {len(events)} entries (one per event), got {len(decisions)}")
         prepared = [(e["event_id"], fast_canonical_json(e)) for e in events]
         hashes = [body_hash_of(body) for _, body in prepared]
         results: list[AppendResult | None] = [None] * len(events)
@@ -168,11 +193,15 @@ class EmbeddedEventLog(EventLog):
             seq = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
             rows: list[tuple[Any, ...]] = []
             label_rows: list[tuple[Any, ...]] = []
+            decision_rows: list[tuple[str, str, bytes]] = []
             for i, ((eid, body), h) in enumerate(zip(prepared, hashes, strict=True)):
                 found = stored.get(eid)
                 if found is not None:
                     if found[1] == h:
                         results[i] = AppendResult(eid, AppendStatus.DUPLICATE, found[0])
+                        made = None if decisions is None else decisions[i]
+                        if made is not None:
+                            decision_rows.append((made[0], eid, made[1]))
                     else:
                         results[i] = AppendResult(eid, AppendStatus.CONFLICT, None, EventConflictError(eid))
                     continue
@@ -184,6 +213,9 @@ class EmbeddedEventLog(EventLog):
                 results[i] = AppendResult(eid, AppendStatus.STORED, seq)
                 if labels is not None and labels[i]:
                     label_rows.append((eid, event["event_type"], t_us, orjson.dumps(dict(labels[i] or {}))))
+                made = None if decisions is None else decisions[i]
+                if made is not None:
+                    decision_rows.append((made[0], eid, made[1]))
             db.executemany(
                 "INSERT INTO events(seq, event_id, event_type, event_time_us, body, body_hash) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -194,7 +226,35 @@ class EmbeddedEventLog(EventLog):
                     "INSERT OR IGNORE INTO labels(event_id, event_type, event_time_us, body) VALUES (?, ?, ?, ?)",
                     label_rows,
                 )
+            if decision_rows:
+                db.executemany(
+                    "INSERT OR IGNORE INTO decisions(decision_id, event_id, body) VALUES (?, ?, ?)", decision_rows
+                )
         return [r for r in results if r is not None]
+
+    # -- decisions -------------------------------------------------------------------------
+    def get_decision(self, decision_id: str) -> bytes | None:
+        """The stored JSON body of a decision, or ``None``."""
+        body: bytes | None = self._read_one("SELECT body FROM decisions WHERE decision_id = ?", decision_id)
+        return body
+
+    def decision_for_event(self, event_id: str) -> bytes | None:
+        """The stored JSON body of the decision made for ``event_id``, or ``None``."""
+        body: bytes | None = self._read_one("SELECT body FROM decisions WHERE event_id = ?", event_id)
+        return body
+
+    def body_hash(self, event_id: str) -> str | None:
+        """The body hash of a stored event (to tell a retry from a conflicting reuse of its id)."""
+        row = self._read_one("SELECT body_hash FROM events WHERE event_id = ?", event_id)
+        return None if row is None else str(row)
+
+    def count_decisions(self) -> int:
+        return int(self.query("SELECT count(*) FROM decisions")[0][0])
+
+    def _read_one(self, sql: str, key: str) -> Any:
+        with self._rlock:
+            row = self._rdb.execute(sql, (key,)).fetchone()
+        return None if row is None else row[0]
 
     def _write(self) -> _Transaction:
         return _Transaction(self._db, self.path)
@@ -263,7 +323,8 @@ class EmbeddedEventLog(EventLog):
         return out
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._rlock:
+            self._rdb.close()
             self._db.close()
 
     def __enter__(self) -> Self:

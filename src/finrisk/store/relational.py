@@ -53,10 +53,10 @@ from sqlalchemy.pool import StaticPool
 from finrisk.errors import StoreError
 
 __all__ = [
-    "LIST_CHANGES_COUNTER",
-    "SCHEMA_VERSION",
     "AuditRecord",
     "Database",
+    "LIST_CHANGES_COUNTER",
+    "SCHEMA_VERSION",
     "audit_log",
     "datetime_to_us",
     "list_changes",
@@ -70,6 +70,7 @@ __all__ = [
     "ruleset_drafts",
     "ruleset_shadows",
     "ruleset_versions",
+    "schema_version",
     "store_counters",
     "us_to_datetime",
 ]

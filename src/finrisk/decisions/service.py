@@ -1,0 +1,336 @@
+"""The live decision service: validate, decide, log durably, answer; idempotent by ``event_id``.
+
+The order of work for one event is fixed:
+
+1. validate the body (bad input never touches state);
+2. under one lock: if the ``event_id`` already has a decision (stored or in flight), the caller gets
+   that decision back and nothing is counted twice; otherwise the engine computes the decision and
+   the event joins the feature state;
+3. outside the lock: wait until the event *and* its decision are committed to the log (group
+   commit, see :mod:`finrisk.decisions.writer`), then answer.
+
+So an acknowledged decision is always on disk, and a retry (even one racing the first call) returns
+the same decision. If the commit fails the caller gets a 503 and the feature state holds an event
+the log lacks; the state is rebuilt from the log at the next start, so the log stays the truth.
+
+Start-up restores the online feature state from the snapshot written at the last clean stop and
+applies the log after it (or rebuilds from the whole log), then writes a fresh snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from finrisk.config import Workspace
+from finrisk.decisions.declared_lists import declare_lists
+from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, ModelScorer
+from finrisk.decisions.model import Decision, IngestResult
+from finrisk.decisions.profiles import ProfileStore
+from finrisk.decisions.writer import GroupCommitWriter
+from finrisk.errors import (
+    EventConflictError,
+    FinriskError,
+    RuleSetNotFoundError,
+    SnapshotError,
+    StoreError,
+    WorkspaceError,
+)
+from finrisk.events.validate import EventValidator, body_hash
+from finrisk.features.online import OnlineFeatureEngine
+from finrisk.rules import RuleNames, RuleSet, load_ruleset, parse_ruleset
+from finrisk.rules.lists import ListStore
+from finrisk.rules.versions import RuleSetRepository, RuleSetVersion
+from finrisk.store.embedded_log import EmbeddedEventLog, open_log
+from finrisk.store.log import AppendStatus
+from finrisk.store.relational import open_database
+
+__all__ = ["DecisionService", "SNAPSHOT_FILE"]
+
+#: The online feature state saved at a clean stop, relative to the workspace.
+SNAPSHOT_FILE = Path("state") / "online.snapshot"
+_COMMIT_TIMEOUT_S = 30.0
+
+Progress = Callable[[int, int], None]
+
+
+class DecisionService:
+    """Decisions for one workspace, thread-safe; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        log: EmbeddedEventLog,
+        features: OnlineFeatureEngine,
+        lists: ListStore,
+        rulesets: RuleSetRepository,
+        profiles: ProfileStore,
+        ruleset_name: str,
+        scorers: Sequence[ModelScorer] = (),
+    ) -> None:
+        self.workspace = workspace
+        self.log = log
+        self.lists = lists
+        self.rulesets = rulesets
+        self.profiles = profiles
+        self._validator = EventValidator(workspace.event_types)
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[str, Future[Any], Decision | None]] = {}
+        self._started = time.time()
+        self.decisions_made = 0
+        self.ruleset_name = ruleset_name
+        self.engine = DecisionEngine(features, self._active(self.ruleset_name), shadows=self._shadows(),
+                                     lists=lists, profiles=profiles, scorers=scorers)
+        self._writer = GroupCommitWriter(log)
+
+    # --- start and stop -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, workspace: Workspace, *, rebuild_progress: Progress | None = None) -> DecisionService:
+        """The service for ``workspace``: log, lists and rule versions opened, feature state loaded."""
+        log = open_log(workspace)
+        try:
+            features = _load_features(workspace, log, rebuild_progress)
+            db = open_database(workspace.database_url)
+            rulesets = RuleSetRepository(db, validate=lambda text: parse_ruleset(text))
+            lists = ListStore(db)
+            declare_lists(workspace.root / workspace.settings.rules.lists_file, lists, root=workspace.root)
+            name = _ensure_published(workspace, rulesets)
+            profiles = ProfileStore.from_warehouse(workspace.warehouse_dir)
+            return cls(workspace, log=log, features=features, lists=lists, rulesets=rulesets, profiles=profiles,
+                       ruleset_name=name)
+        except BaseException:
+            log.close()
+            raise
+
+    def close(self) -> None:
+        """Commit what is queued, save the feature state for a fast restart, close the log."""
+        self._writer.close()
+        with self._lock:
+            engine = self.engine.features
+            engine.log_seq = self.log.last_seq()
+            _write_snapshot(self.workspace.root / SNAPSHOT_FILE, engine.snapshot())
+        self.log.close()
+
+    def __enter__(self) -> DecisionService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- rules ----------------------------------------------------------------------------------
+    def _names(self) -> RuleNames:
+        ws = self.workspace
+        return RuleNames.from_registry(ws.event_types, features=ws.features.names, models=None,
+                                       lists=self.lists.list_names(), profile_fields=self.profiles.fields or None)
+
+    def _compile(self, ruleset: RuleSet, label: str) -> ActiveRuleSet:
+        return ActiveRuleSet(label, ruleset.compile(names=self._names()))
+
+    def _active(self, name: str) -> ActiveRuleSet:
+        live = _published(self.rulesets, name)
+        if live is None:
+            raise WorkspaceError(f"rules: no published version of rule set {name!r}; "
+                                 f"run 'finrisk rules publish' or check [rules] in finrisk.toml")
+        return self._compile(parse_ruleset(live.text, file=f"{name}@{live.version}"), f"{name}@{live.version}")
+
+    def _shadows(self) -> list[ActiveRuleSet]:
+        out = []
+        for name in self.rulesets.names():
+            v = self.rulesets.shadow(name)
+            if v is not None:
+                out.append(self._compile(parse_ruleset(v.text, file=f"{name}@{v.version}"), f"{name}@{v.version}"))
+        return out
+
+    def reload_rules(self) -> None:
+        """Pick up a newly published, rolled-back or shadowed version without a restart."""
+        self.lists.refresh()
+        active = self._active(self.ruleset_name)
+        shadows = self._shadows()
+        with self._lock:
+            self.engine.rules = active
+            self.engine.shadows = tuple(shadows)
+
+    # --- deciding -------------------------------------------------------------------------------
+    def decide(self, body: Mapping[str, Any]) -> Decision:
+        """Decide one event; returns once the event and its decision are durably logged."""
+        t0 = time.perf_counter_ns()
+        event = self._validator.validate(body)
+        eid = str(event["event_id"])
+        digest = body_hash(event)
+        with self._lock:
+            pending = self._pending.get(eid)
+            if pending is None:
+                stored = self._stored_decision(eid, digest)
+                if stored is not None:
+                    return stored
+                known = self.log.body_hash(eid)
+                if known is not None and known != digest:
+                    raise EventConflictError(eid)
+                decision = self.engine.decide(event, update=known is None, started_ns=t0)
+                future = self._writer.submit(event, (decision.decision_id, orjson.dumps(decision.to_dict())))
+                self._pending[eid] = (digest, future, decision)
+                self.decisions_made += 1
+        if pending is not None:
+            first_digest, first_future, first = pending
+            if first_digest != digest:
+                raise EventConflictError(eid)
+            self._wait(first_future)
+            if first is None:  # the event came in through ingest(); it has no decision of its own yet
+                return self.decide(body)
+            return first.as_retry()
+        try:
+            self._wait(future)
+        finally:
+            with self._lock:
+                self._pending.pop(eid, None)
+        return decision
+
+    def _stored_decision(self, eid: str, digest: str) -> Decision | None:
+        raw = self.log.decision_for_event(eid)
+        if raw is None:
+            return None
+        if self.log.body_hash(eid) != digest:
+            raise EventConflictError(eid)
+        return Decision.from_dict(orjson.loads(raw)).as_retry()
+
+    @staticmethod
+    def _wait(future: Future[Any]) -> None:
+        try:
+            result = future.result(timeout=_COMMIT_TIMEOUT_S)
+        except FutureTimeout:
+            raise StoreError(f"event log: the commit took longer than {_COMMIT_TIMEOUT_S:.0f} s") from None
+        if result.status is AppendStatus.CONFLICT:
+            raise EventConflictError(result.event_id)
+
+    def get_decision(self, decision_id: str) -> Decision | None:
+        raw = self.log.get_decision(decision_id)
+        return None if raw is None else Decision.from_dict(orjson.loads(raw))
+
+    # --- bulk events ----------------------------------------------------------------------------
+    def ingest(self, bodies: Sequence[Mapping[str, Any]]) -> IngestResult:
+        """Validate and log many events (no decisions); accepted ones update the feature state.
+
+        Every body is judged on its own: refused ones are listed with their index and problems and
+        never stop the others.
+        """
+        rejected: list[dict[str, Any]] = []
+        fresh: list[tuple[str, Future[Any]]] = []
+        duplicates = 0
+        events = []
+        for i, body in enumerate(bodies):
+            try:
+                events.append((i, self._validator.validate(body)))
+            except FinriskError as exc:
+                rejected.append(_rejection(i, body, exc))
+        with self._lock:
+            for i, event in events:
+                eid = str(event["event_id"])
+                digest = body_hash(event)
+                pending = self._pending.get(eid)
+                known = pending[0] if pending is not None else self.log.body_hash(eid)
+                if known is not None:
+                    if known == digest:
+                        duplicates += 1
+                    else:
+                        rejected.append(_rejection(i, event, EventConflictError(eid)))
+                    continue
+                self.engine.features.update(event)
+                future = self._writer.submit(event)
+                self._pending[eid] = (digest, future, None)
+                fresh.append((eid, future))
+        try:
+            for _, future in fresh:
+                self._wait(future)
+        finally:
+            with self._lock:
+                for eid, _ in fresh:
+                    self._pending.pop(eid, None)
+        rejected.sort(key=lambda r: int(r["index"]))
+        return IngestResult(accepted=len(fresh), duplicates=duplicates, rejected=tuple(rejected))
+
+    # --- introspection --------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {
+            "ready": True,
+            "ruleset": self.engine.rules.label,
+            "shadow": [s.label for s in self.engine.shadows],
+            "features": len(self.engine.features.feature_set.names),
+            "feature_version": self.engine.feature_version,
+            "decisions_since_start": self.decisions_made,
+            "log_batches": self._writer.batches,
+            "uptime_s": round(time.time() - self._started, 1),
+        }
+
+
+def _rejection(index: int, body: Mapping[str, Any] | Any, exc: FinriskError) -> dict[str, Any]:
+    eid = body.get("event_id") if isinstance(body, Mapping) else None
+    problems = [p.as_dict() for p in getattr(exc, "problems", [])]
+    return {"index": index, "event_id": None if eid is None else str(eid), "error": type(exc).__name__,
+            "message": str(exc), "problems": problems}
+
+
+def _ensure_published(workspace: Workspace, repo: RuleSetRepository) -> str:
+    """The live rule set's name; the workspace's rule file becomes version 1 the first time round.
+
+    Later edits of the file go live only through ``finrisk rules publish`` (with author and message).
+    """
+    settings = workspace.settings.rules
+    if settings.ruleset is not None and _published(repo, settings.ruleset) is not None:
+        return settings.ruleset
+    path = workspace.root / settings.file
+    if not path.is_file():
+        raise WorkspaceError(f"rules.file: {path} does not exist and no rule set is published", file="finrisk.toml")
+    ruleset = load_ruleset(path)
+    if settings.ruleset is not None and ruleset.name != settings.ruleset:
+        raise WorkspaceError(f"rules.ruleset is {settings.ruleset!r} but {path.name} declares rule set "
+                             f"{ruleset.name!r}", file="finrisk.toml")
+    if _published(repo, ruleset.name) is None:
+        repo.publish(ruleset.name, author="finrisk", message=f"first version, from {path.name}", text=ruleset.text)
+    return ruleset.name
+
+
+def _published(repo: RuleSetRepository, name: str) -> RuleSetVersion | None:
+    try:
+        return repo.published(name)
+    except RuleSetNotFoundError:
+        return None
+
+
+def _load_features(workspace: Workspace, log: EmbeddedEventLog, progress: Progress | None) -> OnlineFeatureEngine:
+    feature_set = workspace.features
+    lateness_us = workspace.settings.features.allowed_lateness_seconds * 1_000_000
+    path = workspace.root / SNAPSHOT_FILE
+    engine: OnlineFeatureEngine | None = None
+    if path.is_file():
+        with contextlib.suppress(SnapshotError):  # other declarations or format: rebuild instead
+            engine = OnlineFeatureEngine.restore(feature_set, path.read_bytes())
+    if engine is None or engine.allowed_lateness_us != lateness_us:
+        engine = OnlineFeatureEngine.rebuild(feature_set, log, allowed_lateness_us=lateness_us, progress=progress)
+    else:
+        total = log.last_seq() - engine.log_seq
+        done = 0
+        for seq, event in log.read(after_seq=engine.log_seq):
+            engine.update(event)
+            engine.log_seq = seq
+            done += 1
+            if progress is not None and done % 10_000 == 0:
+                progress(done, total)
+    _write_snapshot(path, engine.snapshot())
+    return engine
+
+
+def _write_snapshot(path: Path, data: bytes) -> None:
+    """Write to a temporary name, then rename: a crash mid-write never leaves half a snapshot."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)

@@ -1,0 +1,187 @@
+"""The live decision service: durable, idempotent, explainable, and reloadable without a restart."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finrisk.config import Workspace, init_workspace, load_workspace
+from finrisk.decisions.service import SNAPSHOT_FILE, DecisionService
+from finrisk.errors import EventConflictError, EventValidationError, UnknownEventTypeError
+
+FEATURES = """\
+features:
+  cust_txn_1h: {key: customer_id, events: transaction, agg: count, window: 1h}
+  cust_amount_sum_24h: {key: customer_id, events: transaction, agg: sum, field: amount, window: 24h}
+  cpty_senders_1h: {key: counterparty_account, events: transaction, agg: count_distinct, field: account_id,
+                    window: 1h}
+"""
+
+RULES = """\
+name: payments
+description: Test rules.
+policy: strongest
+rules:
+  - name: big_amount
+    description: A large amount.
+    events: [transaction]
+    when: event.amount > 1000
+    action: review
+    score: 50
+    reason: "Amount {event.amount} is above 1000"
+  - name: burst
+    description: Many transactions in an hour.
+    events: [transaction]
+    when: features.cust_txn_1h >= 2
+    action: challenge
+    method: sms_otp
+    score: 30
+    reason: "{features.cust_txn_1h} transactions in the last hour"
+  - name: blocked_device
+    description: A device on the blacklist.
+    when: lists.bad_devices.contains(event.device_id)
+    action: reject
+    score: 100
+    reason: Device is blacklisted
+"""
+
+
+LISTS = """\
+lists:
+  bad_devices: {kind: black, field: device_id, description: Devices seen in confirmed fraud.}
+"""
+
+
+def txn(eid: str, *, minute: int = 0, amount: float = 10.0, customer: str = "C1", **extra: Any) -> dict[str, Any]:
+    return {"event_id": eid, "event_type": "transaction", "event_time": f"2026-01-05T09:{minute:02d}:00Z",
+            "customer_id": customer, "account_id": "A1", "card_id": "K1", "amount": amount,
+            "currency": "CNY", "txn_type": "payment", "device_id": "D1", **extra}
+
+
+def make_workspace(root: Path) -> Workspace:
+    ws = init_workspace(root)
+    (root / "features.yaml").write_text(FEATURES, encoding="utf-8")
+    (root / "rules.yaml").write_text(RULES, encoding="utf-8")
+    (root / "lists.yaml").write_text(LISTS, encoding="utf-8")
+    ws = load_workspace(root)
+    return ws
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[DecisionService]:
+    ws = make_workspace(tmp_path / "ws")
+    svc = DecisionService.open(ws)
+    yield svc
+    svc.close()
+
+
+def test_decision_is_explained_and_logged(service: DecisionService) -> None:
+    d = service.decide(txn("t1", amount=5000.0))
+    assert d.action == "review" and d.event_id == "t1"
+    assert [h["rule"] for h in d.rule_hits] == ["big_amount"]
+    assert d.reasons == ("Amount 5000 is above 1000",)
+    assert set(d.features) == {"cust_txn_1h", "cust_amount_sum_24h", "cpty_senders_1h"}
+    assert d.features["cust_txn_1h"] == 0
+    assert d.versions["ruleset"] == "payments@1" and d.latency_ms >= 0
+    assert service.get_decision(d.decision_id) == d
+    assert service.log.count() == 1 and service.log.count_decisions() == 1
+
+
+def test_features_count_earlier_events_and_rules_see_them(service: DecisionService) -> None:
+    service.decide(txn("t1", minute=1))
+    service.decide(txn("t2", minute=2))
+    d = service.decide(txn("t3", minute=3))
+    assert d.features["cust_txn_1h"] == 2
+    assert d.action == "challenge" and d.challenge_method == "sms_otp"
+
+
+def test_retry_returns_the_stored_decision_and_counts_once(service: DecisionService) -> None:
+    first = service.decide(txn("t1", minute=1))
+    again = service.decide(txn("t1", minute=1))
+    assert again.idempotent and not first.idempotent
+    assert again.decision_id == first.decision_id and again == first
+    nxt = service.decide(txn("t2", minute=2))
+    assert nxt.features["cust_txn_1h"] == 1  # t1 counted once
+    assert service.log.count() == 2
+
+
+def test_same_id_different_body_is_a_conflict(service: DecisionService) -> None:
+    service.decide(txn("t1", amount=1.0))
+    with pytest.raises(EventConflictError, match="t1"):
+        service.decide(txn("t1", amount=2.0))
+
+
+def test_concurrent_retries_get_one_decision(service: DecisionService) -> None:
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        d = service.decide(txn("same", minute=5))
+        with lock:
+            results.append(d.decision_id)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8 and len(set(results)) == 1
+    assert service.log.count() == 1 and service.log.count_decisions() == 1
+
+
+def test_bad_input_is_refused_and_nothing_is_logged(service: DecisionService) -> None:
+    with pytest.raises(EventValidationError, match="amount"):
+        service.decide(txn("t1", amount="lots"))
+    with pytest.raises(UnknownEventTypeError):
+        service.decide({"event_id": "x", "event_type": "nope", "event_time": "2026-01-05T09:00:00Z"})
+    assert service.log.count() == 0
+
+
+def test_lists_take_effect_at_once(service: DecisionService) -> None:
+    service.lists.add("bad_devices", "D9", reason="seen in a fraud ring", added_by="analyst")
+    d = service.decide(txn("t1", device_id="D9"))
+    assert d.action == "reject" and "Device is blacklisted" in d.reasons
+
+
+def test_ingest_counts_good_events_and_lists_bad_ones(service: DecisionService) -> None:
+    bodies: list[Any] = [txn("a", minute=1), {"event_type": "transaction"}, txn("b", minute=2), txn("a", minute=1)]
+    result = service.ingest(bodies)
+    assert result.accepted == 2 and result.duplicates == 1
+    assert [r["index"] for r in result.rejected] == [1]
+    assert {p["field"] for p in result.rejected[0]["problems"]} >= {"event_id", "event_time"}
+    d = service.decide(txn("c", minute=3))
+    assert d.features["cust_txn_1h"] == 2
+    # an ingested event can still be decided once, without being counted again
+    da = service.decide(txn("a", minute=1))
+    assert da.features["cust_txn_1h"] == 0 and not da.idempotent
+
+
+def test_restart_restores_state_and_decisions(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    with DecisionService.open(ws) as svc:
+        first = svc.decide(txn("t1", minute=1))
+        svc.decide(txn("t2", minute=2))
+    assert (ws.root / SNAPSHOT_FILE).is_file()
+    with DecisionService.open(load_workspace(ws.root)) as svc:
+        assert svc.get_decision(first.decision_id) == first
+        assert svc.decide(txn("t3", minute=3)).features["cust_txn_1h"] == 2
+    (ws.root / SNAPSHOT_FILE).unlink()  # no snapshot: rebuilt from the log, same state
+    with DecisionService.open(load_workspace(ws.root)) as svc:
+        assert svc.decide(txn("t4", minute=4)).features["cust_txn_1h"] == 3
+
+
+def test_publish_and_shadow_take_effect_without_restart(service: DecisionService) -> None:
+    stricter = RULES.replace("event.amount > 1000", "event.amount > 100")
+    service.rulesets.publish("payments", author="ana", message="lower the amount threshold", text=stricter)
+    service.reload_rules()
+    d = service.decide(txn("t1", amount=500.0))
+    assert d.action == "review" and d.versions["ruleset"] == "payments@2"
+    service.rulesets.set_shadow("payments", 1, author="ana")
+    service.reload_rules()
+    d2 = service.decide(txn("t2", minute=30, amount=500.0, customer="C2"))
+    assert d2.action == "review"
+    assert [(s.ruleset, s.action) for s in d2.shadow] == [("payments@1", "pass")]
