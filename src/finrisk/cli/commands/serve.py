@@ -8,9 +8,9 @@ an admin key without being stored. SIGINT/SIGTERM stop the server gracefully and
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -21,11 +21,12 @@ import typer
 import uvicorn
 
 from finrisk.api.app import create_app
-from finrisk.api.deps import DecisionServiceLike, ServiceHolder
+from finrisk.api.deps import ServiceHolder
 from finrisk.api.logging import configure_logging
 from finrisk.api.store import open_key_store
 from finrisk.cli._common import WorkspaceOption, err_console, open_workspace, user_errors
 from finrisk.config import Workspace
+from finrisk.decisions.service import DecisionService
 
 ADMIN_KEY_ENV = "FINRISK_API_KEY"
 
@@ -35,15 +36,9 @@ def _say(text: str) -> None:
     print(f"finrisk serve: {text}", flush=True)
 
 
-def _open_service(ws: Workspace) -> DecisionServiceLike:
-    module = importlib.import_module("finrisk.decisions.service")
-    service: DecisionServiceLike = module.DecisionService.open(ws)
-    return service
-
-
 def _load(ws: Workspace, holder: ServiceHolder, server: uvicorn.Server, base_url: str, has_key: bool) -> None:
     try:
-        service = _open_service(ws)
+        service = DecisionService.open(ws)
     except Exception as exc:  # report and stop: a server that can never decide should not linger
         message = str(exc) or type(exc).__name__
         holder.fail(f"{type(exc).__name__}: {message}")
@@ -57,7 +52,7 @@ def _load(ws: Workspace, holder: ServiceHolder, server: uvicorn.Server, base_url
     hint = "$FINRISK_API_KEY" if has_key else "<key from 'finrisk keys create'>"
     _say(f"try: curl -s -H 'X-API-Key: {hint}' -H 'Content-Type: application/json' "
          f"-d '{{\"event_id\": \"e1\", \"event_type\": \"login\", \"event_time\": \"2026-01-05T09:00:00Z\", "
-         f"\"customer_id\": \"C1\"}}' {base_url}/v1/decisions")
+         f"\"customer_id\": \"C1\", \"success\": true}}' {base_url}/v1/decisions")
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -105,6 +100,11 @@ def serve(
     loader = threading.Thread(target=_load, args=(ws, holder, server, base_url, admin_key is not None),
                               name="finrisk-load", daemon=True)
     loader.start()
+    stop_signals: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # uvicorn stops gracefully on these and then re-raises them; recording them here (instead of
+        # the default handlers, which would end the process at once) lets the service close cleanly.
+        signal.signal(signum, lambda received, _frame: stop_signals.append(received))
     try:
         server.run(sockets=[sock])
     finally:
