@@ -7,4 +7,4 @@ from finrisk.api.auth import PERMISSIONS, Permission
 from finrisk.api.deps import ServiceHolder
 from finrisk.api.keys import ApiKey, ApiKeyStore, Role
 
-__all__ = ["PERMISSIONS", "ApiKey", "ApiKeyStore", "Permission", "Role", "ServiceHolder", "create_app"]
+__all__ = ["ApiKey", "ApiKeyStore", "PERMISSIONS", "Permission", "Role", "ServiceHolder", "create_app"]

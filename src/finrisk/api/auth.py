@@ -20,7 +20,14 @@ from finrisk.api.keys import ENV_ADMIN_KEY_ID, ApiKey, ApiKeyStore, Role
 from finrisk.errors import AuthenticationError, PermissionDeniedError
 
 __all__ = [
-    "API_KEY_HEADER", "API_KEY_SCHEME", "PERMISSIONS", "Authenticator", "Permission", "caller", "require", "roles_with",
+    "API_KEY_HEADER",
+    "API_KEY_SCHEME",
+    "Authenticator",
+    "PERMISSIONS",
+    "Permission",
+    "caller",
+    "require",
+    "roles_with",
 ]
 
 API_KEY_HEADER = "X-API-Key"

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from finrisk.errors import NotFoundError
 from finrisk.store.relational import Database
 
-__all__ = ["ENV_ADMIN_KEY_ID", "ApiKey", "ApiKeyStore", "Role", "hash_key"]
+__all__ = ["ApiKey", "ApiKeyStore", "ENV_ADMIN_KEY_ID", "Role", "hash_key"]
 
 KEY_PREFIX = "frk"
 ENV_ADMIN_KEY_ID = "env-admin"
