@@ -6,6 +6,11 @@ import pytest
 
 MODULES = [
     "finrisk",
+    "finrisk.api",
+    "finrisk.api.app",
+    "finrisk.api.auth",
+    "finrisk.api.keys",
+    "finrisk.api.metrics",
     "finrisk.errors",
     "finrisk.events",
     "finrisk.events.schema",

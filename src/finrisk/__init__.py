@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from finrisk.errors import (
+    AuthenticationError,
     EventConflictError,
     EventValidationError,
     FinriskError,
@@ -12,12 +13,16 @@ from finrisk.errors import (
     ListError,
     ListImportError,
     ListNotFoundError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
     QueryError,
     RuleSetConflictError,
     RuleSetError,
     RuleSetNotFoundError,
     RuleSetVersionError,
     RuleSyntaxError,
+    ServiceNotReadyError,
     SimulationConfigError,
     SnapshotError,
     StoreError,
@@ -28,6 +33,7 @@ from finrisk.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthenticationError",
     "EventConflictError",
     "EventValidationError",
     "FinriskError",
@@ -37,12 +43,16 @@ __all__ = [
     "ListError",
     "ListImportError",
     "ListNotFoundError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
     "QueryError",
     "RuleSetConflictError",
     "RuleSetError",
     "RuleSetNotFoundError",
     "RuleSetVersionError",
     "RuleSyntaxError",
+    "ServiceNotReadyError",
     "SimulationConfigError",
     "SnapshotError",
     "StoreError",

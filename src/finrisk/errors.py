@@ -21,7 +21,12 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── RuleSetVersionError           400  a rule-set version request is malformed (bad name, nothing to publish)
     │   ├── RuleSetNotFoundError      404  no rule set, version or draft by that name
     │   └── RuleSetConflictError      409  content identical to the live version, or a concurrent publish won
-    └── StoreError                    503  the event log, warehouse or relational store cannot do its job
+    ├── StoreError                    503  the event log, warehouse or relational store cannot do its job
+    ├── AuthenticationError           401  no API key, or one that is unknown or revoked
+    ├── PermissionDeniedError         403  the API key's role may not do this
+    ├── NotFoundError                 404  the named decision or API key does not exist
+    ├── PayloadTooLargeError          413  a request body is over the service's limit
+    └── ServiceNotReadyError          503  the decision service is still loading (or failed to load)
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "AuthenticationError",
     "EventConflictError",
     "EventValidationError",
     "FinriskError",
@@ -39,6 +45,9 @@ __all__ = [
     "ListError",
     "ListImportError",
     "ListNotFoundError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
     "Problem",
     "QueryError",
     "RuleSetConflictError",
@@ -46,6 +55,7 @@ __all__ = [
     "RuleSetNotFoundError",
     "RuleSetVersionError",
     "RuleSyntaxError",
+    "ServiceNotReadyError",
     "SimulationConfigError",
     "SnapshotError",
     "StoreError",
@@ -273,3 +283,33 @@ class RuleSetError(FinriskError, ValueError):
             where = f"{file}:{line}: " if line is not None else f"{file}: "
         rule_part = f"rule {rule!r}: " if rule is not None else ""
         super().__init__(f"{where}{rule_part}{message}")
+
+
+class AuthenticationError(FinriskError):
+    """No API key came, or it is unknown or revoked; the message never echoes the key."""
+
+    http_status = 401
+
+
+class PermissionDeniedError(FinriskError):
+    """The API key is valid but its role may not do this; the message names the roles that may."""
+
+    http_status = 403
+
+
+class NotFoundError(FinriskError):
+    """The named decision or API key does not exist."""
+
+    http_status = 404
+
+
+class PayloadTooLargeError(FinriskError):
+    """A request body is larger than the service accepts (the limit is in the message)."""
+
+    http_status = 413
+
+
+class ServiceNotReadyError(FinriskError):
+    """The decision service is still loading its state, or failed to load; health says which."""
+
+    http_status = 503

@@ -33,6 +33,8 @@ _COMMANDS = [
     "rules",
     "lists",
     "replay",
+    "serve",
+    "keys",
 ]
 
 for _name in _COMMANDS:

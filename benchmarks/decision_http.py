@@ -1,0 +1,305 @@
+"""HTTP end to end: ``finrisk serve`` under a constant offered load of decisions, durable logging on.
+
+The server runs in a subprocess on a fresh workspace (built-in event types, demo features, the
+demo rule set; ``durability = fsync``, the default). Events come from ``finrisk simulate --format
+jsonl``, ordered by time, each given a fresh ``event_id``. The load generator is this process: an
+open-loop schedule (request ``i`` is due at ``start + i / rate``, whatever the answers do) spread
+over keep-alive connections on one asyncio loop; each latency runs from the request's *due* time to
+the last byte of its answer, so a stalled server is charged for the queue it causes (no
+coordinated omission).
+
+Afterwards the server is stopped and the event log is opened directly: every acknowledged
+``decision_id`` must be in it (``lost`` counts the ones that are not).
+
+Peer, in the same run and at the same offered rate: a bare uvicorn ASGI app that reads the body
+and answers a fixed JSON: the floor the HTTP stack itself sets on this machine (``peer_*``).
+
+    python benchmarks/decision_http.py [--quick] [--rate 2000] [--seconds 60] [--connections 64]
+
+The last line of stdout is one JSON object: offered_rps, achieved_rps, p50_ms, p99_ms, p999_ms,
+errors, lost, and the peer's figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+    uvloop = None  # type: ignore[assignment]
+
+from finrisk.config import Workspace, init_workspace
+from finrisk.store.embedded_log import open_log
+
+LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
+
+PEER_APP = '''
+import sys
+import uvicorn
+
+BODY = b'{"decision_id":"d_peer","action":"pass","risk_level":"low","score":0.0}'
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]})
+    await send({"type": "http.response.body", "body": BODY})
+
+print("listening on http://127.0.0.1:" + sys.argv[1], flush=True)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+'''
+
+
+def _workspace(root: Path) -> Workspace:
+    ws = init_workspace(root)
+    demo_rules = resources.files("finrisk.rules").joinpath("demo_rules.yaml").read_text(encoding="utf-8")
+    (root / "rules.yaml").write_text(demo_rules, encoding="utf-8")
+    (root / "lists.yaml").write_text(
+        "lists:\n"
+        "  blacklist: {kind: black, field: device_id, description: \"Devices, accounts and IPs seen in fraud\"}\n"
+        "  whitelist: {kind: white, field: customer_id, description: \"Customers cleared by an investigator\"}\n",
+        encoding="utf-8",
+    )
+    return ws
+
+
+def _events(tmp: Path, needed: int, customers: int, days: int) -> list[dict[str, Any]]:
+    out = tmp / "sim"
+    subprocess.run([sys.executable, "-m", "finrisk.cli.main", "simulate", "--customers", str(customers), "--days",
+                    str(days), "--format", "jsonl", "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+    events = [orjson.loads(line) for path in sorted((out / "events").glob("*/part-*.jsonl"))
+              for line in path.read_bytes().splitlines()]
+    events.sort(key=lambda e: (e["event_time"], e["event_id"]))
+    run = secrets.token_hex(3)
+    # Fresh ids; when the world is smaller than the run needs, go round again (new ids, same bodies).
+    return [{**events[i % len(events)], "event_id": f"bench-{run}-{i}"} for i in range(needed)]
+
+
+def _request(host: str, port: int, key: str, body: bytes) -> bytes:
+    return (f"POST /v1/decisions HTTP/1.1\r\nHost: {host}:{port}\r\nX-API-Key: {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+async def _connection(host: str, port: int, queue: asyncio.Queue[tuple[float, bytes] | None],
+                      latencies: list[float], acknowledged: list[str], errors: list[str]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            due, request = item
+            try:
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                body = await reader.readexactly(length)
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                errors.append(type(exc).__name__)
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
+                continue
+            latencies.append(time.perf_counter() - due)
+            if 200 <= status < 300:
+                decision_id = orjson.loads(body).get("decision_id")
+                if decision_id:
+                    acknowledged.append(decision_id)
+            else:
+                errors.append(str(status))
+    finally:
+        writer.close()
+
+
+async def _drive(host: str, port: int, requests: list[bytes], rate: float, connections: int
+                 ) -> tuple[list[float], list[str], list[str], float]:
+    queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+    latencies: list[float] = []
+    acknowledged: list[str] = []
+    errors: list[str] = []
+    workers = [asyncio.create_task(_connection(host, port, queue, latencies, acknowledged, errors))
+               for _ in range(connections)]
+    await asyncio.sleep(0.2)  # connections open before the clock starts
+    start = time.perf_counter()
+    for i, request in enumerate(requests):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait((due, request))
+    for _ in workers:
+        queue.put_nowait(None)
+    await asyncio.gather(*workers)
+    return latencies, acknowledged, errors, time.perf_counter() - start
+
+
+def _run_load(host: str, port: int, requests: list[bytes], rate: float, connections: int
+              ) -> tuple[list[float], list[str], list[str], float]:
+    if uvloop is not None:
+        return uvloop.run(_drive(host, port, requests, rate, connections))
+    return asyncio.run(_drive(host, port, requests, rate, connections))
+
+
+def _percentiles(latencies: list[float]) -> dict[str, float]:
+    if not latencies:
+        return {"p50_ms": float("nan"), "p99_ms": float("nan"), "p999_ms": float("nan")}
+    ordered = sorted(latencies)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
+
+    return {"p50_ms": at(0.50), "p99_ms": at(0.99), "p999_ms": at(0.999)}
+
+
+def _start(cmd: list[str], env: dict[str, str], log: Path) -> tuple[subprocess.Popen[str], str, int]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log.open("ab"), env=env, text=True)
+    assert proc.stdout is not None
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"server ended early; see {log}")
+        found = LISTENING.search(line)
+        if found:
+            return proc, found.group(1), int(found.group(2))
+
+
+def _wait_healthy(host: str, port: int, proc: subprocess.Popen[str], path: str = "/health") -> None:
+    import http.client
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+                raise SystemExit(f"server ended while loading (exit code {proc.returncode})")
+        try:
+            conn = http.client.HTTPConnection(host, port, timeout=2)
+            conn.request("GET", path)
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("server never became healthy")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10 s of load instead of 60 s")
+    parser.add_argument("--rate", type=float, default=2000.0, help="offered requests per second")
+    parser.add_argument("--seconds", type=float, default=None, help="length of the measured run")
+    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections of the load generator")
+    parser.add_argument("--no-peer", action="store_true", help="skip the bare-uvicorn peer")
+    args = parser.parse_args()
+    seconds = args.seconds if args.seconds is not None else (10.0 if args.quick else 60.0)
+    total = int(args.rate * seconds)
+    warmup = min(2000, total // 5)
+
+    tmp = Path(tempfile.mkdtemp(prefix="finrisk-bench-http-"))
+    try:
+        ws = _workspace(tmp / "ws")
+        events = _events(tmp, warmup + total, customers=3000 if args.quick else 10000, days=3)
+        key = secrets.token_urlsafe(24)
+        env = {**os.environ, "FINRISK_API_KEY": key}
+        log = tmp / "serve.log"
+        proc, host, port = _start([sys.executable, "-m", "finrisk.cli.main", "serve", "-w", str(ws.root),
+                                   "--port", "0", "--no-access-log"], env, log)
+        try:
+            _wait_healthy(host, port, proc)
+            requests = [_request(host, port, key, orjson.dumps(e)) for e in events]
+            # Warm-up at a quarter of the rate (imports, first compiles, connection set-up); not measured.
+            _run_load(host, port, requests[:warmup], args.rate / 4, args.connections)
+            latencies, acknowledged, errors, elapsed = _run_load(host, port, requests[warmup:], args.rate,
+                                                                 args.connections)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=120)
+        with open_log(ws) as event_log:
+            lost = sum(1 for did in acknowledged if event_log.get_decision(did) is None)
+
+        result: dict[str, Any] = {
+            "benchmark": "decision_http",
+            "offered_rps": args.rate,
+            "achieved_rps": round(len(latencies) / elapsed, 1),
+            **_percentiles(latencies),
+            "mean_ms": round(statistics.fmean(latencies) * 1000, 3) if latencies else None,
+            "requests": len(latencies) + len(errors),
+            "errors": len(errors),
+            "error_kinds": sorted(set(errors)),
+            "lost": lost,
+            "acknowledged": len(acknowledged),
+            "seconds": seconds,
+            "connections": args.connections,
+            "durability": ws.settings.store.durability,
+            "rules": "demo",
+            "cpus": os.cpu_count(),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+        }
+        if not args.no_peer:
+            peer_port = _free_port()
+            script = tmp / "peer_app.py"
+            script.write_text(PEER_APP, encoding="utf-8")
+            peer, phost, pport = _start([sys.executable, str(script), str(peer_port)], dict(os.environ),
+                                        tmp / "peer.log")
+            try:
+                _wait_healthy(phost, pport, peer, "/")
+                peer_requests = [_request(phost, pport, key, orjson.dumps(e)) for e in events[warmup:]]
+                _run_load(phost, pport, peer_requests[:warmup], args.rate / 4, args.connections)
+                plat, _, perr, pelapsed = _run_load(phost, pport, peer_requests, args.rate, args.connections)
+            finally:
+                peer.send_signal(signal.SIGTERM)
+                peer.wait(timeout=60)
+            peer_pct = _percentiles(plat)
+            result.update({
+                "peer": "bare uvicorn ASGI app (fixed JSON answer)",
+                "peer_achieved_rps": round(len(plat) / pelapsed, 1),
+                "peer_p50_ms": peer_pct["p50_ms"], "peer_p99_ms": peer_pct["p99_ms"],
+                "peer_p999_ms": peer_pct["p999_ms"], "peer_errors": len(perr),
+                "p50_vs_peer": round(result["p50_ms"] / peer_pct["p50_ms"], 2) if peer_pct["p50_ms"] else None,
+            })
+        print(f"offered {args.rate:.0f} req/s for {seconds:.0f} s: achieved {result['achieved_rps']} req/s, "
+              f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, p99.9 {result['p999_ms']} ms, "
+              f"errors {result['errors']}, lost {lost}", file=sys.stderr)
+        print(json.dumps(result))
+    finally:
+        if os.environ.get("FINRISK_BENCH_KEEP"):
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

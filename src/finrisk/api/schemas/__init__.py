@@ -1,0 +1,1 @@
+"""HTTP shapes (pydantic): the OpenAPI contract. Only the API imports these."""

@@ -1,0 +1,122 @@
+"""``finrisk serve``: the decision API on uvicorn.
+
+The socket is bound first and its address printed, so callers (and ``--port 0``) know where to
+poll ``GET /health``; the service then loads its state in a background thread while health
+answers 503, and health turns 200 once decisions can be made. ``FINRISK_API_KEY`` is accepted as
+an admin key without being stored. SIGINT/SIGTERM stop the server gracefully and close the service.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from finrisk.api.app import create_app
+from finrisk.api.deps import ServiceHolder
+from finrisk.api.logging import configure_logging
+from finrisk.api.store import open_key_store
+from finrisk.cli._common import WorkspaceOption, err_console, open_workspace, user_errors
+from finrisk.config import Workspace
+from finrisk.decisions.service import DecisionService
+
+ADMIN_KEY_ENV = "FINRISK_API_KEY"
+
+
+def _say(text: str) -> None:
+    """Status lines go to stdout (flushed: scripts wait for them); logs go to stderr as JSON."""
+    print(f"finrisk serve: {text}", flush=True)
+
+
+def _load(ws: Workspace, holder: ServiceHolder, server: uvicorn.Server, base_url: str, has_key: bool) -> None:
+    try:
+        service = DecisionService.open(ws)
+    except Exception as exc:  # report and stop: a server that can never decide should not linger
+        message = str(exc) or type(exc).__name__
+        holder.fail(f"{type(exc).__name__}: {message}")
+        _say(f"the decision service failed to load: {message}")
+        server.should_exit = True
+        return
+    holder.set(service)
+    status = service.status()
+    ruleset = status.get("ruleset", "?")
+    _say(f"ready: rule set {ruleset}; GET {base_url}/health answers 200")
+    hint = "$FINRISK_API_KEY" if has_key else "<key from 'finrisk keys create'>"
+    _say(f"try: curl -s -H 'X-API-Key: {hint}' -H 'Content-Type: application/json' "
+         f"-d '{{\"event_id\": \"e1\", \"event_type\": \"login\", \"event_time\": \"2026-01-05T09:00:00Z\", "
+         f"\"customer_id\": \"C1\", \"success\": true}}' {base_url}/v1/decisions")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    workspace: WorkspaceOption = Path("."),
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: [service] host).")] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port (0 picks a free one; default: "
+                                             "[service] port).")] = None,
+    access_log: Annotated[bool, typer.Option(help="One JSON line per request on stderr.")] = True,
+) -> None:
+    """Serve the decision API for a workspace (keys: 'finrisk keys create', or FINRISK_API_KEY)."""
+    with user_errors():
+        ws = open_workspace(workspace)
+        keys = open_key_store(ws)
+    service_settings: Any = getattr(ws.settings, "service", None)
+    host = host or str(getattr(service_settings, "host", "127.0.0.1"))
+    port = port if port is not None else int(getattr(service_settings, "port", 8000))
+    admin_key = os.environ.get(ADMIN_KEY_ENV) or None
+    configure_logging()
+    logging.getLogger("finrisk.api.access").disabled = not access_log
+    holder = ServiceHolder()
+    app = create_app(holder, keys, admin_key=admin_key)
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        err_console.print(f"error: cannot listen on {host}:{port}: {exc.strerror}", markup=False)
+        raise typer.Exit(1) from None
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    base_url = f"http://{shown}:{bound_port}"
+    config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=10,
+                            backlog=2048, server_header=False)
+    server = uvicorn.Server(config)
+    _say(f"listening on {base_url} (loading workspace {ws.root}; GET /health answers 503 until ready)")
+    if admin_key is None and not keys.list():
+        _say("no API keys yet: make one with 'finrisk keys create --role admin --name me' or set FINRISK_API_KEY")
+    loader = threading.Thread(target=_load, args=(ws, holder, server, base_url, admin_key is not None),
+                              name="finrisk-load", daemon=True)
+    loader.start()
+    stop_signals: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # uvicorn stops gracefully on these and then re-raises them; recording them here (instead of
+        # the default handlers, which would end the process at once) lets the service close cleanly.
+        signal.signal(signum, lambda received, _frame: stop_signals.append(received))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        loader.join(timeout=0.1)
+        service = holder.service
+        if service is not None:
+            service.close()
+    if holder.error:
+        raise typer.Exit(1)
+    _say("stopped")
+    sys.stdout.flush()
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)

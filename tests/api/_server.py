@@ -1,0 +1,56 @@
+"""Start ``finrisk serve`` in a subprocess and wait until its health check answers 200."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+
+LISTENING = re.compile(r"listening on (http://\S+)")
+
+
+class Server:
+    def __init__(self, workspace: Path, *, admin_key: str, log: Path) -> None:
+        env = {**os.environ, "FINRISK_API_KEY": admin_key}
+        self._log = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "finrisk.cli.main", "serve", "-w", str(workspace), "--port", "0"],
+            stdout=subprocess.PIPE, stderr=self._log, env=env, text=True,
+        )
+        assert self.proc.stdout is not None
+        self.lines: list[str] = []
+        self.url = ""
+        deadline = time.monotonic() + 60
+        while not self.url:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"finrisk serve ended early: {self.lines}")
+            self.lines.append(line)
+            found = LISTENING.search(line)
+            if found:
+                self.url = found.group(1)
+            if time.monotonic() > deadline:
+                raise RuntimeError("finrisk serve printed no address")
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"finrisk serve never became healthy: {self.lines}")
+            time.sleep(0.1)
+
+    def stop(self, signal: int) -> int:
+        self.proc.send_signal(signal)
+        code = self.proc.wait(timeout=60)
+        assert self.proc.stdout is not None
+        self.lines.extend(self.proc.stdout.readlines())
+        self.proc.stdout.close()
+        self._log.close()
+        return code

@@ -1,0 +1,81 @@
+"""Access log lines (JSON, route templates, no personal data) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from finrisk.api import Role
+from finrisk.api.logging import configure_logging
+from finrisk.api.metrics import ApiMetrics
+from finrisk.decisions.model import Decision, ShadowVerdict
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = configure_logging(stream=stream)
+    try:
+        yield stream
+    finally:
+        logging.getLogger("finrisk").removeHandler(handler)
+
+
+def test_one_json_line_per_request_with_the_route_template(
+    client: TestClient, role_keys: dict[Role, str], log_lines: io.StringIO
+) -> None:
+    headers = {"X-API-Key": role_keys[Role.ANALYST]}
+    client.post("/v1/lists", json={"name": "phones", "kind": "black", "field": "phone"}, headers=headers)
+    client.post("/v1/lists/phones/entries", json={"value": "13800138000", "reason": "reported scam"}, headers=headers)
+    client.get("/v1/lists/phones/entries/13800138000", headers=headers)
+    client.get("/v1/lists/phones/entries/13800138000")  # no key: 401
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    access = [line for line in lines if line["logger"] == "finrisk.api.access"]
+    assert [(a["method"], a["route"], a["status"]) for a in access] == [
+        ("POST", "/v1/lists", 201),
+        ("POST", "/v1/lists/{name}/entries", 201),
+        ("GET", "/v1/lists/{name}/entries/{value}", 200),
+        ("GET", "/v1/lists/{name}/entries/{value}", 401),
+    ]
+    assert all(a["latency_ms"] >= 0 for a in access)
+    assert access[0]["key_id"] == role_keys[Role.ANALYST].split("_")[1]
+    assert "13800138000" not in log_lines.getvalue()
+    assert "reported scam" not in log_lines.getvalue()
+
+
+def test_metrics_need_a_service_or_admin_key_and_count_requests(
+    client: TestClient, role_keys: dict[Role, str]
+) -> None:
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"X-API-Key": role_keys[Role.ANALYST]}).status_code == 403
+    client.get("/v1/lists", headers={"X-API-Key": role_keys[Role.ADMIN]})
+    response = client.get("/metrics", headers={"X-API-Key": role_keys[Role.SERVICE]})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'finrisk_http_requests_total{method="GET",route="/v1/lists",status="200"} 1.0' in text
+    assert 'finrisk_http_requests_total{method="GET",route="/metrics",status="401"} 1.0' in text
+    assert 'finrisk_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/v1/lists"}' in text
+
+
+def test_decisions_and_rule_hits_are_counted_once(app: FastAPI) -> None:
+    metrics: ApiMetrics = app.state.metrics
+    decision = Decision(
+        decision_id="d_1", event_id="e1", event_type="transaction", event_time="2026-01-05T09:00:00Z",
+        decided_at="2026-01-05T09:00:00Z", action="review", challenge_method=None, risk_level="high", score=80.0,
+        reasons=("big amount",), rule_hits=({"rule": "big_amount", "action": "review", "score": 80, "reason": "r"},),
+        model_scores={}, features={}, versions={}, latency_ms=0.4,
+        shadow=(ShadowVerdict("payments@2", "reject", "high", 90.0, ({"rule": "night_owl"},)),),
+    )
+    metrics.observe_decision(decision)
+    metrics.observe_decision(decision.as_retry())  # a retry is the same decision: not counted again
+    text = metrics.render().decode()
+    assert 'finrisk_decisions_total{action="review"} 1.0' in text
+    assert 'finrisk_rule_hits_total{rule="big_amount"} 1.0' in text
+    assert 'finrisk_shadow_rule_hits_total{rule="night_owl",ruleset="payments@2"} 1.0' in text
