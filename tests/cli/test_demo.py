@@ -13,7 +13,7 @@ runner = CliRunner()
 
 def test_demo_builds_a_queryable_workspace(tmp_path: Path) -> None:
     target = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--dir", str(target), "--customers", "300", "--days", "5"])
+    result = runner.invoke(app, ["demo", "--dir", str(target), "--customers", "300", "--days", "5", "--no-serve"])
     assert result.exit_code == 0, result.output
     assert "Events by type" in result.output and "What to try next" in result.output
     assert "0 rejected" in result.output
@@ -31,7 +31,7 @@ def test_demo_builds_a_queryable_workspace(tmp_path: Path) -> None:
     assert list((ws.warehouse_dir / "events" / "event_type=login").glob("date=*/part-*.parquet"))
 
     # Running it again replaces the demo folder instead of piling up data.
-    again = runner.invoke(app, ["demo", "--dir", str(target), "--customers", "300", "--days", "5"])
+    again = runner.invoke(app, ["demo", "--dir", str(target), "--customers", "300", "--days", "5", "--no-serve"])
     assert again.exit_code == 0, again.output
     with Warehouse.open(load_workspace(target)) as wh:
         assert wh.sql("SELECT count(*) AS n FROM login").column("n")[0].as_py() == n

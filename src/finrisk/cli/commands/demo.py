@@ -7,6 +7,7 @@ not a shortcut.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from datetime import datetime, timedelta
@@ -61,8 +62,11 @@ def demo(
     customers: Annotated[int, typer.Option(min=1, help="Customers in the simulated world.")] = 3000,
     days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 30,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same world).")] = 7,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
+                                              help="End by serving the decision API on the workspace.")] = True,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to serve on (0 picks a free one).")] = 8000,
 ) -> None:
-    """Simulate a world, load it into a fresh workspace and print what is in it."""
+    """Simulate a world, load it, replay the demo rules over it, then serve the decision API."""
     started = time.perf_counter()
     with user_errors():
         ws = _fresh_workspace(directory)
@@ -105,6 +109,28 @@ def demo(
         f"replayed {replayed:,} events through the demo rules in {time.perf_counter() - started:.1f} s."
     )
     _next_steps(ws, directory)
+    if serve_after:
+        _serve(ws, port)
+
+
+def _serve(ws: Workspace, port: int) -> None:
+    """Serve the workspace; without FINRISK_API_KEY, make a demo admin key and show it once."""
+    from finrisk.api.store import open_key_store
+    from finrisk.cli.commands.serve import ADMIN_KEY_ENV, serve
+
+    if not os.environ.get(ADMIN_KEY_ENV):
+        _, secret = open_key_store(ws).create(name="demo", role="admin")
+        os.environ[ADMIN_KEY_ENV] = secret
+        console.print("\n[bold]Demo admin API key[/] (shown once; stored hashed):")
+        console.print(f"  export {ADMIN_KEY_ENV}={secret}", markup=False, soft_wrap=True)
+    console.print("\n[bold]Serving the decision API[/] (Ctrl-C stops it; 'finrisk demo --no-serve' skips this)")
+    console.print(f"  curl -s -H \"X-API-Key: ${ADMIN_KEY_ENV}\" -H 'Content-Type: application/json' "
+                  f"localhost:{port}/v1/decisions -d '{{\"event_id\": "
+                  f"\"e1\", \"event_type\": \"login\", \"event_time\": \"2026-01-31T09:00:00Z\", "
+                  f"\"customer_id\": \"C00000001\", \"success\": true, \"device_id\": \"D1\"}}'", markup=False,
+                  soft_wrap=True)
+    console.print(f"  open http://127.0.0.1:{port}/docs for the OpenAPI reference", markup=False)
+    serve(workspace=ws.root, host=None, port=port, access_log=True)
 
 
 def _replay_last_week(ws: Workspace, last: datetime | None) -> int:
