@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from finrisk._yamlfile import LocatedDocument, PathKey, parse_yaml
 from finrisk.errors import RuleSetError, RuleSyntaxError, WorkspaceError
-from finrisk.rules._reason import ReasonTemplate, TemplateError, parse_reason
+from finrisk.rules._reason import TemplateError, parse_reason
 from finrisk.rules._yamlpos import value_position
 from finrisk.rules.language import RuleNames
 from finrisk.rules.language._names import suggest
@@ -353,11 +353,3 @@ def load_ruleset(path: str | Path) -> RuleSet:
     except OSError as exc:
         raise RuleSetError(f"cannot read the file ({exc.strerror})", file=str(p)) from None
     return parse_ruleset(text, file=str(p))
-
-
-def reason_template(rule: Rule) -> ReasonTemplate:
-    return parse_reason(rule.reason)
-
-
-def known_event_types(names: RuleNames | None) -> Iterable[str] | None:
-    return None if names is None else names.event_types
