@@ -127,6 +127,7 @@ class DecisionService:
         self.lists.close()
         self.rulesets.db.close()
         self.log.close()
+        gc.unfreeze()  # let the state be collected (and native bindings release theirs at exit)
 
     def __enter__(self) -> DecisionService:
         return self
