@@ -115,7 +115,9 @@ class DecisionEngine:
 
 
 def _iso(moment: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z`` (``isoformat`` is ~10x cheaper than ``strftime``)."""
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+    """ISO 8601 in UTC with a ``Z``, about 10x cheaper than ``strftime`` or ``astimezone``."""
+    offset = moment.utcoffset()
+    naive = moment.replace(tzinfo=None)
+    if offset:
+        naive -= offset
+    return naive.isoformat(timespec="microseconds") + "Z"

@@ -46,9 +46,10 @@ class ShadowVerdict:
         return cls(d["ruleset"], d["action"], d["risk_level"], float(d["score"]), tuple(d.get("rule_hits", ())))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
-    """One event's verdict.
+    """One event's verdict (read-only by convention: not frozen, because a frozen dataclass's
+    ``__init__`` costs ~7 µs per decision for 17 fields, a tenth of the whole decision budget).
 
     ``action`` is one of ``pass``, ``challenge`` (``challenge_method`` says how), ``review`` or
     ``reject``. ``rule_hits`` are the hit rules in rule-set order, each ``{"rule", "action",
