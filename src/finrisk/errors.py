@@ -12,7 +12,9 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── SimulationConfigError         400  a simulated-world parameter is out of range
     ├── SnapshotError                 400  an online feature-state snapshot cannot be restored
     ├── QueryError                    400  a warehouse SQL query fails (syntax, unknown table or column)
-    └── StoreError                    503  the event log or warehouse cannot do its job
+    ├── StoreError                    503  the event log or warehouse cannot do its job
+    └── ScorecardError                400  a scorecard cannot be fitted, loaded or declared (names the problem)
+        └── ScorecardInputError       422  rows given to a scorecard lack a variable it uses or have the wrong width
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ __all__ = [
     "InputFileError",
     "Problem",
     "QueryError",
+    "ScorecardError",
+    "ScorecardInputError",
     "SimulationConfigError",
     "SnapshotError",
     "StoreError",
@@ -136,3 +140,15 @@ class StoreError(FinriskError):
     """The event log or warehouse cannot do its job (disk, corruption, locking)."""
 
     http_status = 503
+
+
+class ScorecardError(FinriskError, ValueError):
+    """A scorecard cannot be fitted, loaded or declared: a one-class target, a malformed card or declaration."""
+
+    http_status = 400
+
+
+class ScorecardInputError(ScorecardError):
+    """Rows given to a fitted scorecard lack a variable it uses or have another width than in fit."""
+
+    http_status = 422
