@@ -6,4 +6,4 @@ from finrisk.scoring.card import ScorecardModel, ScoredVariable, ScoreResult
 from finrisk.scoring.points import PointsScale
 from finrisk.scoring.scorecard import Scorecard
 
-__all__ = ["PointsScale", "ScoreResult", "ScoredVariable", "Scorecard", "ScorecardModel"]
+__all__ = ["PointsScale", "ScoreResult", "Scorecard", "ScorecardModel", "ScoredVariable"]
