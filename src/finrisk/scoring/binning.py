@@ -95,7 +95,7 @@ class NumericBinning:
             x = float(value)
         except (TypeError, ValueError):
             return self.missing_index
-        if math.isnan(x):
+        if x != x:  # NaN
             return self.missing_index
         if x in self._special:
             return self.special_index
@@ -151,14 +151,17 @@ class CategoricalBinning:
         return [*regular, "Special", "Missing", "Unseen"]
 
     def bin_index(self, values: Any) -> IntArray:
-        codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+        codes, uniques = _factorize(values)
         table = np.array([self._lookup.get(str(u), self.unseen_index) for u in uniques] + [self.missing_index],
                          dtype=np.int64)
         out: IntArray = table[codes]  # code -1 (missing) picks the last entry
         return out
 
     def bin_of(self, value: Any) -> int:
-        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        found = self._lookup.get(value) if isinstance(value, str) else None
+        if found is not None:
+            return found
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
             return self.missing_index
         return self._lookup.get(str(value), self.unseen_index)
 
@@ -167,6 +170,14 @@ class CategoricalBinning:
             "kind": self.kind, "name": self.name, "groups": self.groups, "special_codes": self.special_codes,
             "event": self.event, "total": self.total, "trend": self.trend, "woe": self.woe, "iv": self.iv,
         }
+
+
+def _factorize(values: Any) -> tuple[IntArray, Any]:
+    """Codes (-1 for missing) and distinct values; pandas arrays are factorised as they are."""
+    if not isinstance(values, pd.api.extensions.ExtensionArray):
+        values = np.asarray(values, dtype=object)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64), uniques
 
 
 def _as_float(values: Any) -> FloatArray:
@@ -225,7 +236,7 @@ def fit_categorical(
     name: str, values: Any, y: npt.NDArray[np.float64], *, special_codes: list[str], min_size: float,
 ) -> CategoricalBinning:
     """Fit the bins of one categorical variable: categories ordered by bad rate, then merged."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    codes, uniques = _factorize(values)
     names = [str(u) for u in uniques]
     k = len(names)
     cat_total = np.bincount(codes[codes >= 0], minlength=k).astype(np.float64)

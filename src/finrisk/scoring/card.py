@@ -91,6 +91,9 @@ class ScorecardModel:
         self._categorical = [v.name for v in self.variables if isinstance(v.binning, CategoricalBinning)]
         self._best = [v.best_points for v in self.variables]
         self._codes = [v.reason_code for v in self.variables]
+        # one tuple per variable, so single-record scoring touches no attribute lookups in its loop
+        self._fast = [(v.name, v.binning.bin_of, v.points, v.binning.woe, v.coef, v.dimension, v.best_points,
+                       j, v.reason_code) for j, v in enumerate(self.variables)]
 
     @property
     def feature_names(self) -> list[str]:
@@ -141,20 +144,21 @@ class ScorecardModel:
         total = self.base_points
         z = self.intercept
         pts: dict[str, int] = {}
-        by_dim: dict[str, int] = {}
+        by_dim = dict.fromkeys(self._bounds, 0)
         shortfalls: list[tuple[int, int, str]] = []
-        for j, v in enumerate(self.variables):
-            b = v.binning.bin_of(record.get(v.name))
-            p = v.points[b]
-            pts[v.name] = p
+        get = record.get
+        for name, bin_of, points, woe, coef, dim, best, j, code in self._fast:
+            b = bin_of(get(name))
+            p = points[b]
+            pts[name] = p
             total += p
-            z += v.coef * v.binning.woe[b]
-            by_dim[v.dimension] = by_dim.get(v.dimension, 0) + p
-            gap = self._best[j] - p
-            if gap > 0:
-                shortfalls.append((-gap, j, v.reason_code))
+            z += coef * woe[b]
+            by_dim[dim] += p
+            if best > p:
+                shortfalls.append((p - best, j, code))
         shortfalls.sort()
-        subs = {d: 100 if hi == lo else int(np.rint(100.0 * (by_dim[d] - lo) / (hi - lo)))
+        # round() halves to even like numpy.rint in the batch path
+        subs = {d: 100 if hi == lo else round(100.0 * (by_dim[d] - lo) / (hi - lo))
                 for d, (lo, hi) in self._bounds.items()}
         score = min(max(total, self.scale.min_score), self.scale.max_score)
         return ScoreResult(score=score, probability=1.0 / (1.0 + math.exp(-z)), subscores=subs,

@@ -54,56 +54,72 @@ def vif_filter(W: FloatArray, columns: list[int], *, max_vif: float) -> list[int
     return cols
 
 
-def fit_logit(Z: FloatArray, y: FloatArray, *, l2: float = 1e-6, max_iter: int = 50) -> FloatArray:
-    """Newton-Raphson logistic regression (``Z`` includes the intercept column); tiny ridge for stability."""
-    beta = np.zeros(Z.shape[1])
+def fit_logit(
+    Z: FloatArray, y: FloatArray, *, l2: float = 1e-6, beta0: FloatArray | None = None, max_iter: int = 50,
+    tol: float = 1e-9,
+) -> FloatArray:
+    """Newton-Raphson logistic regression (``Z`` includes the intercept column, not penalised).
+
+    With ``l2 = 1 / C`` this is the optimum of scikit-learn's ``LogisticRegression(C=C)``; Newton on at
+    most a dozen columns converges in a few steps and is several times faster than lbfgs on 200,000 rows.
+    """
+    beta = np.zeros(Z.shape[1]) if beta0 is None else beta0.astype(np.float64)
     penalty = l2 * np.eye(Z.shape[1])
     penalty[0, 0] = 0.0
+    Zt = np.ascontiguousarray(Z.T)  # row-major columns: each product below is one pass over memory
     for _ in range(max_iter):
-        p = 1.0 / (1.0 + np.exp(-(Z @ beta)))
+        p = 1.0 / (1.0 + np.exp(-(beta @ Zt)))
         w = p * (1.0 - p)
-        hess = (Z * w[:, None]).T @ Z + penalty
-        grad = Z.T @ (y - p) - penalty @ beta
+        hess = (Zt * w) @ Z + penalty
+        grad = Zt @ (y - p) - penalty @ beta
         step = np.linalg.solve(hess, grad)
         beta = beta + step
-        if float(np.max(np.abs(step))) < 1e-8:
+        if float(np.max(np.abs(step))) < tol:
             break
     return beta
 
 
 def forward_stepwise(
-    W: FloatArray, y: FloatArray, candidates: list[int], *, max_features: int, alpha: float
+    W: npt.NDArray[np.floating], y: FloatArray, candidates: list[int], *, max_features: int, alpha: float
 ) -> list[int]:
-    """Forward selection by Rao's score test; entering columns must keep all coefficients positive."""
+    """Forward selection by Rao's score test; entering columns must keep all coefficients positive.
+
+    The statistics of all candidates come from three products with ``W`` per step (no copy of its
+    columns); ``W`` may be float32 to halve memory and time, the chosen columns are refitted in float64.
+    """
     n = W.shape[0]
+    dt = W.dtype
+    W2 = W * W
     selected: list[int] = []
     rejected: set[int] = set()
-    beta = fit_logit(np.ones((n, 1)), y)
+    Z = np.ones((n, 1))
+    beta = fit_logit(Z, y)
     while len(selected) < max_features:
-        Z = np.column_stack([np.ones(n), W[:, selected]]) if selected else np.ones((n, 1))
-        p = 1.0 / (1.0 + np.exp(-(Z @ beta)))
-        w = p * (1.0 - p)
         pool = [c for c in candidates if c not in selected and c not in rejected]
         if not pool:
             break
-        C = W[:, pool]
-        U = C.T @ (y - p)
-        WC = C * w[:, None]
-        A = Z.T @ WC
-        H = (Z * w[:, None]).T @ Z
-        V = np.einsum("ij,ij->j", C, WC) - np.einsum("ij,ij->j", A, np.linalg.solve(H, A))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            chi2 = np.where(V > 1e-12, U * U / V, 0.0)
+        p = 1.0 / (1.0 + np.exp(-(Z @ beta)))
+        w = p * (1.0 - p)
+        U = ((y - p).astype(dt) @ W).astype(np.float64)
+        d = (w.astype(dt) @ W2).astype(np.float64)
+        Zw = Z * w[:, None]
+        A = (Zw.astype(dt).T @ W).astype(np.float64)
+        V = d - np.einsum("ij,ij->j", A, np.linalg.solve(Zw.T @ Z, A))
+        chi2 = np.zeros(W.shape[1])
+        ok = V > 1e-9 * np.maximum(d, 1e-300)
+        chi2[ok] = U[ok] ** 2 / V[ok]
+        pool_chi2 = chi2[pool]
         entered = False
-        for pos in np.argsort(-chi2, kind="stable"):
-            if math.erfc(math.sqrt(max(float(chi2[pos]), 0.0) / 2.0)) > alpha:
+        for pos in np.argsort(-pool_chi2, kind="stable"):
+            if math.erfc(math.sqrt(max(float(pool_chi2[pos]), 0.0) / 2.0)) > alpha:
                 break
-            trial = [*selected, pool[int(pos)]]
-            trial_beta = fit_logit(np.column_stack([np.ones(n), W[:, trial]]), y)
+            col = pool[int(pos)]
+            trial_Z = np.column_stack([Z, W[:, col].astype(np.float64)])
+            trial_beta = fit_logit(trial_Z, y, beta0=np.append(beta, 0.0), tol=1e-5)
             if np.all(trial_beta[1:] > 0):
-                selected, beta, entered = trial, trial_beta, True
+                selected, Z, beta, entered = [*selected, col], trial_Z, trial_beta, True
                 break
-            rejected.add(pool[int(pos)])
+            rejected.add(col)
         if not entered:
             break
     return selected
