@@ -79,6 +79,8 @@ def select_columns(X: Any, names: Sequence[str], *, n_features_in: int, categori
         missing = [n for n in names if n not in have]
         if missing:
             raise ScorecardInputError(f"X lacks column(s) the scorecard uses: {', '.join(missing)}")
+        if not names:
+            return {}
         sub = X[[have[n] for n in names]] if isinstance(X, pd.DataFrame) else X.select(list(names))
         cols, _ = read_columns(sub, categorical=categorical)
         return cols

@@ -40,8 +40,9 @@ def _prefix_tables(
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(upper, sign * e / t, np.nan)
         g = t - e
-        shares = ((e + SMOOTHING) / (bads + SMOOTHING)) / ((g + SMOOTHING) / (goods + SMOOTHING))
-        iv = (e / bads - g / goods) * np.log(shares)
+        bad_share = (e + SMOOTHING) / (bads + SMOOTHING)
+        good_share = (g + SMOOTHING) / (goods + SMOOTHING)
+        iv = (bad_share - good_share) * np.log(bad_share / good_share)  # as woe.information_value
     ok = upper & (t >= min_size)
     best = np.full((k, k), -np.inf)
     back = np.zeros((k, k), dtype=np.int64)
@@ -122,7 +123,9 @@ def best_partition(
     k = e.size
     if k == 0:
         return "ascending", 0.0, []
-    kw = {"bads": max(bads, 1e-12), "goods": max(goods, 1e-12), "min_size": min_size}
+    if bads <= 0 or goods <= 0:  # one class only: nothing to separate
+        return "ascending", 0.0, [k - 1]
+    kw = {"bads": bads, "goods": goods, "min_size": min_size}
     options: dict[str, tuple[float, list[int]]] = {}
     wanted = {"auto": ("ascending", "descending"), "auto_unimodal": TRENDS}.get(trend, (trend,))
     for name in wanted:

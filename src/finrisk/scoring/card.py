@@ -106,10 +106,10 @@ class ScorecardModel:
     # --- batch -------------------------------------------------------------------------------------------
     def bin_indices(self, X: Any, *, n_features_in: int | None = None) -> IntArray:
         """Bin of every row in every variable (rows x variables)."""
-        if not self.variables:
-            return np.zeros((_n_rows(X), 0), dtype=np.int64)
         cols = select_columns(X, self._names, n_features_in=n_features_in or len(self._names),
                               categorical=self._categorical)
+        if not self.variables:
+            return np.zeros((_n_rows(X), 0), dtype=np.int64)
         return np.column_stack([v.binning.bin_index(cols[v.name]) for v in self.variables]).astype(np.int64)
 
     def woe(self, bins: IntArray) -> FloatArray:
