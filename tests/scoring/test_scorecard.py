@@ -143,3 +143,63 @@ def test_single_record_equals_batch(mixed: tuple[pd.DataFrame, np.ndarray]) -> N
         assert one.probability == pytest.approx(probs[i], rel=1e-12)
         assert one.subscores == {d: int(subs[d].iloc[i]) for d in subs.columns}
         assert one.reasons == reasons[i]
+
+
+def test_german_bins_golden(german: tuple[pd.DataFrame, np.ndarray]) -> None:
+    frame, y = german
+    card = Scorecard().fit(frame, y)
+    assert card.iv_["status_of_existing_checking_account"] == pytest.approx(0.6613, abs=0.005)
+    duration = card.binnings_["duration_in_month"]
+    assert duration.splits == [9.0, 12.0, 18.0, 36.0, 48.0] and duration.trend == "ascending"
+    assert all(isinstance(p, int) for v in card.model_.variables for p in v.points)
+
+
+def test_points_scale_anchors_base_score_at_base_odds() -> None:
+    from finrisk.scoring import PointsScale
+
+    scale = PointsScale(pdo=50, base_score=650, base_odds=20)
+    p_at_base = 1 / 21  # good:bad odds of 20
+    assert scale.score_of_probability(p_at_base) == pytest.approx(650)
+    assert scale.score_of_probability(1 / 41) == pytest.approx(700, abs=1.5)  # double odds = +pdo (approx.)
+    assert scale.bin_points(0.8, [0.5, 0.0, -1.0]) == [-29, 0, 58]
+    assert list(scale.clip(np.array([100, 500, 2000]))) == [350, 500, 950]
+
+
+def test_special_missing_and_unseen_are_scored_as_documented(mixed: tuple[pd.DataFrame, np.ndarray]) -> None:
+    frame, y = mixed
+    card = Scorecard(special_codes=[-999], min_iv=0.0).fit(frame, y)
+    model = card.model_
+    bureau = next(v for v in model.variables if v.name == "bureau")
+    city = next(v for v in model.variables if v.name == "city")
+    assert bureau.binning.total[bureau.binning.special_index] > 0
+    row = frame.iloc[[0]].assign(bureau=-999.0, city="atlantis")
+    bins = model.bin_indices(row)
+    j_bureau, j_city = model.feature_names.index("bureau"), model.feature_names.index("city")
+    assert bins[0, j_bureau] == bureau.binning.special_index
+    assert bins[0, j_city] == city.binning.unseen_index and city.points[city.binning.unseen_index] == 0
+    missing = frame.iloc[[0]].assign(city=None)
+    assert model.bin_indices(missing)[0, j_city] == city.binning.missing_index
+
+
+def test_subscores_and_reasons(mixed: tuple[pd.DataFrame, np.ndarray]) -> None:
+    frame, y = mixed
+    dims = {"age": "identity", "util": "capacity", "income": "capacity", "city": "social", "bureau": "credit_history"}
+    card = Scorecard(special_codes=[-999], min_iv=0.0, dimensions=dims, n_reasons=2,
+                     reason_codes={"age": "AGE"}).fit(frame, y)
+    subs = card.predict_subscores(frame)
+    assert set(subs.columns) == {dims[n] for n in card.model_.feature_names}
+    assert subs.to_numpy().min() >= 0 and subs.to_numpy().max() <= 100
+    assert (subs == 100).all(axis=1).sum() > 0 or (subs < 100).any(axis=None)
+    reasons = card.predict_reasons(frame)
+    assert max(len(r) for r in reasons) == 2
+    table = {r["code"]: r for r in card.model_.reason_code_table()}
+    assert table["AGE"]["variable"] == "age" and table["AGE"]["dimension"] == "identity"
+    points = card.model_.points(card.model_.bin_indices(frame))
+    best = np.array([v.best_points for v in card.model_.variables])
+    codes = [v.reason_code for v in card.model_.variables]
+    for i in range(50):
+        gaps = best - points[i]
+        expected = [codes[j] for j in sorted(range(len(codes)), key=lambda j: (-gaps[j], j)) if gaps[j] > 0][:2]
+        assert reasons[i] == expected
+    perfect = {v.name: None for v in card.model_.variables}
+    assert isinstance(card.predict_one(perfect).score, int)
