@@ -27,12 +27,21 @@ def iv_filter(ivs: dict[str, float], *, min_iv: float, max_iv: float | None) -> 
     return sorted(kept, key=lambda n: (-ivs[n], n))
 
 
-def correlation_filter(W: FloatArray, names: Sequence[str], *, max_corr: float) -> list[int]:
+def _corr(W: npt.NDArray[np.floating]) -> FloatArray:
+    """Pearson correlation of the columns, in W's own precision (np.corrcoef would copy W to float64)."""
+    centred = W - W.mean(axis=0, dtype=np.float64).astype(W.dtype)
+    cov = (centred.T @ centred).astype(np.float64)
+    sd = np.sqrt(np.diag(cov))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: FloatArray = np.nan_to_num(cov / np.outer(sd, sd))
+    return out
+
+
+def correlation_filter(W: npt.NDArray[np.floating], names: Sequence[str], *, max_corr: float) -> list[int]:
     """Columns kept when walking ``names`` in order and dropping any too correlated with one already kept."""
     if W.shape[1] == 0:
         return []
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.nan_to_num(np.corrcoef(W, rowvar=False).reshape(W.shape[1], W.shape[1]))
+    corr = _corr(W)
     kept: list[int] = []
     for j in range(len(names)):
         if all(abs(corr[j, k]) <= max_corr for k in kept):
@@ -40,12 +49,11 @@ def correlation_filter(W: FloatArray, names: Sequence[str], *, max_corr: float) 
     return kept
 
 
-def vif_filter(W: FloatArray, columns: list[int], *, max_vif: float) -> list[int]:
+def vif_filter(W: npt.NDArray[np.floating], columns: list[int], *, max_vif: float) -> list[int]:
     """Drop the column with the largest variance inflation factor until all are at most ``max_vif``."""
     cols = list(columns)
     while len(cols) > 1:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            corr = np.nan_to_num(np.corrcoef(W[:, cols], rowvar=False))
+        corr = _corr(W[:, cols])
         vif = np.diag(np.linalg.pinv(corr))
         worst = int(np.argmax(vif))
         if vif[worst] <= max_vif:
