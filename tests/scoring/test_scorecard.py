@@ -32,8 +32,8 @@ def test_default_fit_on_german_credit_golden(german: tuple[pd.DataFrame, np.ndar
         scores = card.predict_score(frame.iloc[test])
         assert scores.dtype == np.int64 and scores.min() >= 350 and scores.max() <= 950
         assert roc_auc_score(y[test], -scores) > aucs[-1] - 0.01  # the rounded score ranks as well
-    # measured 0.7943, 0.7690, 0.7927 on these splits; 20 splits are in benchmarks/scorecard_german.py
-    assert np.mean(aucs) == pytest.approx(0.7853, abs=0.01)
+    # measured 0.7944, 0.7841, 0.7754 on these splits; 20 splits are in benchmarks/scorecard_german.py
+    assert np.mean(aucs) == pytest.approx(0.7846, abs=0.005)
 
 
 def test_probability_of_bad_follows_the_larger_label(german: tuple[pd.DataFrame, np.ndarray]) -> None:

@@ -131,7 +131,7 @@ class Scorecard(ClassifierMixin, TransformerMixin, BaseEstimator):  # type: igno
         self, *, categorical_features: list[str] | None = None, special_codes: list[Any] | None = None,
         monotonic_trend: str | dict[str, str] = "auto", max_n_prebins: int = 20, min_bin_size: float = 0.05,
         min_iv: float = 0.02, max_iv: float | None = None, max_corr: float = 0.7, max_vif: float = 5.0,
-        selection: str = "stepwise", max_features: int = 10, alpha: float = 0.05, C: float = 1.0,
+        selection: str = "stepwise", max_features: int = 10, alpha: float = 0.1, C: float = 1.0,
         pdo: float = 50.0, base_score: float = 650.0, base_odds: float = 20.0, min_score: int = 350,
         max_score: int = 950, dimensions: dict[str, str] | None = None, reason_codes: dict[str, str] | None = None,
         n_reasons: int = 4,
