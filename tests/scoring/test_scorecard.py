@@ -203,3 +203,17 @@ def test_subscores_and_reasons(mixed: tuple[pd.DataFrame, np.ndarray]) -> None:
         assert reasons[i] == expected
     perfect = {v.name: None for v in card.model_.variables}
     assert isinstance(card.predict_one(perfect).score, int)
+
+
+def test_bad_trend_and_bad_card_files_are_named(mixed: tuple[pd.DataFrame, np.ndarray]) -> None:
+    frame, y = mixed
+    with pytest.raises(ScorecardError, match=r"monotonic_trend must map columns to one of auto, .*got \{'age': 'up'\}"):
+        Scorecard(monotonic_trend={"age": "up"}).fit(frame, y)
+    with pytest.raises(ScorecardError, match="scorecard JSON is malformed"):
+        ScorecardModel.from_json("{not json")
+    with pytest.raises(ScorecardError, match="'format' must be 'finrisk-scorecard'"):
+        ScorecardModel.from_json('{"format": "pmml"}')
+    card = Scorecard().fit(frame, y).model_.to_dict()
+    del card["variables"][0]["points"]
+    with pytest.raises(ScorecardError, match="malformed scorecard: KeyError: 'points'"):
+        ScorecardModel.from_dict(card)

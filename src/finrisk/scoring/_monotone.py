@@ -16,13 +16,15 @@ import numpy.typing as npt
 
 from finrisk.scoring.woe import SMOOTHING
 
-__all__ = ["TRENDS", "best_partition"]
+__all__ = ["TRENDS", "TREND_OPTIONS", "best_partition"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 #: The shapes a binned bad rate can be asked to take.
 TRENDS = ("ascending", "descending", "peak", "valley")
+#: What ``trend`` may be: a shape, or a choice among shapes.
+TREND_OPTIONS = ("auto", "auto_unimodal", *TRENDS)
 
 _TOL = 1e-12
 
@@ -118,6 +120,8 @@ def best_partition(
     >>> best_partition([1, 2, 8, 9], [10, 10, 10, 10], trend="auto", min_size=15, bads=20, goods=20)[::2]
     ('ascending', [1, 3])
     """
+    if trend not in TREND_OPTIONS:
+        raise ValueError(f"trend must be one of {', '.join(TREND_OPTIONS)}; got {trend!r}")
     e = np.asarray(event, dtype=np.float64)
     t = np.asarray(total, dtype=np.float64)
     k = e.size

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from finrisk.errors import ScorecardError
 from finrisk.scoring._columns import read_columns
+from finrisk.scoring._monotone import TREND_OPTIONS
 from finrisk.scoring.binning import CategoricalBinning, NumericBinning, fit_categorical, fit_numeric
 from finrisk.scoring.card import ScorecardModel, ScoredVariable, ScoreResult
 from finrisk.scoring.dimensions import OTHER
@@ -105,8 +106,7 @@ class Scorecard(ClassifierMixin, TransformerMixin, BaseEstimator):  # type: igno
     _parameter_constraints: dict[str, list[Any]] = {
         "categorical_features": [list, None],
         "special_codes": [list, None],
-        "monotonic_trend": [StrOptions({"auto", "auto_unimodal", "ascending", "descending", "peak", "valley"}),
-                            dict],
+        "monotonic_trend": [StrOptions(set(TREND_OPTIONS)), dict],
         "max_n_prebins": [Interval(Integral, 2, None, closed="left")],
         "min_bin_size": [Interval(Real, 0.0, 0.5, closed="right")],
         "min_iv": [Interval(Real, 0.0, None, closed="left")],
@@ -170,6 +170,11 @@ class Scorecard(ClassifierMixin, TransformerMixin, BaseEstimator):  # type: igno
     def fit(self, X: Any, y: Any) -> Scorecard:
         """Bin, select, regress and scale; ``y`` has two values, the larger (or ``True``/1) meaning bad."""
         self._validate_params()
+        if isinstance(self.monotonic_trend, dict):
+            wrong = {k: v for k, v in self.monotonic_trend.items() if v not in TREND_OPTIONS}
+            if wrong:
+                raise ScorecardError(f"monotonic_trend must map columns to one of {', '.join(TREND_OPTIONS)}; "
+                                     f"got {wrong}")
         if y is None:
             raise ScorecardError("Scorecard requires y to be passed, but the target y is None (1 = bad, 0 = good)")
         cols, named = read_columns(X, categorical=self.categorical_features or ())
