@@ -21,6 +21,7 @@ MODULES = [
     "finrisk.rules.lists",
     "finrisk.rules.policy",
     "finrisk.rules.versions",
+    "finrisk.scoring",
     "finrisk.simulate",
     "finrisk.store",
     "finrisk.store.relational",

@@ -26,7 +26,9 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── PermissionDeniedError         403  the API key's role may not do this
     ├── NotFoundError                 404  the named decision or API key does not exist
     ├── PayloadTooLargeError          413  a request body is over the service's limit
-    └── ServiceNotReadyError          503  the decision service is still loading (or failed to load)
+    ├── ServiceNotReadyError          503  the decision service is still loading (or failed to load)
+    └── ScorecardError                400  a scorecard cannot be fitted, loaded or declared (names the problem)
+        └── ScorecardInputError       422  rows given to a scorecard lack a variable it uses or have the wrong width
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ __all__ = [
     "RuleSetNotFoundError",
     "RuleSetVersionError",
     "RuleSyntaxError",
+    "ScorecardError",
+    "ScorecardInputError",
     "ServiceNotReadyError",
     "SimulationConfigError",
     "SnapshotError",
@@ -313,3 +317,15 @@ class ServiceNotReadyError(FinriskError):
     """The decision service is still loading its state, or failed to load; health says which."""
 
     http_status = 503
+
+
+class ScorecardError(FinriskError, ValueError):
+    """A scorecard cannot be fitted, loaded or declared: a one-class target, a malformed card or declaration."""
+
+    http_status = 400
+
+
+class ScorecardInputError(ScorecardError):
+    """Rows given to a fitted scorecard lack a variable it uses or have another width than in fit."""
+
+    http_status = 422

@@ -35,6 +35,7 @@ _COMMANDS = [
     "replay",
     "serve",
     "keys",
+    "scoring",
 ]
 
 for _name in _COMMANDS:

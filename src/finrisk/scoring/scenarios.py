@@ -1,0 +1,163 @@
+"""Scenario scorecards declared in a workspace (``scorecards.yaml``) and trained from its warehouse.
+
+A declaration names the event type whose rows are applications (default ``loan_application``), the
+label column that marks a bad outcome (default ``label_default``, 1 = defaulted), optionally the
+products it covers, and its variables, each with a dimension and optionally a trend; ``params`` passes
+any other :class:`~finrisk.scoring.Scorecard` parameter::
+
+    scorecards:
+      consumer_loan:
+        description: Personal consumer loans
+        products: [consumer, cash]
+        variables:
+          phone_tenure_months: {dimension: identity}
+          past_overdue_count: {dimension: credit_history, trend: ascending}
+          income_band: {dimension: capacity}
+        params: {max_features: 8, pdo: 40}
+
+Training reads the application events joined to their labels, in event-time order, fits on the first
+70% (development) and reports on the last 30% (out of time), with PSI/CSI between the two; the card is
+written to ``scorecards/<name>.json`` and the report to ``scorecards/<name>.html`` in the workspace
+(the model registry, when it exists, takes the JSON as it is). An application event carries the
+signals known when it was made, so its columns are point-in-time by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from finrisk._yamlfile import load_yaml
+from finrisk.config import Workspace
+from finrisk.errors import ScorecardError, WorkspaceError
+from finrisk.scoring.card import ScorecardModel
+from finrisk.scoring.report import ScorecardReport, build_report
+from finrisk.scoring.scorecard import Scorecard
+
+__all__ = [
+    "SCORECARDS_FILE", "ScenarioDeclaration", "TrainedScenario", "load_scenarios", "scenario_query", "train_scenario",
+]
+
+SCORECARDS_FILE = "scorecards.yaml"
+_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class VariableDeclaration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dimension: str = "other"
+    trend: Annotated[str, Field(pattern=r"^(auto|auto_unimodal|ascending|descending|peak|valley)$")] | None = None
+    categorical: bool = False
+
+
+class ScenarioDeclaration(BaseModel):
+    """One scenario scorecard (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(pattern=_NAME)]
+    description: str = ""
+    event_type: Annotated[str, Field(pattern=_NAME)] = "loan_application"
+    target: Annotated[str, Field(pattern=_NAME)] = "label_default"
+    products: list[str] | None = None
+    variables: Annotated[dict[Annotated[str, Field(pattern=_NAME)], VariableDeclaration], Field(min_length=1)]
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    def estimator(self) -> Scorecard:
+        """The Scorecard this declaration asks for."""
+        known = Scorecard().get_params()
+        fixed = {"dimensions", "monotonic_trend", "categorical_features"}
+        bad = sorted(k for k in self.params if k not in known or k in fixed)
+        if bad:
+            raise ScorecardError(f"params of scorecard {self.name!r}: unknown or reserved key(s) {', '.join(bad)}; "
+                                 f"allowed: {', '.join(sorted(set(known) - fixed))}")
+        return Scorecard(**{**self.params, "dimensions": {n: v.dimension for n, v in self.variables.items()},
+                            "monotonic_trend": {n: v.trend for n, v in self.variables.items() if v.trend},
+                            "categorical_features": [n for n, v in self.variables.items() if v.categorical]})
+
+
+def load_scenarios(workspace: Workspace) -> dict[str, ScenarioDeclaration]:
+    """Every scorecard declared in the workspace's ``scorecards.yaml`` (none if the file is absent)."""
+    path = workspace.root / SCORECARDS_FILE
+    if not path.exists():
+        return {}
+    doc = load_yaml(path, display_name=SCORECARDS_FILE)
+    data = doc.data
+    if not isinstance(data, dict) or not isinstance(data.get("scorecards"), dict):
+        raise doc.error((), "expected a mapping with a 'scorecards' key mapping names to declarations")
+    out: dict[str, ScenarioDeclaration] = {}
+    for name, body in data["scorecards"].items():
+        if not isinstance(body, dict):
+            raise doc.error(("scorecards", name), f"scorecard {name!r}: expected a mapping")
+        try:
+            out[str(name)] = ScenarioDeclaration(name=str(name), **body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ("scorecards", name, *(str(p) for p in first["loc"]))
+            field = ".".join(str(p) for p in first["loc"])
+            raise doc.error(where, f"scorecard {name!r}: {field}: {first['msg']}") from None
+        except TypeError as exc:
+            raise doc.error(("scorecards", name), f"scorecard {name!r}: {exc}") from None
+    return out
+
+
+@dataclass(frozen=True)
+class TrainedScenario:
+    """A trained scenario scorecard, where it was written and its out-of-time report."""
+
+    model: ScorecardModel
+    estimator: Scorecard
+    card_path: Path
+    report_path: Path
+    report: ScorecardReport
+    development_rows: int
+    validation_rows: int
+
+
+def scenario_query(decl: ScenarioDeclaration) -> str:
+    """SQL of the labelled application rows of a scenario, oldest first, with the label as ``__target``."""
+    cols = ", ".join(f'e."{v}"' for v in decl.variables)
+    where = f'l."{decl.target}" IS NOT NULL'
+    if decl.products:
+        listed = ", ".join("'" + p.replace("'", "''") + "'" for p in decl.products)
+        where += f" AND e.product IN ({listed})"
+    return (f'SELECT {cols}, CAST(l."{decl.target}" AS INTEGER) AS "__target" '
+            f'FROM "events_{decl.event_type}" e JOIN "labels_{decl.event_type}" l USING (event_id) '
+            f"WHERE {where} ORDER BY e.event_time, e.event_id")
+
+
+def train_scenario(workspace: Workspace, name: str, *, development_share: float = 0.7) -> TrainedScenario:
+    """Fit scenario ``name`` from the warehouse; write its card (JSON) and report (HTML)."""
+    from finrisk.store import Warehouse
+
+    scenarios = load_scenarios(workspace)
+    if name not in scenarios:
+        known = ", ".join(sorted(scenarios)) or f"none: {SCORECARDS_FILE} declares no scorecard"
+        raise WorkspaceError(f"no scorecard named {name!r} (declared: {known})", file=SCORECARDS_FILE)
+    decl = scenarios[name]
+    estimator = decl.estimator()
+    with Warehouse.open(workspace) as wh:
+        frame = wh.sql(scenario_query(decl)).to_pandas()
+    y = frame.pop("__target").to_numpy()
+    n_dev = int(len(frame) * development_share)
+    if n_dev < 50 or y[:n_dev].sum() < 5 or y[:n_dev].sum() == n_dev:
+        raise ScorecardError(f"scorecard {name!r}: {len(frame)} labelled {decl.event_type} row(s), "
+                             f"{int(y.sum())} bad: too few to fit (need 50+ development rows with 5+ bads and goods)")
+    dev, val = frame.iloc[:n_dev], frame.iloc[n_dev:]
+    estimator.fit(dev, y[:n_dev])
+    if not estimator.model_.variables:
+        raise ScorecardError(f"scorecard {name!r}: no declared variable passed selection (IV at least min_iv="
+                             f"{estimator.min_iv}, stepwise p-value below alpha={estimator.alpha}) on {n_dev} rows")
+    estimator.model_.name = name
+    report = build_report(estimator, val if len(val) else dev, y[n_dev:] if len(val) else y[:n_dev],
+                          baseline=dev, name=f"{name} (out of time)")
+    out = workspace.root / "scorecards"
+    out.mkdir(exist_ok=True)
+    card_path, report_path = out / f"{name}.json", out / f"{name}.html"
+    card_path.write_text(estimator.model_.to_json(), encoding="utf-8")
+    report_path.write_text(report.to_html(), encoding="utf-8")
+    return TrainedScenario(model=estimator.model_, estimator=estimator, card_path=card_path, report_path=report_path,
+                           report=report, development_rows=n_dev, validation_rows=len(val))
