@@ -31,6 +31,7 @@ EVENT_TYPES_FILE = "event_types.yaml"
 FEATURES_FILE = "features.yaml"
 RULES_FILE = "rules.yaml"
 LISTS_FILE = "lists.yaml"
+SCORECARDS_FILE = "scorecards.yaml"
 STATE_DIR = "state"
 DATABASE_FILE = "finrisk.db"
 
@@ -303,4 +304,9 @@ def init_workspace(path: Path | str, *, name: str | None = None, force: bool = F
     lists_file = root / LISTS_FILE
     if not lists_file.exists() or force:
         lists_file.write_text(DEMO_LISTS, encoding="utf-8")
+    scorecards_file = root / SCORECARDS_FILE
+    if not scorecards_file.exists() or force:
+        scorecards_file.write_text(
+            resources.files("finrisk.scoring").joinpath("demo_scorecards.yaml").read_text("utf-8"), encoding="utf-8"
+        )
     return load_workspace(root)

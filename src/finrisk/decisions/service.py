@@ -36,6 +36,7 @@ from finrisk.decisions.declared_lists import declare_lists
 from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, ModelScorer
 from finrisk.decisions.model import Decision, IngestResult
 from finrisk.decisions.profiles import ProfileStore
+from finrisk.decisions.scorecards import load_scorecard_scorers
 from finrisk.decisions.writer import GroupCommitWriter
 from finrisk.errors import (
     EventConflictError,
@@ -107,7 +108,7 @@ class DecisionService:
             name = _ensure_published(workspace, rulesets)
             profiles = ProfileStore.from_warehouse(workspace.warehouse_dir)
             service = cls(workspace, log=log, features=features, lists=lists, rulesets=rulesets, profiles=profiles,
-                       ruleset_name=name)
+                          ruleset_name=name, scorers=load_scorecard_scorers(workspace))
         except BaseException:
             log.close()
             raise

@@ -102,6 +102,7 @@ def demo(
             _feature_contrast(warehouse, features_out)
             last = warehouse.sql("SELECT max(event_time) AS t FROM events_transaction").column(0)[0].as_py()
         replayed = _replay_last_week(ws, last)
+        _train_scorecard(ws)
     console.print(
         f"\nSimulated {sum(sim.events_by_type.values()):,} events, loaded {loaded.loaded:,} "
         f"({loaded.rejected:,} rejected), wrote {len(flushed.files)} warehouse partition file(s), "
@@ -131,6 +132,23 @@ def _serve(ws: Workspace, port: int) -> None:
                   soft_wrap=True)
     console.print(f"  open http://127.0.0.1:{port}/docs for the OpenAPI reference", markup=False)
     serve(workspace=ws.root, host=None, port=port, access_log=True)
+
+
+def _train_scorecard(ws: Workspace) -> None:
+    """Fit the demo credit scorecard; the service then scores loan applications with it."""
+    from finrisk.errors import ScorecardError
+    from finrisk.scoring.scenarios import train_scenario
+
+    try:
+        trained = train_scenario(ws, "consumer_loan")
+    except ScorecardError as exc:  # a tiny world may have too few defaults to fit a card
+        console.print(f"Credit scorecard not trained: {exc}", markup=False)
+        return
+    m = trained.report.metrics
+    console.print(f"Credit scorecard consumer_loan: fitted on {trained.development_rows:,} applications, "
+                  f"out-of-time AUC {m.get('auc', float('nan')):.3f} on {trained.validation_rows:,}; "
+                  f"loan applications now get models.consumer_loan (350-950). Card: {trained.card_path}",
+                  markup=False)
 
 
 def _replay_last_week(ws: Workspace, last: datetime | None) -> int:
