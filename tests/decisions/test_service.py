@@ -201,28 +201,49 @@ def test_a_bulk_loaded_log_is_rebuilt_in_event_time_order(tmp_path: Path) -> Non
     assert d.features["cust_txn_1h"] == 2  # 09:00 and 09:30, not lost as "too late" behind 13:00
 
 
-def test_a_trained_scorecard_scores_loan_applications(tmp_path: Path) -> None:
+def _train_small_card(ws: Workspace) -> None:
+    """A small card on a loan-application field, saved where 'finrisk scoring train' puts it."""
     import pandas as pd
 
-    from finrisk.scoring.card import ScorecardModel
     from finrisk.scoring.scorecard import Scorecard
 
-    ws = make_workspace(tmp_path / "ws")
-    # a small card on a loan-application field, trained here and saved where training puts it
-    rng = [i % 97 for i in range(2000)]
-    frame = pd.DataFrame({"phone_tenure_months": rng})
-    bad = [1 if (t < 20 and i % 3) else 0 for i, t in enumerate(rng)]
-    model = Scorecard(min_iv=0.0).fit(frame, bad).model_
+    tenure = [i % 97 for i in range(2000)]
+    bad = [1 if (t < 20 and i % 3) else 0 for i, t in enumerate(tenure)]
+    model = Scorecard(min_iv=0.0).fit(pd.DataFrame({"phone_tenure_months": tenure}), bad).model_
     (ws.root / "scorecards.yaml").write_text(
         "scorecards:\n  consumer_loan:\n    variables:\n      phone_tenure_months: {dimension: identity}\n")
-    (ws.root / "scorecards").mkdir()
+    (ws.root / "scorecards").mkdir(exist_ok=True)
     (ws.root / "scorecards" / "consumer_loan.json").write_text(model.to_json())
+
+
+def test_a_trained_scorecard_scores_loan_applications(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    _train_small_card(ws)
     app = {"event_id": "L1", "event_type": "loan_application", "event_time": "2026-01-05T09:00:00Z",
            "customer_id": "C1", "loan_id": "LN1", "amount": 5000.0, "phone_tenure_months": 2}
     with DecisionService.open(load_workspace(ws.root)) as svc:
         low = svc.decide(app)
         high = svc.decide(app | {"event_id": "L2", "phone_tenure_months": 80})
         txn_d = svc.decide(txn("t1"))
-    assert isinstance(model, ScorecardModel)
     assert 350 <= low.model_scores["consumer_loan"] < high.model_scores["consumer_loan"] <= 950
     assert "consumer_loan" in low.versions["models"] and "consumer_loan" not in txn_d.model_scores
+
+
+def test_credit_application_adds_score_limit_and_verdict(tmp_path: Path) -> None:
+    from finrisk.errors import ScorecardError
+
+    ws = make_workspace(tmp_path / "ws")
+    app = {"event_id": "L1", "event_type": "loan_application", "event_time": "2026-01-05T09:00:00Z",
+           "customer_id": "C1", "loan_id": "LN1", "amount": 5000.0, "phone_tenure_months": 2}
+    with DecisionService.open(load_workspace(ws.root)) as svc:
+        with pytest.raises(ScorecardError, match="no trained a scorecard for loan_application"):
+            svc.credit_application(app)
+    _train_small_card(ws)
+    with DecisionService.open(load_workspace(ws.root)) as svc:
+        out = svc.credit_application(app | {"event_id": "L2"})
+        again = svc.credit_application(app | {"event_id": "L2"})
+    credit = out["credit"]
+    assert credit["scorecard"] == "consumer_loan" and 350 <= credit["score"] <= 950
+    assert credit["decision"] in {"approve", "refer", "decline"} and credit["reason_codes"] is not None
+    assert "INCOME_UNKNOWN" in credit["reasons"] or credit["decision"] == "decline"
+    assert again["decision"]["idempotent"] and again["credit"]["score"] == credit["score"]

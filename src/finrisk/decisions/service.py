@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 
 from finrisk.config import Workspace
+from finrisk.decisions.credit import credit_verdict
 from finrisk.decisions.declared_lists import declare_lists
 from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, ModelScorer
 from finrisk.decisions.model import Decision, IngestResult
@@ -220,6 +221,14 @@ class DecisionService:
             raise StoreError(f"event log: the commit took longer than {_COMMIT_TIMEOUT_S:.0f} s") from None
         if result.status is AppendStatus.CONFLICT:
             raise EventConflictError(result.event_id)
+
+    def credit_application(self, body: Mapping[str, Any], *, scorecard: str | None = None) -> dict[str, Any]:
+        """Decide an application like any event, then add the scorecard's score, limit and verdict."""
+        decision = self.decide(body)
+        event = self._validator.validate(body)
+        profile = self.profiles.get(event.get("customer_id"))
+        return {"decision": decision.to_dict(),
+                "credit": credit_verdict(decision, event, profile, self.engine.scorers, scorecard=scorecard)}
 
     def get_decision(self, decision_id: str) -> Decision | None:
         raw = self.log.get_decision(decision_id)
