@@ -38,6 +38,9 @@ class StoresOnlyService:
     def get_decision(self, decision_id: str) -> Decision | None:
         return None
 
+    def credit_application(self, body: Mapping[str, Any], *, scorecard: str | None = None) -> dict[str, Any]:
+        raise ServiceNotReadyError("no decision engine in this test service")
+
     def ingest(self, bodies: Sequence[Mapping[str, Any]]) -> IngestResult:
         raise ServiceNotReadyError("no decision engine in this test service")
 
