@@ -28,7 +28,8 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
     ws = make_workspace(Path(tmp_path_factory.mktemp("credit")) / "ws")
     tenure = [i % 97 for i in range(2000)]
     bad = [1 if (t < 20 and i % 3) else 0 for i, t in enumerate(tenure)]
-    card = Scorecard(min_iv=0.0, dimensions={"phone_tenure_months": "identity"}).fit(pd.DataFrame({"phone_tenure_months": tenure}), bad).model_
+    estimator = Scorecard(min_iv=0.0, dimensions={"phone_tenure_months": "identity"})
+    card = estimator.fit(pd.DataFrame({"phone_tenure_months": tenure}), bad).model_
     (ws.root / "scorecards.yaml").write_text(
         "scorecards:\n  consumer_loan:\n    variables:\n      phone_tenure_months: {dimension: identity}\n")
     (ws.root / "scorecards").mkdir()
