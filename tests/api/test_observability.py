@@ -79,3 +79,21 @@ def test_decisions_and_rule_hits_are_counted_once(app: FastAPI) -> None:
     assert 'finrisk_decisions_total{action="review"} 1.0' in text
     assert 'finrisk_rule_hits_total{rule="big_amount"} 1.0' in text
     assert 'finrisk_shadow_rule_hits_total{rule="night_owl",ruleset="payments@2"} 1.0' in text
+
+
+def test_an_unexpected_error_is_a_bare_500_logged_by_type_and_route(
+    client: TestClient, role_keys: dict[Role, str], log_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finrisk.rules.lists import ListStore
+
+    def broken(self: ListStore, list_name: str, value: object) -> None:
+        raise RuntimeError(f"boom while reading {value}")
+
+    monkeypatch.setattr(ListStore, "get", broken)
+    response = client.get("/v1/lists/phones/entries/13800138000", headers={"X-API-Key": role_keys[Role.ADMIN]})
+    assert response.status_code == 500
+    assert response.json() == {"status": 500, "title": "Internal Server Error", "error": "InternalError",
+                               "detail": "internal error; it has been logged"}
+    logged = log_lines.getvalue()
+    assert '"error":"RuntimeError","route":"/v1/lists/{name}/entries/{value}"' in logged
+    assert "13800138000" not in logged

@@ -114,8 +114,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    # The type only: an exception's text may quote the event it choked on.
-    log.error("unhandled error", extra={"fields": {"error": type(exc).__name__, "path": request.url.path}})
+    # The type and the route template only: an exception's text may quote the event it choked on,
+    # and a concrete path may hold a list value.
+    route = getattr(request.scope.get("route"), "path", None) or "(unmatched)"
+    log.error("unhandled error", extra={"fields": {"error": type(exc).__name__, "route": route}})
     return problem_response(500, "internal error; it has been logged", error="InternalError")
 
 

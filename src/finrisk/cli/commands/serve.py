@@ -79,7 +79,13 @@ def serve(
     host = host or str(getattr(service_settings, "host", "127.0.0.1"))
     port = port if port is not None else int(getattr(service_settings, "port", 8000))
     admin_key = os.environ.get(ADMIN_KEY_ENV) or None
-    configure_logging()
+    handler = configure_logging()
+    # uvicorn's own errors ("Exception in ASGI application") go through the same JSON formatter, which
+    # keeps the exception type and drops its text and traceback (they may quote an event).
+    uvicorn_log = logging.getLogger("uvicorn")
+    uvicorn_log.handlers = [handler]
+    uvicorn_log.setLevel(logging.WARNING)
+    uvicorn_log.propagate = False
     logging.getLogger("finrisk.api.access").disabled = not access_log
     holder = ServiceHolder()
     app = create_app(holder, keys, admin_key=admin_key)
