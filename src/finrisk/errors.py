@@ -12,6 +12,8 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── SimulationConfigError         400  a simulated-world parameter is out of range
     ├── SnapshotError                 400  an online feature-state snapshot cannot be restored
     ├── QueryError                    400  a warehouse SQL query fails (syntax, unknown table or column)
+    ├── ModelError                    400  a model cannot be trained, stored or served (names the field and value)
+    │   └── ModelNotFoundError        404  no registered model has that name, version or stage
     └── StoreError                    503  the event log or warehouse cannot do its job
 """
 
@@ -25,6 +27,8 @@ __all__ = [
     "EventValidationError",
     "FinriskError",
     "InputFileError",
+    "ModelError",
+    "ModelNotFoundError",
     "Problem",
     "QueryError",
     "SimulationConfigError",
@@ -136,3 +140,15 @@ class StoreError(FinriskError):
     """The event log or warehouse cannot do its job (disk, corruption, locking)."""
 
     http_status = 503
+
+
+class ModelError(FinriskError, ValueError):
+    """A model cannot be trained, stored or served: bad parameters, unsupported model, unusable data."""
+
+    http_status = 400
+
+
+class ModelNotFoundError(ModelError):
+    """No registered model has that name, version or stage."""
+
+    http_status = 404
