@@ -49,7 +49,8 @@ class Evaluation:
     def mean(self, kind: str) -> dict[str, float]:
         """Mean of each measure over the folds of ``kind`` (NaN folds skipped)."""
         rows = [r.scores.as_dict() for r in self.results if r.kind == kind]
-        keys = ("auc", "average_precision", "card_precision_at_100", "recall_at_1pct_fpr",
+        keys = ("auc", "average_precision", "card_precision_at_100", "card_precision_at_100_ceiling",
+                "recall_at_1pct_fpr",
                 "fraud_amount_caught_1pct")
         return {k: round(float(np.nanmean([float(r[k]) for r in rows])), 4) if rows else float("nan")
                 for k in keys}

@@ -62,6 +62,7 @@ class Scores:
     auc: float
     average_precision: float
     card_precision_at_100: float
+    card_precision_at_100_ceiling: float  # a perfect ranking's CP@100: fraud entities per day / 100, capped at 1
     recall_at_1pct_fpr: float
     fraud_amount_caught_1pct: float
     events: int
@@ -80,6 +81,7 @@ def evaluate_scores(test: pd.DataFrame, labels: npt.ArrayLike, scores: npt.Array
         auc=float(roc_auc_score(y, s)) if both else float("nan"),
         average_precision=float(average_precision_score(y, s)) if both else float("nan"),
         card_precision_at_100=card_precision_at_k(test["event_time"], test["entity"], s, y, k=k),
+        card_precision_at_100_ceiling=card_precision_at_k(test["event_time"], test["entity"], y, y, k=k),
         recall_at_1pct_fpr=recall_at_fpr(y, s, fpr=0.01) if both else float("nan"),
         fraud_amount_caught_1pct=fraud_amount_caught(y, s, test["amount"], review_share=0.01),
         events=int(len(y)),

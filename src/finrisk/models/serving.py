@@ -87,7 +87,11 @@ class ServedModel:
         if self._forest is not None:
             return self._forest.predict_one(x)
         assert self.model.linear is not None
-        return 1.0 / (1.0 + math.exp(-float(self.model.linear.decision(x[None, :])[0])))
+        z = float(self.model.linear.decision(x[None, :])[0])
+        if z >= 0:
+            return 1.0 / (1.0 + math.exp(-z))
+        e = math.exp(z)  # the other branch would overflow for very negative z
+        return e / (1.0 + e)
 
     def contributions(self, x: npt.NDArray[np.float64], *,
                       method: Literal["path", "shap"] = "path") -> npt.NDArray[np.float64]:

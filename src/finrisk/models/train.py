@@ -1,8 +1,12 @@
 """Fit a fraud model: LightGBM or logistic regression, with class imbalance handled.
 
-Both kinds reweight the rare class (``scale_pos_weight`` / ``class_weight='balanced'``, the
-negative-to-positive ratio), so a few hundred frauds among a hundred thousand events still shape
-the fit. The logistic model does its own median imputation and standardisation in numpy (kept in
+Imbalance (0.1-0.5% fraud) is handled by ranking measures (AP, CP@k, not accuracy) and, with
+``balance=True``, by reweighting the rare class to the negative-to-positive ratio
+(``scale_pos_weight`` / ``class_weight='balanced'``). Reweighting is off by default: on the
+simulated world's four handbook folds it lowered mean AP from 0.77 to 0.56 (LightGBM) and from 0.73
+to 0.64 (logistic), as the few hundred frauds were fitted too hard.
+
+The logistic model does its own median imputation and standardisation in numpy (kept in
 :class:`LinearModel`), so serving repeats exactly the arithmetic the fit used.
 """
 
@@ -37,7 +41,7 @@ class TrainParams:
     leaves: int = 31
     learning_rate: float = 0.05
     min_child_samples: int = 20
-    balance: bool = True
+    balance: bool = False  # reweight the rare class; measured to lower AP here (docs/models.md)
     seed: int = 0
     c: float = 1.0  # inverse regularisation of the logistic model
 
@@ -69,7 +73,8 @@ class LinearModel:
         return self.standardise(x) @ np.asarray(self.coef) + self.intercept  # type: ignore[no-any-return]
 
     def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return 1.0 / (1.0 + np.exp(-self.decision(np.atleast_2d(x))))
+        # 1 / (1 + exp(-z)) without overflow warnings for very negative z
+        return np.exp(-np.logaddexp(0.0, -self.decision(np.atleast_2d(x))))
 
 
 @dataclass

@@ -68,6 +68,7 @@ def train(
     folds: Annotated[int, typer.Option(min=0, help="Rolling folds (0: no evaluation).")] = 4,
     step_days: Annotated[int, typer.Option(min=1, help="Days between fold starts.")] = 7,
     fields: Annotated[str, typer.Option(help="Numeric event fields used as inputs (a,b,...).")] = "amount",
+    balance: Annotated[bool, typer.Option(help="Reweight the rare class (negative/positive ratio).")] = False,
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Build the training set, evaluate on rolling held-out folds, fit on all known labels, register."""
@@ -82,7 +83,7 @@ def train(
         first = ts.frame["event_time"].min().to_pydatetime()
         console.print(f"{len(ts.frame):,} {events} events, {len(ts.inputs)} inputs, "
                       f"{int(ts.labels_at(None).sum()):,} frauds ({source}, known {label_delay} d later)")
-        params = [TrainParams(kind=k, trees=trees, leaves=leaves) for k in chosen]  # type: ignore[arg-type]
+        params = [TrainParams(kind=k, trees=trees, leaves=leaves, balance=balance) for k in chosen]  # type: ignore[arg-type]
         protocol = (f"{folds} rolling fold(s): {train_days} d train, {delay_days} d delay, {test_days} d test, "
                     f"step {step_days} d; training labels as known at the test start; entities with a fraud "
                     "known by then removed from the test.")
