@@ -6,7 +6,8 @@ so machine noise hits both alike:
 
 - ``finrisk``: :class:`finrisk.models._forest.Forest.predict_one` on one float64 row (the kernel),
   and ``ServedModel.score(event, features)`` from a feature dict (what the decision service calls);
-- ``lightgbm``: ``Booster.predict`` on one numpy row of shape (1, 30), its fastest single-row call.
+- ``lightgbm``: ``Booster.predict`` on one numpy row of shape (1, 30) with ``num_threads=1``, its
+  fastest single-row call here (the OpenMP default had a 4x longer p99 tail on the shared machine).
 
 Also reports the cost of reasons: the fast path attribution and LightGBM's exact tree SHAP
 (``pred_contrib``). ``max_abs_diff`` compares the two scorers' probabilities on every row.
@@ -91,7 +92,7 @@ def main() -> None:
 
     kernel, lgbm, from_dict = _timed([
         lambda: forest.predict_one(rows[nxt()]),
-        lambda: booster.predict(rows[i : i + 1]),
+        lambda: booster.predict(rows[i : i + 1], num_threads=1),
         lambda: served.score(event, dicts[i]),
     ], reps)
     path, shap = _timed([
