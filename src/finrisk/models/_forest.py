@@ -12,6 +12,8 @@ Why this design (measured in ``benchmarks/model_serving.py``, 300 trees of 31 le
   lanes wait for the deepest tree.
 - The plain walk over a pre-order layout (left child = next node, so one index is stored per node)
   compiled once by numba is what remains: ~15-20 us for 300 trees and a fixed ~1.5 us call cost.
+  Packing each node into one 16-byte record (threshold, feature + flags, right child) instead of
+  five parallel arrays took another 10-15% off the median.
 
 Exactness: the same decisions as LightGBM's ``NumericalDecision``: a missing value goes the node's
 default way when its missing type is NaN (or Zero, for zeros and NaN alike), and is read as 0.0
@@ -36,36 +38,45 @@ __all__ = ["Forest", "flatten_booster"]
 _ZERO = 1e-35  # LightGBM's kZeroThreshold: |x| <= this counts as zero
 
 
+#: One node in 16 bytes (one load per visited node): ``code`` is the feature index with the
+#: flags below (negative: a leaf whose value is ``thr``); ``right`` the right child's index.
+NODE = np.dtype([("thr", "f8"), ("code", "i4"), ("right", "i4")])
+_NAN_LEFT = 1 << 30
+_ZERO_MISSING = 1 << 29
+_FEATURE = (1 << 29) - 1
+
+
 @numba.njit(nogil=True, cache=False)
-def _raw_one(x: Any, roots: Any, feat: Any, thr: Any, right: Any, nan_left: Any, zero_missing: Any) -> float:
+def _raw_one(x: Any, roots: Any, nodes: Any) -> float:
     """Sum of the trees' leaf values for one row (pre-order layout: the left child is the next node)."""
     s = 0.0
     for t in range(roots.shape[0]):
         n = roots[t]
         while True:
-            f = feat[n]
-            if f < 0:
-                s += thr[n]
+            node = nodes[n]
+            c = node.code
+            if c < 0:
+                s += node.thr
                 break
-            v = x[f]
-            if zero_missing[n] and -_ZERO <= v <= _ZERO:
+            v = x[c & _FEATURE]
+            if c & _ZERO_MISSING and -_ZERO <= v <= _ZERO:
                 v = math.nan
-            if v <= thr[n]:
+            if v <= node.thr:
                 n += 1
-            elif v > thr[n]:
-                n = right[n]
-            elif nan_left[n]:
+            elif v > node.thr:
+                n = node.right
+            elif c & _NAN_LEFT:
                 n += 1
             else:
-                n = right[n]
+                n = node.right
     return s
 
 
 @numba.njit(nogil=True, cache=False)
-def _raw_many(x: Any, roots: Any, feat: Any, thr: Any, right: Any, nan_left: Any, zero_missing: Any) -> Any:
+def _raw_many(x: Any, roots: Any, nodes: Any) -> Any:
     out = np.empty(x.shape[0])
     for i in range(x.shape[0]):
-        out[i] = _raw_one(x[i], roots, feat, thr, right, nan_left, zero_missing)
+        out[i] = _raw_one(x[i], roots, nodes)
     return out
 
 
@@ -82,6 +93,7 @@ class Forest:
     value: npt.NDArray[np.float64]  # expected output of each node (leaf value at leaves)
     n_features: int
     sigmoid: float | None  # None: the raw sum is the score (regression objectives)
+    nodes: npt.NDArray[np.void]  # the same tree packed as NODE records, for scoring
 
     @property
     def trees(self) -> int:
@@ -89,10 +101,10 @@ class Forest:
 
     def raw_one(self, x: npt.NDArray[np.float64]) -> float:
         """The raw score (sum of leaf values) of one float64 row."""
-        return float(_raw_one(x, self.roots, self.feat, self.thr, self.right, self.nan_left, self.zero_missing))
+        return float(_raw_one(x, self.roots, self.nodes))
 
     def predict_one(self, x: npt.NDArray[np.float64]) -> float:
-        raw = float(_raw_one(x, self.roots, self.feat, self.thr, self.right, self.nan_left, self.zero_missing))
+        raw = float(_raw_one(x, self.roots, self.nodes))
         return raw if self.sigmoid is None else 1.0 / (1.0 + math.exp(-self.sigmoid * raw))
 
     def path_contributions(self, x: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
@@ -105,8 +117,7 @@ class Forest:
     def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Scores of many rows (a 2-D float64 array)."""
         rows = np.ascontiguousarray(x, dtype=np.float64)
-        raw: npt.NDArray[np.float64] = _raw_many(rows, self.roots, self.feat, self.thr, self.right,
-                                                 self.nan_left, self.zero_missing)
+        raw: npt.NDArray[np.float64] = _raw_many(rows, self.roots, self.nodes)
         return raw if self.sigmoid is None else 1.0 / (1.0 + np.exp(-self.sigmoid * raw))
 
 
@@ -167,6 +178,8 @@ def flatten_booster(dump: dict[str, Any]) -> Forest:
         add(tree["tree_structure"])
     if not roots:
         raise ModelError("the model has no trees")
+    if max(feat) >= _FEATURE:
+        raise ModelError(f"features: fast serving supports up to {_FEATURE:,} inputs, got {max(feat) + 1:,}")
     return Forest(
         roots=np.asarray(roots, dtype=np.int32),
         feat=np.asarray(feat, dtype=np.int32),
@@ -177,7 +190,18 @@ def flatten_booster(dump: dict[str, Any]) -> Forest:
         value=np.asarray(value, dtype=np.float64),
         n_features=int(dump["max_feature_idx"]) + 1,
         sigmoid=_objective_sigmoid(str(dump.get("objective", "binary"))),
+        nodes=_pack(feat, thr, right, nan_left, zero_missing),
     )
+
+
+def _pack(feat: list[int], thr: list[float], right: list[int], nan_left: list[bool],
+          zero_missing: list[bool]) -> npt.NDArray[np.void]:
+    nodes = np.zeros(len(feat), dtype=NODE)
+    nodes["thr"] = thr
+    nodes["right"] = right
+    nodes["code"] = [-1 if f < 0 else f | (_NAN_LEFT if nl else 0) | (_ZERO_MISSING if zm else 0)
+                     for f, nl, zm in zip(feat, nan_left, zero_missing, strict=True)]
+    return nodes
 
 
 @numba.njit(nogil=True, cache=False)
