@@ -61,6 +61,24 @@ def test_loaded_model_scores_like_the_trained_one(registry: ModelRegistry) -> No
     assert served.score({"event_type": "login"}, {}) is None and served.version == "1"
 
 
+def test_live_deployment_routes_events_and_knows_its_revision(registry: ModelRegistry) -> None:
+    for seed in (1, 2, 3):
+        registry.register("fraud", _model(seed), {"event_type": "transaction"})
+    registry.deploy("fraud", "1")
+    registry.deploy("fraud", "2", stage="challenger", traffic=0.3)
+    registry.deploy("fraud", "3", stage="shadow")
+    live = registry.live("fraud")
+    assert live.revision == registry.revision() and sorted(live.models) == ["1", "2", "3"]
+    seen = Counter()
+    for i in range(2000):
+        deciding, others = live.for_event(f"ev-{i}")
+        assert deciding is not None and {deciding.version, *(m.version for m in others)} == {"1", "2", "3"}
+        seen[deciding.version] += 1
+    assert set(seen) == {"1", "2"} and 0.25 < seen["2"] / 2000 < 0.35
+    registry.rollback("fraud")
+    assert registry.revision() > live.revision
+
+
 def test_challenger_share_of_traffic_is_stable_and_close_to_asked() -> None:
     dep = Deployment("1", {"2": 0.2}, [])
     counts = Counter(dep.route(f"ev-{i}") for i in range(20_000))

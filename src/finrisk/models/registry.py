@@ -32,7 +32,7 @@ from finrisk.errors import ModelError, ModelNotFoundError
 from finrisk.models.serving import ServedModel
 from finrisk.models.train import TrainedModel, TrainParams
 
-__all__ = ["Deployment", "ModelRegistry", "STAGES", "Stage"]
+__all__ = ["Deployment", "LiveDeployment", "ModelRegistry", "STAGES", "Stage"]
 
 Stage = Literal["champion", "challenger", "shadow"]
 STAGES: tuple[Stage, ...] = ("champion", "challenger", "shadow")
@@ -63,6 +63,26 @@ class Deployment:
             if bucket < edge:
                 return version
         return self.champion
+
+
+@dataclass
+class LiveDeployment:
+    """The loaded models of one deployment, for the decision service.
+
+    ``for_event(event_id)`` gives the model that decides (champion, or a challenger for its share)
+    and the ones scored only for the log (the other serving versions and the shadows); reload when
+    ``revision`` is behind :meth:`ModelRegistry.revision`.
+    """
+
+    name: str
+    revision: int
+    deployment: Deployment
+    models: dict[str, ServedModel]
+
+    def for_event(self, event_id: str) -> tuple[ServedModel | None, list[ServedModel]]:
+        deciding = self.deployment.route(event_id)
+        others = [m for v, m in self.models.items() if v != deciding]
+        return (self.models[deciding] if deciding is not None else None), others
 
 
 class ModelRegistry:
@@ -203,6 +223,13 @@ class ModelRegistry:
         entry["deployment"] = dep.as_dict()
         self._write(data)
         return dep
+
+    def live(self, name: str) -> LiveDeployment:
+        """Load every version the deployment of ``name`` serves (champion, challengers, shadows)."""
+        data = self._read()
+        dep = Deployment.from_dict(self._entry(data, name)["deployment"])
+        versions = [v for v in (dep.champion, *dep.challengers, *dep.shadows) if v is not None]
+        return LiveDeployment(name, int(data.get("revision", 0)), dep, {v: self.load(name, v) for v in versions})
 
     def rollback(self, name: str) -> Deployment:
         """Restore the deployment before the last change."""
