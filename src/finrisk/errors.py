@@ -27,8 +27,10 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── NotFoundError                 404  the named decision or API key does not exist
     ├── PayloadTooLargeError          413  a request body is over the service's limit
     ├── ServiceNotReadyError          503  the decision service is still loading (or failed to load)
-    └── ScorecardError                400  a scorecard cannot be fitted, loaded or declared (names the problem)
-        └── ScorecardInputError       422  rows given to a scorecard lack a variable it uses or have the wrong width
+    ├── ScorecardError                400  a scorecard cannot be fitted, loaded or declared (names the problem)
+    │   └── ScorecardInputError       422  rows given to a scorecard lack a variable it uses or have the wrong width
+    └── ModelError                    400  a model cannot be trained, stored or served (names the field and value)
+        └── ModelNotFoundError        404  no registered model has that name, version or stage
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ __all__ = [
     "ListError",
     "ListImportError",
     "ListNotFoundError",
+    "ModelError",
+    "ModelNotFoundError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
@@ -173,6 +177,8 @@ class StoreError(FinriskError):
 
 class ListError(FinriskError, ValueError):
     """A list or list-entry argument is malformed; the message names the field (never an entry's value)."""
+class ModelError(FinriskError, ValueError):
+    """A model cannot be trained, stored or served: bad parameters, unsupported model, unusable data."""
 
     http_status = 400
 
@@ -329,3 +335,7 @@ class ScorecardInputError(ScorecardError):
     """Rows given to a fitted scorecard lack a variable it uses or have another width than in fit."""
 
     http_status = 422
+class ModelNotFoundError(ModelError):
+    """No registered model has that name, version or stage."""
+
+    http_status = 404

@@ -36,6 +36,7 @@ _COMMANDS = [
     "serve",
     "keys",
     "scoring",
+    "models",
 ]
 
 for _name in _COMMANDS:
