@@ -177,8 +177,6 @@ class StoreError(FinriskError):
 
 class ListError(FinriskError, ValueError):
     """A list or list-entry argument is malformed; the message names the field (never an entry's value)."""
-class ModelError(FinriskError, ValueError):
-    """A model cannot be trained, stored or served: bad parameters, unsupported model, unusable data."""
 
     http_status = 400
 
@@ -335,6 +333,14 @@ class ScorecardInputError(ScorecardError):
     """Rows given to a fitted scorecard lack a variable it uses or have another width than in fit."""
 
     http_status = 422
+
+
+class ModelError(FinriskError, ValueError):
+    """A model cannot be trained, stored or served: bad parameters, unsupported model, unusable data."""
+
+    http_status = 400
+
+
 class ModelNotFoundError(ModelError):
     """No registered model has that name, version or stage."""
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 # Decisions and events need the decision engine, which StoresOnlyService lacks (it answers 503 on
 # purpose); test_decisions_routes.py fuzzes them against the real service.
-NEEDS_ENGINE = ("/v1/decisions", "/v1/events")
+NEEDS_ENGINE = ("/v1/decisions", "/v1/events", "/v1/credit")
 
 
 def test_no_server_errors_on_lists_rulesets_keys_and_metrics(app: FastAPI, role_keys: dict[Role, str]) -> None:

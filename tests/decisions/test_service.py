@@ -247,3 +247,40 @@ def test_credit_application_adds_score_limit_and_verdict(tmp_path: Path) -> None
     assert credit["decision"] in {"approve", "refer", "decline"} and credit["reason_codes"] is not None
     assert "INCOME_UNKNOWN" in credit["reasons"] or credit["decision"] == "decline"
     assert again["decision"]["idempotent"] and again["credit"]["score"] == credit["score"]
+
+
+def test_deployed_fraud_models_score_decide_and_explain(tmp_path: Path) -> None:
+    import numpy as np
+
+    from finrisk.models.registry import ModelRegistry
+    from finrisk.models.train import TrainParams, train_model
+
+    ws = make_workspace(tmp_path / "ws")
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(600, 2)) * [1.0, 2000.0] + [0.0, 1000.0]
+    y = (x[:, 1] > 2500).astype(int)  # big amounts are fraud
+    model = train_model(x, y, inputs=["cust_txn_1h", "event.amount"],
+                        params=TrainParams(trees=20, leaves=4, min_child_samples=5))
+    registry = ModelRegistry(ws)
+    v1 = registry.register("fraud", model, {"event_type": "transaction"})
+    registry.deploy("fraud", v1)
+    (ws.root / "rules.yaml").write_text(RULES + """\
+  - name: model_says_fraud
+    description: The fraud model is confident.
+    events: [transaction]
+    when: models.fraud > 0.5
+    action: review
+    score: 60
+    reason: "Fraud model score {models.fraud}"
+""")
+    with DecisionService.open(load_workspace(ws.root)) as svc:
+        low = svc.decide(txn("t1", amount=100.0))
+        high = svc.decide(txn("t2", minute=1, amount=9000.0, customer="C9"))
+        registry.deploy("fraud", registry.register("fraud", model, {"event_type": "transaction"}), stage="shadow")
+        svc.engine.deployed.refresh(force=True)  # (the service also checks on its own once a second)
+        shadowed = svc.decide(txn("t3", minute=2, amount=50.0, customer="C8"))
+    assert low.model_scores["fraud"] < 0.5 < high.model_scores["fraud"]
+    assert low.versions["models"]["fraud"] == v1
+    assert "model_says_fraud" in [h["rule"] for h in high.rule_hits] and high.model_reasons
+    assert not low.model_reasons  # passed events do not pay for reasons
+    assert set(shadowed.model_scores) == {"fraud", "fraud@2"}

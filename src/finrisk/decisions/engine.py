@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from finrisk.decisions.deployed_models import DeployedModels, reason_texts
 from finrisk.decisions.model import Decision, ShadowVerdict, new_decision_id
 from finrisk.decisions.profiles import ProfileStore
 from finrisk.features.online import OnlineFeatureEngine, fingerprint
@@ -51,6 +52,7 @@ class DecisionEngine:
         lists: ListLookup | None = None,
         profiles: ProfileStore | None = None,
         scorers: Sequence[ModelScorer] = (),
+        deployed: DeployedModels | None = None,
     ) -> None:
         self.features = features
         self.rules = rules
@@ -58,6 +60,7 @@ class DecisionEngine:
         self.lists = lists
         self.profiles = profiles or ProfileStore()
         self.scorers = tuple(scorers)
+        self.deployed = deployed
         self.feature_version = fingerprint(features.feature_set)[:12]
 
     def decide(self, event: Mapping[str, Any], *, update: bool = True, started_ns: int | None = None,
@@ -70,6 +73,14 @@ class DecisionEngine:
         t0 = time.perf_counter_ns() if started_ns is None else started_ns
         values = self.features.process(event) if update else self.features.get(event)
         models: dict[str, float] = {}
+        model_versions = {s.name: s.version for s in self.scorers}
+        scored_only: dict[str, float] = {}
+        explain = None
+        if self.deployed:
+            models, deciding_versions, scored_only, deciding = self.deployed.score(event, values)
+            model_versions.update(deciding_versions)
+            if deciding:
+                explain = reason_texts(deciding, event, values)
         for scorer in self.scorers:
             s = scorer.score(event, values)
             if s is not None:
@@ -102,15 +113,17 @@ class DecisionEngine:
             score=result.score,
             reasons=result.reasons,
             rule_hits=tuple(h.to_dict() for h in result.hits),
-            model_scores=models,
+            model_scores={**models, **scored_only} if scored_only else models,
             features=values,
             versions={
                 "ruleset": self.rules.label,
                 "features": self.feature_version,
-                "models": {s.name: s.version for s in self.scorers},
+                "models": model_versions,
             },
             latency_ms=round(latency_ms, 4),
             shadow=shadow,
+            # the deciding models' top inputs, for events the rules did not simply pass (~60 µs each)
+            model_reasons=tuple(explain()) if explain is not None and result.action.value != "pass" else (),
         )
 
 

@@ -54,7 +54,10 @@ class Decision:
     ``action`` is one of ``pass``, ``challenge`` (``challenge_method`` says how), ``review`` or
     ``reject``. ``rule_hits`` are the hit rules in rule-set order, each ``{"rule", "action",
     "score", "reason"}``; ``reasons`` are their reason texts, strongest first. ``versions`` names
-    the rule set (``name@version``), the feature set (fingerprint) and each model. ``idempotent``
+    the rule set (``name@version``), the feature set (fingerprint) and each deciding model;
+    ``model_scores`` holds the deciding scores by model name (what rules read) and, under
+    ``name@version``, versions scored only for the log (challengers not chosen, shadows).
+    ``model_reasons`` are the deciding models' top inputs for events not simply passed. ``idempotent``
     is true when this is the stored answer to a retried ``event_id`` (not part of the stored record).
     """
 
@@ -74,6 +77,7 @@ class Decision:
     versions: dict[str, Any]
     latency_ms: float
     shadow: tuple[ShadowVerdict, ...] = ()
+    model_reasons: tuple[str, ...] = ()
     idempotent: bool = field(default=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +98,7 @@ class Decision:
             "versions": dict(self.versions),
             "latency_ms": self.latency_ms,
             "shadow": [s.to_dict() for s in self.shadow],
+            "model_reasons": list(self.model_reasons),
             "idempotent": self.idempotent,
         }
 
@@ -107,6 +112,7 @@ class Decision:
             model_scores=dict(d.get("model_scores", {})), features=dict(d.get("features", {})),
             versions=dict(d.get("versions", {})), latency_ms=float(d["latency_ms"]),
             shadow=tuple(ShadowVerdict.from_dict(s) for s in d.get("shadow", ())),
+            model_reasons=tuple(d.get("model_reasons", ())),
             idempotent=bool(d.get("idempotent", False)),
         )
 

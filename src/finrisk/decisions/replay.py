@@ -28,8 +28,10 @@ from datetime import datetime
 from typing import Any
 
 from finrisk.config import Workspace
+from finrisk.decisions.deployed_models import DeployedModels
 from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine
 from finrisk.decisions.profiles import ProfileStore
+from finrisk.decisions.scorecards import load_scorecard_scorers
 from finrisk.features.online import OnlineFeatureEngine
 from finrisk.rules import ListLookup, RuleNames, RuleSet
 from finrisk.store.warehouse import Warehouse
@@ -186,7 +188,8 @@ def replay(
                                    allowed_lateness_us=workspace.settings.features.allowed_lateness_seconds * 10**6)
     shadows = [] if baseline is None else [ActiveRuleSet(baseline[0], baseline[1].compile(names=names))]
     engine = DecisionEngine(features, ActiveRuleSet(f"{candidate.name} (candidate)", candidate.compile(names=names)),
-                            shadows=shadows, lists=lists, profiles=profiles)
+                            shadows=shadows, lists=lists, profiles=profiles,
+                            scorers=load_scorecard_scorers(workspace), deployed=DeployedModels(workspace))
     scope = _scope(candidate, baseline[1] if baseline else None)
     report = ReplayReport(ruleset=candidate.name, baseline=None if baseline is None else baseline[0],
                           start=start, end=end)

@@ -34,6 +34,7 @@ import orjson
 from finrisk.config import Workspace
 from finrisk.decisions.credit import credit_verdict
 from finrisk.decisions.declared_lists import declare_lists
+from finrisk.decisions.deployed_models import DeployedModels
 from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, ModelScorer
 from finrisk.decisions.model import Decision, IngestResult
 from finrisk.decisions.profiles import ProfileStore
@@ -79,6 +80,7 @@ class DecisionService:
         profiles: ProfileStore,
         ruleset_name: str,
         scorers: Sequence[ModelScorer] = (),
+        deployed: DeployedModels | None = None,
     ) -> None:
         self.workspace = workspace
         self.log = log
@@ -92,7 +94,7 @@ class DecisionService:
         self.decisions_made = 0
         self.ruleset_name = ruleset_name
         self.engine = DecisionEngine(features, self._active(self.ruleset_name), shadows=self._shadows(),
-                                     lists=lists, profiles=profiles, scorers=scorers)
+                                     lists=lists, profiles=profiles, scorers=scorers, deployed=deployed)
         self._writer = GroupCommitWriter(log)
 
     # --- start and stop -------------------------------------------------------------------------
@@ -109,7 +111,8 @@ class DecisionService:
             name = _ensure_published(workspace, rulesets)
             profiles = ProfileStore.from_warehouse(workspace.warehouse_dir)
             service = cls(workspace, log=log, features=features, lists=lists, rulesets=rulesets, profiles=profiles,
-                          ruleset_name=name, scorers=load_scorecard_scorers(workspace))
+                          ruleset_name=name, scorers=load_scorecard_scorers(workspace),
+                          deployed=DeployedModels(workspace))
         except BaseException:
             log.close()
             raise

@@ -67,6 +67,8 @@ class DecisionOut(BaseModel):
     versions: dict[str, Any] = Field(description="rule set (name@version), feature set and models")
     latency_ms: float
     shadow: list[ShadowOut] = Field(description="what shadow rule sets would have done (never acted on)")
+    model_reasons: list[str] = Field(default_factory=list, description="the deciding fraud models' top "
+                                     "contributing inputs, for events not simply passed")
     idempotent: bool = Field(description="true when this is the stored answer to a retried event_id")
 
 
