@@ -103,6 +103,7 @@ def demo(
             last = warehouse.sql("SELECT max(event_time) AS t FROM events_transaction").column(0)[0].as_py()
         replayed = _replay_last_week(ws, last)
         _train_scorecard(ws)
+        _train_fraud_model(ws, days)
     console.print(
         f"\nSimulated {sum(sim.events_by_type.values()):,} events, loaded {loaded.loaded:,} "
         f"({loaded.rejected:,} rejected), wrote {len(flushed.files)} warehouse partition file(s), "
@@ -132,6 +133,26 @@ def _serve(ws: Workspace, port: int) -> None:
                   soft_wrap=True)
     console.print(f"  open http://127.0.0.1:{port}/docs for the OpenAPI reference", markup=False)
     serve(workspace=ws.root, host=None, port=port, access_log=True)
+
+
+def _train_fraud_model(ws: Workspace, days: int) -> None:
+    """Train, evaluate and deploy the demo fraud model; the service scores transactions with it."""
+    from finrisk.cli.commands.models import train
+    from finrisk.errors import ModelError
+    from finrisk.models.registry import ModelRegistry
+
+    try:  # the handbook protocol (7 d train, 7 d delay, 7 d test) needs four weeks for two folds
+        train(name="fraud", events="transaction", folds=2 if days >= 28 else 0, trees=200, workspace=ws.root,
+              start=None, end=None, labels="ground_truth", label_delay=7, kinds="lightgbm,logistic", leaves=31,
+              train_days=7, delay_days=7, test_days=7, step_days=7, fields="amount", balance=False)
+        registry = ModelRegistry(ws)
+        version = max((row["version"] for row in registry.list() if row["name"] == "fraud"), key=int)
+        registry.deploy("fraud", version)
+    except (ModelError, typer.Exit) as exc:  # a tiny world may hold too few frauds to learn from
+        console.print(f"Fraud model not trained: {exc}", markup=False)
+        return
+    console.print(f"Fraud model fraud v{version} deployed as champion: transactions now get models.fraud "
+                  "(the demo rule fraud_model_high_score reads it).", markup=False)
 
 
 def _train_scorecard(ws: Workspace) -> None:
