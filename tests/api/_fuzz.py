@@ -12,6 +12,11 @@ from schemathesis.core.result import Ok
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.schemas import APIOperation
 
+# StoresOnlyService (conftest) has the real list and rule-set stores but no decision engine (its
+# decide answers 503 on purpose): test_fuzz.py fuzzes these routes over it, and
+# test_decisions_routes.py fuzzes every other route against the real DecisionService.
+STORE_ROUTES = ("/v1/lists", "/v1/rulesets", "/v1/keys", "/metrics", "/health")
+
 
 def _runner(operation: APIOperation, mode: GenerationMode, key: str, max_examples: int,
             outcomes: list[str | None]) -> Callable[[], None]:
