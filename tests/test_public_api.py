@@ -11,6 +11,7 @@ MODULES = [
     "finrisk.events.schema",
     "finrisk.events.validate",
     "finrisk.features",
+    "finrisk.graph",
     "finrisk.simulate",
     "finrisk.store",
 ]

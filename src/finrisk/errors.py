@@ -12,7 +12,9 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── SimulationConfigError         400  a simulated-world parameter is out of range
     ├── SnapshotError                 400  an online feature-state snapshot cannot be restored
     ├── QueryError                    400  a warehouse SQL query fails (syntax, unknown table or column)
-    └── StoreError                    503  the event log or warehouse cannot do its job
+    ├── StoreError                    503  the event log or warehouse cannot do its job
+    ├── GraphInputError               400  a graph input column or detector parameter is invalid (field, rule, value)
+    └── GraphEntityNotFoundError      404  a graph query names an entity the graph does not hold
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ __all__ = [
     "EventConflictError",
     "EventValidationError",
     "FinriskError",
+    "GraphEntityNotFoundError",
+    "GraphInputError",
     "InputFileError",
     "Problem",
     "QueryError",
@@ -136,3 +140,28 @@ class StoreError(FinriskError):
     """The event log or warehouse cannot do its job (disk, corruption, locking)."""
 
     http_status = 503
+
+
+class GraphInputError(FinriskError, ValueError):
+    """A graph input column or detector parameter is invalid; names the field, the rule and what it got."""
+
+    http_status = 400
+
+    def __init__(self, field: str, rule: str, got: str) -> None:
+        self.field = field
+        self.rule = rule
+        self.got = got
+        super().__init__(f"The {field!r} parameter {rule}. Got {got} instead.")
+
+
+class GraphEntityNotFoundError(FinriskError, KeyError):
+    """A graph query names an entity the graph does not hold (the id is not echoed: it may be personal data)."""
+
+    http_status = 404
+
+    def __init__(self, entity_type: str) -> None:
+        self.entity_type = entity_type
+        super().__init__(f"no {entity_type} with that id in the graph")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
