@@ -27,7 +27,9 @@ class LoopParams(Params):
     """What counts as a fund closed loop.
 
     ``window`` and times use the graph's clock (seconds for events, steps for AMLSim). ``amount_tolerance`` is
-    the largest relative change of amount from one hop to the next. ``ordered`` requires each hop to be
+    the largest relative drop of amount from one hop to the next (fees, a cut kept by each mule) and
+    ``max_increase`` the largest rise (money moving in a loop does not grow; this keeps friends passing small,
+    growing sums around a circle out). ``ordered`` requires each hop to be
     strictly later than the previous one (time-respecting); without it the hops need only fall in the window.
     """
 
@@ -35,6 +37,7 @@ class LoopParams(Params):
     max_intermediaries: int = Field(default=6, ge=1, le=8)
     window: int = Field(default=7 * 86400, gt=0)
     amount_tolerance: float = Field(default=0.1, ge=0.0, lt=1.0)
+    max_increase: float = Field(default=0.01, ge=0.0)
     ordered: bool = True
     min_amount: float = Field(default=0.0, ge=0.0)
     max_paths: int = Field(default=20_000_000, gt=0)
@@ -79,7 +82,7 @@ def find_loops(g: TransferGraph, params: LoopParams | None = None) -> list[Alert
         key = g.src[order].astype(np.int64) * scale + _quantised_log(g.amount[order])
         t0 = 0
     tol_lo = int(np.floor(np.log1p(-p.amount_tolerance) * _LOG_UNITS)) - 1
-    tol_hi = int(np.ceil(np.log1p(p.amount_tolerance) * _LOG_UNITS)) + 1
+    tol_hi = int(np.ceil(np.log1p(p.max_increase) * _LOG_UNITS)) + 1
     found_nodes: list[npt.NDArray[np.int32]] = []
     found_edges: list[IntArray] = []
     chunk = 1 << 16
@@ -109,7 +112,8 @@ def find_loops(g: TransferGraph, params: LoopParams | None = None) -> list[Alert
             tgt = g.dst[edge]
             amt = g.amount[edge]
             t = g.time[edge]
-            ok = np.abs(amt - paths.amount[rep]) <= p.amount_tolerance * paths.amount[rep] + 1e-9
+            prev = paths.amount[rep]
+            ok = (amt >= prev * (1.0 - p.amount_tolerance) - 1e-9) & (amt <= prev * (1.0 + p.max_increase) + 1e-9)
             if not p.ordered:
                 t_lo = np.minimum(paths.t_lo[rep], t)
                 t_hi = np.maximum(paths.t_hi[rep], t)

@@ -20,8 +20,8 @@ from finrisk.graph.build import IntArray, TransferGraph
 class FanParams(Params):
     """Fan-in (many senders, one receiver) or fan-out (one sender, many receivers) within ``window``.
 
-    ``amount_tolerance`` (optional) keeps only transfers within that relative distance of the window's median
-    amount, for structuring where every leg carries about the same sum. ``follow_onward`` (fan-in only, on the
+    ``amount_tolerance`` (optional) keeps only the amount band ``[a, a * (1 + tolerance)]`` holding the most distinct
+    counterparties, for structuring where every leg carries about the same sum. ``follow_onward`` (fan-in only, on the
     event clock; 0 = off) adds the receiver's own outgoing transfers in that long after the burst to the evidence:
     the cash-out leg of a mule.
     """
@@ -56,6 +56,20 @@ class PassThroughParams(Params):
     min_passed_share: float = Field(default=0.8, gt=0.0, le=1.0)
 
 
+def _densest_band(idx: IntArray, amounts: np.ndarray, parties: np.ndarray, tolerance: float) -> IntArray:
+    """The transfers in the amount band [a, a * (1 + tolerance)] that holds the most distinct counterparties."""
+    by_amount = np.argsort(amounts, kind="stable")
+    sorted_amounts = amounts[by_amount]
+    ends = np.searchsorted(sorted_amounts, sorted_amounts * (1.0 + tolerance), side="right")
+    best, best_count = 0, -1
+    for i, j in enumerate(ends.tolist()):
+        if j - i > best_count:  # edge count bounds the distinct count: skip bands that cannot win
+            count = len(np.unique(parties[by_amount[i:j]]))
+            if count > best_count:
+                best, best_count = i, count
+    return idx[by_amount[best:int(ends[best])]]
+
+
 def _fan(g: TransferGraph, p: FanParams, *, incoming: bool, typology: str) -> list[Alert]:
     order = g.in_order if incoming else np.arange(g.n_edges, dtype=np.int64)
     subject = (g.dst if incoming else g.src)[order].astype(np.int64)
@@ -76,8 +90,7 @@ def _fan(g: TransferGraph, p: FanParams, *, incoming: bool, typology: str) -> li
         idx = np.arange(lo[end], end + 1)
         amounts = g.amount[order[idx]]
         if p.amount_tolerance is not None:
-            med = float(np.median(amounts))
-            idx = idx[np.abs(amounts - med) <= p.amount_tolerance * med]
+            idx = _densest_band(idx, amounts, other[idx], p.amount_tolerance)
             amounts = g.amount[order[idx]]
         parties = np.unique(other[idx])
         parties = parties[parties != subject[end]]
