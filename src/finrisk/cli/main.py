@@ -21,7 +21,7 @@ def _root() -> None:
 
 
 # Command modules, in the order `finrisk --help` lists them.
-_COMMANDS = ["init", "demo", "simulate", "load", "flush", "sql", "events", "features"]
+_COMMANDS = ["init", "demo", "simulate", "load", "flush", "sql", "events", "features", "graph"]
 
 for _name in _COMMANDS:
     try:

@@ -136,7 +136,7 @@ def scan_warehouse(
     lo, hi = start.isoformat(), end.isoformat()
     when = f"event_time >= TIMESTAMPTZ '{lo}' AND event_time < TIMESTAMPTZ '{hi}'"
     transfers = _query(warehouse, 'SELECT account_id, counterparty_account, amount, event_time FROM "transaction" '
-                                  f"WHERE counterparty_account IS NOT NULL AND {when}")
+                                  f"WHERE txn_type = 'transfer' AND counterparty_account IS NOT NULL AND {when}")
     if transfers.empty:
         transfers = pd.DataFrame({"account_id": pd.Series([], dtype=object),
                                   "counterparty_account": pd.Series([], dtype=object),
