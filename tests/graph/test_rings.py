@@ -4,7 +4,14 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from finrisk.graph import RingParams, build_identity_graph, find_rings, network_risk, personalised_pagerank
+from finrisk.graph import (
+    PropagationParams,
+    RingParams,
+    build_identity_graph,
+    find_rings,
+    network_risk,
+    personalised_pagerank,
+)
 from finrisk.graph.build import build_transfer_graph
 from finrisk.graph.identity import identity_graph_from_frames
 
@@ -54,7 +61,8 @@ def test_personalised_pagerank_matches_networkx() -> None:
     undirected = nx.Graph()
     undirected.add_nodes_from(range(g.n_nodes))
     undirected.add_edges_from(zip(g.src.tolist(), g.dst.tolist(), strict=True))
-    ours = personalised_pagerank(nx.to_scipy_sparse_array(undirected, nodelist=range(g.n_nodes)), seeds)
+    adj = nx.to_scipy_sparse_array(undirected, nodelist=range(g.n_nodes))
+    ours = personalised_pagerank(adj, seeds, PropagationParams(tol=1e-12, max_iter=500))
     theirs = nx.pagerank(undirected, alpha=0.85, personalization={s: 1.0 for s in seeds}, tol=1e-12, max_iter=500)
     np.testing.assert_allclose(ours, [theirs[i] for i in range(g.n_nodes)], atol=1e-6)
 

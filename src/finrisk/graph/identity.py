@@ -106,13 +106,14 @@ def build_identity_graph(
         raise GraphInputError("kind/value", f"must have as many rows as 'account' ({len(acc)})", "other lengths")
     extra = np.asarray(first_seen.index, dtype=object) if first_seen is not None else np.zeros(0, dtype=object)
     acc_codes, accounts = pd.factorize(np.concatenate([acc, extra]))
-    id_codes, ids = pd.factorize(pd.Series(k).astype(str) + "\x1f" + pd.Series(v).astype(str))
+    id_codes = pd.DataFrame({"k": k, "v": v}).groupby(["k", "v"], sort=False).ngroup().to_numpy(np.int64)
+    _, first_at = np.unique(id_codes, return_index=True)
     pairs = pd.DataFrame({"a": acc_codes[:len(acc)], "i": id_codes}).drop_duplicates()
     first = np.full(len(accounts), -1, dtype=np.int64)
     if first_seen is not None and len(first_seen):
         first[acc_codes[len(acc):]] = first_seen.to_numpy(np.int64)
-    identifiers = np.empty(len(ids), dtype=object)
-    identifiers[:] = [tuple(s.split("\x1f", 1)) for s in ids.tolist()]
+    identifiers = np.empty(len(first_at), dtype=object)
+    identifiers[:] = list(zip(k[first_at].tolist(), v[first_at].tolist(), strict=True))
     return IdentityGraph(accounts=np.asarray(accounts, dtype=object), identifiers=identifiers,
                          link_account=pairs["a"].to_numpy(np.int64), link_identifier=pairs["i"].to_numpy(np.int64),
                          first_seen=first)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
 
@@ -24,7 +25,7 @@ class PropagationParams(Params):
     """Restart probability is ``1 - damping``; iteration stops when the L1 change falls below ``tol``."""
 
     damping: float = Field(default=0.85, gt=0.0, lt=1.0)
-    tol: float = Field(default=1e-8, gt=0.0)
+    tol: float = Field(default=1e-6, gt=0.0)
     max_iter: int = Field(default=100, ge=1)
     max_accounts_per_identifier: int = Field(default=20, ge=2)
 
@@ -67,34 +68,29 @@ def network_risk(
     Scores are rescaled so the mean account scores 1.0 (above 1: closer to known-bad than average).
     """
     p = params or PropagationParams()
-    names: list[Any] = []
-    index: dict[Any, int] = {}
-    for source in (transfers.nodes.tolist() if transfers else [], identities.accounts.tolist() if identities else []):
-        for v in source:
-            if v not in index:
-                index[v] = len(names)
-                names.append(v)
+    parts = [transfers.nodes if transfers else np.zeros(0, dtype=object),
+             identities.accounts if identities else np.zeros(0, dtype=object)]
+    names = pd.Index(np.concatenate(parts)).unique()
     n_acc = len(names)
     blocks: list[sp.csr_matrix] = []
     n_id = len(identities.identifiers) if identities else 0
     size = n_acc + n_id
     if transfers is not None and transfers.n_edges:
-        remap = np.fromiter((index[v] for v in transfers.nodes.tolist()), dtype=np.int64, count=transfers.n_nodes)
+        remap = names.get_indexer(transfers.nodes)
         blocks.append(sp.csr_matrix((np.ones(transfers.n_edges), (remap[transfers.src], remap[transfers.dst])),
                                     shape=(size, size)))
     if identities is not None and len(identities.link_account):
-        remap = np.fromiter((index[v] for v in identities.accounts.tolist()), dtype=np.int64,
-                            count=identities.n_accounts)
+        remap = names.get_indexer(identities.accounts)
         keep = identities.identifier_degree()[identities.link_identifier] <= p.max_accounts_per_identifier
         rows = remap[identities.link_account[keep]]
         cols = n_acc + identities.link_identifier[keep]
         blocks.append(sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size)))
     adj = sum(blocks[1:], blocks[0]) if blocks else sp.csr_matrix((size, size))
-    seeds = [index[b] for b in bad if b in index]
-    scores = personalised_pagerank(adj, seeds, p)[:n_acc]
+    bad_idx = names.get_indexer(pd.Index(list(bad)))
+    scores = personalised_pagerank(adj, bad_idx[bad_idx >= 0], p)[:n_acc]
     mean = float(scores.mean()) if n_acc else 1.0
     scaled = scores / mean if mean > 0 else scores
-    return dict(zip(names, scaled.tolist(), strict=True))
+    return dict(zip(names.tolist(), scaled.tolist(), strict=True))
 
 
 def group_scores(members: Iterable[Any], risk: dict[Any, float]) -> dict[str, float]:
