@@ -11,8 +11,10 @@ from __future__ import annotations
 from finrisk.graph.alerts import Alert, alerts_to_frame, flagged_nodes
 from finrisk.graph.build import TransferGraph, build_transfer_graph, transfer_graph_from_frame
 from finrisk.graph.identity import IdentityGraph, build_identity_graph, identity_graph_from_frames
+from finrisk.graph.live import LiveGraph
 from finrisk.graph.loops import LoopParams, find_loops
 from finrisk.graph.propagation import PropagationParams, group_scores, network_risk, personalised_pagerank
+from finrisk.graph.query import neighbourhood
 from finrisk.graph.rings import RingParams, find_rings
 from finrisk.graph.scan import ScanParams, ScanResult, scan, scan_warehouse
 from finrisk.graph.typologies import (
@@ -31,6 +33,7 @@ __all__ = [
     "FanParams",
     "FlowParams",
     "IdentityGraph",
+    "LiveGraph",
     "LoopParams",
     "PassThroughParams",
     "PropagationParams",
@@ -51,6 +54,7 @@ __all__ = [
     "flagged_nodes",
     "group_scores",
     "identity_graph_from_frames",
+    "neighbourhood",
     "network_risk",
     "personalised_pagerank",
     "scan",
