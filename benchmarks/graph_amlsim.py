@@ -5,14 +5,17 @@ whole scan runs with parameters taken from AMLSim's own typology definitions, ne
 
 * cycle (AMLSim ``CycleTransactionModel``): every member passes the *same* amount to the next member, at steps
   drawn inside the alert period, not necessarily in ring order -> loops with ``ordered=False``,
-  ``amount_tolerance=0.01`` (rounding), 2-6 intermediaries, window = the sample's whole span;
+  ``amount_tolerance=0.01`` (rounding), 2-6 intermediaries, window = the sample's whole span; and, because many
+  cycles have not completed when the sample ends, layering chains of >= 3 hops carrying exactly the same
+  amount (``ordered=False``, tolerance 0), same window;
 * fan-in (``FanInTransactionModel``): the senders each pay the subject ``amount / senders`` -> fan-in with
   ``amount_tolerance=0.01``, at least 3 distinct senders in one amount band, window = whole span, no onward leg.
 
 Counting (node level): a node is *flagged* for a pattern when it is a member of at least one alert of that
-typology (``loop`` for cycle, ``fan_in`` for fan-in); *labelled* when ``isFraud = 1``. Precision = flagged and
-labelled / flagged; recall = flagged and labelled / labelled. Each sample injects one pattern, so its labelled
-set is all its ``isFraud`` nodes; ``overall`` is the union of both typologies' members against the same set.
+pattern's typologies (``loop`` or ``chain`` for cycle, ``fan_in`` for fan-in); *labelled* when ``isFraud = 1``.
+Precision = flagged and labelled / flagged; recall = flagged and labelled / labelled. Each sample injects one
+pattern, so its labelled set is all its ``isFraud`` nodes; ``overall`` is the union of every alert's members
+against the same set.
 The last stdout line is one JSON object with ``precision``, ``recall`` overall and ``per_pattern``.
 """
 
@@ -27,10 +30,10 @@ from typing import Any
 
 import pandas as pd
 
-from finrisk.graph import FanParams, LoopParams, ScanParams, flagged_nodes, scan
+from finrisk.graph import ChainParams, FanParams, LoopParams, ScanParams, flagged_nodes, scan
 from finrisk.graph.amlsim import load_amlsim, node_scores
 
-TYPOLOGY = {"cycle": "loop", "fan_in": "fan_in"}
+TYPOLOGY = {"cycle": ("loop", "chain"), "fan_in": ("fan_in",)}
 
 
 def amlsim_params(span: int) -> ScanParams:
@@ -38,6 +41,7 @@ def amlsim_params(span: int) -> ScanParams:
     window = max(span, 1)
     return ScanParams(
         loops=LoopParams(ordered=False, amount_tolerance=0.01, window=window),
+        chains=ChainParams(min_hops=3, ordered=False, amount_tolerance=0.0, max_increase=0.0, window=window),
         fan_in=FanParams(min_counterparties=3, amount_tolerance=0.01, window=window),
         skip=frozenset({"fan_out", "scatter_gather", "gather_scatter", "pass_through", "rings", "propagation"}),
     )
@@ -52,7 +56,8 @@ def evaluate(path: Path) -> dict[str, Any]:
     result = scan(frame, params=amlsim_params(int(tx["time"].max() - tx["time"].min()) + 1))
     seconds = time.perf_counter() - t0
     labelled = set(sample.laundering.tolist())
-    per_pattern = {name: node_scores(flagged_nodes(result.alerts, typ), labelled) for name, typ in TYPOLOGY.items()}
+    per_pattern = {name: node_scores(set().union(*(flagged_nodes(result.alerts, t) for t in typs)), labelled)
+                   for name, typs in TYPOLOGY.items()}
     overall = node_scores(flagged_nodes(result.alerts), labelled)
     return {"sample": path.name, "nodes": sample.n_nodes, "transfers": len(tx), "labelled": len(labelled),
             "precision": overall["precision"], "recall": overall["recall"], "per_pattern": per_pattern,

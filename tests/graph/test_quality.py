@@ -48,3 +48,4 @@ def test_amlsim_benchmark_reports_node_level_scores(sample: str) -> None:
     # Found shapes must be mostly real laundering; recall is far below the 0.95 goal (see docs/graph.md).
     assert got["true_positives"] > 100
     assert got["precision"] >= (0.9 if pattern == "cycle" else 0.2)
+    assert got["recall"] >= (0.35 if pattern == "cycle" else 0.25)

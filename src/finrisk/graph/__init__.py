@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from finrisk.graph.alerts import Alert, alerts_to_frame, flagged_nodes
 from finrisk.graph.build import TransferGraph, build_transfer_graph, transfer_graph_from_frame
+from finrisk.graph.chains import ChainParams, find_chains
 from finrisk.graph.identity import IdentityGraph, build_identity_graph, identity_graph_from_frames
 from finrisk.graph.live import LiveGraph
 from finrisk.graph.loops import LoopParams, find_loops
@@ -30,6 +31,7 @@ from finrisk.graph.typologies import (
 
 __all__ = [
     "Alert",
+    "ChainParams",
     "FanParams",
     "FlowParams",
     "IdentityGraph",
@@ -44,6 +46,7 @@ __all__ = [
     "alerts_to_frame",
     "build_identity_graph",
     "build_transfer_graph",
+    "find_chains",
     "find_fan_in",
     "find_fan_out",
     "find_gather_scatter",

@@ -69,6 +69,14 @@ def find_loops(g: TransferGraph, params: LoopParams | None = None) -> list[Alert
     if p.min_intermediaries > p.max_intermediaries:
         raise GraphInputError("LoopParams.min_intermediaries", "must not exceed max_intermediaries",
                               str(p.min_intermediaries))
+    found_nodes, found_edges = grow_paths(g, p, chain_hops=None)
+    return _to_alerts(g, found_nodes, found_edges)
+
+
+def grow_paths(
+    g: TransferGraph, p: LoopParams, *, chain_hops: int | None,
+) -> tuple[list[npt.NDArray[np.int32]], list[IntArray]]:
+    """Closed loops (``chain_hops=None``) or open chains of at least ``chain_hops`` hops, as node/edge blocks."""
     usable = np.nonzero(g.amount > max(p.min_amount, 0.0))[0] if g.n_edges else np.zeros(0, np.int64)
     if p.ordered:
         order = usable  # edges are already sorted by (src, time)
@@ -90,7 +98,7 @@ def find_loops(g: TransferGraph, params: LoopParams | None = None) -> list[Alert
         first = order[begin:begin + chunk]
         paths = _Paths(np.stack([g.src[first], g.dst[first]], axis=1), first[:, None].copy(),
                        g.time[first].copy(), g.time[first].copy(), g.amount[first].copy())
-        if not p.ordered:  # the start is the loop's smallest node id
+        if not p.ordered and chain_hops is None:  # the start is the loop's smallest node id
             paths = paths.take(paths.nodes[:, 1] > paths.nodes[:, 0])
         min_hops, max_hops = p.min_intermediaries + 1, p.max_intermediaries + 1
         for depth in range(1, max_hops):
@@ -125,17 +133,21 @@ def find_loops(g: TransferGraph, params: LoopParams | None = None) -> list[Alert
             inner = paths.nodes[rep, 1:]
             revisit = (inner == tgt[:, None]).any(axis=1)
             grow = ok & ~closing & ~revisit & (depth + 1 < max_hops)
-            if not p.ordered:
+            if not p.ordered and chain_hops is None:
                 grow &= tgt > start
-            if depth + 1 >= min_hops and closing.any():
-                c = np.nonzero(closing)[0]
-                found_nodes.append(paths.nodes[rep[c]])
+            record = closing if chain_hops is None else ok & ~closing & ~revisit
+            if depth + 1 >= (min_hops if chain_hops is None else chain_hops) and record.any():
+                c = np.nonzero(record)[0]
+                nodes = paths.nodes[rep[c]]
+                if chain_hops is not None:  # a chain lists its last node too; a loop's last node is its start
+                    nodes = np.concatenate([nodes, tgt[c, None]], axis=1)
+                found_nodes.append(nodes)
                 found_edges.append(np.concatenate([paths.edges[rep[c]], edge[c, None]], axis=1))
             gi = np.nonzero(grow)[0]
             paths = _Paths(np.concatenate([paths.nodes[rep[gi]], tgt[gi, None]], axis=1),
                            np.concatenate([paths.edges[rep[gi]], edge[gi, None]], axis=1),
                            t_lo[gi], t_hi[gi], amt[gi])
-    return _to_alerts(g, found_nodes, found_edges)
+    return found_nodes, found_edges
 
 
 def _to_alerts(g: TransferGraph, found_nodes: list[npt.NDArray[np.int32]], found_edges: list[IntArray]) -> list[Alert]:

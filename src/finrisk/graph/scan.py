@@ -20,6 +20,7 @@ from finrisk.errors import QueryError
 from finrisk.graph._params import Params
 from finrisk.graph.alerts import Alert
 from finrisk.graph.build import TransferGraph, transfer_graph_from_frame
+from finrisk.graph.chains import ChainParams, find_chains
 from finrisk.graph.identity import IdentityGraph, identity_graph_from_frames
 from finrisk.graph.loops import LoopParams, find_loops
 from finrisk.graph.propagation import PropagationParams, group_scores, network_risk
@@ -35,7 +36,7 @@ from finrisk.graph.typologies import (
     find_scatter_gather,
 )
 
-STEPS = ("build", "rings", "loops", "fan_in", "fan_out", "scatter_gather", "gather_scatter", "pass_through",
+STEPS = ("build", "rings", "loops", "chains", "fan_in", "fan_out", "scatter_gather", "gather_scatter", "pass_through",
          "propagation")
 
 
@@ -43,6 +44,7 @@ class ScanParams(Params):
     """Parameters of every detector, one validated block each; ``skip`` names steps not to run."""
 
     loops: LoopParams = Field(default_factory=LoopParams)
+    chains: ChainParams = Field(default_factory=ChainParams)
     fan_in: FanParams = Field(default_factory=lambda: FanParams(follow_onward=86400))
     fan_out: FanParams = Field(default_factory=FanParams)
     flows: FlowParams = Field(default_factory=FlowParams)
@@ -97,6 +99,7 @@ def scan(
     else:
         step("rings", lambda: None)
     alerts += step("loops", lambda: find_loops(g, p.loops)) or []
+    alerts += step("chains", lambda: find_chains(g, p.chains)) or []
     alerts += step("fan_in", lambda: find_fan_in(g, p.fan_in)) or []
     alerts += step("fan_out", lambda: find_fan_out(g, p.fan_out)) or []
     alerts += step("scatter_gather", lambda: find_scatter_gather(g, p.flows)) or []
