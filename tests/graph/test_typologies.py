@@ -79,3 +79,20 @@ def test_typology_parameters_are_validated() -> None:
     with pytest.raises(GraphInputError, match=r"FanParams.min_counterparties' parameter is invalid: input should be "
                                               r"greater than or equal to 2. Got 1 instead"):
         FanParams(min_counterparties=1)
+
+
+def test_two_hop_join_matches_brute_force_in_any_chunking() -> None:
+    import numpy as np
+
+    from finrisk.graph._joins import two_hop
+
+    rng = np.random.default_rng(0)
+    n = 400
+    g = build_transfer_graph(rng.integers(0, 20, n).astype(str), rng.integers(0, 20, n).astype(str), np.ones(n),
+                             rng.integers(0, 500, n))
+    expected = {(i, j) for i in range(n) for j in range(n)
+                if g.dst[i] == g.src[j] and g.time[i] < g.time[j] <= g.time[i] + 60}
+    for chunk in (10, 1000, 10_000_000):
+        e1, e2 = two_hop(g, 60, chunk_pairs=chunk)
+        assert set(zip(e1.tolist(), e2.tolist(), strict=True)) == expected
+    assert len(expected) > 100

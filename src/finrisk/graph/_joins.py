@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import numpy.typing as npt
 
 from finrisk.graph.build import IntArray, TransferGraph
 
@@ -25,17 +28,35 @@ def out_key(g: TransferGraph) -> tuple[IntArray, int, int]:
     return g.src.astype(np.int64) * scale + (g.time - t0), scale, t0
 
 
-def two_hop(g: TransferGraph, max_delay: int, *, max_pairs: int = 50_000_000) -> tuple[IntArray, IntArray]:
-    """Every pair (e1, e2) with e1 = a->m, e2 = m->b, e2 strictly later than e1 and at most ``max_delay`` after."""
+def two_hop(
+    g: TransferGraph, max_delay: int, *, keep: Callable[[IntArray, IntArray], npt.NDArray[np.bool_]] | None = None,
+    chunk_pairs: int = 8_000_000,
+) -> tuple[IntArray, IntArray]:
+    """Every pair (e1, e2) with e1 = a->m, e2 = m->b, e2 strictly later than e1 and at most ``max_delay`` after.
+
+    ``keep(e1, e2)`` filters pairs as they are made, a block of about ``chunk_pairs`` at a time, so a hub with
+    millions of candidate pairs never has them all in memory at once.
+    """
     key, scale, t0 = out_key(g)
     base = g.dst.astype(np.int64) * scale
     lo = np.searchsorted(key, base + (g.time - t0), side="right").astype(np.int64)
     hi = np.searchsorted(key, base + np.minimum(g.time - t0 + max_delay, scale - 1), side="right").astype(np.int64)
     hi = np.maximum(hi, lo)
-    total = int((hi - lo).sum())
-    if total > max_pairs:
-        from finrisk.errors import GraphInputError
-
-        raise GraphInputError("max_delay", "makes too many two-hop paths to hold at once; lower it",
-                              f"{total:,} paths")
-    return expand_ranges(lo, hi)
+    cum = np.cumsum(hi - lo)
+    firsts: list[IntArray] = []
+    seconds: list[IntArray] = []
+    start = 0
+    while start < len(lo):
+        done = int(cum[start - 1]) if start else 0
+        stop = max(int(np.searchsorted(cum, done + chunk_pairs, side="right")), start + 1)
+        rep, pos = expand_ranges(lo[start:stop], hi[start:stop])
+        e1 = rep + start
+        if keep is not None:
+            mask = keep(e1, pos)
+            e1, pos = e1[mask], pos[mask]
+        firsts.append(e1)
+        seconds.append(pos)
+        start = stop
+    if not firsts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(firsts), np.concatenate(seconds)

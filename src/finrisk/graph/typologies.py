@@ -124,13 +124,16 @@ def find_fan_out(g: TransferGraph, params: FanParams | None = None) -> list[Aler
 
 def _legs(g: TransferGraph, window: int, tolerance: float, *, max_growth: float) -> pd.DataFrame:
     """Two-hop flows a->m->b (a != b != m) whose second leg carries the first leg's amount within tolerance."""
-    e1, e2 = two_hop(g, window)
-    a1, a2 = g.amount[e1], g.amount[e2]
-    keep = (a2 >= (1.0 - tolerance) * a1) & (a2 <= (1.0 + max_growth) * a1)
-    e1, e2 = e1[keep], e2[keep]
+
+    def keep(e1: IntArray, e2: IntArray) -> np.ndarray:
+        a1, a2 = g.amount[e1], g.amount[e2]
+        return np.asarray((a2 >= (1.0 - tolerance) * a1) & (a2 <= (1.0 + max_growth) * a1)
+                          & (g.src[e1] != g.dst[e2]), dtype=bool)
+
+    e1, e2 = two_hop(g, window, keep=keep)
     a, m, b = g.src[e1], g.dst[e1], g.dst[e2]
-    keep = (a != b) & (a != m) & (b != m)
-    return pd.DataFrame({"e1": e1[keep], "e2": e2[keep], "a": a[keep], "m": m[keep], "b": b[keep]})
+    ok = (a != m) & (b != m)
+    return pd.DataFrame({"e1": e1[ok], "e2": e2[ok], "a": a[ok], "m": m[ok], "b": b[ok]})
 
 
 def _edges_of(legs: pd.DataFrame) -> tuple[int, ...]:
@@ -180,11 +183,13 @@ def find_gather_scatter(g: TransferGraph, params: FlowParams | None = None) -> l
 def find_pass_through(g: TransferGraph, params: PassThroughParams | None = None) -> list[Alert]:
     """Accounts that forward most of their inflow within ``max_delay``, keeping little (mule accounts)."""
     p = params or PassThroughParams()
-    e1, e2 = two_hop(g, p.max_delay)
-    a1, a2 = g.amount[e1], g.amount[e2]
-    keep = (a2 <= a1 * (1.0 - p.min_retained_share) + 1e-9) & (a2 >= a1 * (1.0 - p.amount_tolerance))
-    keep &= g.src[e1] != g.dst[e2]
-    e1, e2 = e1[keep], e2[keep]
+
+    def keep(e1: IntArray, e2: IntArray) -> np.ndarray:
+        a1, a2 = g.amount[e1], g.amount[e2]
+        ok = (a2 <= a1 * (1.0 - p.min_retained_share) + 1e-9) & (a2 >= a1 * (1.0 - p.amount_tolerance))
+        return np.asarray(ok & (g.src[e1] != g.dst[e2]), dtype=bool)
+
+    e1, e2 = two_hop(g, p.max_delay, keep=keep)
     if not len(e1):
         return []
     m = g.dst[e1]
