@@ -114,28 +114,35 @@ def _as_time(values: npt.ArrayLike | pd.Series) -> IntArray:
 
 
 def build_transfer_graph(
-    src: npt.ArrayLike, dst: npt.ArrayLike, amount: npt.ArrayLike, time: npt.ArrayLike | pd.Series,
-    *, nodes: npt.ArrayLike | None = None,
+    src: npt.ArrayLike | pd.Series, dst: npt.ArrayLike | pd.Series, amount: npt.ArrayLike,
+    time: npt.ArrayLike | pd.Series, *, nodes: npt.ArrayLike | None = None,
 ) -> TransferGraph:
     """Build a :class:`TransferGraph` from parallel columns (entity ids, amounts, times).
 
     ``nodes`` optionally lists entities up front (isolated accounts, or ids shared with other graphs);
-    ids not in it are appended.
+    ids not in it are appended. Pandas columns are factorised as they are (no copy to Python objects).
     """
-    s_raw, d_raw = np.asarray(src), np.asarray(dst)
+    s_ser = src.reset_index(drop=True) if isinstance(src, pd.Series) else pd.Series(np.asarray(src), dtype=object)
+    d_ser = dst.reset_index(drop=True) if isinstance(dst, pd.Series) else pd.Series(np.asarray(dst), dtype=object)
     amt = np.asarray(amount, dtype=np.float64)
     t = _as_time(time)
-    n = len(s_raw)
-    for name, arr in (("dst", d_raw), ("amount", amt), ("time", t)):
-        if len(arr) != n:
-            raise GraphInputError(name, f"must have as many rows as 'src' ({n})", str(len(arr)))
-    if n and (pd.isna(s_raw).any() or pd.isna(d_raw).any()):
+    n = len(s_ser)
+    for name, size in (("dst", len(d_ser)), ("amount", len(amt)), ("time", len(t))):
+        if size != n:
+            raise GraphInputError(name, f"must have as many rows as 'src' ({n})", str(size))
+    if n and (s_ser.isna().any() or d_ser.isna().any()):
         raise GraphInputError("src/dst", "must not be empty", "a missing account id")
     if n and not np.isfinite(amt).all():
         raise GraphInputError("amount", "must be a finite number", "NaN or infinity")
-    prefix = np.asarray(nodes) if nodes is not None else np.asarray([], dtype=object)
-    codes, uniques = pd.factorize(np.concatenate([prefix.astype(object), s_raw.astype(object), d_raw.astype(object)]))
-    k = len(prefix)
+    parts = [s_ser, d_ser]
+    k = 0
+    if nodes is not None:
+        prefix = pd.Series(np.asarray(nodes), dtype=object)
+        k = len(prefix)
+        parts = [prefix, s_ser.astype(object), d_ser.astype(object)]
+    elif s_ser.dtype != d_ser.dtype:
+        parts = [s_ser.astype(object), d_ser.astype(object)]
+    codes, uniques = pd.factorize(pd.concat(parts, ignore_index=True))
     s = codes[k:k + n].astype(np.int32)
     d = codes[k + n:].astype(np.int32)
     n_nodes = len(uniques)
@@ -158,5 +165,4 @@ def transfer_graph_from_frame(
     missing = [c for c in (src, dst, amount, time) if c not in frame.columns]
     if missing:
         raise GraphInputError(missing[0], "is a required column of the transfer table", "absent")
-    return build_transfer_graph(frame[src].to_numpy(), frame[dst].to_numpy(), frame[amount].to_numpy(),
-                                frame[time])
+    return build_transfer_graph(frame[src], frame[dst], frame[amount].to_numpy(), frame[time])
