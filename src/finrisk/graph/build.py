@@ -96,7 +96,8 @@ class TransferGraph:
         })
 
 
-def _as_time(values: npt.ArrayLike | pd.Series) -> IntArray:
+def as_epoch_seconds(values: npt.ArrayLike | pd.Series) -> IntArray:
+    """Integer clock values as they are; datetimes (naive = UTC) and ISO strings as epoch seconds."""
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.DatetimeTZDtype):
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     arr = np.asarray(values)
@@ -125,7 +126,7 @@ def build_transfer_graph(
     s_ser = src.reset_index(drop=True) if isinstance(src, pd.Series) else pd.Series(np.asarray(src), dtype=object)
     d_ser = dst.reset_index(drop=True) if isinstance(dst, pd.Series) else pd.Series(np.asarray(dst), dtype=object)
     amt = np.asarray(amount, dtype=np.float64)
-    t = _as_time(time)
+    t = as_epoch_seconds(time)
     n = len(s_ser)
     for name, size in (("dst", len(d_ser)), ("amount", len(amt)), ("time", len(t))):
         if size != n:

@@ -6,6 +6,7 @@ the same text never merge.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from finrisk.errors import GraphInputError
-from finrisk.graph.build import IntArray
+from finrisk.graph.build import IntArray, as_epoch_seconds
 
 # Employer is left out by default: colleagues share it by design, so it would tie whole firms into rings.
 DEFAULT_IDENTIFIERS = ("device_id", "phone", "id_number", "card_id", "ip", "address")
@@ -74,25 +75,58 @@ def identity_graph_from_frames(
     identifiers: Sequence[str] = DEFAULT_IDENTIFIERS,
 ) -> IdentityGraph:
     """Links from event tables: every non-empty identifier column beside ``entity`` becomes a link."""
-    parts: list[pd.DataFrame] = []
-    seen: list[pd.DataFrame] = []
+    accounts: list[pd.Series] = []
+    kinds: list[str] = []
+    values: list[pd.Series] = []
+    seen_acc: list[pd.Series] = []
+    seen_t: list[IntArray] = []
     for frame in frames:
         if entity not in frame.columns:
             raise GraphInputError(entity, "is a required column of every identity table", "absent")
         rows = frame[frame[entity].notna()]
         if time in rows.columns:
-            t = pd.to_datetime(rows[time], utc=True).astype("datetime64[s, UTC]").astype("int64")
-            seen.append(pd.DataFrame({"account": rows[entity].to_numpy(), "t": t.to_numpy()}))
+            seen_acc.append(rows[entity].astype(object))
+            seen_t.append(as_epoch_seconds(rows[time]))
         for col in identifiers:
             if col in rows.columns:
                 vals = rows[[entity, col]].dropna()
-                vals = vals[vals[col].astype(str) != ""]
-                parts.append(pd.DataFrame({"account": vals[entity].to_numpy(), "kind": col,
-                                           "value": vals[col].astype(str).to_numpy()}))
-    links = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["account", "kind", "value"])
-    times = pd.concat(seen, ignore_index=True) if seen else pd.DataFrame(columns=["account", "t"])
-    return build_identity_graph(links["account"].to_numpy(), links["kind"].to_numpy(), links["value"].to_numpy(),
-                                first_seen=times.groupby("account")["t"].min() if len(times) else None)
+                text = vals[col].astype(str)
+                keep = (text != "").to_numpy()
+                accounts.append(vals[entity].astype(object)[keep])
+                kinds.append(col)
+                values.append(text[keep])
+    first_seen = None
+    if seen_acc:
+        t = pd.Series(np.concatenate(seen_t), index=pd.concat(seen_acc, ignore_index=True).to_numpy())
+        first_seen = t.groupby(level=0).min()
+    return _assemble(accounts, kinds, values, first_seen)
+
+
+def _assemble(
+    accounts: list[pd.Series], kinds: list[str], values: list[pd.Series], first_seen: pd.Series | None,
+) -> IdentityGraph:
+    """Factorise accounts once and identifiers per kind (codes offset by kind), then drop repeated links."""
+    extra = pd.Series(np.asarray(first_seen.index if first_seen is not None else [], dtype=object), dtype=object)
+    all_acc = pd.concat([*(a.astype(object) for a in accounts), extra], ignore_index=True)
+    acc_codes, uniques = pd.factorize(all_acc)
+    n_links = len(all_acc) - len(extra)
+    id_codes: list[IntArray] = []
+    identifiers: list[tuple[str, str]] = []
+    for kind, vals in zip(kinds, values, strict=True):
+        codes, ids = pd.factorize(vals)
+        id_codes.append(codes.astype(np.int64) + len(identifiers))
+        identifiers.extend(zip(itertools.repeat(kind), ids.tolist()))
+    link_id = np.concatenate(id_codes) if id_codes else np.zeros(0, np.int64)
+    link_acc = acc_codes[:n_links].astype(np.int64)
+    n_ids = max(len(identifiers), 1)
+    unique_keys = np.unique(link_acc * n_ids + link_id)
+    first = np.full(len(uniques), -1, dtype=np.int64)
+    if first_seen is not None and len(first_seen):
+        first[acc_codes[n_links:]] = first_seen.to_numpy(np.int64)
+    id_array = np.empty(len(identifiers), dtype=object)
+    id_array[:] = identifiers
+    return IdentityGraph(accounts=np.asarray(uniques, dtype=object), identifiers=id_array,
+                         link_account=unique_keys // n_ids, link_identifier=unique_keys % n_ids, first_seen=first)
 
 
 def build_identity_graph(
@@ -104,16 +138,6 @@ def build_identity_graph(
     v = np.asarray(value, dtype=object)
     if not len(acc) == len(k) == len(v):
         raise GraphInputError("kind/value", f"must have as many rows as 'account' ({len(acc)})", "other lengths")
-    extra = np.asarray(first_seen.index, dtype=object) if first_seen is not None else np.zeros(0, dtype=object)
-    acc_codes, accounts = pd.factorize(np.concatenate([acc, extra]))
-    id_codes = pd.DataFrame({"k": k, "v": v}).groupby(["k", "v"], sort=False).ngroup().to_numpy(np.int64)
-    _, first_at = np.unique(id_codes, return_index=True)
-    pairs = pd.DataFrame({"a": acc_codes[:len(acc)], "i": id_codes}).drop_duplicates()
-    first = np.full(len(accounts), -1, dtype=np.int64)
-    if first_seen is not None and len(first_seen):
-        first[acc_codes[len(acc):]] = first_seen.to_numpy(np.int64)
-    identifiers = np.empty(len(first_at), dtype=object)
-    identifiers[:] = list(zip(k[first_at].tolist(), v[first_at].tolist(), strict=True))
-    return IdentityGraph(accounts=np.asarray(accounts, dtype=object), identifiers=identifiers,
-                         link_account=pairs["a"].to_numpy(np.int64), link_identifier=pairs["i"].to_numpy(np.int64),
-                         first_seen=first)
+    frame = pd.DataFrame({"a": acc, "k": k, "v": pd.Series(v, dtype=object).astype(str)})
+    groups = [(str(name), grp) for name, grp in frame.groupby("k", sort=False)]
+    return _assemble([g["a"] for _, g in groups], [n for n, _ in groups], [g["v"] for _, g in groups], first_seen)
