@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
     report: dict[str, Any] = {"accounts": accounts, "transfers": int(len(tx)), "scan_seconds": round(scan_seconds, 3),
                               "peak_gb": round(peak_gb, 3), "steps": result.seconds, "alerts": result.counts}
+    print(f"finrisk scan done: {json.dumps(report)}", file=sys.stderr, flush=True)  # before the (slow) peer
     if not args.no_networkx:
         peer = networkx_peer(tx, ident, bad)
         report["networkx_seconds"] = round(sum(peer.values()), 3)
