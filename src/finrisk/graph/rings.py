@@ -57,14 +57,19 @@ def find_rings(
     link_ok = degree[ig.link_identifier] <= p.max_accounts_per_identifier
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], chosen, side="left"), np.searchsorted(labels[order], chosen, side="right")
-    link_ring = labels[ig.link_account]
+    kept = np.nonzero(link_ok)[0]
+    kept = kept[np.argsort(labels[ig.link_account[kept]], kind="stable")]  # links grouped by ring: one slice each
+    kept_ring = labels[ig.link_account[kept]]
+    link_lo = np.searchsorted(kept_ring, chosen, side="left")
+    link_hi = np.searchsorted(kept_ring, chosen, side="right")
     alerts: list[Alert] = []
-    for lab, lo, hi in zip(chosen.tolist(), bounds[0].tolist(), bounds[1].tolist(), strict=True):
+    for lo, hi, l_lo, l_hi in zip(bounds[0].tolist(), bounds[1].tolist(), link_lo.tolist(), link_hi.tolist(),
+                                  strict=True):
         members = order[lo:hi]
         first = ig.first_seen[members]
         known = first >= 0
         ages = clock - first[known]
-        links = np.nonzero((link_ring == lab) & link_ok)[0]
+        links = np.sort(kept[l_lo:l_hi])
         shared = ig.identifiers[np.unique(ig.link_identifier[links])]
         kinds = sorted({k for k, _ in shared.tolist()})
         alerts.append(Alert(
