@@ -16,6 +16,7 @@ MODULES = [
     "finrisk.events.schema",
     "finrisk.events.validate",
     "finrisk.features",
+    "finrisk.graph",
     "finrisk.models",
     "finrisk.models.evaluate",
     "finrisk.models.metrics",

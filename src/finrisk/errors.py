@@ -29,8 +29,10 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── ServiceNotReadyError          503  the decision service is still loading (or failed to load)
     ├── ScorecardError                400  a scorecard cannot be fitted, loaded or declared (names the problem)
     │   └── ScorecardInputError       422  rows given to a scorecard lack a variable it uses or have the wrong width
-    └── ModelError                    400  a model cannot be trained, stored or served (names the field and value)
-        └── ModelNotFoundError        404  no registered model has that name, version or stage
+    ├── ModelError                    400  a model cannot be trained, stored or served (names the field and value)
+    │   └── ModelNotFoundError        404  no registered model has that name, version or stage
+    ├── GraphInputError               400  a graph input column or detector parameter is invalid (field, rule, value)
+    └── GraphEntityNotFoundError      404  a graph query names an entity the graph does not hold
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ __all__ = [
     "EventConflictError",
     "EventValidationError",
     "FinriskError",
+    "GraphEntityNotFoundError",
+    "GraphInputError",
     "ImportProblem",
     "InputFileError",
     "ListConflictError",
@@ -345,3 +349,28 @@ class ModelNotFoundError(ModelError):
     """No registered model has that name, version or stage."""
 
     http_status = 404
+
+
+class GraphInputError(FinriskError, ValueError):
+    """A graph input column or detector parameter is invalid; names the field, the rule and what it got."""
+
+    http_status = 400
+
+    def __init__(self, field: str, rule: str, got: str) -> None:
+        self.field = field
+        self.rule = rule
+        self.got = got
+        super().__init__(f"The {field!r} parameter {rule}. Got {got} instead.")
+
+
+class GraphEntityNotFoundError(FinriskError, KeyError):
+    """A graph query names an entity the graph does not hold (the id is not echoed: it may be personal data)."""
+
+    http_status = 404
+
+    def __init__(self, entity_type: str) -> None:
+        self.entity_type = entity_type
+        super().__init__(f"no {entity_type} with that id in the graph")
+
+    def __str__(self) -> str:
+        return str(self.args[0])

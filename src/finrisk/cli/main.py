@@ -37,6 +37,7 @@ _COMMANDS = [
     "keys",
     "scoring",
     "models",
+    "graph",
 ]
 
 for _name in _COMMANDS:
