@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import orjson
@@ -67,7 +68,7 @@ def test_jsonl_lines_validate_and_carry_no_labels(jsonl_world: SimulationSummary
             body = orjson.loads(line)
             assert not any(k.startswith(LABEL_PREFIX) for k in body)
             assert None not in body.values()
-            assert body["event_time"].endswith("Z")
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", body["event_time"]), body["event_time"]
             validator.validate(body)
             total += 1
     assert total == jsonl_world.total_events

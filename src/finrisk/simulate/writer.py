@@ -21,7 +21,7 @@ from finrisk.simulate.frames import event_schema, full_schema, label_schema
 __all__ = ["EventWriter", "JsonlEventWriter", "ParquetEventWriter", "open_writer"]
 
 _FLUSH_ROWS = 100_000
-_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
+_TS = "%Y-%m-%dT%H:%M:%SZ"  # Arrow's %S already carries the microseconds (24.755134)
 
 
 class EventWriter(Protocol):
