@@ -46,6 +46,7 @@ import pyarrow.parquet as pq
 
 from finrisk.config import Workspace
 from finrisk.errors import QueryError, WorkspaceError
+from finrisk.features._offline_fast import build_fast
 from finrisk.features._offline_sql import TIE_BITS, Plan, plan_sql, quote, unordered
 from finrisk.features.spec import FeatureSet
 
@@ -128,6 +129,9 @@ def build_features(
         made.append(("TABLE", ties.name))
         _run(db, f"CREATE OR REPLACE TEMP VIEW {base.name} AS {base.sql}")
         made.append(("VIEW", base.name))
+        if bits is not None and arrival_column is None:
+            return build_fast(feature_set, run=lambda sql: _run(db, sql), run_arrow=lambda sql: _arrow(db, sql),
+                              db=db, tie_bits=bits, unit_us=unit, made=made, progress=progress)
         for step in plan.steps[2:]:
             _run(db, f"CREATE OR REPLACE TEMP TABLE {step.name} AS {step.sql}")
             made.append(("TABLE", step.name))
@@ -250,6 +254,10 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     """Execute and drain (DuckDB refuses new work while a result is unfetched)."""
     return con.execute(sql, list(params)).fetchall()
+
+
+def _arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    return con.sql(sql).to_arrow_table()
 
 
 def _lit(text: str) -> str:
