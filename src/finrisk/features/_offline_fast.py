@@ -42,9 +42,14 @@ class _Column:
 
 @dataclass
 class _Rows:
-    """The events in order, the columns the features read, and per-span time ranks (cached)."""
+    """The events, the columns the features read, and per-span time ranks (cached).
+
+    ``table`` is as DuckDB returned it (not sorted: sorting the wide rows there took more memory than
+    all the rest); ``perm`` lists its rows in event order, and every array below is in that order.
+    """
 
     table: pa.Table
+    perm: K.I64
     ts: K.I64
     time_rank: K.I64
     unique_ts: K.I64
@@ -62,12 +67,23 @@ class _Rows:
         """Dense integer codes of a column (cached: keys and distinct-count fields repeat)."""
         got = self.encoded.get(name)
         if got is None:
-            got = self.encoded[name] = K.encode(self.table.column(name))
+            idx, card, valid = K.encode(self.table.column(name))
+            got = self.encoded[name] = (idx[self.perm], card, valid[self.perm])
         return got
 
     def numpy(self, name: str, dtype: Any) -> Any:
+        """A column without nulls, in event order."""
+        return np.asarray(self.table.column(name).to_numpy(), dtype=dtype)[self.perm]
+
+    def values(self, name: str, dtype: Any, fill: Any = 0) -> Any:
+        """A column in event order, nulls as ``fill``."""
+        col = self.table.column(name).fill_null(fill)
+        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=dtype)[self.perm]
+
+    def valid(self, name: str) -> K.Bool:
+        """Which rows of a column are not null, in event order."""
         col = self.table.column(name)
-        return np.asarray(col.to_numpy(), dtype=dtype)
+        return np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)[self.perm]
 
 
 def _fetch(run_arrow: Callable[[str], pa.Table], fs: FeatureSet, numpy_keys: dict[tuple[str, ...],
@@ -86,11 +102,12 @@ def _fetch(run_arrow: Callable[[str], pa.Table], fs: FeatureSet, numpy_keys: dic
                         *(quote(c) for c in sorted(cols)),
                         *(f"epoch_us({quote(c)}) AS {quote('_p_' + c)}" for c in placed),
                         *(f"{cond} AS {alias}" for cond, alias in flags.items())])
-    table = run_arrow(f"SELECT {select} FROM _fr_base ORDER BY _ord")
-    ts = np.asarray(table.column("_ts").to_numpy(), dtype=np.int64)
+    table = run_arrow(f"SELECT {select} FROM _fr_base")
+    perm = np.argsort(np.asarray(table.column("_ord").to_numpy(), dtype=np.int64)).astype(np.int64)
+    ts = np.asarray(table.column("_ts").to_numpy(), dtype=np.int64)[perm]
     change = np.r_[True, ts[1:] != ts[:-1]] if len(ts) else np.zeros(0, dtype=bool)
     time_rank = (np.cumsum(change) - 1).astype(np.int64)
-    return _Rows(table, ts, time_rank, ts[change])
+    return _Rows(table, perm, ts, time_rank, ts[change])
 
 
 def _numeric_ok(values: K.F64, valid: K.Bool) -> bool:
@@ -114,18 +131,17 @@ def _window_feature(f: WindowFeature, rows: _Rows, kr: K.KeyedRows, flag: K.Bool
         return _Column((kr.ts - kr.ts[idx]) / 1e6, found)
     assert f.field is not None
     col = rows.table.column(f.field)
-    present = np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)[kr.rows]
-    ok = flag & present
+    ok = flag & rows.valid(f.field)[kr.rows]
     if agg is Aggregation.COUNT_DISTINCT:
         codes, card, _valid = rows.codes(f.field)
         return _Column(K.count_distinct(ok, codes[kr.rows], card, kr.code, b))
     if agg is Aggregation.LAST:
         idx, found = K.last_index(ok, b)
-        take = pa.array(kr.rows[idx], mask=~found)
+        take = pa.array(rows.perm[kr.rows[idx]], mask=~found)
         return _Column(col.take(take), None)
     if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
         return None
-    values = np.asarray(col.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.float64)[kr.rows]
+    values = rows.values(f.field, np.float64)[kr.rows]
     if not _numeric_ok(values, ok):
         return None
     if agg is Aggregation.SUM:
@@ -170,20 +186,12 @@ def build_fast(
         flags.setdefault(contrib_sql(g[0]), f"_c{len(flags)}")
     rows = _fetch(run_arrow, fs, by_key, flags, labels)
     n = rows.table.num_rows
-    target = np.asarray(rows.table.column("_target").to_numpy(), dtype=bool)
+    target = rows.numpy("_target", bool)
     target_rows = np.flatnonzero(target)
     columns: dict[str, pa.Array] = {}
     leftovers: list[tuple[tuple[str, ...], list[WindowFeature]]] = []
     total = len(by_key) + len(joins) + len(labels)
     done = 0
-    keyed: dict[tuple[str, ...], tuple[K.KeyedRows, K.I64]] = {}
-
-    def keyed_rows(key: tuple[str, ...]) -> tuple[K.KeyedRows, K.I64]:
-        if key not in keyed:
-            codes, present = K.key_codes([rows.codes(k) for k in key])
-            kr = K.KeyedRows(codes, present, rows.ts, rows.time_rank)
-            keyed[key] = (kr, _targets_of(kr, n, target_rows))
-        return keyed[key]
 
     def step_done(label: str) -> None:
         nonlocal done
@@ -191,8 +199,15 @@ def build_fast(
         if progress is not None:
             progress(done, total, label)
 
-    for key, feats in by_key.items():
-        kr, pick = keyed_rows(key)
+    label_keys: dict[tuple[str, ...], list[list[WindowFeature]]] = {}
+    for g in labels:
+        label_keys.setdefault(g[0].key, []).append(g)
+    for key in [*by_key, *(k for k in label_keys if k not in by_key)]:  # one key's sort in memory at a time
+        codes, present = K.key_codes([rows.codes(k) for k in key])
+        kr = K.KeyedRows(codes, present, rows.ts, rows.time_rank)
+        del codes, present
+        pick = _targets_of(kr, n, target_rows)
+        feats = by_key.get(key, [])
         rest: list[WindowFeature] = []
         for f in feats:
             col = _window_feature(f, rows, kr, rows.numpy(flags[contrib_sql(f)], bool)[kr.rows]) \
@@ -203,24 +218,15 @@ def build_fast(
             columns[f.name] = _scatter(col, pick, pa.int64() if f.agg in _COUNTS else pa.float64())
         if rest:
             leftovers.append((key, rest))
-        step_done(f"{'+'.join(key)}: {len(feats)} features")
-    for g in labels:
-        f0 = g[0]
-        kr, pick = keyed_rows(f0.key)
-        pcol = rows.table.column("_p_" + f0.time_field)
-        placed = np.asarray(pcol.fill_null(0).to_numpy(), dtype=np.int64)[kr.rows]
-        known = np.asarray(pcol.is_valid().to_numpy(zero_copy_only=False), dtype=bool)[kr.rows]
-        flag = rows.numpy(flags[contrib_sql(f0)], bool)[kr.rows] & known
-        p = placed[flag]
-        assert f0.window_us is not None
-        first = np.searchsorted(rows.unique_ts, p + f0.lag_us, "left")
-        last = np.searchsorted(rows.unique_ts, p + f0.lag_us + f0.window_us, "left")
-        start, end = K.placed_ranges(kr, flag, first.astype(np.int64), last.astype(np.int64))
-        counts = K.range_counts(kr.size, start, end)
-        for f in g:
-            columns[f.name] = _scatter(_Column(counts), pick, pa.int64())
-        step_done(f"{'+'.join(f0.key)}: {f0.name}")
-    ords = np.asarray(rows.table.column("_ord").to_numpy(), dtype=np.int64)
+        if feats:
+            step_done(f"{'+'.join(key)}: {len(feats)} features")
+        for g in label_keys.get(key, []):
+            counts = _label_counts(g[0], rows, kr, rows.numpy(flags[contrib_sql(g[0])], bool)[kr.rows])
+            for f in g:
+                columns[f.name] = _scatter(_Column(counts), pick, pa.int64())
+            step_done(f"{'+'.join(key)}: {g[0].name}")
+        del kr, pick
+    ords = rows.numpy("_ord", np.int64)
     steps = [(f"{'+'.join(key)}: {len(feats)} features", fast_query(key, feats, tie_bits, unit_us), feats, False)
              for key, feats in leftovers]
     steps += [(f"{'+'.join(g[0].key)}: {g[0].name}", join_query(g), g, True) for g in joins]
@@ -239,6 +245,19 @@ def build_fast(
         if counted:
             step_done(label)
     return _assemble(fs, rows, target_rows, columns, db, run_arrow, made)
+
+
+def _label_counts(f: WindowFeature, rows: _Rows, kr: K.KeyedRows, flag: K.Bool) -> K.I64:
+    """Counts of a group placed at ``f.time_field`` (labels known late): each label counts for a range."""
+    placed = rows.values("_p_" + f.time_field, np.int64)[kr.rows]
+    known = rows.valid("_p_" + f.time_field)[kr.rows]
+    flag = flag & known
+    p = placed[flag]
+    assert f.window_us is not None
+    first = np.searchsorted(rows.unique_ts, p + f.lag_us, "left").astype(np.int64)
+    last = np.searchsorted(rows.unique_ts, p + f.lag_us + f.window_us, "left").astype(np.int64)
+    start, end = K.placed_ranges(kr, flag, first, last)
+    return K.range_counts(kr.size, start, end)
 
 
 def _targets_of(kr: K.KeyedRows, n: int, target_rows: K.I64) -> K.I64:
@@ -268,7 +287,7 @@ def _assemble(fs: FeatureSet, rows: _Rows, target_rows: K.I64, columns: dict[str
               db: duckdb.DuckDBPyConnection, run_arrow: Callable[[str], pa.Table],
               made: list[tuple[str, str]]) -> pa.Table:
     """The result table: ids, times, then the features in declaration order (derived ones by SQL)."""
-    take = pa.array(target_rows)
+    take = pa.array(rows.perm[target_rows])
     out: dict[str, Any] = {"_row": pa.array(np.arange(len(target_rows), dtype=np.int64))}
     for name in ("event_id", "event_type", "event_time"):
         out[name] = rows.table.column(name).take(take)
