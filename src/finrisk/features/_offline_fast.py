@@ -103,7 +103,8 @@ def _fetch(run_arrow: Callable[[str], pa.Table], fs: FeatureSet, numpy_keys: dic
                         *(f"epoch_us({quote(c)}) AS {quote('_p_' + c)}" for c in placed),
                         *(f"{cond} AS {alias}" for cond, alias in flags.items())])
     table = run_arrow(f"SELECT {select} FROM _fr_base")
-    perm = np.argsort(np.asarray(table.column("_ord").to_numpy(), dtype=np.int64)).astype(np.int64)
+    # stable: timsort takes the runs of already ordered rows (DuckDB scans in table order) in linear time
+    perm = np.argsort(np.asarray(table.column("_ord").to_numpy(), dtype=np.int64), kind="stable").astype(np.int64)
     ts = np.asarray(table.column("_ts").to_numpy(), dtype=np.int64)[perm]
     change = np.r_[True, ts[1:] != ts[:-1]] if len(ts) else np.zeros(0, dtype=bool)
     time_rank = (np.cumsum(change) - 1).astype(np.int64)

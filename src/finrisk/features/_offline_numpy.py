@@ -86,6 +86,20 @@ def encode(col: pa.ChunkedArray | pa.Array) -> tuple[I64, int, Bool]:
     return idx, max(1, len(enc.dictionary)), valid
 
 
+def _group_sort(codes: I64, present: Bool) -> tuple[I64, I64]:
+    """The rows with ``present``, sorted by code, in row order within a code, and their codes.
+
+    Sorting the packed integers ``code * n + row`` is several times faster than a stable argsort."""
+    sel = np.flatnonzero(present)
+    n = len(codes) + 1
+    c = codes[sel]
+    if (int(c.max(initial=0)) + 1) * n < 1 << 62:
+        packed = np.sort(c * n + sel)
+        return packed % n, packed // n
+    order = np.argsort(c, kind="stable")
+    return sel[order], c[order]
+
+
 class KeyedRows:
     """The rows of one entity key, sorted by ``(key, event order)``; ``rows`` maps them to global positions.
 
@@ -93,10 +107,7 @@ class KeyedRows:
     """
 
     def __init__(self, codes: I64, present: Bool, order_ts: I64, time_rank: I64) -> None:
-        sel = np.flatnonzero(present)
-        perm = np.argsort(codes[sel], kind="stable")
-        self.rows: I64 = sel[perm]
-        self.code: I64 = codes[self.rows]
+        self.rows, self.code = _group_sort(codes, present)
         self.ts: I64 = order_ts[self.rows]
         self.size = len(self.rows)
         n_times = int(time_rank[-1]) + 2 if len(time_rank) else 1
@@ -231,11 +242,16 @@ def count_distinct(flag: Bool, codes: I64, cardinality: int, group: I64, b: Boun
     pos = np.flatnonzero(flag)
     if len(pos) < 2:
         return total
-    # the next occurrence of the same value of the same key: a stable sort by (key, value) keeps row order
-    pair = group[pos] * cardinality + codes[pos]
-    order = np.argsort(pair, kind="stable")
-    sp, sk = pos[order], pair[order]
-    same = sk[1:] == sk[:-1]
+    # the next occurrence of the same value of the same key: sorted by (value, row), a key's rows of one
+    # value are adjacent (a key's rows are one contiguous run)
+    if (cardinality + 1) * (n + 1) < 1 << 62:
+        packed = np.sort(codes[pos] * (n + 1) + pos)
+        sp, sc = packed % (n + 1), packed // (n + 1)
+    else:
+        order = np.argsort(codes[pos], kind="stable")
+        sp, sc = pos[order], codes[pos][order]
+    sg = group[sp]
+    same = (sc[1:] == sc[:-1]) & (sg[1:] == sg[:-1])
     j, nxt = sp[:-1][same], sp[1:][same]
     # rows r with lo[r] <= j and hi[r] > nxt form one range [first, last), as lo and hi only grow
     first = _count_at_most(b.hi, nxt, n)
