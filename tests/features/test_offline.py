@@ -289,3 +289,42 @@ def test_events_without_the_required_columns_are_refused() -> None:
         build_features(fs, pa.table({"event_id": ["a"], "event_type": ["transaction"]}))
     with pytest.raises(QueryError, match="arrival_column: the events have no column 'seq'"):
         build_features(fs, table([txn("a", 0)]), arrival_column="seq")
+
+
+def _exact_std(xs: list[float]) -> float | None:
+    """The online engine's formula: integers trunc(v * 2**64), n*Σx² - (Σx)², one rounding at the end."""
+    if len(xs) < 2:
+        return None
+    ints = [int(v * 2.0**64) for v in xs]
+    n, s1 = len(ints), sum(ints)
+    return math.sqrt((n * sum(v * v for v in ints) - s1 * s1) * 2.0**-128 / (n * (n - 1)))
+
+
+def test_numpy_path_sums_and_std_keep_full_precision_next_to_huge_values() -> None:
+    """Exact limb sums and the std's exact fallback: a narrow window after (and beside) huge values
+    loses nothing, and equal values give exactly 0."""
+    fs = features("""\
+  s: {key: customer_id, events: transaction, agg: sum, field: amount, window: 10m}
+  sd: {key: customer_id, events: transaction, agg: std, field: amount, window: 10m}
+  m: {key: customer_id, events: transaction, agg: mean, field: amount, window: 10m}
+""")
+    amounts = [1e12, 3.0, 1e12, 1e6, 1e6 + 0.01, 1e6 + 0.01, 7.0, 7.0, 0.1, 0.2]
+    rows = [txn(f"e{i:02d}", i * 250, customer_id="c", amount=a) for i, a in enumerate(amounts)]
+    rows += [txn(f"x{i:02d}", i * 250 + 1, customer_id="other", amount=a * 1e-3) for i, a in enumerate(amounts)]
+    out = build_features(fs, table(rows))
+    s, sd, m = values(out, "s"), values(out, "sd"), values(out, "m")
+    for i in range(1, len(amounts)):
+        window = [amounts[j] for j in range(i) if i * 250 - 600 < j * 250]  # the two before
+        assert s[f"e{i:02d}"] == pytest.approx(math.fsum(window), rel=1e-15, abs=0), i
+        assert m[f"e{i:02d}"] == pytest.approx(math.fsum(window) / len(window), rel=1e-15), i
+        want = _exact_std(window)
+        got = sd[f"e{i:02d}"]
+        assert (got is None) if want is None else got == pytest.approx(want, rel=1e-12, abs=0), (i, got, want)
+    assert sd["e06"] == 0.0 and sd["e08"] == 0.0  # equal values: exactly 0
+
+
+def test_values_beyond_the_exact_sum_range_take_the_sql_path() -> None:
+    fs = features("  s: {key: customer_id, events: transaction, agg: sum, field: amount, window: 1h}\n")
+    rows = [txn("a", 0, customer_id="c", amount=1e300), txn("b", 1, customer_id="c", amount=2.0),
+            txn("c", 2, customer_id="c", amount=1.0)]
+    assert values(build_features(fs, table(rows)), "s") == {"a": 0.0, "b": 1e300, "c": 1e300 + 2.0}

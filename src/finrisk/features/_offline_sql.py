@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from finrisk.features.spec import Aggregation, DerivedFeature, DerivedKind, FeatureSet, WindowFeature
 
-__all__ = ["TIE_BITS", "Plan", "Step", "plan_sql", "quote", "unordered"]
+__all__ = ["TIE_BITS", "Plan", "Step", "contrib_sql", "derived_sql", "fast_query", "join_query", "plan_sql", "quote",
+           "unordered"]
 
 #: The fast path orders rows by ``(event_time_us - t0) / unit * 2**tie_bits + tie`` (one integer, so RANGE
 #: frames can use it); ``tie`` ranks the events of one timestamp by event_id and must stay below half the
@@ -311,3 +312,36 @@ def unordered(final: str) -> str:
     """The final SELECT with ``_ord`` first and no ORDER BY (sorting wide rows is cheaper in Arrow)."""
     body, _, _ = final.rpartition(" ORDER BY _ord")
     return "SELECT _ord, " + body.removeprefix("SELECT ")
+
+
+def contrib_sql(f: WindowFeature) -> str:
+    """The SQL condition under which an event may contribute to ``f`` (type and filter)."""
+    return _contrib(f)
+
+
+def fast_query(key: tuple[str, ...], features: list[WindowFeature], tie_bits: int, unit: int) -> str:
+    """Window-frame SQL over ``_fr_base`` for features of one key (the numpy path's fallback)."""
+    fields = sorted({f.field for f in features if f.field} - set(key))
+    return _fast_query(key, features, fields, tie_bits, unit)
+
+
+def join_query(features: list[WindowFeature]) -> str:
+    """Range-join SQL over ``_fr_base`` for one group (``time_field`` placement)."""
+    return _join_query(features, arrival=False)
+
+
+def derived_sql(fs: FeatureSet, source: str) -> str:
+    """Every feature over ``source``, a relation with the window features by name, the derived features'
+    event-field inputs as ``_in_<name>``, ``event_id``, ``event_type``, ``event_time`` and ``_row``."""
+    names = set(fs.names)
+    ref: dict[str, str] = {}
+    for n in sorted({i for d in fs.derived_features for i in d.inputs} - names):
+        ref[n] = quote("_in_" + n)
+    for f in fs.window_features:
+        ref[f.name] = quote(f.name)
+    query = f"SELECT * FROM {source}"
+    for d in fs.derived_features:
+        query = f"SELECT *, {_derived_sql(d, ref)} AS {quote(d.name)} FROM ({query}) {quote('_d_' + d.name)}"
+        ref[d.name] = quote(d.name)
+    out = ", ".join(["_row", "event_id", "event_type", "event_time", *(quote(n) for n in fs.names)])
+    return f"SELECT {out} FROM ({query})"

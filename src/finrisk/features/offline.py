@@ -6,8 +6,16 @@ events, using the whole ``events`` table as history; nothing after a target even
 
 Strategy
 --------
-- **Fast path** (placement on ``event_time``): all features with one entity key share one query
-  and one sort. Every event gets one integer order,
+- **Fast path** (no ``arrival_column``, the integer order below fits): DuckDB reads the events once
+  (type and filter masks, keys, fields); then ``_offline_fast`` / ``_offline_numpy`` compute the window
+  features in numpy, one sort per entity key: every window is an index range of the key's rows
+  (``searchsorted``), and count, sum, mean, std, min, max, count_distinct, last, time_since_last and
+  first_seen are a few vectorised passes each (sums exact, see ``_offline_numpy``). Label counts placed
+  at another time (``time_field``) become difference arrays; derived features are numpy over the
+  columns. What numpy does not take (values beyond the exact-sum range, other aggregations of labels)
+  runs as the SQL below, and the results are joined by row.
+- **Window-frame SQL** (the fallback of the fast path; also what :func:`compile_sql` prints): all
+  features with one entity key share one query and one sort. Every event gets one integer order,
   ``ord = (event_time_us - t0) / unit * 2**bits + tie``, where ``tie`` ranks the events of one
   timestamp by ``event_id`` (a small side table: only tied timestamps are ranked), ``tie`` stays
   below ``2**(bits - 1)`` and ``unit`` divides every timestamp offset, window and lag (1 us, or
@@ -15,8 +23,7 @@ Strategy
   ``t - g - w < p <= t - g`` *and* "strictly before by (event_time, event_id)" are constant
   ``RANGE`` frame offsets on ``ord`` (``(g + w) / unit * 2**bits - 2**(bits - 1) PRECEDING`` to
   ``1 PRECEDING``, or ``g / unit * 2**bits - 2**(bits - 1) PRECEDING`` with a lag), so every
-  aggregation (count, sum, mean, std, min, max, count_distinct, last, time_since_last,
-  first_seen) is a DuckDB window aggregate and ties are exact. Type and filter are ``CASE`` masks
+  aggregation is a DuckDB window aggregate and ties are exact. Type and filter are ``CASE`` masks
   inside the aggregate, so targets that do not contribute still sit in the frame order. Should
   the order overflow 62 bits (thousands of ties over decades), every group takes the join path.
 - **Join path** (``time_field`` placement, e.g. labels placed at their transaction's time but known
@@ -46,6 +53,7 @@ import pyarrow.parquet as pq
 
 from finrisk.config import Workspace
 from finrisk.errors import QueryError, WorkspaceError
+from finrisk.features._offline_fast import build_fast
 from finrisk.features._offline_sql import TIE_BITS, Plan, plan_sql, quote, unordered
 from finrisk.features.spec import FeatureSet
 
@@ -128,6 +136,9 @@ def build_features(
         made.append(("TABLE", ties.name))
         _run(db, f"CREATE OR REPLACE TEMP VIEW {base.name} AS {base.sql}")
         made.append(("VIEW", base.name))
+        if bits is not None and arrival_column is None:
+            return build_fast(feature_set, run=lambda sql: _run(db, sql), run_arrow=lambda sql: _arrow(db, sql),
+                              db=db, tie_bits=bits, unit_us=unit, made=made, progress=progress)
         for step in plan.steps[2:]:
             _run(db, f"CREATE OR REPLACE TEMP TABLE {step.name} AS {step.sql}")
             made.append(("TABLE", step.name))
@@ -250,6 +261,10 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     """Execute and drain (DuckDB refuses new work while a result is unfetched)."""
     return con.execute(sql, list(params)).fetchall()
+
+
+def _arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    return con.sql(sql).to_arrow_table()
 
 
 def _lit(text: str) -> str:
