@@ -48,12 +48,12 @@ from finrisk.errors import (
     StoreError,
     WorkspaceError,
 )
-from finrisk.events.validate import EventValidator, body_hash
+from finrisk.events.validate import EventValidator
 from finrisk.features.online import OnlineFeatureEngine
 from finrisk.rules import RuleNames, RuleSet, load_ruleset, parse_ruleset
 from finrisk.rules.lists import ListStore
 from finrisk.rules.versions import RuleSetRepository, RuleSetVersion
-from finrisk.store.embedded_log import EmbeddedEventLog, open_log
+from finrisk.store.embedded_log import EmbeddedEventLog, body_hash_of, fast_canonical_json, open_log
 from finrisk.store.log import AppendStatus
 from finrisk.store.relational import open_database
 
@@ -179,16 +179,15 @@ class DecisionService:
         t0 = time.perf_counter_ns()
         event = self._validator.validate(body)
         eid = str(event["event_id"])
-        digest = body_hash(event)
+        digest = body_hash_of(fast_canonical_json(event))  # the log's own hash of the same bytes
         with self._lock:
             pending = self._pending.get(eid)
             if pending is None:
-                stored = self._stored_decision(eid, digest)
-                if stored is not None:
-                    return stored
-                known = self.log.body_hash(eid)
+                known, stored = self.log.event_state(eid)
                 if known is not None and known != digest:
                     raise EventConflictError(eid)
+                if stored is not None:
+                    return Decision.from_dict(orjson.loads(stored)).as_retry()
                 decision = self.engine.decide(event, update=known is None, started_ns=t0)
                 future = self._writer.submit(event, (decision.decision_id, orjson.dumps(decision.to_dict())))
                 self._pending[eid] = (digest, future, decision)
@@ -207,14 +206,6 @@ class DecisionService:
             with self._lock:
                 self._pending.pop(eid, None)
         return decision
-
-    def _stored_decision(self, eid: str, digest: str) -> Decision | None:
-        raw = self.log.decision_for_event(eid)
-        if raw is None:
-            return None
-        if self.log.body_hash(eid) != digest:
-            raise EventConflictError(eid)
-        return Decision.from_dict(orjson.loads(raw)).as_retry()
 
     @staticmethod
     def _wait(future: Future[Any]) -> None:
@@ -256,7 +247,7 @@ class DecisionService:
         with self._lock:
             for i, event in events:
                 eid = str(event["event_id"])
-                digest = body_hash(event)
+                digest = body_hash_of(fast_canonical_json(event))
                 pending = self._pending.get(eid)
                 known = pending[0] if pending is not None else self.log.body_hash(eid)
                 if known is not None:

@@ -248,6 +248,14 @@ class EmbeddedEventLog(EventLog):
         row = self._read_one("SELECT body_hash FROM events WHERE event_id = ?", event_id)
         return None if row is None else str(row)
 
+    def event_state(self, event_id: str) -> tuple[str | None, bytes | None]:
+        """The stored event's body hash and its decision's JSON body (each ``None`` when absent), in one read."""
+        with self._rlock:
+            row = self._rdb.execute(
+                "SELECT e.body_hash, d.body FROM events e LEFT JOIN decisions d ON d.event_id = e.event_id "
+                "WHERE e.event_id = ?", (event_id,)).fetchone()
+        return (None, None) if row is None else (str(row[0]), row[1])
+
     def count_decisions(self) -> int:
         return int(self.query("SELECT count(*) FROM decisions")[0][0])
 
