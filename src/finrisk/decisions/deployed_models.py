@@ -2,10 +2,10 @@
 
 Per model name the registry's deployment says which version decides for an event (the champion,
 or a challenger for its share of ``event_id``s) and which are scored only for the log (other
-serving versions and shadows). Rules read the deciding score as ``models.<name>``; every score
-is logged as ``<name>@<version>`` in the decision's ``model_scores`` only for the deciding one,
-and under ``versions.models_scored_only`` for the others. A deploy, promote or rollback is picked
-up without a restart: the registry's revision is checked at most once a second.
+serving versions and shadows). Rules read the deciding score as ``models.<name>`` (its version
+goes in the decision's ``versions``); the versions scored only for the log appear in the
+decision's ``model_scores`` as ``<name>@<version>``. A deploy, promote or rollback is picked up
+without a restart: the registry's revision is checked at most once a second.
 """
 
 from __future__ import annotations

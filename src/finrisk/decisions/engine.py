@@ -13,14 +13,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from finrisk.config import Workspace
 from finrisk.decisions.deployed_models import DeployedModels, reason_texts
 from finrisk.decisions.model import Decision, ShadowVerdict, new_decision_id
 from finrisk.decisions.profiles import ProfileStore
+from finrisk.events.validate import format_timestamp
 from finrisk.features.online import OnlineFeatureEngine, fingerprint
-from finrisk.rules import CompiledRuleSet, ListLookup
+from finrisk.rules import CompiledRuleSet, ListLookup, RuleNames
 from finrisk.store.embedded_log import time_to_us
 
-__all__ = ["ActiveRuleSet", "DecisionEngine", "ModelScorer"]
+__all__ = ["ActiveRuleSet", "DecisionEngine", "ModelScorer", "workspace_rule_names"]
+
+
+def workspace_rule_names(workspace: Workspace, *, lists: frozenset[str] | None,
+                         profiles: ProfileStore) -> RuleNames:
+    """The names rules may use in ``workspace``: its event types' fields, its features, the given
+    lists and profile fields (models stay open: they come and go with deployments)."""
+    return RuleNames.from_registry(workspace.event_types, features=workspace.features.names, models=None,
+                                   lists=lists, profile_fields=profiles.fields or None)
 
 
 class ModelScorer(Protocol):
@@ -60,6 +70,7 @@ class DecisionEngine:
         self.lists = lists
         self.profiles = profiles or ProfileStore()
         self.scorers = tuple(scorers)
+        self._scorer_versions = {s.name: s.version for s in self.scorers}
         self.deployed = deployed
         self.feature_version = fingerprint(features.feature_set)[:12]
 
@@ -73,12 +84,12 @@ class DecisionEngine:
         t0 = time.perf_counter_ns() if started_ns is None else started_ns
         values = self.features.process(event) if update else self.features.get(event)
         models: dict[str, float] = {}
-        model_versions = {s.name: s.version for s in self.scorers}
+        model_versions = self._scorer_versions
         scored_only: dict[str, float] = {}
         explain = None
         if self.deployed:
             models, deciding_versions, scored_only, deciding = self.deployed.score(event, values)
-            model_versions.update(deciding_versions)
+            model_versions = {**model_versions, **deciding_versions}
             if deciding:
                 explain = reason_texts(deciding, event, values)
         for scorer in self.scorers:
@@ -105,8 +116,8 @@ class DecisionEngine:
             decision_id=new_decision_id(None if decided_at is None else at_us * 1000),
             event_id=str(event["event_id"]),
             event_type=str(event["event_type"]),
-            event_time=_iso(event["event_time"]),
-            decided_at=_iso(when),
+            event_time=format_timestamp(event["event_time"]),
+            decided_at=format_timestamp(when),
             action=result.action.value,
             challenge_method=result.challenge_method,
             risk_level=result.risk_level,
@@ -126,11 +137,3 @@ class DecisionEngine:
             model_reasons=tuple(explain()) if explain is not None and result.action.value != "pass" else (),
         )
 
-
-def _iso(moment: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z``, about 10x cheaper than ``strftime`` or ``astimezone``."""
-    offset = moment.utcoffset()
-    naive = moment.replace(tzinfo=None)
-    if offset:
-        naive -= offset
-    return naive.isoformat(timespec="microseconds") + "Z"

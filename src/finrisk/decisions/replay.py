@@ -29,11 +29,11 @@ from typing import Any
 
 from finrisk.config import Workspace
 from finrisk.decisions.deployed_models import DeployedModels
-from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine
+from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, workspace_rule_names
 from finrisk.decisions.profiles import ProfileStore
 from finrisk.decisions.scorecards import load_scorecard_scorers
 from finrisk.features.online import OnlineFeatureEngine
-from finrisk.rules import ListLookup, RuleNames, RuleSet
+from finrisk.rules import ListLookup, RuleSet
 from finrisk.store.warehouse import Warehouse
 
 __all__ = ["ReplayReport", "RuleStats", "replay", "warehouse_events"]
@@ -182,8 +182,7 @@ def replay(
 ) -> ReplayReport:
     """Replay ``[start, end)`` through ``candidate`` (and ``baseline``, e.g. the published set)."""
     profiles = ProfileStore.from_warehouse(workspace.warehouse_dir)
-    names = RuleNames.from_registry(workspace.event_types, features=workspace.features.names, models=None,
-                                    lists=list_names, profile_fields=profiles.fields or None)
+    names = workspace_rule_names(workspace, lists=list_names, profiles=profiles)
     features = OnlineFeatureEngine(workspace.features,
                                    allowed_lateness_us=workspace.settings.features.allowed_lateness_seconds * 10**6)
     shadows = [] if baseline is None else [ActiveRuleSet(baseline[0], baseline[1].compile(names=names))]

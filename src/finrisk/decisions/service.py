@@ -35,7 +35,7 @@ from finrisk.config import Workspace
 from finrisk.decisions.credit import credit_verdict
 from finrisk.decisions.declared_lists import declare_lists
 from finrisk.decisions.deployed_models import DeployedModels
-from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, ModelScorer
+from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, ModelScorer, workspace_rule_names
 from finrisk.decisions.model import Decision, IngestResult
 from finrisk.decisions.profiles import ProfileStore
 from finrisk.decisions.scorecards import load_scorecard_scorers
@@ -43,7 +43,6 @@ from finrisk.decisions.writer import GroupCommitWriter
 from finrisk.errors import (
     EventConflictError,
     FinriskError,
-    RuleSetNotFoundError,
     SnapshotError,
     StoreError,
     WorkspaceError,
@@ -52,7 +51,7 @@ from finrisk.events.validate import EventValidator
 from finrisk.features.online import OnlineFeatureEngine
 from finrisk.rules import RuleNames, RuleSet, load_ruleset, parse_ruleset
 from finrisk.rules.lists import ListStore
-from finrisk.rules.versions import RuleSetRepository, RuleSetVersion
+from finrisk.rules.versions import RuleSetRepository
 from finrisk.store.embedded_log import EmbeddedEventLog, body_hash_of, fast_canonical_json, open_log
 from finrisk.store.log import AppendStatus
 from finrisk.store.relational import open_database
@@ -142,15 +141,13 @@ class DecisionService:
 
     # --- rules ----------------------------------------------------------------------------------
     def _names(self) -> RuleNames:
-        ws = self.workspace
-        return RuleNames.from_registry(ws.event_types, features=ws.features.names, models=None,
-                                       lists=self.lists.list_names(), profile_fields=self.profiles.fields or None)
+        return workspace_rule_names(self.workspace, lists=self.lists.list_names(), profiles=self.profiles)
 
     def _compile(self, ruleset: RuleSet, label: str) -> ActiveRuleSet:
         return ActiveRuleSet(label, ruleset.compile(names=self._names()))
 
     def _active(self, name: str) -> ActiveRuleSet:
-        live = _published(self.rulesets, name)
+        live = self.rulesets.find_published(name)
         if live is None:
             raise WorkspaceError(f"rules: no published version of rule set {name!r}; "
                                  f"run 'finrisk rules publish' or check [rules] in finrisk.toml")
@@ -177,7 +174,10 @@ class DecisionService:
     def decide(self, body: Mapping[str, Any]) -> Decision:
         """Decide one event; returns once the event and its decision are durably logged."""
         t0 = time.perf_counter_ns()
-        event = self._validator.validate(body)
+        return self._decide(self._validator.validate(body), t0)
+
+    def _decide(self, event: Mapping[str, Any], t0: int) -> Decision:
+        """:meth:`decide` for an event already validated (its clock started at ``t0``)."""
         eid = str(event["event_id"])
         digest = body_hash_of(fast_canonical_json(event))  # the log's own hash of the same bytes
         with self._lock:
@@ -198,7 +198,7 @@ class DecisionService:
                 raise EventConflictError(eid)
             self._wait(first_future)
             if first is None:  # the event came in through ingest(); it has no decision of its own yet
-                return self.decide(body)
+                return self._decide(event, t0)
             return first.as_retry()
         try:
             self._wait(future)
@@ -218,8 +218,9 @@ class DecisionService:
 
     def credit_application(self, body: Mapping[str, Any], *, scorecard: str | None = None) -> dict[str, Any]:
         """Decide an application like any event, then add the scorecard's score, limit and verdict."""
-        decision = self.decide(body)
+        t0 = time.perf_counter_ns()
         event = self._validator.validate(body)
+        decision = self._decide(event, t0)
         profile = self.profiles.get(event.get("customer_id"))
         return {"decision": decision.to_dict(),
                 "credit": credit_verdict(decision, event, profile, self.engine.scorers, scorecard=scorecard)}
@@ -297,7 +298,7 @@ def _ensure_published(workspace: Workspace, repo: RuleSetRepository) -> str:
     Later edits of the file go live only through ``finrisk rules publish`` (with author and message).
     """
     settings = workspace.settings.rules
-    if settings.ruleset is not None and _published(repo, settings.ruleset) is not None:
+    if settings.ruleset is not None and repo.find_published(settings.ruleset) is not None:
         return settings.ruleset
     path = workspace.root / settings.file
     if not path.is_file():
@@ -306,16 +307,9 @@ def _ensure_published(workspace: Workspace, repo: RuleSetRepository) -> str:
     if settings.ruleset is not None and ruleset.name != settings.ruleset:
         raise WorkspaceError(f"rules.ruleset is {settings.ruleset!r} but {path.name} declares rule set "
                              f"{ruleset.name!r}", file="finrisk.toml")
-    if _published(repo, ruleset.name) is None:
+    if repo.find_published(ruleset.name) is None:
         repo.publish(ruleset.name, author="finrisk", message=f"first version, from {path.name}", text=ruleset.text)
     return ruleset.name
-
-
-def _published(repo: RuleSetRepository, name: str) -> RuleSetVersion | None:
-    try:
-        return repo.published(name)
-    except RuleSetNotFoundError:
-        return None
 
 
 def _load_features(workspace: Workspace, log: EmbeddedEventLog, progress: Progress | None) -> OnlineFeatureEngine:
@@ -329,25 +323,9 @@ def _load_features(workspace: Workspace, log: EmbeddedEventLog, progress: Progre
     if engine is None or engine.allowed_lateness_us != lateness_us:
         # In event-time order, not arrival order: a bulk-loaded log holds one event type after another.
         engine = OnlineFeatureEngine(feature_set, allowed_lateness_us=lateness_us)
-        total, done, last = log.count(), 0, 0
-        for seq, event in log.read_in_time_order():
-            engine.update(event)
-            last = max(last, seq)
-            done += 1
-            if progress is not None and done % 10_000 == 0:
-                progress(done, total)
-        engine.log_seq = last
-        if progress is not None:
-            progress(done, total)
+        engine.apply(log.read_in_time_order(), total=log.count(), progress=progress)
     else:
-        total = log.last_seq() - engine.log_seq
-        done = 0
-        for seq, event in log.read(after_seq=engine.log_seq):
-            engine.update(event)
-            engine.log_seq = seq
-            done += 1
-            if progress is not None and done % 10_000 == 0:
-                progress(done, total)
+        engine.apply(log.read(after_seq=engine.log_seq), total=log.last_seq() - engine.log_seq, progress=progress)
     _write_snapshot(path, engine.snapshot())
     return engine
 

@@ -65,8 +65,19 @@ def parse_timestamp(value: Any) -> datetime:
 
 
 def format_timestamp(dt: datetime) -> str:
-    """The canonical text form: ``2026-01-05T09:13:22.123456Z``."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """The canonical text form: ``2026-01-05T09:13:22.123456Z``.
+
+    Aware times take ``isoformat`` (about 10x cheaper than ``strftime``; decisions format two per
+    event); naive ones and years before 1000 (which ``strftime`` does not pad) keep the old path,
+    so the text, and every body hash made from it, is unchanged.
+    """
+    offset = dt.utcoffset()
+    if offset is None or dt.year < 1000:
+        return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = dt.replace(tzinfo=None) - offset if offset else dt.replace(tzinfo=None)
+    if utc.year < 1000:
+        return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.isoformat(timespec="microseconds") + "Z"
 
 
 Checker = Callable[[Any], tuple[Any, str | None]]

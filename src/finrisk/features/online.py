@@ -35,7 +35,7 @@ import hashlib
 import json
 import pickle
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -253,17 +253,27 @@ class OnlineFeatureEngine:
         ``progress(done, total)`` is called every ``every`` events and at the end.
         """
         engine = cls(feature_set, allowed_lateness_us=allowed_lateness_us)
-        total = log.count() if progress is not None else 0
+        engine.apply(log.read(), total=log.count() if progress is not None else 0, progress=progress, every=every)
+        return engine
+
+    def apply(self, entries: Iterable[tuple[int, Mapping[str, Any]]], *, total: int = 0,
+              progress: Callable[[int, int], None] | None = None, every: int = 10_000) -> int:
+        """Add logged ``(seq, event)`` pairs to the state; :attr:`log_seq` becomes the highest seq seen.
+
+        Used by :meth:`rebuild`, and by callers that replay a log in another order (event time, for a
+        bulk-loaded log) or from a snapshot's position. Returns how many events were applied.
+        """
         done = 0
-        for seq, event in log.read():
-            engine.update(event)
-            engine.log_seq = seq
+        for seq, event in entries:
+            self.update(event)
+            if seq > self.log_seq:
+                self.log_seq = seq
             done += 1
             if progress is not None and done % every == 0:
                 progress(done, total)
         if progress is not None:
             progress(done, total)
-        return engine
+        return done
 
     # --- introspection ---------------------------------------------------------------------------
     def stats(self) -> dict[str, int]:

@@ -295,11 +295,16 @@ class RuleSetRepository:
 
     def published(self, name: str) -> RuleSetVersion:
         """The live version of ``name`` (its newest)."""
+        live = self.find_published(name)
+        if live is None:
+            raise RuleSetNotFoundError(f"name: no published rule set named {_shown(name)}")
+        return live
+
+    def find_published(self, name: str) -> RuleSetVersion | None:
+        """The live version of ``name``, or None before its first publish (no error)."""
         with self.db.read() as conn:
             row = self._live_row(conn, name)
-        if row is None:
-            raise RuleSetNotFoundError(f"name: no published rule set named {_shown(name)}")
-        return _version_of(row)
+        return None if row is None else _version_of(row)
 
     def live_at(self, name: str, at: datetime) -> RuleSetVersion | None:
         """The version that was live at ``at`` (for replaying history as it was decided), or None."""

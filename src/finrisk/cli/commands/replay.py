@@ -14,7 +14,7 @@ from finrisk.cli._common import WorkspaceOption, console, open_workspace, user_e
 from finrisk.decisions.declared_lists import declare_lists
 from finrisk.decisions.replay import replay
 from finrisk.decisions.replay_report import print_report, render_html
-from finrisk.errors import RuleSetNotFoundError, WorkspaceError
+from finrisk.errors import WorkspaceError
 from finrisk.rules import RuleSet, load_ruleset, parse_ruleset
 from finrisk.rules.lists import ListStore
 from finrisk.rules.versions import RuleSetRepository
@@ -35,9 +35,8 @@ def _bound(option: str, text: str, *, end: bool) -> datetime:
 
 def _published(repo: RuleSetRepository, name: str) -> tuple[str, RuleSet] | None:
     """The live version of the candidate's rule set, to compare against (None before the first publish)."""
-    try:
-        live = repo.published(name)
-    except RuleSetNotFoundError:
+    live = repo.find_published(name)
+    if live is None:
         return None
     return f"{name}@{live.version}", parse_ruleset(live.text, file=f"{name}@{live.version}")
 
