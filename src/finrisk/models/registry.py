@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -220,7 +221,7 @@ class ModelRegistry:
                 dep.challengers[version] = traffic
             else:
                 dep.shadows.append(version)
-        entry["deployment"] = dep.as_dict()
+        _log_change(entry, dep.as_dict())
         self._write(data)
         return dep
 
@@ -231,12 +232,26 @@ class ModelRegistry:
         versions = [v for v in (dep.champion, *dep.challengers, *dep.shadows) if v is not None]
         return LiveDeployment(name, int(data.get("revision", 0)), dep, {v: self.load(name, v) for v in versions})
 
+    def deployment_log(self, name: str) -> list[dict[str, Any]]:
+        """Every timed deployment change of ``name``, oldest first: ``{"at_us", "before", "after"}``.
+
+        Recorded since replay --as-of-then needed it; changes made before that have no time.
+        """
+        return list(self._entry(self._read(), name).get("deployed", []))
+
     def rollback(self, name: str) -> Deployment:
         """Restore the deployment before the last change."""
         data = self._read()
         entry = self._entry(data, name)
         if not entry["history"]:
             raise ModelError(f"rollback: model {name!r} has no earlier deployment to go back to")
-        entry["deployment"] = entry["history"].pop()
+        _log_change(entry, entry["history"].pop())
         self._write(data)
         return Deployment.from_dict(entry["deployment"])
+
+
+def _log_change(entry: dict[str, Any], after: dict[str, Any]) -> None:
+    """Make ``after`` the deployment and append the change, with its time, to the never-popped log."""
+    entry.setdefault("deployed", []).append({"at_us": time.time_ns() // 1000, "before": entry["deployment"],
+                                             "after": after})
+    entry["deployment"] = after
