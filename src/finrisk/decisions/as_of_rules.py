@@ -45,9 +45,9 @@ class RuleSetHistory:
                  .order_by(a.id))
         with repo.db.read() as conn:
             for at_us, name, action, new in conn.execute(query):
-                times, versions = shadow[name]
-                times.append(int(at_us))
-                versions.append(int(orjson.loads(new)["version"]) if action == "set_shadow" and new else None)
+                shadow_times, shadow_versions = shadow[name]
+                shadow_times.append(int(at_us))
+                shadow_versions.append(int(orjson.loads(new)["version"]) if action == "set_shadow" and new else None)
         self._shadow = dict(shadow)
 
     def published_at(self, name: str, at_us: int) -> ActiveRuleSet | None:

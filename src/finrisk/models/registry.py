@@ -232,12 +232,12 @@ class ModelRegistry:
         versions = [v for v in (dep.champion, *dep.challengers, *dep.shadows) if v is not None]
         return LiveDeployment(name, int(data.get("revision", 0)), dep, {v: self.load(name, v) for v in versions})
 
-    def deployment_log(self, name: str) -> list[dict[str, Any]]:
+    def deployment_log(self, name: str) -> tuple[dict[str, Any], ...]:
         """Every timed deployment change of ``name``, oldest first: ``{"at_us", "before", "after"}``.
 
         Recorded since replay --as-of-then needed it; changes made before that have no time.
         """
-        return list(self._entry(self._read(), name).get("deployed", []))
+        return tuple(self._entry(self._read(), name).get("deployed", ()))
 
     def rollback(self, name: str) -> Deployment:
         """Restore the deployment before the last change."""
