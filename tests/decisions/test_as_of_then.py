@@ -197,3 +197,28 @@ def test_models_are_those_deployed_at_the_decision_time(tmp_path: Path) -> None:
     changed = {c["event_id"]: c["rules_then_only"] for c in report.changed}
     assert changed == {"t1": ["model_says_fraud"]}  # v2 (deployed now) no longer flags it
     assert not any("models" in c for c in report.caveats)
+
+
+def test_imported_entries_are_placed_at_their_import(tmp_path: Path) -> None:
+    db = open_database("sqlite://")
+    store = ListStore(db, check_interval_ms=None)
+    store.create_list("bad_cards", "black", "card_id", created_by="ana")
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("value,reason,expires_at\nK1,ring,\nK2,ring,\n")
+    second.write_text("value,reason,expires_at\nK2,ring again,\nK3,new,\n")
+    store.import_csv("bad_cards", first, added_by="ana")
+    t1 = now_us()
+    store.add("bad_cards", "K1", "confirmed", added_by="bo")       # the audit keeps K1's imported state as 'old'
+    t2 = now_us()
+    store.import_csv("bad_cards", second, added_by="ana")
+    store.remove("bad_cards", "K3", removed_by="bo")
+    history = ListHistory.load(db)
+    view = history.view()
+    assert {v: s.reason for v, s in history.entries_at("bad_cards", t1).items()} == {"K1": "ring", "K2": "ring again"}
+    assert {v: s.reason for v, s in history.entries_at("bad_cards", t2).items()} == {"K1": "confirmed",
+                                                                                    "K2": "ring again"}
+    assert set(history.entries_at("bad_cards", now_us())) == {"K1", "K2"}
+    view.as_of_us = t1
+    assert view.contains("bad_cards", "K2", t1) and not view.contains("bad_cards", "K3", t1)
+    assert history.gaps == 1  # K2 between the imports: its first imported state is not in the trail
+    db.close()

@@ -10,9 +10,10 @@ which decisions are replayed does not matter.
 
 An ``import`` is audited as one summary record (file, row counts), not per value. Its values are
 recovered from the two places that still hold them: the current entries stamped with the import's
-time, and the ``old`` state of the first later per-value change of an imported value. A value
-imported and then overwritten by a second import, with no per-value change in between, cannot be
-recovered; such gaps are counted in :attr:`ListHistory.gaps` (the as-of-then report shows them).
+time, and the ``old`` state of the first later per-value change of an imported value. What the
+trail cannot give back: the state of a value between two imports with no per-value change in
+between (the later state stands in; counted in :attr:`ListHistory.gaps`, which the report shows),
+and the entries of a deleted list that came in by import (``delete_list`` records only a count).
 """
 
 from __future__ import annotations
@@ -88,15 +89,15 @@ class ListHistory:
         a = audit_log.c
         query = select(a.at_us, a.object_name, a.action, a.value, a.old, a.new).where(a.object_type == _OBJECT)
         c = list_entries.c
-        current = select(lists.c.name, c.value, c.reason, c.expires_at_us, c.updated_at_us).join(
+        current = select(lists.c.name, c.value, c.reason, c.expires_at_us, c.created_at_us, c.updated_at_us).join(
             lists, lists.c.id == c.list_id)
         with db.read() as conn:
             records = conn.execute(query.order_by(a.id)).all()
             entries = conn.execute(current).all()
         for at_us, name, action, value, old, new in records:
             history._apply(int(at_us), name, action, value, _state(old), _state(new))
-        for name, value, reason, expires, updated in entries:
-            history._settle(name, value, EntryState(reason, expires), int(updated))
+        for name, value, reason, expires, created, updated in entries:
+            history._settle(name, value, EntryState(reason, expires), int(created), int(updated))
         return history
 
     def _apply(self, at_us: int, name: str, action: str, value: str | None,
@@ -124,15 +125,24 @@ class ListHistory:
         else:
             self.gaps += 1
 
-    def _settle(self, name: str, value: str, state: EntryState, updated_us: int) -> None:
-        """Make the timeline end in the current entry (an imported value never changed since)."""
+    def _settle(self, name: str, value: str, state: EntryState, created_us: int, updated_us: int) -> None:
+        """Make the timeline end in the current entry (an imported value never changed since).
+
+        A value first imported at ``created_us`` and imported again at ``updated_us`` is on the
+        list from the first import, but its state in between is lost: the current state stands in
+        for it and the gap is counted.
+        """
         timeline = self._values[name].setdefault(value, _Timeline())
         if timeline.at(1 << 62) == state:
             return
-        if updated_us in self._imports.get(name, ()):
-            timeline.set(updated_us, state)
-        else:
+        imports = self._imports.get(name, ())
+        if updated_us not in imports:
             self.gaps += 1
+            return
+        if created_us != updated_us and created_us in imports and timeline.at(created_us) is None:
+            timeline.set(created_us, state)
+            self.gaps += 1
+        timeline.set(updated_us, state)
 
     def entry_at(self, list_name: str, value: str, as_of_us: int) -> EntryState | None:
         """The entry ``value`` had on ``list_name`` at ``as_of_us`` (None: it was not on the list)."""
