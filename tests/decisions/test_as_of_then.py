@@ -222,3 +222,20 @@ def test_imported_entries_are_placed_at_their_import(tmp_path: Path) -> None:
     assert view.contains("bad_cards", "K2", t1) and not view.contains("bad_cards", "K3", t1)
     assert history.gaps == 1  # K2 between the imports: its first imported state is not in the trail
     db.close()
+
+
+def test_a_bulk_loaded_history_is_taken_in_as_the_service_took_it(tmp_path: Path) -> None:
+    from finrisk.events.validate import EventValidator
+    from finrisk.store.embedded_log import open_log
+
+    ws = make_workspace(tmp_path / "ws")
+    v = EventValidator(ws.event_types)
+    with open_log(ws) as log:  # a bulk load out of time order, before the service's first start
+        log.append([v.validate(txn("a", minute=0, customer="C7"))])
+        log.append([v.validate(txn("late", minute=50, customer="C7") | {"event_time": "2026-01-05T23:00:00Z"})])
+        log.append([v.validate(txn("b", minute=30, customer="C7"))])
+    with DecisionService.open(load_workspace(ws.root)) as svc:
+        d = svc.decide(txn("now", minute=45, customer="C7"))
+    assert d.features["cust_txn_1h"] == 2 and d.action == "challenge"
+    report = replay_as_of_then(load_workspace(ws.root))
+    assert report.events == 4 and report.decisions == report.reproduced == 1, report.mismatches

@@ -1,9 +1,10 @@
 """``replay --as-of-then``: reproduce every logged decision as it was made, then decide it again as of now.
 
-The event log holds each event and the decision the service stored for it. Events are fed, in
-log order (the order the live service saw them, so each decision's features come from the same
-earlier events), through the live :class:`~finrisk.decisions.engine.DecisionEngine`, twice per
-decided event:
+The event log holds each event and the decision the service stored for it. Events are fed in the
+order the live feature state took them in (events logged before the first decision, typically a
+bulk load, in event-time order as the service's start-up rebuild does; then arrival order), so each
+decision's features come from the same earlier events, through the live
+:class:`~finrisk.decisions.engine.DecisionEngine`, twice per decided event:
 
 * **then**: with the rule set published (and the shadows set) at the decision's ``decided_at``,
   the lists as the audit trail says they were at that moment (:mod:`finrisk.rules.lists_history`;
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,7 +45,7 @@ from finrisk.features.online import OnlineFeatureEngine
 from finrisk.rules.lists import ListStore
 from finrisk.rules.lists_history import ListHistory
 from finrisk.rules.versions import RuleSetRepository
-from finrisk.store.embedded_log import open_log, time_to_us
+from finrisk.store.embedded_log import EmbeddedEventLog, open_log, time_to_us
 from finrisk.store.relational import now_us, open_database
 
 __all__ = ["AS_OF_FIELDS", "AsOfReport", "replay_as_of_then"]
@@ -153,7 +154,7 @@ def replay_as_of_then(
                                        * 10**6)
         then = now = None
         t0 = time.perf_counter()
-        for _, event in log.read():
+        for _, event in _service_order(log):
             report.events += 1
             if progress is not None and report.events % 10_000 == 0:
                 progress(report.events)
@@ -208,6 +209,16 @@ def replay_as_of_then(
     if scorers:
         report.caveats.append("scorecards: read from today's files (scorecard files carry no history)")
     return report
+
+
+def _service_order(log: EmbeddedEventLog) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The log in the order the service's feature state took it in: the events logged before the first
+    decision in event-time order (a bulk load, rebuilt at start-up), the rest in arrival order."""
+    first = log.query("SELECT min(e.seq) FROM events e JOIN decisions d ON d.event_id = e.event_id")[0][0]
+    if first is None:
+        return
+    yield from log.read_in_time_order(before_seq=int(first))
+    yield from log.read(after_seq=int(first) - 1)
 
 
 def _check(report: AsOfReport, stored: Decision, then_d: Decision, limit: int) -> None:

@@ -285,15 +285,18 @@ class EmbeddedEventLog(EventLog):
                 yield seq, self._decode(body)
             last = rows[-1][0]
 
-    def read_in_time_order(self, *, batch: int = 10_000) -> Iterator[tuple[int, dict[str, Any]]]:
-        """Every event in ``(event_time, event_id)`` order, with its log position.
+    def read_in_time_order(self, *, batch: int = 10_000,
+                           before_seq: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Every event (or those logged before ``before_seq``) in ``(event_time, event_id)`` order, with its
+        log position.
 
         Rebuilding feature state from a log that was bulk-loaded (one event type after another)
         must not replay arrival order: every event would look hours or days late. This is the
         order the feature semantics define. Runs on the read connection: writers are not blocked.
         """
+        where = "" if before_seq is None else f" WHERE seq < {int(before_seq)}"
         with self._rlock:
-            cursor = self._rdb.execute("SELECT seq, body FROM events ORDER BY event_time_us, event_id")
+            cursor = self._rdb.execute(f"SELECT seq, body FROM events{where} ORDER BY event_time_us, event_id")
         while True:
             with self._rlock:
                 rows = cursor.fetchmany(batch)
