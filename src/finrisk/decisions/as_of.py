@@ -154,11 +154,11 @@ def replay_as_of_then(
                                        * 10**6)
         then = now = None
         t0 = time.perf_counter()
-        for _, event in _service_order(log):
+        for seq, event, first in _service_order(log):
             report.events += 1
             if progress is not None and report.events % 10_000 == 0:
                 progress(report.events)
-            raw = log.decision_for_event(str(event["event_id"]))
+            raw = None if seq < first else log.decision_for_event(str(event["event_id"]))
             at = time_to_us(event["event_time"])
             if raw is None or (lo is not None and at < lo) or (hi is not None and at >= hi):
                 features.update(event)
@@ -211,14 +211,20 @@ def replay_as_of_then(
     return report
 
 
-def _service_order(log: EmbeddedEventLog) -> Iterator[tuple[int, dict[str, Any]]]:
+def _service_order(log: EmbeddedEventLog) -> Iterator[tuple[int, dict[str, Any], int]]:
     """The log in the order the service's feature state took it in: the events logged before the first
-    decision in event-time order (a bulk load, rebuilt at start-up), the rest in arrival order."""
-    first = log.query("SELECT min(e.seq) FROM events e JOIN decisions d ON d.event_id = e.event_id")[0][0]
-    if first is None:
+    decision in event-time order (a bulk load, rebuilt at start-up), the rest in arrival order.
+
+    Yields ``(seq, event, first)``: events with ``seq < first`` have no decision (no lookup needed).
+    """
+    found = log.query("SELECT min(e.seq) FROM events e JOIN decisions d ON d.event_id = e.event_id")[0][0]
+    if found is None:
         return
-    yield from log.read_in_time_order(before_seq=int(first))
-    yield from log.read(after_seq=int(first) - 1)
+    first = int(found)
+    for seq, event in log.read_in_time_order(before_seq=first):
+        yield seq, event, first
+    for seq, event in log.read(after_seq=first - 1):
+        yield seq, event, first
 
 
 def _check(report: AsOfReport, stored: Decision, then_d: Decision, limit: int) -> None:
