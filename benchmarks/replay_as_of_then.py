@@ -2,7 +2,7 @@
 
 Builds a workspace from a simulated world: the first three quarters of its events are bulk-loaded
 into the event log (history), the last quarter is decided one by one by the live
-``DecisionService`` (durable log on), with a rule publish and a list add along the way. Then times
+``DecisionService`` (durable log on), with a rule publish and ten devices blacklisted half-way. Then times
 (CPU time, ``time.process_time``):
 
 * ``as_of_then``: :func:`finrisk.decisions.as_of.replay_as_of_then` over the whole log: every
@@ -66,8 +66,9 @@ def _build(root: Path, customers: int, days: int) -> tuple[int, int]:
             if i == (len(events) - cut) // 2:  # halfway: a publish and a list add
                 text = svc.rulesets.published(name).text
                 svc.rulesets.publish(name, author="bench", message="bench edit", text=text + "\n# edited\n")
-                for info in svc.lists.lists()[:1]:
-                    svc.lists.add(info.name, "BENCH-1", "bench", added_by="bench")
+                devices = {e["device_id"] for e in events[cut:cut + 200] if e.get("device_id")}
+                for device in sorted(devices)[:10]:  # earlier decisions on these would now be refused
+                    svc.lists.add("blacklist", device, "bench: seen in a ring", added_by="bench")
                 svc.reload_rules()
             svc.decide(_body(event))
     return cut, len(events) - cut
