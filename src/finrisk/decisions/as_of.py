@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -118,6 +118,18 @@ class _NowLists:
         return self.store.contains(list_name, value, self.at_us)
 
 
+class _SameFeatures:
+    """The now-engine's feature source: the values the reproduction has just computed for the event
+    (so both verdicts rest on identical features, and the window scan is not paid twice)."""
+
+    def __init__(self, engine: OnlineFeatureEngine) -> None:
+        self.feature_set = engine.feature_set
+        self.values: dict[str, Any] = {}
+
+    def get(self, event: Any) -> dict[str, Any]:
+        return self.values
+
+
 def _normal(d: Decision) -> dict[str, Any]:
     """The comparable part of a decision, through JSON (as stored) so tuples and lists compare equal."""
     full: dict[str, Any] = orjson.loads(orjson.dumps(d.to_dict()))
@@ -152,6 +164,7 @@ def replay_as_of_then(
         features = OnlineFeatureEngine(workspace.features,
                                        allowed_lateness_us=workspace.settings.features.allowed_lateness_seconds
                                        * 10**6)
+        same = _SameFeatures(features)
         then = now = None
         t0 = time.perf_counter()
         for seq, event, first in _service_order(log):
@@ -175,15 +188,15 @@ def replay_as_of_then(
             if then is None or now is None:
                 then = DecisionEngine(features, active, lists=then_lists, profiles=profiles, scorers=scorers,
                                       deployed=then_models)
-                now = DecisionEngine(features, current, lists=_NowLists(store, at_now), profiles=profiles,
-                                     scorers=scorers, deployed=DeployedModels(workspace))
+                now = DecisionEngine(cast(OnlineFeatureEngine, same), current, lists=_NowLists(store, at_now),
+                                     profiles=profiles, scorers=scorers, deployed=DeployedModels(workspace))
             then.rules, then.shadows = active, rulesets.shadows_at(as_of)
             then_lists.as_of_us = as_of
             then_models.set_time(as_of)
             now.rules = current
-            # now first, reading the features without adding the event; then the reproduction adds it
-            now_d = now.decide(event, update=False, decided_at=decided_at)
             then_d = then.decide(event, decided_at=decided_at)
+            same.values = then_d.features  # the now-decision reads the very same feature values
+            now_d = now.decide(event, update=False, decided_at=decided_at)
             report.decisions += 1
             report.then_versions[then_d.versions["ruleset"]] += 1
             report.now_versions[now_d.versions["ruleset"]] += 1
