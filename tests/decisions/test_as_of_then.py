@@ -3,6 +3,7 @@ moment, and every decision that would now come out differently reported."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -197,6 +198,9 @@ def test_models_are_those_deployed_at_the_decision_time(tmp_path: Path) -> None:
     changed = {c["event_id"]: c["rules_then_only"] for c in report.changed}
     assert changed == {"t1": ["model_says_fraud"]}  # v2 (deployed now) no longer flags it
     assert not any("models" in c for c in report.caveats)
+    registry.rollback("fraud")  # a rollback is logged with its time too, and never popped from the log
+    assert [c["after"]["champion"] for c in registry.deployment_log("fraud")] == [v1, v2, v1]
+    assert all(a["at_us"] <= b["at_us"] for a, b in itertools.pairwise(registry.deployment_log("fraud")))
 
 
 def test_imported_entries_are_placed_at_their_import(tmp_path: Path) -> None:
