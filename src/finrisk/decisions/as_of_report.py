@@ -31,6 +31,9 @@ def print_as_of(report: AsOfReport, console: Console, *, show: int = 50) -> None
     d = report.to_dict()
     console.print(f"As-of-then replay of {_period(report)}: {report.events:,} logged events, "
                   f"{report.decisions:,} stored decisions ({report.seconds:.1f} s)", markup=False)
+    if not report.decisions:
+        console.print("No stored decision in the log for this period: nothing to reproduce.", markup=False)
+        return
     if report.ok:
         console.print(f"[green]Reproduced exactly: {report.reproduced:,} of {report.decisions:,} "
                       f"(0 mismatches)[/green]")
