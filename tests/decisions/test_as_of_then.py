@@ -138,6 +138,7 @@ def test_a_tampered_stored_decision_is_a_mismatch(tmp_path: Path) -> None:
     (m,) = report.mismatches
     assert m["event_id"] == "e2" and m["core"] and m["fields"] == ["action", "risk_level"]
     assert m["stored"]["action"] == "pass" and m["reproduced"]["action"] == "reject"
+    assert report.caveats == []
     html = render_as_of_html(report)
     assert "MISMATCH" in html and "e2" in html
 
@@ -243,3 +244,15 @@ def test_a_bulk_loaded_history_is_taken_in_as_the_service_took_it(tmp_path: Path
     assert d.features["cust_txn_1h"] == 2 and d.action == "challenge"
     report = replay_as_of_then(load_workspace(ws.root))
     assert report.events == 4 and report.decisions == report.reproduced == 1, report.mismatches
+
+
+def test_changed_feature_declarations_are_named_as_the_cause(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    with DecisionService.open(ws) as svc:
+        svc.decide(txn("t1", minute=1))
+        svc.decide(txn("t2", minute=2))
+    features = ws.root / "features.yaml"
+    features.write_text(features.read_text().replace("window: 1h}", "window: 2h}", 1))
+    report = replay_as_of_then(load_workspace(ws.root))
+    assert report.mismatch_count == 2 and all("versions" in m["fields"] for m in report.mismatches)
+    assert any(c.startswith("features: 2 decisions") for c in report.caveats)

@@ -165,6 +165,7 @@ def replay_as_of_then(
                                        allowed_lateness_us=workspace.settings.features.allowed_lateness_seconds
                                        * 10**6)
         same = _SameFeatures(features)
+        other_features = 0
         then = now = None
         t0 = time.perf_counter()
         for seq, event, first in _service_order(log):
@@ -200,6 +201,8 @@ def replay_as_of_then(
             report.decisions += 1
             report.then_versions[then_d.versions["ruleset"]] += 1
             report.now_versions[now_d.versions["ruleset"]] += 1
+            if stored.versions.get("features") != then_d.versions["features"]:
+                other_features += 1
             _check(report, stored, then_d, limit_listed)
             _compare(report, then_d, now_d, limit_listed)
         report.seconds = time.perf_counter() - t0
@@ -209,6 +212,9 @@ def replay_as_of_then(
         log.close()
         store.close()
         db.close()
+    if other_features:
+        report.caveats.append(f"features: {other_features} decisions were made with other feature declarations "
+                              "than today's features.yaml; their features (and verdicts) cannot be reproduced")
     if history.gaps:
         report.caveats.append(f"lists: {history.gaps} entry state(s) could not be placed in time from the audit "
                               "trail (values changed by two imports with no single change between)")
