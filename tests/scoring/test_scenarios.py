@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from finrisk.cli.commands import scoring
 from finrisk.config import Workspace, init_workspace
 from finrisk.errors import WorkspaceError
+from finrisk.models.registry import ModelRegistry
 from finrisk.scoring import ScorecardModel
 from finrisk.scoring.scenarios import load_scenarios, train_scenario
 from finrisk.simulate import WorldConfig, simulate_world
@@ -62,6 +63,16 @@ def test_trained_scorecard_recovers_the_documented_signs(loans_workspace: Worksp
     assert {v.dimension for v in trained.model.variables} <= {"identity", "capacity", "behaviour", "credit_history"}
     again = ScorecardModel.from_json(trained.card_path.read_bytes())
     assert again.feature_names == names and trained.report_path.read_text().startswith("<!doctype html>")
+    registry = ModelRegistry(loans_workspace)
+    meta = registry.meta("consumer_loan", trained.version)
+    assert meta["kind"] == "scorecard" and meta["inputs"] == names and meta["event_type"] == "loan_application"
+    assert meta["train_rows"] == trained.development_rows and len(meta["data_fingerprint"]) == 32
+    assert meta["metrics"]["auc"] == trained.report.metrics["auc"] and meta["window"].count("..") == 1
+    assert [v["name"] for v in meta["variables"]] == names and meta["declaration"]["params"]["alpha"] == 0.5
+    served = registry.load("consumer_loan", trained.version)
+    record = {"event_type": "loan_application", "phone_tenure_months": 3, "income_band": "low"}
+    assert served.score(record, {}) == trained.model.predict_one(record).score
+    assert served.score({"event_type": "transaction"}, {}) is None
 
 
 def test_declaration_errors_name_file_and_line(tmp_path: Path) -> None:
@@ -84,7 +95,22 @@ def test_cli_train_and_report(loans_workspace: Workspace, tmp_path: Path) -> Non
     ws = ["-w", str(loans_workspace.root)]
     out = runner.invoke(app, ["scoring", "train", "consumer_loan", *ws])
     assert out.exit_code == 0, out.output
-    assert "out-of-time AUC" in out.output and "consumer_loan.json" in out.output
+    assert "out-of-time AUC" in out.output and "scorecard.json" in out.output
+    registry = ModelRegistry(loans_workspace)
+    latest = registry.list()[-1]
+    assert latest["kind"] == "scorecard" and f"registered consumer_loan v{latest['version']}" in out.output
+    champion = registry.deployment("consumer_loan").champion
+    if champion != latest["version"]:  # an earlier test trained the first version: this one waits
+        assert f"finrisk scoring deploy consumer_loan {latest['version']}" in " ".join(out.output.split())
+        out = runner.invoke(app, ["scoring", "deploy", "consumer_loan", latest["version"], *ws])
+        assert out.exit_code == 0 and f"champion v{latest['version']}" in out.output, out.output
+        assert registry.deployment("consumer_loan").champion == latest["version"]
+        out = runner.invoke(app, ["scoring", "rollback", "consumer_loan", *ws])
+        assert out.exit_code == 0 and registry.deployment("consumer_loan").champion == champion
+    out = runner.invoke(app, ["scoring", "list", *ws])
+    assert out.exit_code == 0 and f"{len(registry.list())} scorecard version(s)" in out.output, out.output
+    out = runner.invoke(app, ["scoring", "deploy", "consumer_loan", "99", *ws])
+    assert out.exit_code == 1 and "has no version '99'" in out.output
     page = tmp_path / "r.html"
     out = runner.invoke(app, ["scoring", "report", "consumer_loan", "--html", str(page), *ws])
     assert out.exit_code == 0, out.output

@@ -17,13 +17,14 @@ any other :class:`~finrisk.scoring.Scorecard` parameter::
 
 Training reads the application events joined to their labels, in event-time order, fits on the first
 70% (development) and reports on the last 30% (out of time), with PSI/CSI between the two; the card is
-written to ``scorecards/<name>.json`` and the report to ``scorecards/<name>.html`` in the workspace
-(the model registry, when it exists, takes the JSON as it is). An application event carries the
-signals known when it was made, so its columns are point-in-time by construction.
+registered as the next version of ``<name>`` in the model registry with its report, training window,
+metrics, data fingerprint and variables (see :mod:`finrisk.scoring.registered`). An application event
+carries the signals known when it was made, so its columns are point-in-time by construction.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -115,22 +116,26 @@ class TrainedScenario:
     report: ScorecardReport
     development_rows: int
     validation_rows: int
+    version: str = ""
+    champion: bool = False
 
 
 def scenario_query(decl: ScenarioDeclaration) -> str:
-    """SQL of the labelled application rows of a scenario, oldest first, with the label as ``__target``."""
+    """SQL of the labelled application rows of a scenario, oldest first, with the label as ``__target``
+    (and ``__event_id``, ``__event_time`` for the training window and the data fingerprint)."""
     cols = ", ".join(f'e."{v}"' for v in decl.variables)
     where = f'l."{decl.target}" IS NOT NULL'
     if decl.products:
         listed = ", ".join("'" + p.replace("'", "''") + "'" for p in decl.products)
         where += f" AND e.product IN ({listed})"
-    return (f'SELECT {cols}, CAST(l."{decl.target}" AS INTEGER) AS "__target" '
+    return (f'SELECT {cols}, CAST(l."{decl.target}" AS INTEGER) AS "__target", '
+            'CAST(e.event_id AS VARCHAR) AS "__event_id", e.event_time AS "__event_time" '
             f'FROM "events_{decl.event_type}" e JOIN "labels_{decl.event_type}" l USING (event_id) '
             f"WHERE {where} ORDER BY e.event_time, e.event_id")
 
 
 def train_scenario(workspace: Workspace, name: str, *, development_share: float = 0.7) -> TrainedScenario:
-    """Fit scenario ``name`` from the warehouse; write its card (JSON) and report (HTML)."""
+    """Fit scenario ``name`` from the warehouse; register the card with its report (HTML)."""
     from finrisk.store import Warehouse
 
     scenarios = load_scenarios(workspace)
@@ -142,6 +147,7 @@ def train_scenario(workspace: Workspace, name: str, *, development_share: float 
     with Warehouse.open(workspace) as wh:
         frame = wh.sql(scenario_query(decl)).to_pandas()
     y = frame.pop("__target").to_numpy()
+    event_ids, times = frame.pop("__event_id"), frame.pop("__event_time")
     n_dev = int(len(frame) * development_share)
     if n_dev < 50 or y[:n_dev].sum() < 5 or y[:n_dev].sum() == n_dev:
         raise ScorecardError(f"scorecard {name!r}: {len(frame)} labelled {decl.event_type} row(s), "
@@ -154,10 +160,26 @@ def train_scenario(workspace: Workspace, name: str, *, development_share: float 
     estimator.model_.name = name
     report = build_report(estimator, val if len(val) else dev, y[n_dev:] if len(val) else y[:n_dev],
                           baseline=dev, name=f"{name} (out of time)")
-    out = workspace.root / "scorecards"
-    out.mkdir(exist_ok=True)
-    card_path, report_path = out / f"{name}.json", out / f"{name}.html"
-    card_path.write_text(estimator.model_.to_json(), encoding="utf-8")
-    report_path.write_text(report.to_html(), encoding="utf-8")
-    return TrainedScenario(model=estimator.model_, estimator=estimator, card_path=card_path, report_path=report_path,
-                           report=report, development_rows=n_dev, validation_rows=len(val))
+    from finrisk.scoring.registered import CARD_FILE, register_scorecard
+
+    fingerprint = hashlib.sha256()
+    for eid, label in zip(event_ids.iloc[:n_dev], y[:n_dev], strict=True):
+        fingerprint.update(f"{eid}|{int(label)}\n".encode())
+    model = estimator.model_
+    meta = {
+        "event_type": decl.event_type, "target": decl.target, "products": decl.products,
+        "window": f"{times.iloc[0]:%Y-%m-%d}..{times.iloc[n_dev - 1]:%Y-%m-%d}",
+        "validation_window": f"{times.iloc[n_dev]:%Y-%m-%d}..{times.iloc[-1]:%Y-%m-%d}" if len(val) else None,
+        "train_rows": n_dev, "train_bads": int(y[:n_dev].sum()), "validation_rows": len(val),
+        "metrics": {k: float(v) for k, v in {**report.metrics, "psi": report.psi}.items() if v is not None},
+        "data_fingerprint": fingerprint.hexdigest()[:32],
+        "variables": [{"name": v.name, "dimension": v.dimension, "reason_code": v.reason_code,
+                       "iv": float(v.binning.iv), "trend": v.binning.trend} for v in model.variables],
+        "declaration": decl.model_dump(exclude={"name"}),
+    }
+    version, champion = register_scorecard(workspace, name, model, meta, params=estimator.get_params(),
+                                           report_html=report.to_html())
+    folder = workspace.root / "models" / name / f"v{version}"
+    return TrainedScenario(model=model, estimator=estimator, card_path=folder / CARD_FILE,
+                           report_path=folder / "report.html", report=report, development_rows=n_dev,
+                           validation_rows=len(val), version=version, champion=champion)
