@@ -103,6 +103,11 @@ class ScorecardModel:
     def dimensions(self) -> list[str]:
         return list(self._bounds)
 
+    @property
+    def subscore_bounds(self) -> dict[str, tuple[int, int]]:
+        """Least and most points per dimension (the 0 and 100 of its sub-score)."""
+        return dict(self._bounds)
+
     # --- batch -------------------------------------------------------------------------------------------
     def bin_indices(self, X: Any, *, n_features_in: int | None = None) -> IntArray:
         """Bin of every row in every variable (rows x variables)."""
