@@ -120,3 +120,46 @@ def test_cli_train_and_report(loans_workspace: Workspace, tmp_path: Path) -> Non
     assert "no declared variable passed selection" in out.output or "too few to fit" in out.output
     out = runner.invoke(app, ["scoring", "report", "nope", *ws])
     assert out.exit_code == 1 and "run 'finrisk scoring train nope' first" in out.output
+
+
+def test_weights_in_declarations_and_their_errors(tmp_path: Path) -> None:
+    ws = init_workspace(tmp_path / "ws")
+    path = ws.root / "scorecards.yaml"
+    path.write_text("scorecards:\n  x:\n    dimension_weights: {identity: 2}\n    variables:\n"
+                    "      a: {dimension: identity, weight: 3}\n      b: {dimension: identity}\n"
+                    "      c: {dimension: capacity, weight: 0.5}\n      d: {}\n")
+    decl = load_scenarios(ws)["x"]
+    assert decl.weights() == {"a": 6.0, "b": 2.0, "c": 0.5}
+    assert decl.estimator().get_params()["weights"] == {"a": 6.0, "b": 2.0, "c": 0.5}
+    cases = {
+        "      a: {dimension: identity, weight: 0}\n": r"yaml:5: scorecard 'x': variables.a.weight: .*greater",
+        "      a: {dimension: identity, weight: 12}\n": r"yaml:5: scorecard 'x': variables.a.weight: .*less",
+        "      a: {dimension: identity, weight: heavy}\n": r"yaml:5: scorecard 'x': variables.a.weight: .*num",
+        "      a: {dimension: identity, weight: 6}\n": r"scorecard 'x': variables.a: weight 6 times the weight of "
+                                                     r"dimension 'identity' \(2\) exceeds 10",
+        "      a: {dimension: capacity}\n": r"scorecard 'x': dimension_weights: no variable has dimension 'identity'",
+    }
+    for variables, message in cases.items():
+        path.write_text("scorecards:\n  x:\n    dimension_weights: {identity: 2}\n    variables:\n" + variables)
+        with pytest.raises(WorkspaceError, match=message):
+            load_scenarios(ws)
+
+
+def test_the_three_demo_scenarios_train_on_the_demo_world(tmp_path: Path) -> None:
+    """The init workspace's scorecards.yaml, on the world 'finrisk demo' simulates by default."""
+    simulate_world(WorldConfig(customers=3000, days=30, seed=7), tmp_path / "world", fmt="parquet")
+    ws = init_workspace(tmp_path / "ws")
+    load_path(ws, tmp_path / "world" / "events" / "loan_application", event_type="loan_application")
+    declared = load_scenarios(ws)
+    assert set(declared) == {"consumer_loan", "rental_deposit_waiver", "insurance_underwriting"}
+    cards = {name: train_scenario(ws, name) for name in declared}
+    for name, trained in cards.items():
+        assert trained.version == "1" and trained.champion, name
+        assert 0.5 < trained.report.metrics["auc"] <= 1.0 and trained.model.variables, name
+        weights = declared[name].weights()
+        for v in trained.model.variables:
+            assert v.weight == weights.get(v.name, 1.0), (name, v.name)
+    assert any(v.weight != 1.0 for name in ("rental_deposit_waiver", "insurance_underwriting")
+               for v in cards[name].model.variables)
+    rows = {r["name"]: r for r in ModelRegistry(ws).list()}
+    assert set(rows) == set(declared) and {r["stage"] for r in rows.values()} == {"champion"}

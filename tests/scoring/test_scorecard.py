@@ -260,3 +260,24 @@ def test_bad_trend_and_bad_card_files_are_named(mixed: tuple[pd.DataFrame, np.nd
     del card["variables"][0]["points"]
     with pytest.raises(ScorecardError, match="malformed scorecard: KeyError: 'points'"):
         ScorecardModel.from_dict(card)
+
+
+def test_weights_multiply_a_variables_coefficient_before_scaling(mixed: tuple[pd.DataFrame, np.ndarray]) -> None:
+    frame, y = mixed
+    plain = Scorecard(special_codes=[-999], min_iv=0.0).fit(frame, y).model_
+    weighted = Scorecard(special_codes=[-999], min_iv=0.0, weights={"age": 2.0, "util": 0.5}).fit(frame, y).model_
+    assert weighted.feature_names == plain.feature_names  # weights act after selection
+    factor = plain.scale.factor
+    for p, w in zip(plain.variables, weighted.variables, strict=True):
+        expected = {"age": 2.0, "util": 0.5}.get(p.name, 1.0)
+        assert w.weight == expected and w.coef == pytest.approx(p.coef * expected, rel=1e-12)
+        assert w.points == [int(np.rint(-factor * w.coef * woe)) for woe in p.binning.woe]
+    again = ScorecardModel.from_json(weighted.to_json())
+    assert [v.weight for v in again.variables] == [v.weight for v in weighted.variables]
+    bins = weighted.bin_indices(frame)
+    np.testing.assert_array_equal(again.score(again.bin_indices(frame)), weighted.score(bins))
+    for bad in (0, 10.5, -1.0, True, "2", float("nan")):
+        with pytest.raises(ScorecardError, match=r"weights: variable 'age': expected a number in \(0, 10\]"):
+            Scorecard(weights={"age": bad}).fit(frame, y)
+    with pytest.raises(ScorecardError, match="weights: 'salary' not among the columns of X"):
+        Scorecard(weights={"salary": 2.0}).fit(frame, y)

@@ -9,11 +9,18 @@ any other :class:`~finrisk.scoring.Scorecard` parameter::
       consumer_loan:
         description: Personal consumer loans
         products: [consumer, cash]
+        dimension_weights: {capacity: 1.5}
         variables:
           phone_tenure_months: {dimension: identity}
-          past_overdue_count: {dimension: credit_history, trend: ascending}
+          past_overdue_count: {dimension: credit_history, trend: ascending, weight: 2}
           income_band: {dimension: capacity}
         params: {max_features: 8, pdo: 40}
+
+**Weights** are the scenario's business emphasis. A variable's ``weight`` and its dimension's entry in
+``dimension_weights`` (each in (0, 10], default 1, product at most 10) multiply: the product multiplies the variable's
+fitted coefficient before scaling, so a weight of 2 doubles every one of its points (and its pull on
+P(bad)). Weights act after selection, so they never bring a variable into the card, and a weighted
+card is no longer the maximum-likelihood fit: the out-of-time report shows what they cost.
 
 Training reads the application events joined to their labels, in event-time order, fits on the first
 70% (development) and reports on the last 30% (out of time), with PSI/CSI between the two; the card is
@@ -29,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from finrisk._yamlfile import load_yaml
 from finrisk.config import Workspace
@@ -52,6 +59,7 @@ class VariableDeclaration(BaseModel):
     dimension: str = "other"
     trend: Annotated[str, Field(pattern=r"^(auto|auto_unimodal|ascending|descending|peak|valley)$")] | None = None
     categorical: bool = False
+    weight: Annotated[float, Field(gt=0, le=10, strict=True)] = 1.0
 
 
 class ScenarioDeclaration(BaseModel):
@@ -65,19 +73,39 @@ class ScenarioDeclaration(BaseModel):
     target: Annotated[str, Field(pattern=_NAME)] = "label_default"
     products: list[str] | None = None
     variables: Annotated[dict[Annotated[str, Field(pattern=_NAME)], VariableDeclaration], Field(min_length=1)]
+    dimension_weights: dict[str, Annotated[float, Field(gt=0, le=10, strict=True)]] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _weighted_dimensions_exist(self) -> ScenarioDeclaration:
+        used = {v.dimension for v in self.variables.values()}
+        unknown = sorted(set(self.dimension_weights) - used)
+        if unknown:
+            raise ValueError(f"dimension_weights: no variable has dimension {', '.join(map(repr, unknown))} "
+                             f"(dimensions used: {', '.join(sorted(used))})")
+        for name, var in self.variables.items():
+            if var.weight * self.dimension_weights.get(var.dimension, 1.0) > 10:
+                raise ValueError(f"variables.{name}: weight {var.weight:g} times the weight of dimension "
+                                 f"{var.dimension!r} ({self.dimension_weights[var.dimension]:g}) exceeds 10")
+        return self
+
+    def weights(self) -> dict[str, float]:
+        """Each variable's weight times its dimension's (only those not 1)."""
+        out = {n: v.weight * self.dimension_weights.get(v.dimension, 1.0) for n, v in self.variables.items()}
+        return {n: w for n, w in out.items() if w != 1.0}
 
     def estimator(self) -> Scorecard:
         """The Scorecard this declaration asks for."""
         known = Scorecard().get_params()
-        fixed = {"dimensions", "monotonic_trend", "categorical_features"}
+        fixed = {"dimensions", "monotonic_trend", "categorical_features", "weights"}
         bad = sorted(k for k in self.params if k not in known or k in fixed)
         if bad:
             raise ScorecardError(f"params of scorecard {self.name!r}: unknown or reserved key(s) {', '.join(bad)}; "
                                  f"allowed: {', '.join(sorted(set(known) - fixed))}")
         return Scorecard(**{**self.params, "dimensions": {n: v.dimension for n, v in self.variables.items()},
                             "monotonic_trend": {n: v.trend for n, v in self.variables.items() if v.trend},
-                            "categorical_features": [n for n, v in self.variables.items() if v.categorical]})
+                            "categorical_features": [n for n, v in self.variables.items() if v.categorical],
+                            "weights": self.weights() or None})
 
 
 def load_scenarios(workspace: Workspace) -> dict[str, ScenarioDeclaration]:
@@ -99,7 +127,8 @@ def load_scenarios(workspace: Workspace) -> dict[str, ScenarioDeclaration]:
             first = exc.errors()[0]
             where = ("scorecards", name, *(str(p) for p in first["loc"]))
             field = ".".join(str(p) for p in first["loc"])
-            raise doc.error(where, f"scorecard {name!r}: {field}: {first['msg']}") from None
+            message = first["msg"].removeprefix("Value error, ")
+            raise doc.error(where, f"scorecard {name!r}: {field + ': ' if field else ''}{message}") from None
         except TypeError as exc:
             raise doc.error(("scorecards", name), f"scorecard {name!r}: {exc}") from None
     return out
