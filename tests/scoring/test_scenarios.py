@@ -163,3 +163,21 @@ def test_the_three_demo_scenarios_train_on_the_demo_world(tmp_path: Path) -> Non
                for v in cards[name].model.variables)
     rows = {r["name"]: r for r in ModelRegistry(ws).list()}
     assert set(rows) == set(declared) and {r["stage"] for r in rows.values()} == {"champion"}
+
+
+def test_a_trained_card_is_what_the_decision_service_serves(loans_workspace: Workspace) -> None:
+    from finrisk.decisions.service import DecisionService
+
+    trained = train_scenario(loans_workspace, "consumer_loan")
+    ModelRegistry(loans_workspace).deploy("consumer_loan", trained.version)
+    body = {"event_id": "app-1", "event_type": "loan_application", "event_time": "2026-02-01T10:00:00Z",
+            "customer_id": "C1", "loan_id": "LN-1", "amount": 3000.0, "phone_tenure_months": 4,
+            "monthly_game_spend": 900.0, "income_band": "low"}
+    with DecisionService.open(loans_workspace) as service:
+        out = service.credit_application(body)
+    expected = trained.model.predict_one({**out["decision"]["features"], **body})
+    assert out["credit"]["scorecard"] == "consumer_loan"
+    served_version = out["decision"]["versions"]["models"]["consumer_loan"]
+    assert out["credit"]["scorecard_version"] == served_version == trained.version
+    assert out["credit"]["score"] == expected.score == out["decision"]["model_scores"]["consumer_loan"]
+    assert out["credit"]["subscores"] == expected.subscores and out["credit"]["reason_codes"] == expected.reasons
