@@ -86,6 +86,9 @@ def test_declaration_errors_name_file_and_line(tmp_path: Path) -> None:
         load_scenarios(ws)["x"].estimator()
     with pytest.raises(WorkspaceError, match="no scorecard named 'y' \\(declared: x\\)"):
         train_scenario(ws, "y")
+    (ws.root / "scorecards.yaml").write_text("scorecards:\n  Consumer:\n    variables: {a: {}}\n")
+    with pytest.raises(WorkspaceError, match=r"scorecards.yaml:2: scorecard 'Consumer': name: String should match"):
+        load_scenarios(ws)  # a card's name is its model-registry name: lowercase
 
 
 def test_cli_train_and_report(loans_workspace: Workspace, tmp_path: Path) -> None:

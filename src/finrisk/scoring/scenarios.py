@@ -51,6 +51,8 @@ __all__ = [
 
 SCORECARDS_FILE = "scorecards.yaml"
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+#: A scorecard's name is its model-registry name (lowercase, like fraud models'), so it fits there.
+_CARD_NAME = r"^[a-z][a-z0-9_]{0,63}$"
 
 
 class VariableDeclaration(BaseModel):
@@ -67,7 +69,7 @@ class ScenarioDeclaration(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(pattern=_NAME)]
+    name: Annotated[str, Field(pattern=_CARD_NAME)]
     description: str = ""
     event_type: Annotated[str, Field(pattern=_NAME)] = "loan_application"
     target: Annotated[str, Field(pattern=_NAME)] = "label_default"
