@@ -108,3 +108,17 @@ def test_a_new_version_deployed_while_serving_is_picked_up(client: Client) -> No
     time.sleep(1.1)
     back = c.post("/v1/credit/applications", json=application("b3"), headers=key).json()
     assert back["credit"]["scorecard_version"] == "1" and back["credit"]["score"] == before["credit"]["score"]
+
+
+def test_a_challengers_applications_are_answered_by_the_challenger(client: Client) -> None:
+    c, key, service = client
+    ModelRegistry(service.workspace).deploy("consumer_loan", "2", stage="challenger", traffic=0.5)
+    time.sleep(1.1)
+    seen = set()
+    for i in range(24):
+        out = c.post("/v1/credit/applications", json=application(f"ch{i}"), headers=key).json()
+        version = out["decision"]["versions"]["models"]["consumer_loan"]
+        assert out["credit"]["scorecard_version"] == version
+        assert out["credit"]["score"] == out["decision"]["model_scores"]["consumer_loan"]
+        seen.add(version)
+    assert seen == {"1", "2"}  # 24 event ids split by hash: both versions decide some
