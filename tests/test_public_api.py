@@ -33,6 +33,7 @@ MODULES = [
     "finrisk.rules.policy",
     "finrisk.rules.versions",
     "finrisk.scoring",
+    "finrisk.scoring.registered",
     "finrisk.simulate",
     "finrisk.store",
     "finrisk.store.relational",

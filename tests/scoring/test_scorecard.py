@@ -126,6 +126,49 @@ def test_sql_export_in_duckdb_equals_in_process_scores(mixed: tuple[pd.DataFrame
     bins = card.model_.bin_indices(test)
     for j, v in enumerate(card.model_.variables):
         np.testing.assert_array_equal(out[f"points_{v.name}"].to_numpy(), card.model_.points(bins)[:, j])
+    _assert_sql_subscores_and_reasons(card.model_, test, out)
+
+
+def _assert_sql_subscores_and_reasons(model: ScorecardModel, test: pd.DataFrame, out: pd.DataFrame) -> None:
+    """SQL's sub-score and reason columns equal the batch and the single-record scorer, row by row."""
+    bins = model.bin_indices(test)
+    for dim, expected in model.subscores(bins).items():
+        np.testing.assert_array_equal(out[f"subscore_{dim}"].to_numpy(), expected)
+    reasons = model.reasons(bins)
+    sql_reasons = out[[f"reason_{m + 1}" for m in range(model.n_reasons)]].to_numpy()
+    for i, record in enumerate(test.to_dict("records")):
+        got = [r for r in sql_reasons[i] if isinstance(r, str)]
+        assert got == reasons[i] == model.predict_one(record).reasons, i
+        assert all(r is None or r != r for r in sql_reasons[i][len(got):])  # NULL after the last reason
+        assert {d: int(out[f"subscore_{d}"].iloc[i]) for d in model.dimensions} == model.predict_one(record).subscores
+
+
+def test_sql_subscores_round_halves_to_even_and_reasons_break_ties_in_card_order(
+        mixed: tuple[pd.DataFrame, np.ndarray]) -> None:
+    """Points rewritten so sub-scores land on x.5 and shortfalls tie often; one dimension is constant."""
+    import duckdb
+
+    frame, y = mixed
+    fitted = Scorecard(special_codes=[-999], min_iv=0.0, n_reasons=3,
+                       dimensions={"age": "identity", "city": "identity", "util": "capacity"}).fit(frame, y)
+    data = fitted.model_.to_dict()
+    for j, var in enumerate(data["variables"]):
+        n = len(var["points"])
+        var["points"] = ([[0, 8, 1, 3, 5, 7][b % 6] for b in range(n)] if j == 0 else
+                         [7] * n if var["dimension"] == "capacity" else [(b * 5) % 15 for b in range(n)])
+    data["variables"][0]["dimension"] = "halves"  # alone: sub-scores 12.5, 37.5, 62.5, 87.5 before rounding
+    model = ScorecardModel.from_dict(data)
+    assert len(model.variables) >= 4 and model.subscore_bounds["capacity"][0] == model.subscore_bounds["capacity"][1]
+    test = frame.copy()
+    test.loc[:3, "city"] = ["never-seen", None, "east", "north"]  # unseen, missing
+    test.loc[:3, "income"] = [np.nan, np.nan, 1.0, np.nan]
+    test.loc[:3, "bureau"] = [-999.0, np.nan, -999.0, 600.0]  # special, missing
+    con = duckdb.connect()
+    con.register("applications", test)
+    out = con.sql(model.to_sql("applications")).df()
+    np.testing.assert_array_equal(out["score"].to_numpy(), model.score(model.bin_indices(test)))
+    assert {12, 38, 62} <= set(out["subscore_halves"]) and (out["subscore_capacity"] == 100).all()
+    _assert_sql_subscores_and_reasons(model, test, out)
 
 
 def test_single_record_equals_batch(mixed: tuple[pd.DataFrame, np.ndarray]) -> None:
@@ -217,3 +260,24 @@ def test_bad_trend_and_bad_card_files_are_named(mixed: tuple[pd.DataFrame, np.nd
     del card["variables"][0]["points"]
     with pytest.raises(ScorecardError, match="malformed scorecard: KeyError: 'points'"):
         ScorecardModel.from_dict(card)
+
+
+def test_weights_multiply_a_variables_coefficient_before_scaling(mixed: tuple[pd.DataFrame, np.ndarray]) -> None:
+    frame, y = mixed
+    plain = Scorecard(special_codes=[-999], min_iv=0.0).fit(frame, y).model_
+    weighted = Scorecard(special_codes=[-999], min_iv=0.0, weights={"age": 2.0, "util": 0.5}).fit(frame, y).model_
+    assert weighted.feature_names == plain.feature_names  # weights act after selection
+    factor = plain.scale.factor
+    for p, w in zip(plain.variables, weighted.variables, strict=True):
+        expected = {"age": 2.0, "util": 0.5}.get(p.name, 1.0)
+        assert w.weight == expected and w.coef == pytest.approx(p.coef * expected, rel=1e-12)
+        assert w.points == [int(np.rint(-factor * w.coef * woe)) for woe in p.binning.woe]
+    again = ScorecardModel.from_json(weighted.to_json())
+    assert [v.weight for v in again.variables] == [v.weight for v in weighted.variables]
+    bins = weighted.bin_indices(frame)
+    np.testing.assert_array_equal(again.score(again.bin_indices(frame)), weighted.score(bins))
+    for bad in (0, 10.5, -1.0, True, "2", float("nan")):
+        with pytest.raises(ScorecardError, match=r"weights: variable 'age': expected a number in \(0, 10\]"):
+            Scorecard(weights={"age": bad}).fit(frame, y)
+    with pytest.raises(ScorecardError, match="weights: 'salary' not among the columns of X"):
+        Scorecard(weights={"salary": 2.0}).fit(frame, y)

@@ -15,29 +15,37 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
+from finrisk.decisions.deployed_models import DeployedModels
 from finrisk.decisions.model import Decision
-from finrisk.decisions.scorecards import ScorecardScorer
 from finrisk.errors import ScorecardError
 from finrisk.scoring.limits import LimitPolicy
+from finrisk.scoring.registered import ServedScorecard
 
 __all__ = ["credit_verdict"]
 
 _RULES_OVERRULE = {"reject": ("decline", "FRAUD_RULES_REJECT"), "review": ("refer", "FRAUD_RULES_REVIEW")}
 
 
+def _card_of(decision: Decision, deployed: DeployedModels | None, scorecard: str | None) -> ServedScorecard:
+    """The scorecard version that scored ``decision`` (named ``scorecard``, or the first by name)."""
+    if deployed is not None:
+        for name, version in sorted(decision.versions.get("models", {}).items()):
+            if scorecard is None or name == scorecard:
+                served = deployed.served(name, version)
+                if isinstance(served, ServedScorecard):
+                    return served
+    wanted = f"scorecard {scorecard!r}" if scorecard else f"a scorecard for {decision.event_type} events"
+    raise ScorecardError(f"scorecard: no trained {wanted} is deployed; run 'finrisk scoring train NAME' "
+                         "(or 'finrisk scoring deploy NAME VERSION')")
+
+
 def credit_verdict(decision: Decision, event: Mapping[str, Any], profile: Mapping[str, Any],
-                   scorers: tuple[Any, ...], policy: LimitPolicy | None = None,
+                   deployed: DeployedModels | None, policy: LimitPolicy | None = None,
                    scorecard: str | None = None) -> dict[str, Any]:
     """The credit part of the answer to an application already decided as ``decision``."""
     t0 = time.perf_counter_ns()
-    cards = [s for s in scorers if isinstance(s, ScorecardScorer) and s.event_type == decision.event_type
-             and (scorecard is None or s.name == scorecard)]
-    if not cards:
-        wanted = f"scorecard {scorecard!r}" if scorecard else f"a scorecard for {decision.event_type} events"
-        raise ScorecardError(f"scorecard: no trained {wanted}; run 'finrisk scoring train NAME' and restart "
-                             "the service")
-    card = cards[0]
-    result = card.card.predict_one({**decision.features, **event})
+    card = _card_of(decision, deployed, scorecard)
+    result = card.result(event, decision.features)
     income = event.get("monthly_income", profile.get("monthly_income"))
     verdict = (policy or LimitPolicy()).decide(result.score, monthly_income=None if income is None else float(income),
                                                reasons=result.reasons)

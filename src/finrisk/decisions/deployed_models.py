@@ -16,7 +16,7 @@ from typing import Any
 
 from finrisk.config import Workspace
 from finrisk.models.registry import LiveDeployment, ModelRegistry
-from finrisk.models.serving import ServedModel
+from finrisk.models.serving import ServedArtifact
 
 __all__ = ["DeployedModels"]
 
@@ -51,15 +51,21 @@ class DeployedModels:
     def __bool__(self) -> bool:
         return bool(self._live)
 
+    def served(self, name: str, version: str) -> ServedArtifact:
+        """Version ``version`` of ``name``: the loaded one if it serves, else read from the registry."""
+        live = self._live.get(name)
+        model = None if live is None else live.models.get(version)
+        return model if model is not None else self.registry.load(name, version)
+
     def score(self, event: Mapping[str, Any], features: Mapping[str, Any]) -> tuple[
-            dict[str, float], dict[str, str], dict[str, float], list[tuple[ServedModel, float]]]:
+            dict[str, float], dict[str, str], dict[str, float], list[tuple[ServedArtifact, float]]]:
         """Deciding scores by name, their versions, scored-only ``name@version`` scores, and the
         deciding models with their scores (for reasons)."""
         self.refresh()
         scores: dict[str, float] = {}
         versions: dict[str, str] = {}
         extra: dict[str, float] = {}
-        deciding_models: list[tuple[ServedModel, float]] = []
+        deciding_models: list[tuple[ServedArtifact, float]] = []
         eid = str(event.get("event_id", ""))
         for name, live in self._live.items():
             deciding, others = live.for_event(eid)
@@ -76,7 +82,7 @@ class DeployedModels:
         return scores, versions, extra, deciding_models
 
 
-def reason_texts(models: list[tuple[ServedModel, float]], event: Mapping[str, Any],
+def reason_texts(models: list[tuple[ServedArtifact, float]], event: Mapping[str, Any],
                  features: Mapping[str, Any], k: int = 3) -> Callable[[], list[str]]:
     """A deferred computation of the deciding models' top reasons (only flagged events pay for it)."""
     def explain() -> list[str]:

@@ -223,7 +223,7 @@ class DecisionService:
         decision = self._decide(event, t0)
         profile = self.profiles.get(event.get("customer_id"))
         return {"decision": decision.to_dict(),
-                "credit": credit_verdict(decision, event, profile, self.engine.scorers, scorecard=scorecard)}
+                "credit": credit_verdict(decision, event, profile, self.engine.deployed, scorecard=scorecard)}
 
     def get_decision(self, decision_id: str) -> Decision | None:
         raw = self.log.get_decision(decision_id)

@@ -3,7 +3,8 @@
 Layout::
 
     models/index.json                      every model's versions and its deployment (+ history)
-    models/<name>/v<N>/model.txt           the LightGBM model (or linear.json for logistic)
+    models/<name>/v<N>/model.txt           the LightGBM model (linear.json for logistic, scorecard.json
+                                           for a credit scorecard: kind ``scorecard``)
     models/<name>/v<N>/meta.json           inputs, feature-set fingerprint, training window, label
                                            source and delay, metrics, data fingerprint, file sha256
     models/<name>/v<N>/report.html         the evaluation report, when trained by the CLI
@@ -14,11 +15,17 @@ event_id so an event always goes to the same model) and **shadows** (scored and 
 deciding). Every change is appended to the index's history, so :meth:`ModelRegistry.rollback`
 restores the previous deployment. The index is rewritten atomically (temporary file + rename) and
 carries a ``revision`` that a running service polls to pick up a new deployment without a restart.
+
+Credit scorecards (:mod:`finrisk.scoring.registered`) are stored here too, as kind ``scorecard``,
+with the same stages; a name holds either fraud models or scorecards, never both, because rules
+read a fraud score as a probability and a scorecard's as 350-950 points.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -26,18 +33,42 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from finrisk.config import Workspace
 from finrisk.errors import ModelError, ModelNotFoundError
-from finrisk.models.serving import ServedModel
+from finrisk.models.serving import ServedArtifact, ServedModel
 from finrisk.models.train import TrainedModel, TrainParams
 
-__all__ = ["Deployment", "LiveDeployment", "ModelRegistry", "STAGES", "Stage"]
+__all__ = ["Artifact", "Deployment", "LiveDeployment", "ModelRegistry", "STAGES", "Stage"]
 
 Stage = Literal["champion", "challenger", "shadow"]
 STAGES: tuple[Stage, ...] = ("champion", "challenger", "shadow")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+#: Kinds stored by another package, loaded by ``<module>:<function>(folder, meta, name=, version=)``.
+_EXTERNAL_LOADERS = {"scorecard": "finrisk.scoring.registered:load_served_scorecard"}
+
+
+class Artifact(Protocol):
+    """What :meth:`ModelRegistry.register` stores: a kind, input names, parameters and a file."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def inputs(self) -> list[str]: ...
+
+    @property
+    def params(self) -> Any: ...  # a dataclass or a mapping
+
+    def save(self, folder: Path) -> Path: ...
+
+
+def _params_of(model: Artifact) -> dict[str, Any]:
+    params = model.params
+    if dataclasses.is_dataclass(params) and not isinstance(params, type):
+        return dataclasses.asdict(params)
+    return dict(params)
 
 
 @dataclass
@@ -78,9 +109,9 @@ class LiveDeployment:
     name: str
     revision: int
     deployment: Deployment
-    models: dict[str, ServedModel]
+    models: dict[str, ServedArtifact]
 
-    def for_event(self, event_id: str) -> tuple[ServedModel | None, list[ServedModel]]:
+    def for_event(self, event_id: str) -> tuple[ServedArtifact | None, list[ServedArtifact]]:
         deciding = self.deployment.route(event_id)
         others = [m for v, m in self.models.items() if v != deciding]
         return (self.models[deciding] if deciding is not None else None), others
@@ -135,18 +166,22 @@ class ModelRegistry:
         return entry
 
     # -- versions ----------------------------------------------------------------------------
-    def register(self, name: str, model: TrainedModel, meta: dict[str, Any], *, report_html: str | None = None) -> str:
+    def register(self, name: str, model: Artifact, meta: dict[str, Any], *, report_html: str | None = None) -> str:
         """Store ``model`` as the next version of ``name``; returns the version (``"1"``, ``"2"``...)."""
         if not _NAME.match(name):
             raise ModelError(f"name: expected lowercase letters, digits and _ (starting with a letter), got {name!r}")
         data = self._read()
         entry = data["models"].setdefault(name, {"versions": {}, "deployment": Deployment().as_dict(),
                                                  "history": []})
+        kinds = {info["kind"] for info in entry["versions"].values()}
+        if kinds and (model.kind == "scorecard") != ("scorecard" in kinds):
+            raise ModelError(f"name: {name!r} holds {', '.join(sorted(kinds))} versions; a "
+                             f"{model.kind} needs a name of its own")
         version = str(max((int(v) for v in entry["versions"]), default=0) + 1)
         folder = self.root / name / f"v{version}"
         path = model.save(folder)
         full = {**meta, "name": name, "version": version, "kind": model.kind, "inputs": model.inputs,
-                "params": {k: getattr(model.params, k) for k in model.params.__dataclass_fields__},
+                "params": _params_of(model),
                 "file": path.name, "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
         (folder / "meta.json").write_text(json.dumps(full, indent=2, default=str), encoding="utf-8")
@@ -177,12 +212,18 @@ class ModelRegistry:
         meta: dict[str, Any] = json.loads((self.root / name / f"v{version}" / "meta.json").read_text("utf-8"))
         return meta
 
-    def load(self, name: str, version: str, *, descriptions: dict[str, str] | None = None) -> ServedModel:
+    def load(self, name: str, version: str, *, descriptions: dict[str, str] | None = None) -> ServedArtifact:
         """The stored version, ready to score (its file's checksum is verified first)."""
         meta = self.meta(name, version)
         folder = self.root / name / f"v{version}"
         if hashlib.sha256((folder / meta["file"]).read_bytes()).hexdigest() != meta["file_sha256"]:
             raise ModelError(f"{folder / meta['file']}: the file changed since it was registered (checksum differs)")
+        external = _EXTERNAL_LOADERS.get(meta["kind"])
+        if external is not None:
+            module, function = external.split(":")
+            served: ServedArtifact = getattr(importlib.import_module(module), function)(
+                folder, meta, name=name, version=version)
+            return served
         model = TrainedModel.load(folder, kind=meta["kind"], inputs=list(meta["inputs"]),
                                   params=TrainParams(**meta["params"]))
         if descriptions is None:

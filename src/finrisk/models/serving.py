@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -22,10 +22,23 @@ from finrisk.models._forest import Forest, flatten_booster
 from finrisk.models.reasons import Reason, top_reasons
 from finrisk.models.train import TrainedModel
 
-__all__ = ["EVENT_PREFIX", "ServedModel"]
+__all__ = ["EVENT_PREFIX", "ServedArtifact", "ServedModel"]
 
 #: Inputs read from the event body rather than from the feature values (``event.amount``).
 EVENT_PREFIX = "event."
+
+
+class ServedArtifact(Protocol):
+    """Any registered version ready to score one event: a fraud model or a credit scorecard."""
+
+    name: str
+    version: str
+    event_types: tuple[str, ...]
+
+    def score(self, event: Mapping[str, Any], features: Mapping[str, Any]) -> float | None: ...
+
+    def reasons(self, event: Mapping[str, Any], features: Mapping[str, Any], *, k: int = 3,
+                method: Literal["path", "shap"] = "path") -> list[Reason]: ...
 
 
 class ServedModel:

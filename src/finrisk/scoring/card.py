@@ -32,13 +32,18 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(eq=False)
 class ScoredVariable:
-    """One variable of the card: its bins, coefficient, integer points per bin, dimension and reason code."""
+    """One variable of the card: its bins, coefficient, integer points per bin, dimension and reason code.
+
+    ``coef`` is the coefficient the card scores with: the fitted one times ``weight`` (a business
+    weight, 1 when none was given; see ``Scorecard(weights=...)``).
+    """
 
     binning: Binning
     coef: float
     points: list[int]
     dimension: str
     reason_code: str
+    weight: float = 1.0
 
     @property
     def name(self) -> str:
@@ -50,7 +55,7 @@ class ScoredVariable:
 
     def to_dict(self) -> dict[str, Any]:
         return {"binning": self.binning.to_dict(), "coef": self.coef, "points": self.points,
-                "dimension": self.dimension, "reason_code": self.reason_code}
+                "dimension": self.dimension, "reason_code": self.reason_code, "weight": self.weight}
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,11 @@ class ScorecardModel:
     @property
     def dimensions(self) -> list[str]:
         return list(self._bounds)
+
+    @property
+    def subscore_bounds(self) -> dict[str, tuple[int, int]]:
+        """Least and most points per dimension (the 0 and 100 of its sub-score)."""
+        return dict(self._bounds)
 
     # --- batch -------------------------------------------------------------------------------------------
     def bin_indices(self, X: Any, *, n_features_in: int | None = None) -> IntArray:
@@ -201,7 +211,8 @@ class ScorecardModel:
         try:
             variables = [ScoredVariable(binning=binning_from_dict(v["binning"]), coef=float(v["coef"]),
                                         points=[int(p) for p in v["points"]], dimension=str(v["dimension"]),
-                                        reason_code=str(v["reason_code"])) for v in data["variables"]]
+                                        reason_code=str(v["reason_code"]), weight=float(v.get("weight", 1.0)))
+                         for v in data["variables"]]
             return cls(variables=variables, intercept=float(data["intercept"]), base_points=int(data["base_points"]),
                        scale=PointsScale(**data["scale"]), n_reasons=int(data["n_reasons"]),
                        name=str(data.get("name", "scorecard")))

@@ -9,26 +9,34 @@ any other :class:`~finrisk.scoring.Scorecard` parameter::
       consumer_loan:
         description: Personal consumer loans
         products: [consumer, cash]
+        dimension_weights: {capacity: 1.5}
         variables:
           phone_tenure_months: {dimension: identity}
-          past_overdue_count: {dimension: credit_history, trend: ascending}
+          past_overdue_count: {dimension: credit_history, trend: ascending, weight: 2}
           income_band: {dimension: capacity}
         params: {max_features: 8, pdo: 40}
 
+**Weights** are the scenario's business emphasis. A variable's ``weight`` and its dimension's entry in
+``dimension_weights`` (each in (0, 10], default 1, product at most 10) multiply: the product multiplies the variable's
+fitted coefficient before scaling, so a weight of 2 doubles every one of its points (and its pull on
+P(bad)). Weights act after selection, so they never bring a variable into the card, and a weighted
+card is no longer the maximum-likelihood fit: the out-of-time report shows what they cost.
+
 Training reads the application events joined to their labels, in event-time order, fits on the first
 70% (development) and reports on the last 30% (out of time), with PSI/CSI between the two; the card is
-written to ``scorecards/<name>.json`` and the report to ``scorecards/<name>.html`` in the workspace
-(the model registry, when it exists, takes the JSON as it is). An application event carries the
-signals known when it was made, so its columns are point-in-time by construction.
+registered as the next version of ``<name>`` in the model registry with its report, training window,
+metrics, data fingerprint and variables (see :mod:`finrisk.scoring.registered`). An application event
+carries the signals known when it was made, so its columns are point-in-time by construction.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from finrisk._yamlfile import load_yaml
 from finrisk.config import Workspace
@@ -43,6 +51,8 @@ __all__ = [
 
 SCORECARDS_FILE = "scorecards.yaml"
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+#: A scorecard's name is its model-registry name (lowercase, like fraud models'), so it fits there.
+_CARD_NAME = r"^[a-z][a-z0-9_]{0,63}$"
 
 
 class VariableDeclaration(BaseModel):
@@ -51,6 +61,7 @@ class VariableDeclaration(BaseModel):
     dimension: str = "other"
     trend: Annotated[str, Field(pattern=r"^(auto|auto_unimodal|ascending|descending|peak|valley)$")] | None = None
     categorical: bool = False
+    weight: Annotated[float, Field(gt=0, le=10, strict=True)] = 1.0
 
 
 class ScenarioDeclaration(BaseModel):
@@ -58,25 +69,45 @@ class ScenarioDeclaration(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(pattern=_NAME)]
+    name: Annotated[str, Field(pattern=_CARD_NAME)]
     description: str = ""
     event_type: Annotated[str, Field(pattern=_NAME)] = "loan_application"
     target: Annotated[str, Field(pattern=_NAME)] = "label_default"
     products: list[str] | None = None
     variables: Annotated[dict[Annotated[str, Field(pattern=_NAME)], VariableDeclaration], Field(min_length=1)]
+    dimension_weights: dict[str, Annotated[float, Field(gt=0, le=10, strict=True)]] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _weighted_dimensions_exist(self) -> ScenarioDeclaration:
+        used = {v.dimension for v in self.variables.values()}
+        unknown = sorted(set(self.dimension_weights) - used)
+        if unknown:
+            raise ValueError(f"dimension_weights: no variable has dimension {', '.join(map(repr, unknown))} "
+                             f"(dimensions used: {', '.join(sorted(used))})")
+        for name, var in self.variables.items():
+            if var.weight * self.dimension_weights.get(var.dimension, 1.0) > 10:
+                raise ValueError(f"variables.{name}: weight {var.weight:g} times the weight of dimension "
+                                 f"{var.dimension!r} ({self.dimension_weights[var.dimension]:g}) exceeds 10")
+        return self
+
+    def weights(self) -> dict[str, float]:
+        """Each variable's weight times its dimension's (only those not 1)."""
+        out = {n: v.weight * self.dimension_weights.get(v.dimension, 1.0) for n, v in self.variables.items()}
+        return {n: w for n, w in out.items() if w != 1.0}
 
     def estimator(self) -> Scorecard:
         """The Scorecard this declaration asks for."""
         known = Scorecard().get_params()
-        fixed = {"dimensions", "monotonic_trend", "categorical_features"}
+        fixed = {"dimensions", "monotonic_trend", "categorical_features", "weights"}
         bad = sorted(k for k in self.params if k not in known or k in fixed)
         if bad:
             raise ScorecardError(f"params of scorecard {self.name!r}: unknown or reserved key(s) {', '.join(bad)}; "
                                  f"allowed: {', '.join(sorted(set(known) - fixed))}")
         return Scorecard(**{**self.params, "dimensions": {n: v.dimension for n, v in self.variables.items()},
                             "monotonic_trend": {n: v.trend for n, v in self.variables.items() if v.trend},
-                            "categorical_features": [n for n, v in self.variables.items() if v.categorical]})
+                            "categorical_features": [n for n, v in self.variables.items() if v.categorical],
+                            "weights": self.weights() or None})
 
 
 def load_scenarios(workspace: Workspace) -> dict[str, ScenarioDeclaration]:
@@ -98,7 +129,8 @@ def load_scenarios(workspace: Workspace) -> dict[str, ScenarioDeclaration]:
             first = exc.errors()[0]
             where = ("scorecards", name, *(str(p) for p in first["loc"]))
             field = ".".join(str(p) for p in first["loc"])
-            raise doc.error(where, f"scorecard {name!r}: {field}: {first['msg']}") from None
+            message = first["msg"].removeprefix("Value error, ")
+            raise doc.error(where, f"scorecard {name!r}: {field + ': ' if field else ''}{message}") from None
         except TypeError as exc:
             raise doc.error(("scorecards", name), f"scorecard {name!r}: {exc}") from None
     return out
@@ -115,22 +147,26 @@ class TrainedScenario:
     report: ScorecardReport
     development_rows: int
     validation_rows: int
+    version: str = ""
+    champion: bool = False
 
 
 def scenario_query(decl: ScenarioDeclaration) -> str:
-    """SQL of the labelled application rows of a scenario, oldest first, with the label as ``__target``."""
+    """SQL of the labelled application rows of a scenario, oldest first, with the label as ``__target``
+    (and ``__event_id``, ``__event_time`` for the training window and the data fingerprint)."""
     cols = ", ".join(f'e."{v}"' for v in decl.variables)
     where = f'l."{decl.target}" IS NOT NULL'
     if decl.products:
         listed = ", ".join("'" + p.replace("'", "''") + "'" for p in decl.products)
         where += f" AND e.product IN ({listed})"
-    return (f'SELECT {cols}, CAST(l."{decl.target}" AS INTEGER) AS "__target" '
+    return (f'SELECT {cols}, CAST(l."{decl.target}" AS INTEGER) AS "__target", '
+            'CAST(e.event_id AS VARCHAR) AS "__event_id", e.event_time AS "__event_time" '
             f'FROM "events_{decl.event_type}" e JOIN "labels_{decl.event_type}" l USING (event_id) '
             f"WHERE {where} ORDER BY e.event_time, e.event_id")
 
 
 def train_scenario(workspace: Workspace, name: str, *, development_share: float = 0.7) -> TrainedScenario:
-    """Fit scenario ``name`` from the warehouse; write its card (JSON) and report (HTML)."""
+    """Fit scenario ``name`` from the warehouse; register the card with its report (HTML)."""
     from finrisk.store import Warehouse
 
     scenarios = load_scenarios(workspace)
@@ -142,6 +178,7 @@ def train_scenario(workspace: Workspace, name: str, *, development_share: float 
     with Warehouse.open(workspace) as wh:
         frame = wh.sql(scenario_query(decl)).to_pandas()
     y = frame.pop("__target").to_numpy()
+    event_ids, times = frame.pop("__event_id"), frame.pop("__event_time")
     n_dev = int(len(frame) * development_share)
     if n_dev < 50 or y[:n_dev].sum() < 5 or y[:n_dev].sum() == n_dev:
         raise ScorecardError(f"scorecard {name!r}: {len(frame)} labelled {decl.event_type} row(s), "
@@ -154,10 +191,26 @@ def train_scenario(workspace: Workspace, name: str, *, development_share: float 
     estimator.model_.name = name
     report = build_report(estimator, val if len(val) else dev, y[n_dev:] if len(val) else y[:n_dev],
                           baseline=dev, name=f"{name} (out of time)")
-    out = workspace.root / "scorecards"
-    out.mkdir(exist_ok=True)
-    card_path, report_path = out / f"{name}.json", out / f"{name}.html"
-    card_path.write_text(estimator.model_.to_json(), encoding="utf-8")
-    report_path.write_text(report.to_html(), encoding="utf-8")
-    return TrainedScenario(model=estimator.model_, estimator=estimator, card_path=card_path, report_path=report_path,
-                           report=report, development_rows=n_dev, validation_rows=len(val))
+    from finrisk.scoring.registered import CARD_FILE, register_scorecard
+
+    fingerprint = hashlib.sha256()
+    for eid, label in zip(event_ids.iloc[:n_dev], y[:n_dev], strict=True):
+        fingerprint.update(f"{eid}|{int(label)}\n".encode())
+    model = estimator.model_
+    meta = {
+        "event_type": decl.event_type, "target": decl.target, "products": decl.products,
+        "window": f"{times.iloc[0]:%Y-%m-%d}..{times.iloc[n_dev - 1]:%Y-%m-%d}",
+        "validation_window": f"{times.iloc[n_dev]:%Y-%m-%d}..{times.iloc[-1]:%Y-%m-%d}" if len(val) else None,
+        "train_rows": n_dev, "train_bads": int(y[:n_dev].sum()), "validation_rows": len(val),
+        "metrics": {k: float(v) for k, v in {**report.metrics, "psi": report.psi}.items() if v is not None},
+        "data_fingerprint": fingerprint.hexdigest()[:32],
+        "variables": [{"name": v.name, "dimension": v.dimension, "reason_code": v.reason_code,
+                       "iv": float(v.binning.iv), "trend": v.binning.trend} for v in model.variables],
+        "declaration": decl.model_dump(exclude={"name"}),
+    }
+    version, champion = register_scorecard(workspace, name, model, meta, params=estimator.get_params(),
+                                           report_html=report.to_html())
+    folder = workspace.root / "models" / name / f"v{version}"
+    return TrainedScenario(model=model, estimator=estimator, card_path=folder / CARD_FILE,
+                           report_path=folder / "report.html", report=report, development_rows=n_dev,
+                           validation_rows=len(val), version=version, champion=champion)

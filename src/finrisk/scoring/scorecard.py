@@ -76,6 +76,10 @@ class Scorecard(ClassifierMixin, TransformerMixin, BaseEstimator):  # type: igno
         Reason code of each variable (others get ``R01``, ``R02``... in card order).
     n_reasons : int
         How many reason codes a score carries at most.
+    weights : dict of str to float, optional
+        Business weight of a variable, in (0, 10] (others 1): it multiplies the variable's fitted
+        coefficient before scaling, so its points (and its pull on ``predict_proba``) grow or shrink by
+        that factor. Applied after selection: it never decides whether a variable enters the card.
 
     Attributes
     ----------
@@ -125,6 +129,7 @@ class Scorecard(ClassifierMixin, TransformerMixin, BaseEstimator):  # type: igno
         "dimensions": [dict, None],
         "reason_codes": [dict, None],
         "n_reasons": [Interval(Integral, 0, None, closed="left")],
+        "weights": [dict, None],
     }
 
     def __init__(
@@ -134,7 +139,7 @@ class Scorecard(ClassifierMixin, TransformerMixin, BaseEstimator):  # type: igno
         selection: str = "stepwise", max_features: int = 10, alpha: float = 0.1, C: float = 1.0,
         pdo: float = 50.0, base_score: float = 650.0, base_odds: float = 20.0, min_score: int = 350,
         max_score: int = 950, dimensions: dict[str, str] | None = None, reason_codes: dict[str, str] | None = None,
-        n_reasons: int = 4,
+        n_reasons: int = 4, weights: dict[str, float] | None = None,
     ) -> None:
         self.categorical_features = categorical_features
         self.special_codes = special_codes
@@ -157,6 +162,7 @@ class Scorecard(ClassifierMixin, TransformerMixin, BaseEstimator):  # type: igno
         self.dimensions = dimensions
         self.reason_codes = reason_codes
         self.n_reasons = n_reasons
+        self.weights = weights
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -175,9 +181,15 @@ class Scorecard(ClassifierMixin, TransformerMixin, BaseEstimator):  # type: igno
             if wrong:
                 raise ScorecardError(f"monotonic_trend must map columns to one of {', '.join(TREND_OPTIONS)}; "
                                      f"got {wrong}")
+        for name, weight in (self.weights or {}).items():
+            if isinstance(weight, bool) or not isinstance(weight, Real) or not 0 < weight <= 10:
+                raise ScorecardError(f"weights: variable {name!r}: expected a number in (0, 10], got {weight!r}")
         if y is None:
             raise ScorecardError("Scorecard requires y to be passed, but the target y is None (1 = bad, 0 = good)")
         cols, named = read_columns(X, categorical=self.categorical_features or ())
+        unknown = sorted(set(self.weights or {}) - set(cols))
+        if unknown:
+            raise ScorecardError(f"weights: {', '.join(map(repr, unknown))} not among the columns of X")
         y_arr = column_or_1d(y, warn=True)
         if pd.isna(pd.Series(y_arr)).any() or (y_arr.dtype.kind == "f" and not np.isfinite(y_arr).all()):
             raise ScorecardError("Input y contains NaN or infinity; every row needs 0 (good) or 1 (bad)")
@@ -257,9 +269,12 @@ class Scorecard(ClassifierMixin, TransformerMixin, BaseEstimator):  # type: igno
             names.pop(wrong[-1])  # a non-positive WoE coefficient means collinearity: drop the weakest
         dims = self.dimensions or {}
         codes = self.reason_codes or {}
-        variables = [ScoredVariable(binning=self.binnings_[name], coef=float(c),
-                                    points=scale.bin_points(float(c), self.binnings_[name].woe),
-                                    dimension=dims.get(name, OTHER), reason_code=codes.get(name, f"R{i + 1:02d}"))
+        weights = self.weights or {}
+        variables = [ScoredVariable(binning=self.binnings_[name], coef=float(c) * weights.get(name, 1.0),
+                                    points=scale.bin_points(float(c) * weights.get(name, 1.0),
+                                                            self.binnings_[name].woe),
+                                    dimension=dims.get(name, OTHER), reason_code=codes.get(name, f"R{i + 1:02d}"),
+                                    weight=float(weights.get(name, 1.0)))
                      for i, (name, c) in enumerate(zip(names, coef, strict=True))]
         return ScorecardModel(variables=variables, intercept=intercept, base_points=scale.base_points(intercept),
                               scale=scale, n_reasons=self.n_reasons)

@@ -156,20 +156,22 @@ def _train_fraud_model(ws: Workspace, days: int) -> None:
 
 
 def _train_scorecard(ws: Workspace) -> None:
-    """Fit the demo credit scorecard; the service then scores loan applications with it."""
+    """Fit and register the demo credit scorecards; the service then scores loan applications with them."""
     from finrisk.errors import ScorecardError
-    from finrisk.scoring.scenarios import train_scenario
+    from finrisk.scoring.scenarios import load_scenarios, train_scenario
 
-    try:
-        trained = train_scenario(ws, "consumer_loan")
-    except ScorecardError as exc:  # a tiny world may have too few defaults to fit a card
-        console.print(f"Credit scorecard not trained: {exc}", markup=False)
-        return
-    m = trained.report.metrics
-    console.print(f"Credit scorecard consumer_loan: fitted on {trained.development_rows:,} applications, "
-                  f"out-of-time AUC {m.get('auc', float('nan')):.3f} on {trained.validation_rows:,}; "
-                  f"loan applications now get models.consumer_loan (350-950). Card: {trained.card_path}",
-                  markup=False)
+    for name in load_scenarios(ws):
+        try:
+            trained = train_scenario(ws, name)
+        except ScorecardError as exc:  # a tiny world may have too few defaults to fit a card
+            console.print(f"Credit scorecard {name} not trained: {exc}", markup=False)
+            continue
+        m = trained.report.metrics
+        console.print(f"Credit scorecard {name} v{trained.version}: fitted on {trained.development_rows:,} "
+                      f"applications, out-of-time AUC {m.get('auc', float('nan')):.3f} on "
+                      f"{trained.validation_rows:,}"
+                      + (f"; loan applications now get models.{name} (350-950)." if trained.champion else
+                         f"; deploy with 'finrisk scoring deploy {name} {trained.version}'."), markup=False)
 
 
 def _replay_last_week(ws: Workspace, last: datetime | None) -> int:
