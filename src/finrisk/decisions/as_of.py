@@ -17,7 +17,7 @@ decision's features come from the same earlier events, through the live
   **changed** when the now-action or the set of hit rules differs from the reproduced one.
 
 Events without a stored decision (bulk ingestion) only join the feature state. Credit scorecards
-are read from today's files (their history is not versioned).
+are registered models, so their deployments are reproduced like any model's.
 """
 
 from __future__ import annotations
@@ -159,8 +159,8 @@ def replay_as_of_then(
                                      profiles=profiles)
         rulesets = RuleSetHistory(RuleSetRepository(db), names)
         then_lists = history.view()
+        scorers = load_scorecard_scorers(workspace)  # moves legacy card files into the registry first
         then_models = ModelsAsOf(workspace)
-        scorers = load_scorecard_scorers(workspace)
         features = OnlineFeatureEngine(workspace.features,
                                        allowed_lateness_us=workspace.settings.features.allowed_lateness_seconds
                                        * 10**6)
@@ -225,8 +225,6 @@ def replay_as_of_then(
                             ("changed", report.changed_count, report.changed)):
         if n > len(listed):
             report.caveats.append(f"{n - len(listed)} {what} decisions not listed (over {limit_listed})")
-    if scorers:
-        report.caveats.append("scorecards: read from today's files (scorecard files carry no history)")
     return report
 
 

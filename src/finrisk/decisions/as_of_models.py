@@ -18,7 +18,7 @@ import orjson
 from finrisk.config import Workspace
 from finrisk.decisions.deployed_models import DeployedModels
 from finrisk.models.registry import Deployment, LiveDeployment
-from finrisk.models.serving import ServedModel
+from finrisk.models.serving import ServedArtifact
 
 __all__ = ["ModelsAsOf"]
 
@@ -39,7 +39,7 @@ class ModelsAsOf(DeployedModels):
                 self._logs[name] = (times, states)
             elif name in self._current:
                 self.untimed.append(name)
-        self._models: dict[tuple[str, str], ServedModel] = {}
+        self._models: dict[tuple[str, str], ServedArtifact] = {}
         self._deployments: dict[tuple[str, bytes], LiveDeployment] = {}
 
     def refresh(self, *, force: bool = False) -> None:
@@ -67,7 +67,7 @@ class ModelsAsOf(DeployedModels):
             self._deployments[key] = found
         return found
 
-    def _model(self, name: str, version: str) -> ServedModel:
+    def _model(self, name: str, version: str) -> ServedArtifact:
         model = self._models.get((name, version))
         if model is None:
             model = self._models[(name, version)] = self.registry.load(name, version)
