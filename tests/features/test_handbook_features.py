@@ -59,7 +59,8 @@ def test_time_kinds_read_only_timestamps() -> None:
     with pytest.raises(WorkspaceError, match="hour_of_day reads a timestamp: event_time or a timestamp field, "
                                              "got 'amount'"):
         parse_features(parse_yaml(text, "f.yaml"), REGISTRY)
-    ok = "features:\n  h:\n    description: hour of the disputed payment\n    derive: is_night\n    inputs: [ref_time]\n"
+    ok = ("features:\n  h:\n    description: hour of the disputed payment\n    derive: is_night\n"
+          "    inputs: [ref_time]\n")
     assert parse_features(parse_yaml(ok, "f.yaml"), REGISTRY).names == ["h"]
 
 

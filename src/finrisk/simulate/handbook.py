@@ -141,8 +141,8 @@ def write_handbook(frame: pd.DataFrame, out_dir: Path, *, fmt: Literal["pkl", "c
     out_dir.mkdir(parents=True, exist_ok=True)
     first = start or frame["TX_DATETIME"].min().date()
     written = []
-    for d, rows in frame.groupby("TX_TIME_DAYS", sort=True):
-        path = out_dir / f"{first + timedelta(days=int(d))}.{fmt}"  # type: ignore[call-overload]
+    for _, rows in frame.groupby("TX_TIME_DAYS", sort=True):
+        path = out_dir / f"{first + timedelta(days=int(rows['TX_TIME_DAYS'].iloc[0]))}.{fmt}"
         part = rows[list(HANDBOOK_COLUMNS)].reset_index(drop=True)
         if fmt == "pkl":
             part.to_pickle(path)

@@ -5,8 +5,8 @@ someone sent us can run anything (``os.system`` included). The handbook ships it
 DataFrame pickle per day, so ``finrisk load`` reads pickles through this unpickler instead: it
 resolves only the classes and private rebuild helpers of pandas and numpy (after pandas' own
 renames for files written by older versions), the few pyarrow helpers that rebuild string
-columns, harmless builtins and datetime types, and nothing that reads or writes files. Anything else fails with :class:`InputFileError` naming the
-refused global; the result must be a DataFrame.
+columns, harmless builtins and datetime types, and nothing that reads or writes files. Anything
+else fails with :class:`InputFileError` naming the refused global; the result must be a DataFrame.
 """
 
 from __future__ import annotations
@@ -15,17 +15,20 @@ import builtins
 import copyreg
 import datetime
 import functools
+import importlib
 import io
 import pickle
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pandas.compat import pickle_compat
 
 from finrisk.errors import InputFileError
 
 __all__ = ["read_dataframe_pickle"]
+
+#: pandas' unpickler that maps renamed classes of older pandas versions (no type stubs).
+pickle_compat: Any = importlib.import_module("pandas.compat.pickle_compat")
 
 _ROOTS = ("pandas", "numpy")
 _DENIED_PARTS = ("io", "testing", "plotting", "f2py", "distutils", "ctypeslib", "_pytest", "conftest")
@@ -33,17 +36,18 @@ _DENIED_NAMES = frozenset({"memmap", "HDFStore", "ExcelWriter", "ExcelFile", "Da
                            "loads", "read_pickle", "fromfile", "tofile", "save", "savez"})
 _BUILTINS = frozenset({"slice", "complex", "set", "frozenset", "bytearray", "range", "object", "list", "dict", "tuple",
                        "int", "float", "str", "bytes", "bool"})
-_OTHER = {("copyreg", "_reconstructor"): copyreg._reconstructor, ("functools", "partial"): functools.partial}
+_OTHER = {("copyreg", "_reconstructor"): copyreg._reconstructor,  # type: ignore[attr-defined]
+          ("functools", "partial"): functools.partial}
 #: pandas 3 keeps strings in Arrow arrays; these rebuild them (no file access among them).
-_PYARROW = frozenset({"_restore_array", "type_for_alias", "py_buffer", "_reconstruct_table", "_reconstruct_record_batch",
-                      "schema", "field", "list_", "struct", "timestamp", "dictionary"})
+_PYARROW = frozenset({"_restore_array", "type_for_alias", "py_buffer", "_reconstruct_table",
+                      "_reconstruct_record_batch", "schema", "field", "list_", "struct", "timestamp", "dictionary"})
 
 
 class _Refused(Exception):
     pass
 
 
-class _SafeUnpickler(pickle_compat.Unpickler):
+class _SafeUnpickler(pickle_compat.Unpickler):  # type: ignore[misc]
     """pandas' compat unpickler, resolving only the allowed globals."""
 
     def find_class(self, module: str, name: str) -> Any:

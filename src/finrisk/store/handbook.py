@@ -65,7 +65,7 @@ def handbook_files(path: Path) -> list[Path]:
 def _read(path: Path) -> pd.DataFrame:
     if path.suffix.lower() == ".csv":
         try:
-            frame = pacsv.read_csv(path).to_pandas()
+            frame: pd.DataFrame = pacsv.read_csv(path).to_pandas()
         except Exception as exc:  # noqa: BLE001 (pyarrow raises several types for a bad file)
             raise InputFileError(f"{path}: cannot read as csv ({str(exc).strip()})") from None
     else:
@@ -115,11 +115,12 @@ def _events(frame: pd.DataFrame, known_after: timedelta | None) -> tuple[list[di
         events.append(row)
     chargebacks = []
     if known_after is not None:
-        for i in np.flatnonzero(fraud.fillna(0).to_numpy() > 0):
-            if when[i] is None or tx[i] is None:
+        for i in np.flatnonzero(fraud.fillna(0).to_numpy() > 0).tolist():
+            at = when[i]
+            if at is None or tx[i] is None:
                 continue
             chargebacks.append({"event_id": f"{tx[i]}-cb", "event_type": "chargeback",
-                                "event_time": when[i] + known_after, "ref_event_id": tx[i], "ref_time": when[i],
+                                "event_time": at + known_after, "ref_event_id": tx[i], "ref_time": at,
                                 "customer_id": card[i], "account_id": card[i], "card_id": card[i],
                                 "merchant_id": term[i], "amount": amounts[i], "reason": "fraud"})
     return events, chargebacks
