@@ -25,7 +25,7 @@ from finrisk.events.schema import LABEL_PREFIX, FieldType
 from finrisk.events.validate import EventValidator, describe_value
 from finrisk.store._readers import FORMATS, Row, Unreadable, count_rows, read_batches
 from finrisk.store.embedded_log import EmbeddedEventLog, open_log
-from finrisk.store.handbook import handbook_batches, is_handbook
+from finrisk.store.handbook import handbook_batches, handbook_files, is_handbook
 from finrisk.store.log import AppendStatus
 from finrisk.store.warehouse import open_warehouse
 
@@ -294,7 +294,12 @@ def _total_rows(path: Path) -> int | None:
 
 
 def _load_handbook(loader: _Loader, path: Path, *, known_after: timedelta | None, batch_size: int) -> None:
-    """The handbook's card data, converted a file at a time (see :mod:`finrisk.store.handbook`)."""
+    """The handbook's card data, converted a file at a time (see :mod:`finrisk.store.handbook`).
+
+    Pickles do not say their row count up front, so the progress total is estimated from the files
+    read so far (rows per file x files) and settles on the true count at the end.
+    """
+    n_files = len(handbook_files(path))
     number = 0
     for f, rows in handbook_batches(path, known_after=known_after, batch_size=batch_size):
         if not loader.summary.files or loader.summary.files[-1] != f:
@@ -304,8 +309,13 @@ def _load_handbook(loader: _Loader, path: Path, *, known_after: timedelta | None
         loader._load_batch([(number + i + 1, row) for i, row in enumerate(rows)], event_type=None, is_csv=False,
                            labels=None)
         number += len(rows)
+        done = len(loader.summary.files)
+        loader.total = max(loader.summary.read, round(loader.summary.read / done * n_files))
         if loader.progress is not None:
             loader.progress(loader.summary.read, loader.total)
+    loader.total = loader.summary.read
+    if loader.progress is not None:
+        loader.progress(loader.summary.read, loader.total)
 
 
 def _is_sim_folder(path: Path) -> bool:
