@@ -102,3 +102,25 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
     path.write_bytes(pickle.dumps([1, 2]))
     with pytest.raises(InputFileError, match="expected a pickled pandas DataFrame, got list"):
         load_path(ws, path)
+
+
+def test_the_cli_loads_a_handbook_csv_and_names_a_bad_delay(frame: pd.DataFrame, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from finrisk.cli.main import app
+
+    path = tmp_path / "transactions.csv"
+    part = frame.head(40).copy()
+    part.loc[3, "CUSTOMER_ID"] = None  # a gap makes the id column float in the CSV reader: 7.0 must stay "C7"
+    part.to_csv(path, index=False)
+    ws = init_workspace(tmp_path / "ws")
+    runner = CliRunner()
+    bad = runner.invoke(app, ["load", str(path), "--fraud-known-after", "a week", "-w", str(ws.root)])
+    assert bad.exit_code != 0 and "--fraud-known-after: expected a duration such as" in bad.output
+    ok = runner.invoke(app, ["load", str(path), "--fraud-known-after", "never", "-w", str(ws.root)])
+    assert ok.exit_code == 0, ok.output
+    assert "rejected" in ok.output  # the row without a customer has no account_id (required)
+    cards = {r[0] for r in _sql(ws, 'SELECT card_id FROM "transaction"')}
+    assert f"C{int(frame.iloc[0].CUSTOMER_ID)}" in cards
+    assert not any(c.endswith(".0") for c in cards)
+    assert _sql(ws, 'SELECT count(*) FROM "transaction"')[0] == (39,)

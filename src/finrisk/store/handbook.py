@@ -81,13 +81,10 @@ def _read(path: Path) -> pd.DataFrame:
 
 def _ids(prefix: str, column: pd.Series) -> list[str | None]:
     """``prefix`` + the id as text (integer ids without '.0'); None where missing."""
-    values = column.to_numpy()
-    if pd.api.types.is_float_dtype(column):
-        whole = np.isfinite(values) & (np.mod(values, 1) == 0)
-        text = [f"{prefix}{int(v)}" if w else (None if v != v else f"{prefix}{v}") for v, w in zip(values, whole,
-                                                                                                   strict=True)]
-        return text
-    return [None if v is None or v != v else f"{prefix}{v}" for v in values.tolist()]
+    values = column.tolist()
+    if pd.api.types.is_float_dtype(column):  # a CSV id column with a gap reads as float: 12.0 -> "12"
+        values = [int(v) if v == v and float(v).is_integer() else v for v in values]
+    return [None if v is None or v != v else f"{prefix}{v}" for v in values]
 
 
 def _events(frame: pd.DataFrame, known_after: timedelta | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
