@@ -55,11 +55,11 @@ WARM_UP_DAYS = 35  # 30-day windows plus the 7-day terminal delay, before the fi
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1,000 customers / 2,000 terminals, 100 trees")
+    parser.add_argument("--quick", action="store_true", help="400 customers / 800 terminals, 100 trees")
     parser.add_argument("--customers", type=int, default=None, help="default 5,000 (the published data set)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    customers = args.customers or (1000 if args.quick else 5000)
+    customers = args.customers or (400 if args.quick else 5000)
     terminals = 2 * customers
     trees = 100 if args.quick else 300
     folds = rolling_folds(FIRST_TRAIN_DAY, train_days=7, delay_days=7, test_days=7, folds=4, step_days=7)
