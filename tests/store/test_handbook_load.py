@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 from datetime import date, timedelta
@@ -125,17 +124,3 @@ def test_the_cli_loads_a_handbook_csv_and_names_a_bad_delay(frame: pd.DataFrame,
     assert f"C{int(frame.iloc[0].CUSTOMER_ID)}" in cards
     assert not any(c.endswith(".0") for c in cards)
     assert _sql(ws, 'SELECT count(*) FROM "transaction"')[0] == (39,)
-
-
-def test_rejects_name_their_own_day_file_when_days_share_a_batch(frame: pd.DataFrame, tmp_path: Path) -> None:
-    days = [rows.reset_index(drop=True) for _, rows in frame.groupby("TX_TIME_DAYS")][:2]
-    days[1].loc[2, "TX_AMOUNT"] = -1.0
-    (tmp_path / "data").mkdir()
-    for d in days:
-        d.to_pickle(tmp_path / "data" / f"{d['TX_DATETIME'].iloc[0]:%Y-%m-%d}.pkl")
-    ws = init_workspace(tmp_path / "ws")
-    s = load_path(ws, tmp_path / "data", rejects_path=tmp_path / "r.jsonl", fraud_known_after=None)
-    assert (s.read, s.rejected, len(s.files)) == (len(days[0]) + len(days[1]), 1, 2)
-    record = json.loads((tmp_path / "r.jsonl").read_text())
-    assert record["file"].endswith("2018-04-02.pkl") and record["row"] == 3
-    assert record["problems"][0]["field"] == "amount"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -135,18 +135,13 @@ class _Loader:
                 self.progress(self.summary.read, self.total)
 
     def _load_batch(
-        self, batch: list[Row], *, event_type: str | None, is_csv: bool, labels: Mapping[str, dict[str, Any]] | None,
-        files: Sequence[str] | None = None,
+        self, batch: list[Row], *, event_type: str | None, is_csv: bool, labels: Mapping[str, dict[str, Any]] | None
     ) -> None:
-        """Validate and append one batch (one log transaction); ``files[i]``: row i's file, when rows
-        of several files share a batch (rejects name it)."""
         events: list[dict[str, Any]] = []
         event_labels: list[dict[str, Any] | None] = []
-        origin: list[tuple[int, dict[str, Any], str]] = []
-        for i, (number, raw) in enumerate(batch):
+        origin: list[tuple[int, dict[str, Any]]] = []
+        for number, raw in batch:
             self.summary.read += 1
-            if files is not None:
-                self._file = files[i]
             if isinstance(raw, Unreadable):
                 self._reject(number, None, [Problem("(row)", raw.expected, raw.got)])
                 continue
@@ -167,10 +162,10 @@ class _Loader:
                 found = {**labels.get(event["event_id"], {}), **found}
             events.append(event)
             event_labels.append(found or None)
-            origin.append((number, raw, self._file))
+            origin.append((number, raw))
         if not events:
             return
-        for result, (number, raw, file), lab in zip(
+        for result, (number, raw), lab in zip(
             self.log.append(events, labels=event_labels), origin, event_labels, strict=True
         ):
             if result.status is AppendStatus.STORED:
@@ -180,7 +175,6 @@ class _Loader:
                 self.summary.duplicates += 1
             else:
                 self.summary.conflicts += 1
-                self._file = file
                 got = "an event_id already stored with a different body"
                 self._reject(number, raw, [Problem("event_id", "a new event_id, or the same body as stored", got)])
 
@@ -302,37 +296,23 @@ def _total_rows(path: Path) -> int | None:
 def _load_handbook(loader: _Loader, path: Path, *, known_after: timedelta | None, batch_size: int) -> None:
     """The handbook's card data, converted a file at a time (see :mod:`finrisk.store.handbook`).
 
-    Days are gathered into batches of about ``batch_size`` rows: each batch is one commit of the
-    log, and commits (waiting on the disk) dominated the load time with one batch per day file.
     Pickles do not say their row count up front, so the progress total is estimated from the files
     read so far (rows per file x files) and settles on the true count at the end.
     """
     n_files = len(handbook_files(path))
-    seen: list[Path] = []
     number = 0
-    rows: list[Row] = []
-    files: list[str] = []
-
-    def flush() -> None:
-        loader._load_batch(rows, event_type=None, is_csv=False, labels=None, files=files)
-        loader.total = max(loader.summary.read, round(loader.summary.read / len(seen) * n_files))
+    for f, rows in handbook_batches(path, known_after=known_after, batch_size=batch_size):
+        if not loader.summary.files or loader.summary.files[-1] != f:
+            loader.summary.files.append(f)
+            loader._file = str(f)
+            number = 0
+        loader._load_batch([(number + i + 1, row) for i, row in enumerate(rows)], event_type=None, is_csv=False,
+                           labels=None)
+        number += len(rows)
+        done = len(loader.summary.files)
+        loader.total = max(loader.summary.read, round(loader.summary.read / done * n_files))
         if loader.progress is not None:
             loader.progress(loader.summary.read, loader.total)
-        rows.clear()
-        files.clear()
-
-    for f, chunk in handbook_batches(path, known_after=known_after, batch_size=batch_size):
-        if not seen or seen[-1] != f:
-            seen.append(f)
-            number = 0
-        rows.extend((number + i + 1, row) for i, row in enumerate(chunk))
-        files.extend([str(f)] * len(chunk))
-        number += len(chunk)
-        if len(rows) >= batch_size:
-            flush()
-    if rows:
-        flush()
-    loader.summary.files.extend(seen)
     loader.total = loader.summary.read
     if loader.progress is not None:
         loader.progress(loader.summary.read, loader.total)
