@@ -256,9 +256,15 @@ port = 8000
 """
 
 
-def demo_features_text() -> str:
-    """The YAML of the demo feature set (what ``finrisk init`` writes as ``features.yaml``)."""
-    return resources.files("finrisk.features").joinpath("demo_features.yaml").read_text("utf-8")
+#: Feature sets ``finrisk init --features NAME`` can start from (file in ``finrisk.features``).
+FEATURE_SETS = {"demo": "demo_features.yaml", "handbook": "handbook_features.yaml"}
+
+
+def demo_features_text(feature_set: str = "demo") -> str:
+    """The YAML of a packaged feature set (what ``finrisk init`` writes as ``features.yaml``)."""
+    if feature_set not in FEATURE_SETS:
+        raise WorkspaceError(f"features: expected one of {', '.join(FEATURE_SETS)}, got {feature_set!r}")
+    return resources.files("finrisk.features").joinpath(FEATURE_SETS[feature_set]).read_text("utf-8")
 
 
 def demo_rules_text() -> str:
@@ -282,9 +288,14 @@ lists:
 """
 
 
-def init_workspace(path: Path | str, *, name: str | None = None, force: bool = False) -> Workspace:
-    """Create a workspace folder with ``finrisk.toml``, the built-in event types, demo features, rules and lists."""
+def init_workspace(path: Path | str, *, name: str | None = None, force: bool = False,
+                   features: str = "demo") -> Workspace:
+    """Create a workspace folder with ``finrisk.toml``, the built-in event types, demo features, rules and lists.
+
+    ``features="handbook"`` starts from the card-payment features for the fraud-detection handbook's data.
+    """
     root = Path(path)
+    features_text = demo_features_text(features)
     config = root / CONFIG_FILE
     if config.exists() and not force:
         raise WorkspaceError(f"{config} already exists; use --force to overwrite the settings file")
@@ -297,7 +308,7 @@ def init_workspace(path: Path | str, *, name: str | None = None, force: bool = F
         types_file.write_text(builtin_event_types_text(), encoding="utf-8")
     features_file = root / FEATURES_FILE
     if not features_file.exists() or force:
-        features_file.write_text(demo_features_text(), encoding="utf-8")
+        features_file.write_text(features_text, encoding="utf-8")
     rules_file = root / RULES_FILE
     if not rules_file.exists() or force:
         rules_file.write_text(demo_rules_text(), encoding="utf-8")

@@ -16,9 +16,18 @@ def test_card_precision_counts_cards_per_day_not_transactions() -> None:
     scores = [0.9, 0.8, 0.7, 0.1, 0.95]
     labels = [1, 1, 0, 1, 0]
     # day 1: top-2 cards A (fraud), B (not) -> 1/2; day 2: C (not), A (fraud) -> 1/2
-    assert card_precision_at_k(days, cards, scores, labels, k=2) == pytest.approx(0.5)
+    assert card_precision_at_k(days, cards, scores, labels, k=2, remove_detected=False) == pytest.approx(0.5)
+    # the handbook's definition: A, found on day 1, is blocked and leaves day 2's ranking: C -> 0/2
+    assert card_precision_at_k(days, cards, scores, labels, k=2) == pytest.approx(0.25)
     # top-1: day 1 A -> 1; day 2 C -> 0
     assert card_precision_at_k(days, cards, scores, labels, k=1) == pytest.approx(0.5)
+    # a card missed on day 1 (not in the top-1) stays in day 2's ranking
+    missed = card_precision_at_k(days, pd.Series(["B", "B", "A", "A", "C"]), [0.1, 0.1, 0.9, 0.99, 0.5],
+                                 [1, 1, 0, 0, 0], k=1)
+    assert missed == pytest.approx(0.0)
+    late = card_precision_at_k(days, pd.Series(["B", "B", "A", "B", "C"]), [0.1, 0.1, 0.9, 0.99, 0.5],
+                               [1, 1, 0, 1, 0], k=1)
+    assert late == pytest.approx(0.5)  # day 1 A (not), day 2 B (fraud, not detected before)
 
 
 def test_recall_at_fpr_and_amount_caught() -> None:

@@ -31,6 +31,21 @@ def _numeric(col: pa.Array | pa.ChunkedArray) -> tuple[F64, Bool] | None:
     return np.asarray(f.fill_null(0.0).to_numpy(zero_copy_only=False), dtype=np.float64), valid
 
 
+def _time(kind: DerivedKind, col: pa.Array | pa.ChunkedArray) -> pa.Array | None:
+    """Hour / weekend / night from a timestamp column, by integer arithmetic on UTC microseconds."""
+    if not pa.types.is_timestamp(col.type):
+        return None
+    us_col = pc.cast(pc.cast(col, pa.timestamp("us", tz=col.type.tz)), pa.int64())
+    valid = np.asarray(us_col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    us = np.asarray(us_col.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    hour = (us // 3_600_000_000) % 24
+    if kind is DerivedKind.HOUR_OF_DAY:
+        return pa.array(hour.astype(np.float64), type=pa.float64(), mask=~valid)
+    if kind is DerivedKind.IS_WEEKEND:
+        return pa.array((us // 86_400_000_000 + 3) % 7 >= 5, type=pa.bool_(), mask=~valid)  # 1970-01-01: Thursday
+    return pa.array(hour <= 6, type=pa.bool_(), mask=~valid)
+
+
 def derive(d: DerivedFeature, inputs: list[pa.Array | pa.ChunkedArray]) -> pa.Array | None:
     """The values of ``d`` from its input columns (None: leave it to SQL)."""
     if d.kind in (DerivedKind.EQUAL, DerivedKind.NOT_EQUAL):
@@ -39,6 +54,8 @@ def derive(d: DerivedFeature, inputs: list[pa.Array | pa.ChunkedArray]) -> pa.Ar
             return None
         eq = pc.equal(a, b) if d.kind is DerivedKind.EQUAL else pc.not_equal(a, b)
         return eq.combine_chunks() if isinstance(eq, pa.ChunkedArray) else eq
+    if d.kind.reads_time:
+        return _time(d.kind, inputs[0])
     nums = [_numeric(c) for c in inputs]
     if any(n is None for n in nums):
         return None

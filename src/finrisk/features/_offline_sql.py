@@ -63,7 +63,8 @@ def _needed_fields(fs: FeatureSet) -> dict[str, str]:
     for d in fs.derived_features:
         for i in d.inputs:
             if i not in names:
-                out.setdefault(i, "BOOLEAN" if d.kind in (DerivedKind.EQUAL, DerivedKind.NOT_EQUAL) else "DOUBLE")
+                out.setdefault(i, "BOOLEAN" if d.kind in (DerivedKind.EQUAL, DerivedKind.NOT_EQUAL)
+                               else "TIMESTAMPTZ" if d.kind.reads_time else "DOUBLE")
     out.pop("event_time", None)
     out.pop("event_type", None)
     out.pop("event_id", None)
@@ -214,6 +215,13 @@ def _derived_sql(d: DerivedFeature, ref: dict[str, str]) -> str:
         return f"CASE WHEN {a[1]} = 0 THEN NULL ELSE CAST({a[0]} AS DOUBLE) / ({a[1]} / 3600.0) END"
     if kind is DerivedKind.EQUAL:
         return f"({a[0]} = {a[1]})"
+    if kind.reads_time:
+        utc = f"timezone('UTC', CAST({a[0]} AS TIMESTAMPTZ))"
+        if kind is DerivedKind.HOUR_OF_DAY:
+            return f"CAST(extract(hour FROM {utc}) AS DOUBLE)"
+        if kind is DerivedKind.IS_WEEKEND:
+            return f"(isodow({utc}) >= 6)"
+        return f"(extract(hour FROM {utc}) <= 6)"
     return f"({a[0]} <> {a[1]})"
 
 

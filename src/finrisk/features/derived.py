@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from finrisk.features.spec import DerivedKind
@@ -46,6 +47,22 @@ def _speed(km: Any, seconds: Any) -> Any:
     return None if seconds == 0 else km / (seconds / 3600)
 
 
+def _utc(t: Any) -> datetime:
+    return t.astimezone(UTC) if t.tzinfo is not None else t  # type: ignore[no-any-return]
+
+
+def _hour(t: Any) -> float:
+    return float(_utc(t).hour)
+
+
+def _weekend(t: Any) -> bool:
+    return _utc(t).weekday() >= 5
+
+
+def _night(t: Any) -> bool:
+    return _utc(t).hour <= 6
+
+
 def _not_equal(a: Any, b: Any) -> bool:
     return bool(a != b)
 
@@ -62,6 +79,9 @@ _FORMULAS: dict[DerivedKind, Callable[..., Any]] = {
     DerivedKind.SPEED_KMH: _speed,
     DerivedKind.NOT_EQUAL: _not_equal,
     DerivedKind.EQUAL: _equal,
+    DerivedKind.HOUR_OF_DAY: _hour,
+    DerivedKind.IS_WEEKEND: _weekend,
+    DerivedKind.IS_NIGHT: _night,
 }
 
 

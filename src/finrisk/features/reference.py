@@ -155,6 +155,10 @@ def _derive(kind: DerivedKind, args: list[Any]) -> Any:
         return None if args[1] == 0 else args[0] / (args[1] / 3600)
     if kind is DerivedKind.NOT_EQUAL:
         return bool(args[0] != args[1])
+    if kind.reads_time:  # the same UTC calendar rules, written out once more
+        t = args[0].astimezone(UTC)
+        return float(t.hour) if kind is DerivedKind.HOUR_OF_DAY else (
+            t.isoweekday() >= 6 if kind is DerivedKind.IS_WEEKEND else t.hour < 7)
     return bool(args[0] == args[1])
 
 

@@ -121,6 +121,12 @@ class DerivedKind(StrEnum):
     - ``distance_km [lat, lon, lat2, lon2]``: great-circle distance (haversine, R = 6371.0088 km).
     - ``speed_kmh [km, seconds]``: km / (seconds / 3600); null when seconds is null or 0.
     - ``not_equal [a, b]`` / ``equal [a, b]``: boolean; null when either is null.
+    - ``hour_of_day [t]``: the UTC hour (0-23) of a timestamp (``event_time`` or a timestamp field).
+    - ``is_weekend [t]``: boolean, Saturday or Sunday (UTC).
+    - ``is_night [t]``: boolean, 00:00-06:59 UTC (the fraud-detection handbook's night).
+
+    The time kinds read UTC: events are stored in UTC, and a bank with one home time zone shifts
+    its night with a ``time_field`` of local time rather than a per-feature zone.
     """
 
     RATIO = "ratio"
@@ -130,6 +136,14 @@ class DerivedKind(StrEnum):
     SPEED_KMH = "speed_kmh"
     NOT_EQUAL = "not_equal"
     EQUAL = "equal"
+    HOUR_OF_DAY = "hour_of_day"
+    IS_WEEKEND = "is_weekend"
+    IS_NIGHT = "is_night"
+
+    @property
+    def reads_time(self) -> bool:
+        """Takes one timestamp (``event_time`` or a timestamp field)."""
+        return self in _TIME_KINDS
 
     @property
     def arity(self) -> int:
@@ -137,7 +151,9 @@ class DerivedKind(StrEnum):
 
 
 _ARITY = {DerivedKind.RATIO: 2, DerivedKind.DIFFERENCE: 2, DerivedKind.ZSCORE: 3, DerivedKind.DISTANCE_KM: 4,
-          DerivedKind.SPEED_KMH: 2, DerivedKind.NOT_EQUAL: 2, DerivedKind.EQUAL: 2}
+          DerivedKind.SPEED_KMH: 2, DerivedKind.NOT_EQUAL: 2, DerivedKind.EQUAL: 2, DerivedKind.HOUR_OF_DAY: 1,
+          DerivedKind.IS_WEEKEND: 1, DerivedKind.IS_NIGHT: 1}
+_TIME_KINDS = frozenset({DerivedKind.HOUR_OF_DAY, DerivedKind.IS_WEEKEND, DerivedKind.IS_NIGHT})
 
 #: Features with the same group key share one online state (same entity, events, filter, window).
 GroupKey = tuple[tuple[str, ...], tuple[str, ...], str, int | None, int, str, bool]
@@ -337,6 +353,12 @@ class _Parser:
         if len(inputs) != kind.arity:
             raise self.err(name, "inputs", f"{kind.value} takes {kind.arity} inputs, got {len(inputs)}")
         fields = {f.name for t in self.registry for f in t.fields}
+        if kind.reads_time:
+            stamps = {"event_time"} | {f.name for t in self.registry for f in t.fields if f.type is FieldType.TIMESTAMP}
+            if inputs[0] not in stamps:
+                raise self.err(name, "inputs", f"{kind.value} reads a timestamp: event_time or a timestamp field, "
+                                               f"got {inputs[0]!r}")
+            fields.add("event_time")
         for i in inputs:
             if i not in known and i not in fields:
                 raise self.err(name, "inputs", f"input {i!r} is neither a feature declared above nor an event field")

@@ -3,7 +3,9 @@
 - ROC AUC and average precision (scikit-learn's, the handbook's definitions);
 - Card Precision@k: each day, rank entities (cards) by their highest score that day, take the
   top ``k`` and count how many had a fraud that day; the mean over days (the handbook's CP@k:
-  an investigator can check k cards a day);
+  an investigator can check k cards a day). As in the handbook, a card found compromised in a
+  day's top ``k`` is blocked: it leaves the ranking of the following days
+  (``remove_detected=False`` keeps it, and then it can count again every day);
 - recall at a fixed false-positive rate (the share of fraud caught when ``fpr`` of legitimate
   events are flagged);
 - fraud amount caught at a review budget (the share of the fraud *amount* among the top
@@ -24,16 +26,29 @@ __all__ = ["Scores", "card_precision_at_k", "evaluate_scores", "fraud_amount_cau
 
 
 def card_precision_at_k(days: pd.Series, entities: pd.Series, scores: npt.ArrayLike, labels: npt.ArrayLike,
-                        *, k: int = 100) -> float:
-    """Mean over days of (fraudulent entities among the day's top-``k`` entities) / ``k``."""
+                        *, k: int = 100, remove_detected: bool = True) -> float:
+    """Mean over days of (fraudulent entities among the day's top-``k`` entities) / ``k``.
+
+    With ``remove_detected`` (the handbook's definition) an entity found fraudulent in a day's top
+    ``k`` is left out of the later days.
+    """
     frame = pd.DataFrame({"day": pd.to_datetime(days).dt.floor("D").to_numpy(), "entity": entities.to_numpy(),
                           "score": np.asarray(scores, dtype=float), "label": np.asarray(labels, dtype=int)})
     frame["entity"] = frame["entity"].fillna("<none>")
     per = frame.groupby(["day", "entity"], sort=False).agg(score=("score", "max"), label=("label", "max"))
     per = per.reset_index().sort_values(["day", "score"], ascending=[True, False], kind="stable")
-    top = per.groupby("day", sort=True).head(k)
-    daily = top.groupby("day")["label"].sum() / k
-    return float(daily.mean()) if len(daily) else float("nan")
+    if not remove_detected:
+        top = per.groupby("day", sort=True).head(k)
+        daily = top.groupby("day")["label"].sum() / k
+        return float(daily.mean()) if len(daily) else float("nan")
+    detected: set[object] = set()
+    shares = []
+    for _, day in per.groupby("day", sort=True):
+        top = day[~day["entity"].isin(detected)].head(k)
+        found = top.loc[top["label"] == 1, "entity"]
+        shares.append(len(found) / k)
+        detected.update(found)
+    return float(np.mean(shares)) if shares else float("nan")
 
 
 def recall_at_fpr(labels: npt.ArrayLike, scores: npt.ArrayLike, *, fpr: float = 0.01) -> float:

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +25,7 @@ from finrisk.events.schema import LABEL_PREFIX, FieldType
 from finrisk.events.validate import EventValidator, describe_value
 from finrisk.store._readers import FORMATS, Row, Unreadable, count_rows, read_batches
 from finrisk.store.embedded_log import EmbeddedEventLog, open_log
+from finrisk.store.handbook import handbook_batches, handbook_files, is_handbook
 from finrisk.store.log import AppendStatus
 from finrisk.store.warehouse import open_warehouse
 
@@ -236,8 +237,12 @@ def load_path(
     rejects_path: Path | str | None = None,
     progress: LoadProgress | None = None,
     batch_size: int = 50_000,
+    fraud_known_after: timedelta | None = timedelta(days=7),
 ) -> LoadSummary:
-    """Load a file, a folder of files, or a simulator folder into the workspace's event log.
+    """Load a file, a folder of files, a simulator folder or the fraud-detection handbook's card data
+    (``.pkl`` per day or CSV with its ``TX_*`` columns, see :mod:`finrisk.store.handbook`) into the
+    workspace's event log. ``fraud_known_after`` (handbook data only): each fraud also yields a
+    ``chargeback`` that long after the transaction (``None``: none).
 
     Raises :class:`~finrisk.errors.InputFileError` when a file cannot be read at all.
     """
@@ -253,9 +258,12 @@ def load_path(
     started = time.perf_counter()
     with open_log(workspace) as log:
         loader = _Loader(workspace, log, rejects_path=rejects, progress=progress)
-        loader.total = _total_rows(path)
+        handbook = not (path.is_dir() and _is_sim_folder(path)) and is_handbook(path)
+        loader.total = None if handbook else _total_rows(path)
         try:
-            if path.is_dir() and _is_sim_folder(path):
+            if handbook:
+                _load_handbook(loader, path, known_after=fraud_known_after, batch_size=batch_size)
+            elif path.is_dir() and _is_sim_folder(path):
                 _load_sim_folder(loader, workspace, log, path, batch_size=batch_size)
             elif path.is_dir():
                 files = sorted(p for p in path.rglob("*") if p.suffix.lower() in FORMATS and p.is_file())
@@ -283,6 +291,31 @@ def _total_rows(path: Path) -> int | None:
             return None
         total += n
     return total
+
+
+def _load_handbook(loader: _Loader, path: Path, *, known_after: timedelta | None, batch_size: int) -> None:
+    """The handbook's card data, converted a file at a time (see :mod:`finrisk.store.handbook`).
+
+    Pickles do not say their row count up front, so the progress total is estimated from the files
+    read so far (rows per file x files) and settles on the true count at the end.
+    """
+    n_files = len(handbook_files(path))
+    number = 0
+    for f, rows in handbook_batches(path, known_after=known_after, batch_size=batch_size):
+        if not loader.summary.files or loader.summary.files[-1] != f:
+            loader.summary.files.append(f)
+            loader._file = str(f)
+            number = 0
+        loader._load_batch([(number + i + 1, row) for i, row in enumerate(rows)], event_type=None, is_csv=False,
+                           labels=None)
+        number += len(rows)
+        done = len(loader.summary.files)
+        loader.total = max(loader.summary.read, round(loader.summary.read / done * n_files))
+        if loader.progress is not None:
+            loader.progress(loader.summary.read, loader.total)
+    loader.total = loader.summary.read
+    if loader.progress is not None:
+        loader.progress(loader.summary.read, loader.total)
 
 
 def _is_sim_folder(path: Path) -> bool:

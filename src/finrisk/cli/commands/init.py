@@ -15,10 +15,12 @@ def init(
     directory: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")],
     name: Annotated[str | None, typer.Option(help="Workspace name (default: the folder name).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing finrisk.toml.")] = False,
+    features: Annotated[str, typer.Option(help="Feature set to start from: demo (the simulated world) or "
+                                                "handbook (card payments, the fraud-detection handbook).")] = "demo",
 ) -> None:
     """Create a workspace: finrisk.toml, the built-in event types and the demo features, ready to edit."""
     with user_errors():
-        ws = init_workspace(directory, name=name, force=force)
+        ws = init_workspace(directory, name=name, force=force, features=features)
     console.print(f"Created workspace [bold]{ws.settings.workspace.name}[/] in {ws.root}")
     console.print(f"  event types: {', '.join(ws.event_types.names)}  (event_types.yaml)")
     console.print(f"  features:    {len(ws.features)} declared  (features.yaml)")
