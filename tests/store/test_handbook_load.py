@@ -124,3 +124,38 @@ def test_the_cli_loads_a_handbook_csv_and_names_a_bad_delay(frame: pd.DataFrame,
     assert f"C{int(frame.iloc[0].CUSTOMER_ID)}" in cards
     assert not any(c.endswith(".0") for c in cards)
     assert _sql(ws, 'SELECT count(*) FROM "transaction"')[0] == (39,)
+
+
+def test_a_pickle_calling_a_private_numpy_file_helper_is_refused(tmp_path):
+    """Private callables are rebuild helpers only from pandas'/numpy's array modules, never numpy's file
+    writers (``_savez`` writes any path it is given)."""
+    import pickle
+
+    from finrisk.errors import InputFileError
+    from finrisk.store._safe_pickle import read_dataframe_pickle
+
+    class _Evil:
+        def __reduce__(self):
+            import numpy.lib._npyio_impl as npyio
+            return (npyio._savez, (str(tmp_path / "written.npz"), (), {}, False))
+
+    bad = tmp_path / "2018-04-01.pkl"
+    bad.write_bytes(pickle.dumps(_Evil(), protocol=4))
+    with pytest.raises(InputFileError, match="_savez"):
+        read_dataframe_pickle(bad)
+    assert not (tmp_path / "written.npz").exists()
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_dataframe_pickles_of_every_protocol_are_read(tmp_path, protocol):
+    import pickle
+
+    import pandas as pd
+
+    from finrisk.store._safe_pickle import read_dataframe_pickle
+
+    frame = pd.DataFrame({"TX_AMOUNT": [1.5, 2.0], "CUSTOMER_ID": [1, 2], "TERMINAL_ID": ["a", "b"],
+                          "TX_DATETIME": pd.to_datetime(["2018-04-01 00:00:31", "2018-04-01 00:02:10"])})
+    path = tmp_path / "2018-04-01.pkl"
+    path.write_bytes(pickle.dumps(frame, protocol=protocol))
+    pd.testing.assert_frame_equal(read_dataframe_pickle(path), frame)

@@ -12,6 +12,7 @@ else fails with :class:`InputFileError` naming the refused global; the result mu
 from __future__ import annotations
 
 import builtins
+import codecs
 import copyreg
 import datetime
 import functools
@@ -31,13 +32,22 @@ __all__ = ["read_dataframe_pickle"]
 pickle_compat: Any = importlib.import_module("pandas.compat.pickle_compat")
 
 _ROOTS = ("pandas", "numpy")
-_DENIED_PARTS = ("io", "testing", "plotting", "f2py", "distutils", "ctypeslib", "_pytest", "conftest")
+_DENIED_PARTS = ("io", "testing", "_testing", "plotting", "f2py", "distutils", "ctypeslib", "_pytest", "conftest",
+                 "parsers", "writers")
+#: Private rebuild helpers (``_reconstruct``, ``_unpickle_block``, ``_new_Index``...) are taken only from
+#: these modules: numpy's file helpers (``_savez``...) are private callables too.
+_HELPER_MODULES = ("pandas._libs", "pandas.core.indexes", "pandas.core.internals", "pandas.core.arrays",
+                   "pandas.core.dtypes", "pandas.core.frame", "pandas.core.series", "numpy._core.multiarray",
+                   "numpy.core.multiarray", "numpy._core.numeric", "numpy.core.numeric")
+#: numpy classes only from the array and dtype modules (``numpy.memmap`` is refused by name).
+_NUMPY_CLASS_MODULES = ("numpy", "numpy.dtypes", "numpy._core", "numpy.core")
 _DENIED_NAMES = frozenset({"memmap", "HDFStore", "ExcelWriter", "ExcelFile", "DataFrame.to_pickle", "eval", "load",
                            "loads", "read_pickle", "fromfile", "tofile", "save", "savez"})
 _BUILTINS = frozenset({"slice", "complex", "set", "frozenset", "bytearray", "range", "object", "list", "dict", "tuple",
                        "int", "float", "str", "bytes", "bool"})
 _OTHER = {("copyreg", "_reconstructor"): copyreg._reconstructor,  # type: ignore[attr-defined]
-          ("functools", "partial"): functools.partial}
+          ("functools", "partial"): functools.partial,
+          ("_codecs", "encode"): codecs.encode}  # protocol-2 pickles encode bytes through it
 #: pandas 3 keeps strings in Arrow arrays; these rebuild them (no file access among them).
 _PYARROW = frozenset({"_restore_array", "type_for_alias", "py_buffer", "_reconstruct_table",
                       "_reconstruct_record_batch", "schema", "field", "list_", "struct", "timestamp", "dictionary"})
@@ -53,6 +63,7 @@ class _SafeUnpickler(pickle_compat.Unpickler):  # type: ignore[misc]
     def find_class(self, module: str, name: str) -> Any:
         key = (module, name)
         module, name = pickle_compat._class_locations_map.get(key, key)
+        module = {"__builtin__": "builtins", "copy_reg": "copyreg"}.get(module, module)  # protocol-2 names
         if module == "builtins":
             if name in _BUILTINS:
                 return getattr(builtins, name)
@@ -67,9 +78,15 @@ class _SafeUnpickler(pickle_compat.Unpickler):  # type: ignore[misc]
         if parts[0] not in _ROOTS or any(p in _DENIED_PARTS for p in parts) or name in _DENIED_NAMES:
             raise _Refused(f"{module}.{name}")
         found = super().find_class(module, name)
-        if isinstance(found, type) or (callable(found) and name.startswith("_")):
+        if isinstance(found, type) and (parts[0] == "pandas" or _within(module, _NUMPY_CLASS_MODULES)):
+            return found
+        if callable(found) and name.startswith("_") and _within(module, _HELPER_MODULES):
             return found
         raise _Refused(f"{module}.{name}")
+
+
+def _within(module: str, roots: tuple[str, ...]) -> bool:
+    return any(module == root or module.startswith(root + ".") for root in roots)
 
 
 def read_dataframe_pickle(path: Path) -> pd.DataFrame:
