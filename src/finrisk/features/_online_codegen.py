@@ -21,7 +21,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from finrisk.features import _online_state as st
+from finrisk.features.derived import formula
 from finrisk.features.expr import Filter
+from finrisk.features.spec import DerivedKind
 
 __all__ = ["compile_derived", "compile_plan", "compile_slide", "filter_source"]
 
@@ -303,28 +305,51 @@ def _first_seen_body(group: Any, own: bool, p: str, ns: dict[str, Any]) -> list[
 
 Derived = Sequence[tuple[int, Any, tuple[tuple[bool, Any], ...]]]
 
+#: Formulas written inline (the same expression as :mod:`finrisk.features.derived`, so the same value);
+#: the others (``distance_km``) stay calls.
+_INLINE = {
+    formula(DerivedKind.RATIO): "None if {1} == 0 else {0} / {1}",
+    formula(DerivedKind.DIFFERENCE): "{0} - {1}",
+    formula(DerivedKind.ZSCORE): "None if {2} == 0 else ({0} - {1}) / {2}",
+    formula(DerivedKind.SPEED_KMH): "None if {1} == 0 else {0} / ({1} / 3600)",
+    formula(DerivedKind.NOT_EQUAL): "True if {0} != {1} else False",
+    formula(DerivedKind.EQUAL): "True if {0} == {1} else False",
+}
+
+
+def _derived_lines(derived: Derived, ns: dict[str, Any]) -> list[str]:
+    """Statements computing every derived feature, in declaration order, into ``out``."""
+    lines: list[str] = []
+    for n, (idx, fn, sources) in enumerate(derived):
+        args = [f"out[{s}]" if is_feature else _get(s) for is_feature, s in sources]
+        names = [f"a{j}" for j in range(len(args))]
+        lines += [f"{name} = {arg}" for name, arg in zip(names, args, strict=True)]
+        missing = " or ".join(f"{name} is None" for name in names)
+        template = _INLINE.get(fn)
+        if template is None:
+            ns[f"derive{n}"] = fn
+            value = f"derive{n}({', '.join(names)})"
+        else:
+            value = template.format(*names)
+        lines += [f"if {missing}:", f"    out[{idx}] = None", "else:", f"    out[{idx}] = {value}"]
+    return lines
+
 
 def compile_derived(derived: Derived) -> Callable[[Any, list[Any]], None]:
     """``derive(event, out)``: every derived feature, in declaration order, into ``out``."""
     ns: dict[str, Any] = {}
-    lines = ["def derive(event, out):", "    pass"]
-    for n, (idx, fn, sources) in enumerate(derived):
-        args = [f"out[{s}]" if is_feature else _get(s) for is_feature, s in sources]
-        names = [f"a{j}" for j in range(len(args))]
-        lines += [f"    {name} = {arg}" for name, arg in zip(names, args, strict=True)]
-        missing = " or ".join(f"{name} is None" for name in names)
-        ns[f"f{n}"] = fn
-        lines += [f"    out[{idx}] = None if {missing} else f{n}({', '.join(names)})"]
+    lines = ["def derive(event, out):", "    pass", *_indent(_derived_lines(derived, ns), 4)]
     exec(compile("\n".join(lines) + "\n", "<finrisk derived features>", "exec"), ns)  # noqa: S102
     out_fn: Callable[[Any, list[Any]], None] = ns["derive"]
     return out_fn
 
 
-def compile_plan(plan: Sequence[tuple[Any, bool]], label: str) -> Callable[[Any, int, str, list[Any]], None]:
+def compile_plan(plan: Sequence[tuple[Any, bool]], label: str,
+                 derived: Derived = ()) -> Callable[[Any, int, str, list[Any]], None]:
     """One function running every group of ``plan`` for an in-order event: ``step(event, t, eid, out)``.
 
     Groups with the same key fields share one key extraction; first_seen groups call their own
-    ``process``.
+    ``process``; the ``derived`` features follow, inline (their event fields read with the others).
     """
     from finrisk.features._online_group import WindowGroup
 
@@ -358,6 +383,7 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str) -> Callable[[Any,
             else:
                 ns[f"{p}process"] = group.process
                 lines.append(f"        {p}process(event, t, eid, {own}, out)")
+    lines += _indent(_derived_lines(derived, ns), 4)
     # read each event field once, into a local
     body = "\n".join(lines[2:])
     fields = list(dict.fromkeys(_FIELD_GET.findall(body)))

@@ -158,7 +158,7 @@ class OnlineFeatureEngine:
         them all for an in-order event (a group whose key fields the event lacks yields nulls)."""
         etype = event.get("event_type")
         plan = tuple((g, etype in g.events) for g in self._groups)
-        entry = self._plans[etype] = (plan, compile_plan(plan, str(etype)))
+        entry = self._plans[etype] = (plan, compile_plan(plan, str(etype), self._derived))
         return entry
 
     def _step(self, event: Mapping[str, Any], out: list[Any]) -> None:
@@ -174,7 +174,7 @@ class OnlineFeatureEngine:
                 self._groups[sweeper].sweep(t, _SWEEP_BUDGET)
         else:
             self._late(event, t, eid, plan, out)
-        self._derive(event, out)
+            self._derive(event, out)
 
     def _late(self, event: Mapping[str, Any], t: int, eid: str, plan: Plan, out: list[Any]) -> None:
         report = self.lateness
@@ -190,6 +190,17 @@ class OnlineFeatureEngine:
         for group, ent in entries:
             if ent is not None:
                 group.store(event, ent, t)
+
+    @property
+    def names(self) -> list[str]:
+        """The feature names, in the order :meth:`values` returns their values."""
+        return self._names
+
+    def values(self, event: Mapping[str, Any]) -> list[Any]:
+        """:meth:`process` as a list in :attr:`names` order (no dict: for callers that index by position)."""
+        out: list[Any] = [None] * len(self._names)
+        self._step(event, out)
+        return out
 
     def process(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Every feature's value for ``event`` (from the events before it), then add it to the state."""
