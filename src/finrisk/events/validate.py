@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -30,6 +30,7 @@ __all__ = [
     "canonical_json",
     "describe_value",
     "format_timestamp",
+    "format_us",
     "parse_timestamp",
 ]
 
@@ -78,6 +79,29 @@ def format_timestamp(dt: datetime) -> str:
     if utc.year < 1000:
         return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return utc.isoformat(timespec="microseconds") + "Z"
+
+
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_SECONDS: dict[int, str] = {}  # whole second -> its text up to the seconds (a bounded cache)
+
+
+def format_us(us: int) -> str:
+    """:func:`format_timestamp` of the UTC time ``us`` microseconds after the epoch.
+
+    The text of each whole second is cached (decisions format their event time and their decision
+    time, both close to the previous event's), so the usual call is a lookup and one f-string:
+    about 10x cheaper than formatting a datetime.
+    """
+    sec, frac = divmod(us, 1_000_000)
+    head = _SECONDS.get(sec)
+    if head is None:
+        dt = _EPOCH_NAIVE + timedelta(seconds=sec)
+        if dt.year < 1000:
+            return format_timestamp((dt + timedelta(microseconds=frac)).replace(tzinfo=UTC))
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        head = _SECONDS[sec] = dt.isoformat(timespec="seconds")
+    return f"{head}.{frac:06d}Z"
 
 
 Checker = Callable[[Any], tuple[Any, str | None]]
