@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from finrisk.config import Workspace
@@ -141,8 +141,8 @@ class DecisionEngine:
         else:
             decided_text = format_timestamp(decided_at)
             decision_id = new_decision_id(at_us * 1000)
-        # validated events carry UTC datetimes: their text from the µs already computed
-        event_text = (format_us(at_us) if isinstance(event_time, datetime) and event_time.tzinfo is UTC
+        # an aware event time (validated events carry UTC ones): its text from the µs already computed
+        event_text = (format_us(at_us) if isinstance(event_time, datetime) and event_time.utcoffset() is not None
                       else format_timestamp(event_time))
         action = result.action.value
         hits = result.hits

@@ -82,26 +82,29 @@ def format_timestamp(dt: datetime) -> str:
 
 
 _EPOCH_NAIVE = datetime(1970, 1, 1)
-_SECONDS: dict[int, str] = {}  # whole second -> its text up to the seconds (a bounded cache)
+_DAYS: dict[int, str] = {}  # day since the epoch -> its date text (a bounded cache)
 
 
 def format_us(us: int) -> str:
     """:func:`format_timestamp` of the UTC time ``us`` microseconds after the epoch.
 
-    The text of each whole second is cached (decisions format their event time and their decision
-    time, both close to the previous event's), so the usual call is a lookup and one f-string:
-    about 10x cheaper than formatting a datetime.
+    The date text of each day is cached (decisions format their event time and their decision time;
+    replay walks history day by day), so the usual call is integer arithmetic and one f-string:
+    several times cheaper than formatting a datetime.
     """
-    sec, frac = divmod(us, 1_000_000)
-    head = _SECONDS.get(sec)
+    day, rest = divmod(us, 86_400_000_000)
+    head = _DAYS.get(day)
     if head is None:
-        dt = _EPOCH_NAIVE + timedelta(seconds=sec)
-        if dt.year < 1000:
-            return format_timestamp((dt + timedelta(microseconds=frac)).replace(tzinfo=UTC))
-        if len(_SECONDS) >= 4096:
-            _SECONDS.clear()
-        head = _SECONDS[sec] = dt.isoformat(timespec="seconds")
-    return f"{head}.{frac:06d}Z"
+        date = _EPOCH_NAIVE + timedelta(days=day)
+        if date.year < 1000:
+            return format_timestamp((_EPOCH_NAIVE + timedelta(microseconds=us)).replace(tzinfo=UTC))
+        if len(_DAYS) >= 4096:
+            _DAYS.clear()
+        head = _DAYS[day] = date.date().isoformat()
+    sec, frac = divmod(rest, 1_000_000)
+    minute, s = divmod(sec, 60)
+    h, m = divmod(minute, 60)
+    return f"{head}T{h:02d}:{m:02d}:{s:02d}.{frac:06d}Z"
 
 
 Checker = Callable[[Any], tuple[Any, str | None]]
