@@ -182,7 +182,8 @@ def main() -> None:
         "goal_p99_us": 300,
         "goal_decisions_per_s": 20000,
     }
-    print(f"{result['decisions_per_s']:,.0f} decisions/s ({result['decisions_per_s_cpu']:,.0f}/s of CPU), p50 {result['p50_us']} µs, p99 {result['p99_us']} µs "
+    print(f"{result['decisions_per_s']:,.0f} decisions/s ({result['decisions_per_s_cpu']:,.0f}/s of CPU), "
+          f"p50 {result['p50_us']} µs, p99 {result['p99_us']} µs "
           f"({result['rules']} rules, {result['features']} features); features alone p99 "
           f"{result['features_only_p99_us']} µs; with the durable log p99 {result['service_p99_us']} µs")
     print(json.dumps(result))
