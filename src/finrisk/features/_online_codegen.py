@@ -286,20 +286,25 @@ def compile_slide(group: Any) -> Callable[[st.KeyState, int], None]:
     return fn
 
 
-def _first_seen_body(group: Any, own: bool, p: str, ns: dict[str, Any]) -> list[str]:
-    """Statements for one first_seen group placed at event_time (``key`` set and not null)."""
+def _first_seen_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str) -> list[str]:
+    """Statements for one first_seen group placed at event_time (``key`` set and not null);
+    ``ent``: a local holding the event's ``(t, t, eid)`` entry."""
     ns.update({f"{p}get": group.states.get, f"{p}states": group.states,
                f"{p}matches": group.filter.matches if group.filter else None})
-    lines = [f"first = stored = {p}get(key)"]
-    if own:
-        flt = filter_source(group.filter) if group.filter is not None else "True"
-        lines += [f"ent = (t, t, eid) if {flt if flt is not None else f'{p}matches(event)'} else None"]
-        if group.include_current:
-            lines += ["if ent is not None and first is None:", "    first = ent"]
-    lines += ["value = None if first is None else (t - first[0]) / 1_000_000"]
+    flt = None
+    if own and group.filter is not None:
+        flt = filter_source(group.filter) or f"{p}matches(event)"
+    qualifies = "True" if flt is None else f"({flt})"
+    lines = [f"first = {p}get(key)"]
+    if own and group.include_current:  # the event itself is the first one when nothing came before
+        lines += [f"if first is None and {qualifies}:", f"    {p}states[key] = first = {ent}"]
+        lines += ["value = None if first is None else (t - first[0]) / 1_000_000"]
+    else:
+        lines += ["if first is None:", "    value = None"]
+        if own:  # in order: the event is after the stored first one, so it replaces only a missing one
+            lines += [f"    if {qualifies}:", f"        {p}states[key] = {ent}"]
+        lines += ["else:", "    value = (t - first[0]) / 1_000_000"]
     lines += [f"out[{i}] = value" for i in group.outputs]
-    if own:  # in order: the event is after the stored first one, so it replaces only a missing one
-        lines += ["if ent is not None and stored is None:", f"    {p}states[key] = ent"]
     return lines
 
 
@@ -367,6 +372,7 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str,
         if own and isinstance(group, WindowGroup) and group.time_field is None and group.fields not in entries:
             entries[group.fields] = name = f"e{len(entries)}"
             lines.append(f"    {name} = {_entry_source(group.fields)}")
+    lines.append("    e_now = (t, t, eid)")  # the entry of first_seen groups
     for key, members in by_key.items():
         if any(not _IDENT.match(k) for k in key):
             raise ValueError(f"The 'key' of a feature must be field names. Got {key!r} instead.")
@@ -379,7 +385,7 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str,
             if isinstance(group, WindowGroup):
                 lines += _indent(_window_body(group, own, p, ns, entries.get(group.fields, "")), 8)
             elif group.time_field is None:
-                lines += _indent(_first_seen_body(group, own, p, ns), 8)
+                lines += _indent(_first_seen_body(group, own, p, ns, "e_now"), 8)
             else:
                 ns[f"{p}process"] = group.process
                 lines.append(f"        {p}process(event, t, eid, {own}, out)")
