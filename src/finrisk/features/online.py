@@ -16,9 +16,11 @@ Layout
   monotonic min/max deques over the window). ``first_seen`` features keep one entry per key.
 - For each event type and shape, the engine generates one function that runs every group the
   event reads or feeds (:mod:`finrisk.features._online_codegen`): each field is read once, groups
-  with the same key fields look it up once, filters are inlined, and each window slides with its
-  column updates unrolled. The generic methods of the groups remain the reference and serve the
-  out-of-order path.
+  with the same key fields look it up once, filters are inlined, each window slides with its
+  column updates unrolled, and the derived features follow inline. The generic methods of the
+  groups (and ``compile_derived``) remain the reference and serve the out-of-order path.
+  :meth:`OnlineFeatureEngine.values` (a list in :attr:`~OnlineFeatureEngine.names` order) is the
+  hot path; :meth:`~OnlineFeatureEngine.process` makes it a dict.
 - Memory is bounded by the windows: a key's entries older than ``now - lag - window - lateness``
   are cut when its window slides, and a sweep walks a few keys per event to drop keys whose
   newest entry is that old.
