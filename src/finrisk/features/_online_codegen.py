@@ -29,6 +29,7 @@ __all__ = ["compile_derived", "compile_plan", "compile_slide", "filter_source"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FIELD_GET = re.compile(r"event\.get\('([A-Za-z_][A-Za-z0-9_]*)'\)")
+_SCALED = re.compile(r"event\.scaled\('([A-Za-z_][A-Za-z0-9_]*)'\)")
 _KS = re.compile(r"\bks\b")
 _CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
@@ -158,7 +159,7 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "
         insert = ["ks.ents.append(ent)"]
         for win, var in zip(wins, names, strict=True):
             if group.lag_us == 0:
-                insert += _on(var, [*_add_lines(win, [_get(f) for f in win.fields]), "ks.we += 1", "ks.now = t",
+                insert += _on(var, [*_add_lines(win, win.fields), "ks.we += 1", "ks.now = t",
                                     f"if ks.due > t + {win.window_us}:", f"    ks.due = t + {win.window_us}"])
             else:
                 insert += _on(var, [f"if ks.due > t + {group.lag_us}:", f"    ks.due = t + {group.lag_us}"])
@@ -211,16 +212,18 @@ def _new_state(group: Any, p: str) -> list[str]:
 
 def _add_lines(group: Any, values: Sequence[str] = ()) -> list[str]:
     """:func:`~finrisk.features._online_state.add` unrolled for the group's columns (entry at the window end);
-    ``values``: expressions for the entry's values (default: read from ``ent``)."""
+    ``values``: the event fields of the entry's values (default: read from ``ent``), whose scaled
+    sums the step computes once for every window that adds them (see :func:`compile_plan`)."""
     lines: list[str] = []
     for c, (pos, sums, squares, minimum, maximum, distinct, counts) in enumerate(group.columns):
-        lines += [f"v = {values[c] if values else f'ent[{pos}]'}", "if v is not None:"]
+        lines += [f"v = {_get(values[c]) if values else f'ent[{pos}]'}", "if v is not None:"]
         if counts:
             lines.append(f"    ks.nn[{c}] += 1")
         elif not (sums or distinct or minimum or maximum):
             lines.append("    pass")
         if sums:
-            lines += ["    x = int(v * SCALE)", f"    ks.s1[{c}] += x"]
+            scaled = f"event.scaled({values[c]!r})" if values and _IDENT.match(values[c]) else "int(v * SCALE)"
+            lines += [f"    x = {scaled}", f"    ks.s1[{c}] += x"]
             if squares:
                 lines.append(f"    ks.s2[{c}] += x * x")
         if distinct:
@@ -390,11 +393,14 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str,
                 ns[f"{p}process"] = group.process
                 lines.append(f"        {p}process(event, t, eid, {own}, out)")
     lines += _indent(_derived_lines(derived, ns), 4)
-    # read each event field once, into a local
+    # read each event field once, into a local; scale a summed field once (used only when not null)
     body = "\n".join(lines[2:])
     fields = list(dict.fromkeys(_FIELD_GET.findall(body)))
     body = _FIELD_GET.sub(lambda m: f"f_{m.group(1)}", body)
-    src = "\n".join([*lines[:2], *(f"    f_{f} = {_get(f)}" for f in fields), body]) + "\n"
+    scaled = list(dict.fromkeys(_SCALED.findall(body)))
+    body = _SCALED.sub(lambda m: f"x_{m.group(1)}", body)
+    src = "\n".join([*lines[:2], *(f"    f_{f} = {_get(f)}" for f in fields),
+                     *(f"    x_{f} = None if f_{f} is None else int(f_{f} * SCALE)" for f in scaled), body]) + "\n"
     exec(compile(src, f"<finrisk online plan {label}>", "exec"), ns)  # noqa: S102
     fn: Callable[[Any, int, str, list[Any]], None] = ns["step"]
     return fn
