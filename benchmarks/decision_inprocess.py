@@ -118,12 +118,14 @@ def main() -> None:
     gc.disable()
     f_lat: list[float] = []
     clock = time.perf_counter_ns
+    c0 = time.process_time()
     t0 = clock()
     for e in timed:
         s = clock()
         feats.process(e)
         f_lat.append((clock() - s) / 1000)
     f_total = (clock() - t0) / 1e9
+    f_cpu = time.process_time() - c0
     gc.enable()
 
     # whole decision
@@ -132,6 +134,7 @@ def main() -> None:
     gc.disable()
     lat: list[float] = []
     actions: dict[str, int] = {}
+    c0 = time.process_time()
     t0 = clock()
     for e in timed:
         s = clock()
@@ -139,6 +142,7 @@ def main() -> None:
         lat.append((clock() - s) / 1000)
         actions[d.action] = actions.get(d.action, 0) + 1
     total = (clock() - t0) / 1e9
+    cpu = time.process_time() - c0
     gc.enable()
 
     # the live path without HTTP: decision + durable log, one caller at a time
@@ -161,10 +165,13 @@ def main() -> None:
         "features": len(fs.names),
         "rules": len(rules.rules),
         "decisions_per_s": round(len(timed) / total, 1),
+        # CPU time (process_time): what other processes on a shared machine do not inflate
+        "decisions_per_s_cpu": round(len(timed) / cpu, 1),
         "p50_us": round(statistics.median(lat), 1),
         "p99_us": round(percentile(lat, 0.99), 1),
         "p999_us": round(percentile(lat, 0.999), 1),
         "features_only_per_s": round(len(timed) / f_total, 1),
+        "features_only_per_s_cpu": round(len(timed) / f_cpu, 1),
         "features_only_p50_us": round(statistics.median(f_lat), 1),
         "features_only_p99_us": round(percentile(f_lat, 0.99), 1),
         "service_p50_us": round(statistics.median(s_lat), 1),
@@ -175,7 +182,8 @@ def main() -> None:
         "goal_p99_us": 300,
         "goal_decisions_per_s": 20000,
     }
-    print(f"{result['decisions_per_s']:,.0f} decisions/s, p50 {result['p50_us']} µs, p99 {result['p99_us']} µs "
+    print(f"{result['decisions_per_s']:,.0f} decisions/s ({result['decisions_per_s_cpu']:,.0f}/s of CPU), "
+          f"p50 {result['p50_us']} µs, p99 {result['p99_us']} µs "
           f"({result['rules']} rules, {result['features']} features); features alone p99 "
           f"{result['features_only_p99_us']} µs; with the durable log p99 {result['service_p99_us']} µs")
     print(json.dumps(result))

@@ -284,3 +284,26 @@ def test_deployed_fraud_models_score_decide_and_explain(tmp_path: Path) -> None:
     assert "model_says_fraud" in [h["rule"] for h in high.rule_hits] and high.model_reasons
     assert not low.model_reasons  # passed events do not pay for reasons
     assert set(shadowed.model_scores) == {"fraud", "fraud@2"}
+
+
+def test_a_model_first_deployed_after_start_is_picked_up(tmp_path: Path) -> None:
+    import numpy as np
+
+    from finrisk.models.registry import ModelRegistry
+    from finrisk.models.train import TrainParams, train_model
+
+    ws = make_workspace(tmp_path / "ws")
+    with DecisionService.open(load_workspace(ws.root)) as svc:
+        before = svc.decide(txn("t1", amount=100.0))
+        rng = np.random.default_rng(5)
+        x = rng.normal(size=(400, 2)) * [1.0, 2000.0] + [0.0, 1000.0]
+        model = train_model(x, (x[:, 1] > 2500).astype(int), inputs=["cust_txn_1h", "event.amount"],
+                            params=TrainParams(trees=10, leaves=4, min_child_samples=5))
+        registry = ModelRegistry(ws)
+        v1 = registry.register("fraud", model, {"event_type": "transaction"})
+        registry.deploy("fraud", v1)  # nothing was deployed when the service started
+        assert svc.engine.deployed is not None
+        svc.engine.deployed.refresh(force=True)  # (the service also checks on its own once a second)
+        after = svc.decide(txn("t2", minute=1, amount=9000.0, customer="C9"))
+    assert before.model_scores == {} and before.versions["models"] == {}
+    assert after.model_scores["fraud"] > 0.5 and after.versions["models"] == {"fraud": v1}

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from finrisk.errors import EventValidationError, UnknownEventTypeError
-from finrisk.events import EventTypeRegistry, EventValidator, body_hash, canonical_json
+from finrisk.events import EventTypeRegistry, EventValidator, body_hash, canonical_json, format_timestamp, format_us
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +122,9 @@ def test_valid_payments_round_trip_through_canonical_json(amount: float, cid: st
     e = v.validate(_payment(amount=amount, customer_id=cid))
     again = v.validate(orjson.loads(canonical_json(e)))
     assert again == e
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_format_us_is_format_timestamp_of_the_same_instant(dt: datetime) -> None:
+    us = (dt - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    assert format_us(us) == format_timestamp(dt)

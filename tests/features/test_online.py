@@ -85,6 +85,13 @@ def test_every_aggregation_on_a_hand_computed_stream(index: int) -> None:
     assert_values(values, EXPECTED[index])
 
 
+def test_values_is_process_as_a_list_in_names_order() -> None:
+    as_dicts, as_lists = OnlineFeatureEngine(ALL_AGGS), OnlineFeatureEngine(ALL_AGGS)
+    assert as_lists.names == ALL_AGGS.names
+    for event in [*STREAM, txn("late", 30, amount=3.0)]:  # the last one is out of order
+        assert as_lists.values(event) == list(as_dicts.process(event).values())
+
+
 def test_value_types() -> None:
     engine = OnlineFeatureEngine(ALL_AGGS)
     for event in STREAM[:3]:

@@ -58,10 +58,13 @@ class DeployedModels:
         return model if model is not None else self.registry.load(name, version)
 
     def score(self, event: Mapping[str, Any], features: Mapping[str, Any]) -> tuple[
-            dict[str, float], dict[str, str], dict[str, float], list[tuple[ServedArtifact, float]]]:
+            dict[str, float], dict[str, str], dict[str, float], list[tuple[ServedArtifact, float]]] | None:
         """Deciding scores by name, their versions, scored-only ``name@version`` scores, and the
-        deciding models with their scores (for reasons)."""
+        deciding models with their scores (for reasons); None while no model is deployed (checked
+        against the registry like any change, so a first deployment after start is picked up)."""
         self.refresh()
+        if not self._live:
+            return None
         scores: dict[str, float] = {}
         versions: dict[str, str] = {}
         extra: dict[str, float] = {}

@@ -10,14 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from finrisk.config import Workspace
 from finrisk.decisions.deployed_models import DeployedModels, reason_texts
 from finrisk.decisions.model import Decision, ShadowVerdict, new_decision_id
 from finrisk.decisions.profiles import ProfileStore
-from finrisk.events.validate import format_timestamp
+from finrisk.events.validate import format_timestamp, format_us
 from finrisk.features.online import OnlineFeatureEngine, fingerprint
 from finrisk.rules import CompiledRuleSet, ListLookup, RuleNames
 from finrisk.store.embedded_log import time_to_us
@@ -65,14 +65,33 @@ class DecisionEngine:
         deployed: DeployedModels | None = None,
     ) -> None:
         self.features = features
-        self.rules = rules
+        self.feature_version = fingerprint(features.feature_set)[:12]
         self.shadows = tuple(shadows)
         self.lists = lists
         self.profiles = profiles or ProfileStore()
         self.scorers = tuple(scorers)
         self._scorer_versions = {s.name: s.version for s in self.scorers}
+        # scorers that say which event type they score run only on it (the rest on every event)
+        self._scorers_by_type: dict[Any, tuple[ModelScorer, ...]] = {}
         self.deployed = deployed
-        self.feature_version = fingerprint(features.feature_set)[:12]
+        self.rules = rules
+
+    @property
+    def rules(self) -> ActiveRuleSet:
+        """The live rule set; setting it (a publish, a rollback) also renews the decisions' versions."""
+        return self._rules
+
+    @rules.setter
+    def rules(self, active: ActiveRuleSet) -> None:
+        self._rules = active
+        # the versions of a decision no deployed model took part in: one shared (read-only) dict
+        self._static_versions = {"ruleset": active.label, "features": self.feature_version,
+                                 "models": self._scorer_versions}
+
+    def _scorers_for(self, event_type: Any) -> tuple[ModelScorer, ...]:
+        found = self._scorers_by_type[event_type] = tuple(
+            s for s in self.scorers if getattr(s, "event_type", event_type) == event_type)
+        return found
 
     def decide(self, event: Mapping[str, Any], *, update: bool = True, started_ns: int | None = None,
                decided_at: datetime | None = None) -> Decision:
@@ -84,56 +103,56 @@ class DecisionEngine:
         t0 = time.perf_counter_ns() if started_ns is None else started_ns
         values = self.features.process(event) if update else self.features.get(event)
         models: dict[str, float] = {}
-        model_versions = self._scorer_versions
-        scored_only: dict[str, float] = {}
+        versions = self._static_versions
+        scored_only: dict[str, float] | None = None
         explain = None
-        if self.deployed:
-            models, deciding_versions, scored_only, deciding = self.deployed.score(event, values)
-            model_versions = {**model_versions, **deciding_versions}
-            if deciding:
-                explain = reason_texts(deciding, event, values)
-        for scorer in self.scorers:
-            s = scorer.score(event, values)
-            if s is not None:
-                models[scorer.name] = s
+        if self.deployed is not None:
+            scored = self.deployed.score(event, values)  # None while nothing is deployed
+            if scored is not None:
+                models, deciding_versions, scored_only, deciding = scored
+                versions = {**versions, "models": {**self._scorer_versions, **deciding_versions}}
+                if deciding:
+                    explain = reason_texts(deciding, event, values)
+        if self.scorers:
+            etype = event.get("event_type")
+            for scorer in self._scorers_by_type.get(etype) or self._scorers_for(etype):
+                s = scorer.score(event, values)
+                if s is not None:
+                    models[scorer.name] = s
         profile = self.profiles.get(event.get("customer_id"))
-        at_us = time_to_us(event["event_time"])
-        result = self.rules.compiled.evaluate(event, values, models, profile, self.lists, at_us)
+        event_time = event["event_time"]
+        at_us = time_to_us(event_time)
+        result = self._rules.compiled.evaluate(event, values, models, profile, self.lists, at_us)
         shadow = tuple(
             ShadowVerdict(
                 ruleset=s.label,
                 action=r.action.value,
                 risk_level=r.risk_level,
                 score=r.score,
-                rule_hits=tuple(h.to_dict() for h in r.hits),
+                rule_hits=tuple([h.to_dict() for h in r.hits]),
             )
             for s in self.shadows
             for r in (s.compiled.evaluate(event, values, models, profile, self.lists, at_us),)
-        )
-        when = decided_at or datetime.now(UTC)
+        ) if self.shadows else ()
+        if decided_at is None:
+            now_us = time.time_ns() // 1000
+            decided_text = format_us(now_us)
+            decision_id = new_decision_id(now_us * 1000)
+        else:
+            decided_text = format_timestamp(decided_at)
+            decision_id = new_decision_id(at_us * 1000)
+        # an aware event time (validated events carry UTC ones): its text from the µs already computed
+        event_text = (format_us(at_us) if isinstance(event_time, datetime) and event_time.utcoffset() is not None
+                      else format_timestamp(event_time))
+        action = result.action.value
+        hits = result.hits
         latency_ms = (time.perf_counter_ns() - t0) / 1e6
-        return Decision(
-            decision_id=new_decision_id(None if decided_at is None else at_us * 1000),
-            event_id=str(event["event_id"]),
-            event_type=str(event["event_type"]),
-            event_time=format_timestamp(event["event_time"]),
-            decided_at=format_timestamp(when),
-            action=result.action.value,
-            challenge_method=result.challenge_method,
-            risk_level=result.risk_level,
-            score=result.score,
-            reasons=result.reasons,
-            rule_hits=tuple(h.to_dict() for h in result.hits),
-            model_scores={**models, **scored_only} if scored_only else models,
-            features=values,
-            versions={
-                "ruleset": self.rules.label,
-                "features": self.feature_version,
-                "models": model_versions,
-            },
-            latency_ms=round(latency_ms, 4),
-            shadow=shadow,
+        return Decision(  # positional, in field order (cheaper than keywords on the hot path)
+            decision_id, str(event["event_id"]), str(event["event_type"]), event_text, decided_text,
+            action, result.challenge_method, result.risk_level, result.score, result.reasons,
+            tuple([h.to_dict() for h in hits]) if hits else (),
+            {**models, **scored_only} if scored_only else models,
+            values, versions, round(latency_ms, 4), shadow,
             # the deciding models' top inputs, for events the rules did not simply pass (~60 µs each)
-            model_reasons=tuple(explain()) if explain is not None and result.action.value != "pass" else (),
+            tuple(explain()) if explain is not None and action != "pass" else (),
         )
-

@@ -9,6 +9,7 @@ from finrisk.events.validate import (
     body_hash,
     canonical_json,
     format_timestamp,
+    format_us,
     parse_timestamp,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "builtin_event_types_text",
     "canonical_json",
     "format_timestamp",
+    "format_us",
     "parse_timestamp",
 ]

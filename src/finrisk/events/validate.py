@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -30,6 +30,7 @@ __all__ = [
     "canonical_json",
     "describe_value",
     "format_timestamp",
+    "format_us",
     "parse_timestamp",
 ]
 
@@ -78,6 +79,32 @@ def format_timestamp(dt: datetime) -> str:
     if utc.year < 1000:
         return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return utc.isoformat(timespec="microseconds") + "Z"
+
+
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_DAYS: dict[int, str] = {}  # day since the epoch -> its date text (a bounded cache)
+
+
+def format_us(us: int) -> str:
+    """:func:`format_timestamp` of the UTC time ``us`` microseconds after the epoch.
+
+    The date text of each day is cached (decisions format their event time and their decision time;
+    replay walks history day by day), so the usual call is integer arithmetic and one f-string:
+    several times cheaper than formatting a datetime.
+    """
+    day, rest = divmod(us, 86_400_000_000)
+    head = _DAYS.get(day)
+    if head is None:
+        date = _EPOCH_NAIVE + timedelta(days=day)
+        if date.year < 1000:
+            return format_timestamp((_EPOCH_NAIVE + timedelta(microseconds=us)).replace(tzinfo=UTC))
+        if len(_DAYS) >= 4096:
+            _DAYS.clear()
+        head = _DAYS[day] = date.date().isoformat()
+    sec, frac = divmod(rest, 1_000_000)
+    minute, s = divmod(sec, 60)
+    h, m = divmod(minute, 60)
+    return f"{head}T{h:02d}:{m:02d}:{s:02d}.{frac:06d}Z"
 
 
 Checker = Callable[[Any], tuple[Any, str | None]]

@@ -21,12 +21,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from finrisk.features import _online_state as st
+from finrisk.features.derived import formula
 from finrisk.features.expr import Filter
+from finrisk.features.spec import DerivedKind
 
 __all__ = ["compile_derived", "compile_plan", "compile_slide", "filter_source"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FIELD_GET = re.compile(r"event\.get\('([A-Za-z_][A-Za-z0-9_]*)'\)")
+_SCALED = re.compile(r"event\.scaled\('([A-Za-z_][A-Za-z0-9_]*)'\)")
 _KS = re.compile(r"\bks\b")
 _CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
@@ -156,7 +159,7 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "
         insert = ["ks.ents.append(ent)"]
         for win, var in zip(wins, names, strict=True):
             if group.lag_us == 0:
-                insert += _on(var, [*_add_lines(win, [_get(f) for f in win.fields]), "ks.we += 1", "ks.now = t",
+                insert += _on(var, [*_add_lines(win, win.fields), "ks.we += 1", "ks.now = t",
                                     f"if ks.due > t + {win.window_us}:", f"    ks.due = t + {win.window_us}"])
             else:
                 insert += _on(var, [f"if ks.due > t + {group.lag_us}:", f"    ks.due = t + {group.lag_us}"])
@@ -209,16 +212,18 @@ def _new_state(group: Any, p: str) -> list[str]:
 
 def _add_lines(group: Any, values: Sequence[str] = ()) -> list[str]:
     """:func:`~finrisk.features._online_state.add` unrolled for the group's columns (entry at the window end);
-    ``values``: expressions for the entry's values (default: read from ``ent``)."""
+    ``values``: the event fields of the entry's values (default: read from ``ent``), whose scaled
+    sums the step computes once for every window that adds them (see :func:`compile_plan`)."""
     lines: list[str] = []
     for c, (pos, sums, squares, minimum, maximum, distinct, counts) in enumerate(group.columns):
-        lines += [f"v = {values[c] if values else f'ent[{pos}]'}", "if v is not None:"]
+        lines += [f"v = {_get(values[c]) if values else f'ent[{pos}]'}", "if v is not None:"]
         if counts:
             lines.append(f"    ks.nn[{c}] += 1")
         elif not (sums or distinct or minimum or maximum):
             lines.append("    pass")
         if sums:
-            lines += ["    x = int(v * SCALE)", f"    ks.s1[{c}] += x"]
+            scaled = f"event.scaled({values[c]!r})" if values and _IDENT.match(values[c]) else "int(v * SCALE)"
+            lines += [f"    x = {scaled}", f"    ks.s1[{c}] += x"]
             if squares:
                 lines.append(f"    ks.s2[{c}] += x * x")
         if distinct:
@@ -284,47 +289,75 @@ def compile_slide(group: Any) -> Callable[[st.KeyState, int], None]:
     return fn
 
 
-def _first_seen_body(group: Any, own: bool, p: str, ns: dict[str, Any]) -> list[str]:
-    """Statements for one first_seen group placed at event_time (``key`` set and not null)."""
+def _first_seen_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str) -> list[str]:
+    """Statements for one first_seen group placed at event_time (``key`` set and not null);
+    ``ent``: a local holding the event's ``(t, t, eid)`` entry."""
     ns.update({f"{p}get": group.states.get, f"{p}states": group.states,
                f"{p}matches": group.filter.matches if group.filter else None})
-    lines = [f"first = stored = {p}get(key)"]
-    if own:
-        flt = filter_source(group.filter) if group.filter is not None else "True"
-        lines += [f"ent = (t, t, eid) if {flt if flt is not None else f'{p}matches(event)'} else None"]
-        if group.include_current:
-            lines += ["if ent is not None and first is None:", "    first = ent"]
-    lines += ["value = None if first is None else (t - first[0]) / 1_000_000"]
+    flt = None
+    if own and group.filter is not None:
+        flt = filter_source(group.filter) or f"{p}matches(event)"
+    qualifies = "True" if flt is None else f"({flt})"
+    lines = [f"first = {p}get(key)"]
+    if own and group.include_current:  # the event itself is the first one when nothing came before
+        lines += [f"if first is None and {qualifies}:", f"    {p}states[key] = first = {ent}"]
+        lines += ["value = None if first is None else (t - first[0]) / 1_000_000"]
+    else:
+        lines += ["if first is None:", "    value = None"]
+        if own:  # in order: the event is after the stored first one, so it replaces only a missing one
+            lines += [f"    if {qualifies}:", f"        {p}states[key] = {ent}"]
+        lines += ["else:", "    value = (t - first[0]) / 1_000_000"]
     lines += [f"out[{i}] = value" for i in group.outputs]
-    if own:  # in order: the event is after the stored first one, so it replaces only a missing one
-        lines += ["if ent is not None and stored is None:", f"    {p}states[key] = ent"]
     return lines
 
 
 Derived = Sequence[tuple[int, Any, tuple[tuple[bool, Any], ...]]]
 
+#: Formulas written inline (the same expression as :mod:`finrisk.features.derived`, so the same value);
+#: the others (``distance_km``) stay calls.
+_INLINE = {
+    formula(DerivedKind.RATIO): "None if {1} == 0 else {0} / {1}",
+    formula(DerivedKind.DIFFERENCE): "{0} - {1}",
+    formula(DerivedKind.ZSCORE): "None if {2} == 0 else ({0} - {1}) / {2}",
+    formula(DerivedKind.SPEED_KMH): "None if {1} == 0 else {0} / ({1} / 3600)",
+    formula(DerivedKind.NOT_EQUAL): "True if {0} != {1} else False",
+    formula(DerivedKind.EQUAL): "True if {0} == {1} else False",
+}
+
+
+def _derived_lines(derived: Derived, ns: dict[str, Any]) -> list[str]:
+    """Statements computing every derived feature, in declaration order, into ``out``."""
+    lines: list[str] = []
+    for n, (idx, fn, sources) in enumerate(derived):
+        args = [f"out[{s}]" if is_feature else _get(s) for is_feature, s in sources]
+        names = [f"a{j}" for j in range(len(args))]
+        lines += [f"{name} = {arg}" for name, arg in zip(names, args, strict=True)]
+        missing = " or ".join(f"{name} is None" for name in names)
+        template = _INLINE.get(fn)
+        if template is None:
+            ns[f"derive{n}"] = fn
+            value = f"derive{n}({', '.join(names)})"
+        else:
+            value = template.format(*names)
+        lines += [f"if {missing}:", f"    out[{idx}] = None", "else:", f"    out[{idx}] = {value}"]
+    return lines
+
 
 def compile_derived(derived: Derived) -> Callable[[Any, list[Any]], None]:
     """``derive(event, out)``: every derived feature, in declaration order, into ``out``."""
     ns: dict[str, Any] = {}
-    lines = ["def derive(event, out):", "    pass"]
-    for n, (idx, fn, sources) in enumerate(derived):
-        args = [f"out[{s}]" if is_feature else _get(s) for is_feature, s in sources]
-        names = [f"a{j}" for j in range(len(args))]
-        lines += [f"    {name} = {arg}" for name, arg in zip(names, args, strict=True)]
-        missing = " or ".join(f"{name} is None" for name in names)
-        ns[f"f{n}"] = fn
-        lines += [f"    out[{idx}] = None if {missing} else f{n}({', '.join(names)})"]
+    lines = ["def derive(event, out):", "    pass", *_indent(_derived_lines(derived, ns), 4)]
     exec(compile("\n".join(lines) + "\n", "<finrisk derived features>", "exec"), ns)  # noqa: S102
     out_fn: Callable[[Any, list[Any]], None] = ns["derive"]
     return out_fn
 
 
-def compile_plan(plan: Sequence[tuple[Any, bool]], label: str) -> Callable[[Any, int, str, list[Any]], None]:
+def compile_plan(plan: Sequence[tuple[Any, bool]], label: str,
+                 derived: Derived = ()) -> Callable[[Any, int, str, list[Any]], None]:
     """One function running every group of ``plan`` for an in-order event: ``step(event, t, eid, out)``.
 
     Groups with the same key fields share one key extraction; first_seen groups call their own
-    ``process``.
+    ``process``; the ``derived`` features follow, inline (their event fields read with the others).
     """
     from finrisk.features._online_group import WindowGroup
 
@@ -342,6 +375,7 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str) -> Callable[[Any,
         if own and isinstance(group, WindowGroup) and group.time_field is None and group.fields not in entries:
             entries[group.fields] = name = f"e{len(entries)}"
             lines.append(f"    {name} = {_entry_source(group.fields)}")
+    lines.append("    e_now = (t, t, eid)")  # the entry of first_seen groups
     for key, members in by_key.items():
         if any(not _IDENT.match(k) for k in key):
             raise ValueError(f"The 'key' of a feature must be field names. Got {key!r} instead.")
@@ -354,15 +388,19 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str) -> Callable[[Any,
             if isinstance(group, WindowGroup):
                 lines += _indent(_window_body(group, own, p, ns, entries.get(group.fields, "")), 8)
             elif group.time_field is None:
-                lines += _indent(_first_seen_body(group, own, p, ns), 8)
+                lines += _indent(_first_seen_body(group, own, p, ns, "e_now"), 8)
             else:
                 ns[f"{p}process"] = group.process
                 lines.append(f"        {p}process(event, t, eid, {own}, out)")
-    # read each event field once, into a local
+    lines += _indent(_derived_lines(derived, ns), 4)
+    # read each event field once, into a local; scale a summed field once (used only when not null)
     body = "\n".join(lines[2:])
     fields = list(dict.fromkeys(_FIELD_GET.findall(body)))
     body = _FIELD_GET.sub(lambda m: f"f_{m.group(1)}", body)
-    src = "\n".join([*lines[:2], *(f"    f_{f} = {_get(f)}" for f in fields), body]) + "\n"
+    scaled = list(dict.fromkeys(_SCALED.findall(body)))
+    body = _SCALED.sub(lambda m: f"x_{m.group(1)}", body)
+    src = "\n".join([*lines[:2], *(f"    f_{f} = {_get(f)}" for f in fields),
+                     *(f"    x_{f} = None if f_{f} is None else int(f_{f} * SCALE)" for f in scaled), body]) + "\n"
     exec(compile(src, f"<finrisk online plan {label}>", "exec"), ns)  # noqa: S102
     fn: Callable[[Any, int, str, list[Any]], None] = ns["step"]
     return fn

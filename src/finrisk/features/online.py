@@ -16,9 +16,11 @@ Layout
   monotonic min/max deques over the window). ``first_seen`` features keep one entry per key.
 - For each event type and shape, the engine generates one function that runs every group the
   event reads or feeds (:mod:`finrisk.features._online_codegen`): each field is read once, groups
-  with the same key fields look it up once, filters are inlined, and each window slides with its
-  column updates unrolled. The generic methods of the groups remain the reference and serve the
-  out-of-order path.
+  with the same key fields look it up once, filters are inlined, each window slides with its
+  column updates unrolled, and the derived features follow inline. The generic methods of the
+  groups (and ``compile_derived``) remain the reference and serve the out-of-order path.
+  :meth:`OnlineFeatureEngine.values` (a list in :attr:`~OnlineFeatureEngine.names` order) is the
+  hot path; :meth:`~OnlineFeatureEngine.process` makes it a dict.
 - Memory is bounded by the windows: a key's entries older than ``now - lag - window - lateness``
   are cut when its window slides, and a sweep walks a few keys per event to drop keys whose
   newest entry is that old.
@@ -32,11 +34,13 @@ Layout
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import pickle
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from finrisk.errors import SnapshotError
@@ -55,6 +59,12 @@ _MAGIC = b"FINRISK-ONLINE-STATE\n"
 _FORMAT = 3  # 2: KeyState gained ``due``; 3: windows of one group share entries (``sibs``)
 _NEVER = -(1 << 62)
 _SWEEP_BUDGET = 8  # keys checked for expiry per in-order event
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def _no_sweep(newest_us: int, budget: int) -> None:
+    """An engine without groups has nothing to expire."""
 
 
 @dataclass
@@ -147,7 +157,8 @@ class OnlineFeatureEngine:
             (index[d.name], formula(d.kind), tuple((i in index, index.get(i, i)) for i in d.inputs))
             for d in feature_set.derived_features]
         self._derive = compile_derived(self._derived)
-        self._sweeper = 0
+        self._n = len(self._names)
+        self._sweeps = itertools.cycle([g.sweep for g in self._groups] or [_no_sweep])
         self._plans: dict[Any, tuple[Plan, Step]] = {}
         self._t = _NEVER
         self._id = ""
@@ -158,23 +169,27 @@ class OnlineFeatureEngine:
         them all for an in-order event (a group whose key fields the event lacks yields nulls)."""
         etype = event.get("event_type")
         plan = tuple((g, etype in g.events) for g in self._groups)
-        entry = self._plans[etype] = (plan, compile_plan(plan, str(etype)))
+        entry = self._plans[etype] = (plan, compile_plan(plan, str(etype), self._derived))
         return entry
 
-    def _step(self, event: Mapping[str, Any], out: list[Any]) -> None:
-        t = to_us(event["event_time"])
+    def values(self, event: Mapping[str, Any]) -> list[Any]:
+        """Every feature's value for ``event`` as a list in :attr:`names` order (from the events
+        before it), then add it to the state: :meth:`process` without building a dict."""
+        out: list[Any] = [None] * self._n
+        when = event["event_time"]
+        t = (when - _EPOCH) // _MICRO if when.__class__ is datetime else to_us(when)
         eid = event["event_id"]
         plan, step = self._plans.get(event.get("event_type")) or self._plan(event)
         if t > self._t or (t == self._t and eid > self._id):
-            step(event, t, eid, out)
+            step(event, t, eid, out)  # derived features included
             self._t = t
             self._id = eid
-            if self._groups:  # expiry: a few keys of one group per event, round robin
-                self._sweeper = sweeper = (self._sweeper + 1) % len(self._groups)
-                self._groups[sweeper].sweep(t, _SWEEP_BUDGET)
+            # expiry: a few keys of one group per event, round robin
+            next(self._sweeps)(t, _SWEEP_BUDGET)
         else:
             self._late(event, t, eid, plan, out)
-        self._derive(event, out)
+            self._derive(event, out)
+        return out
 
     def _late(self, event: Mapping[str, Any], t: int, eid: str, plan: Plan, out: list[Any]) -> None:
         report = self.lateness
@@ -191,15 +206,18 @@ class OnlineFeatureEngine:
             if ent is not None:
                 group.store(event, ent, t)
 
+    @property
+    def names(self) -> list[str]:
+        """The feature names, in the order :meth:`values` returns their values."""
+        return self._names
+
     def process(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Every feature's value for ``event`` (from the events before it), then add it to the state."""
-        out: list[Any] = [None] * len(self._names)
-        self._step(event, out)
-        return dict(zip(self._names, out, strict=True))
+        return dict(zip(self._names, self.values(event), strict=True))
 
     def update(self, event: Mapping[str, Any]) -> None:
         """Add ``event`` to the state (as :meth:`process` does, without returning the values)."""
-        self._step(event, [None] * len(self._names))
+        self.values(event)
 
     def get(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Every feature's value for ``event`` without adding it (pure; O(window) per group)."""
