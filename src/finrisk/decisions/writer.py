@@ -10,6 +10,7 @@ heavy load batches grow and throughput follows.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ from finrisk.errors import StoreError
 from finrisk.store.embedded_log import EmbeddedEventLog
 from finrisk.store.log import AppendResult
 
-__all__ = ["GroupCommitWriter"]
+__all__ = ["GroupCommitWriter", "committed"]
 
 _Item = tuple[Mapping[str, Any], tuple[str, bytes] | None, "Future[AppendResult]"]
 
@@ -86,3 +87,25 @@ class GroupCommitWriter:
         self.appended += len(batch)
         for (_, _, future), result in zip(batch, results, strict=True):
             future.set_result(result)
+
+
+async def committed(future: Future[AppendResult], timeout: float) -> AppendResult:
+    """Await a commit from an event loop without a thread: the writer thread wakes the loop.
+
+    The loop-side waiter is separate from ``future``, so a timed-out or cancelled request never
+    cancels the commit itself (the event may still be made durable; a retry then finds it).
+    """
+    if not future.done():
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        future.add_done_callback(lambda _: loop.call_soon_threadsafe(_wake, waiter))
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            raise StoreError(f"event log: the commit took longer than {timeout:.0f} s") from None
+    return future.result()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
