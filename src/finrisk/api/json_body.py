@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from finrisk.errors import UnsupportedMediaTypeError
 
-__all__ = ["is_json_media_type", "read_json_object"]
+__all__ = ["is_json_media_type", "parse_json_object", "read_json_object", "unsupported_media_type"]
 
 
 def is_json_media_type(value: str | None) -> bool:
@@ -35,15 +35,21 @@ def unsupported_media_type(value: str | None) -> UnsupportedMediaTypeError:
 
 
 async def read_json_object(request: Request, model: type[BaseModel]) -> dict[str, Any]:
+    """The request's body as a dict checked against ``model``: see :func:`parse_json_object`."""
+    content_type = request.headers.get("content-type")
+    if not is_json_media_type(content_type):  # before reading: a wrong type is refused whatever its size
+        raise unsupported_media_type(content_type)
+    return parse_json_object(content_type, await request.body(), model)
+
+
+def parse_json_object(content_type: str | None, raw: bytes, model: type[BaseModel]) -> dict[str, Any]:
     """The body as a dict, checked against ``model`` (extra keys kept as they came).
 
     Raises :class:`UnsupportedMediaTypeError` (415) for a non-JSON ``Content-Type`` and
     :class:`RequestValidationError` (422, one problem per field) for bad JSON or fields.
     """
-    content_type = request.headers.get("content-type")
     if not is_json_media_type(content_type):
         raise unsupported_media_type(content_type)
-    raw = await request.body()
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -103,6 +103,7 @@ class DecisionService:
         """The service for ``workspace``: log, lists and rule versions opened, feature state loaded."""
         log = open_log(workspace)
         try:
+            log.track_ids()  # a new event_id then costs no database read to tell it from a retry
             features = _load_features(workspace, log, rebuild_progress)
             db = open_database(workspace.database_url)
             rulesets = RuleSetRepository(db, validate=lambda text: parse_ruleset(text))

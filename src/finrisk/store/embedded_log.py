@@ -49,6 +49,7 @@ from finrisk.errors import EventConflictError, StoreError
 from finrisk.events.registry import EventTypeRegistry
 from finrisk.events.schema import FieldType
 from finrisk.events.validate import canonical_json, parse_timestamp
+from finrisk.store.id_filter import IdFilter
 from finrisk.store.log import AppendResult, AppendStatus, EventLog, Labels
 
 __all__ = [
@@ -147,6 +148,7 @@ class EmbeddedEventLog(EventLog):
         self._lock = threading.Lock()
         self._rlock = threading.Lock()
         self._times: dict[str, tuple[str, ...]] = {}
+        self._ids: IdFilter | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -209,6 +211,8 @@ class EmbeddedEventLog(EventLog):
                 event = events[i]
                 t_us = time_to_us(event["event_time"])
                 rows.append((seq, eid, event["event_type"], t_us, body, h))
+                if self._ids is not None:  # before the commit: a failed one leaves only a false positive
+                    self._ids.add(eid)
                 stored[eid] = (seq, h)
                 results[i] = AppendResult(eid, AppendStatus.STORED, seq)
                 if labels is not None and labels[i]:
@@ -243,13 +247,31 @@ class EmbeddedEventLog(EventLog):
         body: bytes | None = self._read_one("SELECT body FROM decisions WHERE event_id = ?", event_id)
         return body
 
+    def track_ids(self) -> None:
+        """Keep a filter of the logged event ids, so looking up a new id needs no database read.
+
+        For a long-running writer (the decision service); it assumes no other process appends to
+        this log meanwhile (another writer's events would be seen only by the UNIQUE index at append).
+        """
+        with self._lock:
+            count = int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
+            ids = IdFilter(2 * count + 1_000_000)
+            cursor = self._db.execute("SELECT event_id FROM events")
+            while rows := cursor.fetchmany(200_000):
+                ids.add_many((r[0] for r in rows), len(rows))
+            self._ids = ids
+
     def body_hash(self, event_id: str) -> str | None:
         """The body hash of a stored event (to tell a retry from a conflicting reuse of its id)."""
+        if self._ids is not None and not self._ids.may_contain(event_id):
+            return None
         row = self._read_one("SELECT body_hash FROM events WHERE event_id = ?", event_id)
         return None if row is None else str(row)
 
     def event_state(self, event_id: str) -> tuple[str | None, bytes | None]:
         """The stored event's body hash and its decision's JSON body (each ``None`` when absent), in one read."""
+        if self._ids is not None and not self._ids.may_contain(event_id):
+            return None, None
         with self._rlock:
             row = self._rdb.execute(
                 "SELECT e.body_hash, d.body FROM events e LEFT JOIN decisions d ON d.event_id = e.event_id "

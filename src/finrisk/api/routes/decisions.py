@@ -9,9 +9,9 @@ from starlette.responses import Response
 
 from finrisk.api.auth import Permission, caller
 from finrisk.api.deps import ServiceDep
+from finrisk.api.json_body import read_json_object
 from finrisk.api.keys import ApiKey
 from finrisk.api.metrics import ApiMetrics
-from finrisk.api.json_body import read_json_object
 from finrisk.api.routes._common import PROBLEM_CONTENT, PROBLEM_RESPONSES, json_response
 from finrisk.api.schemas.decisions import DecisionOut, EventIn
 from finrisk.errors import NotFoundError
