@@ -63,6 +63,9 @@ def create_app(
         version=finrisk.__version__,
         description="Real-time risk decisions, event ingestion, lists and rule-set versions. Every endpoint "
         "but `/health` needs an `X-API-Key` header; errors are JSON problem bodies.",
+        # FastAPI's OpenTelemetry hook checks its providers (environment look-ups) on every request;
+        # the service has its own Prometheus metrics at /metrics.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = holder
     app.state.authenticator = Authenticator(keys, admin_key=admin_key)
