@@ -214,7 +214,8 @@ class DecisionService:
     def _begin(self, event: Mapping[str, Any], t0: int) -> Decision | _Commit:
         """Under the lock: the stored answer to a retry, or the commit to wait for (ours or a racing call's)."""
         eid = str(event["event_id"])
-        digest = body_hash_of(fast_canonical_json(event))  # the log's own hash of the same bytes
+        canonical = fast_canonical_json(event)
+        digest = body_hash_of(canonical)  # the log's own hash of the same bytes (handed to it below)
         with self._lock:
             pending = self._pending.get(eid)
             if pending is None:
@@ -224,7 +225,8 @@ class DecisionService:
                 if stored is not None:
                     return Decision.from_dict(orjson.loads(stored)).as_retry()
                 decision = self.engine.decide(event, update=known is None, started_ns=t0)
-                future = self._writer.submit(event, (decision.decision_id, orjson.dumps(decision.to_dict())))
+                future = self._writer.submit(event, (decision.decision_id, orjson.dumps(decision.to_dict())),
+                                             canonical=(canonical, digest))
                 self._pending[eid] = (digest, future, decision)
                 self.decisions_made += 1
                 return _Commit(eid, future, decision, own=True)

@@ -169,18 +169,29 @@ class EmbeddedEventLog(EventLog):
         *,
         labels: Sequence[Labels | None] | None = None,
         decisions: Sequence[tuple[str, bytes] | None] | None = None,
+        canonical: Sequence[tuple[bytes, str] | None] | None = None,
     ) -> list[AppendResult]:
         """Append a batch in one transaction; ``decisions[i]`` is ``(decision_id, json body)`` for event i.
 
         A decision is stored with a newly stored event, and also with a duplicate (same body) that has
         none yet; a decision for an event that already has one is ignored (the first one stands).
+        ``canonical[i]``, when given, is event i's :func:`fast_canonical_json` and its
+        :func:`body_hash_of`, computed already by the caller (the decision service hashes every event
+        to tell retries apart), so the writer does not compute them a second time.
         """
         if labels is not None and len(labels) != len(events):
             raise StoreError(f"labels: expected {len(events)} entries (one per event), got {len(labels)}")
         if decisions is not None and len(decisions) != len(events):
             raise StoreError(f"decisions: expected {len(events)} entries (one per event), got {len(decisions)}")
-        prepared = [(e["event_id"], fast_canonical_json(e)) for e in events]
-        hashes = [body_hash_of(body) for _, body in prepared]
+        if canonical is not None and len(canonical) != len(events):
+            raise StoreError(f"canonical: expected {len(events)} entries (one per event), got {len(canonical)}")
+        prepared: list[tuple[Any, bytes]] = []
+        hashes: list[str] = []
+        for i, e in enumerate(events):
+            given = None if canonical is None else canonical[i]
+            body, digest = given if given is not None else (body := fast_canonical_json(e), body_hash_of(body))
+            prepared.append((e["event_id"], body))
+            hashes.append(digest)
         results: list[AppendResult | None] = [None] * len(events)
         with self._lock, self._write() as db:
             stored: dict[str, tuple[int, str]] = {}
