@@ -58,3 +58,22 @@ def test_an_awaited_commit_resolves_and_a_timeout_does_not_cancel_it(log: Embedd
     finally:
         writer.close()
     assert log.body_hash("a2") is not None
+
+
+def test_a_tracked_log_still_tells_duplicates_and_conflicts(log: EmbeddedEventLog, make_txn: MakeTxn) -> None:
+    log.append([make_txn("old", amount=1.0)])
+    log.track_ids()
+    results = log.append([make_txn("old", amount=1.0), make_txn("old", amount=2.0), make_txn("new"),
+                          make_txn("new")])
+    assert [r.status.value for r in results] == ["duplicate", "conflict", "stored", "duplicate"]
+
+
+def test_a_given_canonical_body_is_stored_as_if_computed(log: EmbeddedEventLog, make_txn: MakeTxn) -> None:
+    from finrisk.store.embedded_log import body_hash_of, fast_canonical_json
+
+    event = make_txn("c1")
+    body = fast_canonical_json(event)
+    log.append([event], canonical=[(body, body_hash_of(body))])
+    log.append([make_txn("c2")])
+    assert log.body_hash("c1") == body_hash_of(body)
+    assert [r.status.value for r in log.append([make_txn("c1")])] == ["duplicate"]

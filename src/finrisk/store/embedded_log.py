@@ -196,6 +196,8 @@ class EmbeddedEventLog(EventLog):
         with self._lock, self._write() as db:
             stored: dict[str, tuple[int, str]] = {}
             ids = list({eid for eid, _ in prepared})
+            if self._ids is not None:  # ids the filter has never seen are certainly not stored: no read
+                ids = [eid for eid in ids if self._ids.may_contain(eid)]
             for i in range(0, len(ids), _CHUNK):
                 chunk = ids[i : i + _CHUNK]
                 marks = ",".join("?" * len(chunk))
