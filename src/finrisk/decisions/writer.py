@@ -107,11 +107,18 @@ async def committed(future: Future[AppendResult], timeout: float) -> AppendResul
         if waker is None:
             waker = _wakers[loop] = _LoopWaker(loop)
         future.add_done_callback(lambda _: waker.wake(waiter))
+        # One timer on the waiter (cheaper than ``asyncio.wait_for``, which wraps it in another future).
+        timer = loop.call_later(timeout, _expire, waiter, timeout)
         try:
-            await asyncio.wait_for(waiter, timeout)
-        except TimeoutError:
-            raise StoreError(f"event log: the commit took longer than {timeout:.0f} s") from None
+            await waiter
+        finally:
+            timer.cancel()
     return future.result()
+
+
+def _expire(waiter: asyncio.Future[None], timeout: float) -> None:
+    if not waiter.done():
+        waiter.set_exception(StoreError(f"event log: the commit took longer than {timeout:.0f} s"))
 
 
 class _LoopWaker:
