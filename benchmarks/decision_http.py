@@ -208,6 +208,15 @@ def _wait_healthy(host: str, port: int, proc: subprocess.Popen[str], path: str =
     raise SystemExit("server never became healthy")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     import socket
 
@@ -242,8 +251,10 @@ def main() -> None:
             requests = [_request(host, port, key, orjson.dumps(e)) for e in events]
             # Warm-up at a quarter of the rate (imports, first compiles, connection set-up); not measured.
             _run_load(host, port, requests[:warmup], args.rate / 4, args.connections)
+            cpu0 = _cpu_seconds(proc.pid)
             latencies, acknowledged, errors, elapsed = _run_load(host, port, requests[warmup:], args.rate,
                                                                  args.connections)
+            server_cpu = _cpu_seconds(proc.pid) - cpu0
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=120)
@@ -261,6 +272,7 @@ def main() -> None:
             "error_kinds": sorted(set(errors)),
             "lost": lost,
             "acknowledged": len(acknowledged),
+            "server_cpu_us_per_request": round(server_cpu / max(1, len(latencies)) * 1e6, 1),
             "seconds": seconds,
             "connections": args.connections,
             "durability": ws.settings.store.durability,
@@ -278,7 +290,9 @@ def main() -> None:
                 _wait_healthy(phost, pport, peer, "/")
                 peer_requests = [_request(phost, pport, key, orjson.dumps(e)) for e in events[warmup:]]
                 _run_load(phost, pport, peer_requests[:warmup], args.rate / 4, args.connections)
+                pcpu0 = _cpu_seconds(peer.pid)
                 plat, _, perr, pelapsed = _run_load(phost, pport, peer_requests, args.rate, args.connections)
+                peer_cpu = _cpu_seconds(peer.pid) - pcpu0
             finally:
                 peer.send_signal(signal.SIGTERM)
                 peer.wait(timeout=60)
@@ -288,11 +302,13 @@ def main() -> None:
                 "peer_achieved_rps": round(len(plat) / pelapsed, 1),
                 "peer_p50_ms": peer_pct["p50_ms"], "peer_p99_ms": peer_pct["p99_ms"],
                 "peer_p999_ms": peer_pct["p999_ms"], "peer_errors": len(perr),
+                "peer_cpu_us_per_request": round(peer_cpu / max(1, len(plat)) * 1e6, 1),
                 "p50_vs_peer": round(result["p50_ms"] / peer_pct["p50_ms"], 2) if peer_pct["p50_ms"] else None,
             })
         print(f"offered {args.rate:.0f} req/s for {seconds:.0f} s: achieved {result['achieved_rps']} req/s, "
               f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, p99.9 {result['p999_ms']} ms, "
-              f"errors {result['errors']}, lost {lost}", file=sys.stderr)
+              f"errors {result['errors']}, lost {lost}, server CPU {result['server_cpu_us_per_request']} us/request",
+              file=sys.stderr)
         print(json.dumps(result))
     finally:
         if os.environ.get("FINRISK_BENCH_KEEP"):

@@ -33,6 +33,7 @@ from finrisk.errors import (
     SnapshotError,
     StoreError,
     UnknownEventTypeError,
+    UnsupportedMediaTypeError,
     WorkspaceError,
 )
 
@@ -69,6 +70,7 @@ __all__ = [
     "SnapshotError",
     "StoreError",
     "UnknownEventTypeError",
+    "UnsupportedMediaTypeError",
     "WorkspaceError",
     "__version__",
 ]

@@ -26,6 +26,7 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── PermissionDeniedError         403  the API key's role may not do this
     ├── NotFoundError                 404  the named decision or API key does not exist
     ├── PayloadTooLargeError          413  a request body is over the service's limit
+    ├── UnsupportedMediaTypeError     415  a request body is not sent as JSON (names the Content-Type header)
     ├── ServiceNotReadyError          503  the decision service is still loading (or failed to load)
     ├── ScorecardError                400  a scorecard cannot be fitted, loaded or declared (names the problem)
     │   └── ScorecardInputError       422  rows given to a scorecard lack a variable it uses or have the wrong width
@@ -72,6 +73,7 @@ __all__ = [
     "SnapshotError",
     "StoreError",
     "UnknownEventTypeError",
+    "UnsupportedMediaTypeError",
     "WorkspaceError",
 ]
 
@@ -319,6 +321,12 @@ class PayloadTooLargeError(FinriskError):
     """A request body is larger than the service accepts (the limit is in the message)."""
 
     http_status = 413
+
+
+class UnsupportedMediaTypeError(FinriskError):
+    """A request body came with a ``Content-Type`` other than JSON; the message names the header."""
+
+    http_status = 415
 
 
 class ServiceNotReadyError(FinriskError):

@@ -15,6 +15,7 @@ import finrisk
 from finrisk.api.auth import API_KEY_SCHEME, Authenticator
 from finrisk.api.deps import DecisionServiceLike, ServiceHolder
 from finrisk.api.errors import install_error_handlers
+from finrisk.api.fast_decisions import FastDecisions
 from finrisk.api.keys import ApiKeyStore
 from finrisk.api.metrics import ApiMetrics
 from finrisk.api.middleware import AccessMiddleware, BodyLimitMiddleware
@@ -38,6 +39,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_bulk_body_bytes: int = DEFAULT_MAX_BULK_BODY_BYTES,
     metrics: ApiMetrics | None = None,
+    fast_decisions: bool = True,
 ) -> FastAPI:
     """Build the HTTP app.
 
@@ -51,6 +53,9 @@ def create_app(
         A key accepted with the admin role without being stored (``FINRISK_API_KEY``).
     max_body_bytes, max_bulk_body_bytes
         Larger request bodies get 413; the bulk limit applies to ``POST /v1/events``.
+    fast_decisions
+        Serve ``POST /v1/decisions`` by :class:`~finrisk.api.fast_decisions.FastDecisions` (plain ASGI,
+        same behaviour) rather than through FastAPI's routing; off only to compare the two.
     """
     holder = service if isinstance(service, ServiceHolder) else ServiceHolder(service)
     app = FastAPI(
@@ -58,6 +63,9 @@ def create_app(
         version=finrisk.__version__,
         description="Real-time risk decisions, event ingestion, lists and rule-set versions. Every endpoint "
         "but `/health` needs an `X-API-Key` header; errors are JSON problem bodies.",
+        # FastAPI's OpenTelemetry hook checks its providers (environment look-ups) on every request;
+        # the service has its own Prometheus metrics at /metrics.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = holder
     app.state.authenticator = Authenticator(keys, admin_key=admin_key)
@@ -65,6 +73,9 @@ def create_app(
     install_error_handlers(app)
     for module in (decisions, credit, events, lists, rulesets, health, key_routes):
         app.include_router(module.router)
+    if fast_decisions:
+        app.add_middleware(FastDecisions, services=holder, authenticator=app.state.authenticator,
+                           metrics=app.state.metrics)
     app.add_middleware(BodyLimitMiddleware, default=max_body_bytes, limits={"/v1/events": max_bulk_body_bytes})
     app.add_middleware(AccessMiddleware, metrics=app.state.metrics)
     _document_problem(app)

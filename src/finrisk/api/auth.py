@@ -25,6 +25,7 @@ __all__ = [
     "Authenticator",
     "PERMISSIONS",
     "Permission",
+    "authorize",
     "caller",
     "require",
     "roles_with",
@@ -92,25 +93,28 @@ _api_key_header = APIKeyHeader(
 )
 
 
-
-
 def require(permission: Permission) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency that returns the caller's key if its role grants ``permission``."""
 
     # async: the check is a dict look-up (a cache miss reads one row), so it should not cost a thread hop.
     async def dependency(request: Request, key: Annotated[str | None, Security(_api_key_header)]) -> ApiKey:
-        authenticator: Authenticator = request.app.state.authenticator
-        record = authenticator.authenticate(key)
-        if permission not in PERMISSIONS[record.role]:
-            needed = " or ".join(roles_with(permission))
-            raise PermissionDeniedError(
-                f"role {record.role.value!r} may not {permission.value} (needs a key of role {needed})"
-            )
+        record = authorize(request.app.state.authenticator, key, permission)
         request.state.key_id = record.key_id
         return record
 
     dependency.__name__ = f"require_{permission.name.lower()}"
     return dependency
+
+
+def authorize(authenticator: Authenticator, key: str | None, permission: Permission) -> ApiKey:
+    """The caller's key if it is valid and its role grants ``permission`` (401 / 403 otherwise)."""
+    record = authenticator.authenticate(key)
+    if permission not in PERMISSIONS[record.role]:
+        needed = " or ".join(roles_with(permission))
+        raise PermissionDeniedError(
+            f"role {record.role.value!r} may not {permission.value} (needs a key of role {needed})"
+        )
+    return record
 
 
 def caller(permission: Permission) -> Any:

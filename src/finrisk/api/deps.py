@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from finrisk.decisions.model import Decision, IngestResult
 from finrisk.errors import ServiceNotReadyError
 
-__all__ = ["DecisionServiceLike", "ServiceDep", "ServiceHolder", "get_service"]
+__all__ = ["DecisionServiceLike", "ServiceDep", "ServiceHolder", "get_service", "ready_service"]
 
 
 class DecisionServiceLike(Protocol):
@@ -24,6 +24,8 @@ class DecisionServiceLike(Protocol):
     def rulesets(self) -> Any: ...
 
     def decide(self, body: Mapping[str, Any]) -> Decision: ...
+
+    async def decide_async(self, body: Mapping[str, Any]) -> Decision: ...
 
     def get_decision(self, decision_id: str) -> Decision | None: ...
 
@@ -64,7 +66,11 @@ class ServiceHolder:
 
 
 async def get_service(request: Request) -> DecisionServiceLike:
-    holder: ServiceHolder = request.app.state.services
+    return ready_service(request.app.state.services)
+
+
+def ready_service(holder: ServiceHolder) -> DecisionServiceLike:
+    """The loaded service, or 503 saying whether it is still loading or failed to."""
     service = holder.service
     if service is None:
         reason = f"failed to load: {holder.error}" if holder.error else "still loading; poll GET /health"

@@ -24,10 +24,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Scope
 
+from finrisk.api.json_body import unsupported_media_type
 from finrisk.errors import EventValidationError, FinriskError
 
-__all__ = ["install_error_handlers", "problem_response", "validation_problems"]
+__all__ = ["error_response", "install_error_handlers", "problem_response", "validation_problems"]
 
 log = logging.getLogger("finrisk.api")
 
@@ -88,8 +90,21 @@ def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
     return problems
 
 
+def error_response(exc: Exception, scope: Scope) -> Response:
+    """The problem answer for any exception (the one mapping the handlers below and the fast path share)."""
+    if isinstance(exc, FinriskError):
+        return _finrisk_problem(exc)
+    if isinstance(exc, RequestValidationError):
+        return _validation_problem(exc)
+    return _unexpected_problem(exc, scope)
+
+
 async def _finrisk_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FinriskError)
+    return _finrisk_problem(exc)
+
+
+def _finrisk_problem(exc: FinriskError) -> Response:
     problems = [p.as_dict() for p in exc.problems] if isinstance(exc, EventValidationError) else None
     headers = {"WWW-Authenticate": "ApiKey"} if exc.http_status == 401 else None
     return problem_response(exc.http_status, str(exc), error=type(exc).__name__, problems=problems, headers=headers)
@@ -97,6 +112,13 @@ async def _finrisk_error(request: Request, exc: Exception) -> Response:
 
 async def _request_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if any(isinstance(e.get("input"), bytes) and tuple(e.get("loc", ())) == ("body",) for e in exc.errors()):
+        # FastAPI hands a body it did not parse as JSON (another Content-Type) to the model as bytes.
+        return _finrisk_problem(unsupported_media_type(request.headers.get("content-type")))
+    return _validation_problem(exc)
+
+
+def _validation_problem(exc: RequestValidationError) -> Response:
     problems = validation_problems(exc)
     listed = "; ".join(f"{p['field']}: expected {p['expected']}, got {p['got']}" for p in problems)
     return problem_response(422, f"invalid request ({len(problems)} problem(s)): {listed}",
@@ -114,9 +136,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    return _unexpected_problem(exc, request.scope)
+
+
+def _unexpected_problem(exc: Exception, scope: Scope) -> Response:
     # The type and the route template only: an exception's text may quote the event it choked on,
     # and a concrete path may hold a list value.
-    route = getattr(request.scope.get("route"), "path", None) or "(unmatched)"
+    route = getattr(scope.get("route"), "path", None) or "(unmatched)"
     log.error("unhandled error", extra={"fields": {"error": type(exc).__name__, "route": route}})
     return problem_response(500, "internal error; it has been logged", error="InternalError")
 

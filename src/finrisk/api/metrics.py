@@ -7,6 +7,8 @@ Point Prometheus at it with an ``X-API-Key`` header (``http_headers`` in the scr
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -25,6 +27,8 @@ class ApiMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._children: dict[tuple[int, str], Any] = {}
         r = self.registry
         self.requests = Counter("finrisk_http_requests", "HTTP requests answered, by route template and status",
                                 ["method", "route", "status"], registry=r)
@@ -39,18 +43,31 @@ class ApiMetrics:
                                        ["outcome"], registry=r)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        # ``labels()`` builds and looks up a key on every call; the children are kept per key instead.
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (self.requests.labels(method, route, str(status)),
+                                                       self.latency.labels(method, route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_decision(self, decision: Decision) -> None:
         if decision.idempotent:  # the first answer was counted already
             return
-        self.decisions.labels(decision.action).inc()
+        self._child(self.decisions, decision.action).inc()
         for hit in decision.rule_hits:
-            self.rule_hits.labels(str(hit.get("rule", "?"))).inc()
+            self._child(self.rule_hits, str(hit.get("rule", "?"))).inc()
         for verdict in decision.shadow:
             for hit in verdict.rule_hits:
                 self.shadow_rule_hits.labels(verdict.ruleset, str(hit.get("rule", "?"))).inc()
+
+    def _child(self, metric: Counter, label: str) -> Any:
+        key = (id(metric), label)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(label)
+        return child
 
     def observe_ingest(self, result: IngestResult) -> None:
         self.events_ingested.labels("accepted").inc(result.accepted)

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, ModelScorer,
 from finrisk.decisions.model import Decision, IngestResult
 from finrisk.decisions.profiles import ProfileStore
 from finrisk.decisions.scorecards import load_scorecard_scorers
-from finrisk.decisions.writer import GroupCommitWriter
+from finrisk.decisions.writer import GroupCommitWriter, committed
 from finrisk.errors import (
     EventConflictError,
     FinriskError,
@@ -53,7 +54,7 @@ from finrisk.rules import RuleNames, RuleSet, load_ruleset, parse_ruleset
 from finrisk.rules.lists import ListStore
 from finrisk.rules.versions import RuleSetRepository
 from finrisk.store.embedded_log import EmbeddedEventLog, body_hash_of, fast_canonical_json, open_log
-from finrisk.store.log import AppendStatus
+from finrisk.store.log import AppendResult, AppendStatus
 from finrisk.store.relational import open_database
 
 __all__ = ["DecisionService", "SNAPSHOT_FILE"]
@@ -102,6 +103,7 @@ class DecisionService:
         """The service for ``workspace``: log, lists and rule versions opened, feature state loaded."""
         log = open_log(workspace)
         try:
+            log.track_ids()  # a new event_id then costs no database read to tell it from a retry
             features = _load_features(workspace, log, rebuild_progress)
             db = open_database(workspace.database_url)
             rulesets = RuleSetRepository(db, validate=lambda text: parse_ruleset(text))
@@ -176,10 +178,44 @@ class DecisionService:
         t0 = time.perf_counter_ns()
         return self._decide(self._validator.validate(body), t0)
 
+    async def decide_async(self, body: Mapping[str, Any]) -> Decision:
+        """:meth:`decide` for an event loop: the wait for the commit holds no thread.
+
+        The group-commit writer resolves the commit's future and the loop is woken from the writer
+        thread (``call_soon_threadsafe``), so a request costs no thread-pool hop.
+        """
+        t0 = time.perf_counter_ns()
+        event = self._validator.validate(body)
+        while True:
+            step = self._begin(event, t0)
+            if isinstance(step, Decision):
+                return step
+            try:
+                _check(await committed(step.future, _COMMIT_TIMEOUT_S))
+            finally:
+                self._settle(step)
+            if step.decision is not None:
+                return step.decision if step.own else step.decision.as_retry()
+
     def _decide(self, event: Mapping[str, Any], t0: int) -> Decision:
         """:meth:`decide` for an event already validated (its clock started at ``t0``)."""
+        while True:
+            step = self._begin(event, t0)
+            if isinstance(step, Decision):
+                return step
+            try:
+                self._wait(step.future)
+            finally:
+                self._settle(step)
+            if step.decision is not None:
+                return step.decision if step.own else step.decision.as_retry()
+            # else the event came in through ingest() and has no decision of its own yet: go again
+
+    def _begin(self, event: Mapping[str, Any], t0: int) -> Decision | _Commit:
+        """Under the lock: the stored answer to a retry, or the commit to wait for (ours or a racing call's)."""
         eid = str(event["event_id"])
-        digest = body_hash_of(fast_canonical_json(event))  # the log's own hash of the same bytes
+        canonical = fast_canonical_json(event)
+        digest = body_hash_of(canonical)  # the log's own hash of the same bytes (handed to it below)
         with self._lock:
             pending = self._pending.get(eid)
             if pending is None:
@@ -189,23 +225,28 @@ class DecisionService:
                 if stored is not None:
                     return Decision.from_dict(orjson.loads(stored)).as_retry()
                 decision = self.engine.decide(event, update=known is None, started_ns=t0)
-                future = self._writer.submit(event, (decision.decision_id, orjson.dumps(decision.to_dict())))
+                future = self._writer.submit(event, (decision.decision_id, orjson.dumps(decision.to_dict())),
+                                             canonical=(canonical, digest))
                 self._pending[eid] = (digest, future, decision)
                 self.decisions_made += 1
-        if pending is not None:
-            first_digest, first_future, first = pending
-            if first_digest != digest:
-                raise EventConflictError(eid)
-            self._wait(first_future)
-            if first is None:  # the event came in through ingest(); it has no decision of its own yet
-                return self._decide(event, t0)
-            return first.as_retry()
-        try:
-            self._wait(future)
-        finally:
-            with self._lock:
-                self._pending.pop(eid, None)
-        return decision
+                return _Commit(eid, future, decision, own=True)
+        first_digest, first_future, first = pending
+        if first_digest != digest:
+            raise EventConflictError(eid)
+        return _Commit(eid, first_future, first, own=False)
+
+    def _settle(self, step: _Commit) -> None:
+        """The call that made a decision drops it from the in-flight table once its commit is over.
+
+        A request cancelled while its commit is in flight leaves the entry until the commit ends, so
+        a retry meanwhile waits for that commit instead of deciding the event a second time.
+        """
+        if step.own:
+            step.future.add_done_callback(lambda _: self._forget(step.eid))
+
+    def _forget(self, eid: str) -> None:
+        with self._lock:
+            self._pending.pop(eid, None)
 
     @staticmethod
     def _wait(future: Future[Any]) -> None:
@@ -213,8 +254,7 @@ class DecisionService:
             result = future.result(timeout=_COMMIT_TIMEOUT_S)
         except FutureTimeout:
             raise StoreError(f"event log: the commit took longer than {_COMMIT_TIMEOUT_S:.0f} s") from None
-        if result.status is AppendStatus.CONFLICT:
-            raise EventConflictError(result.event_id)
+        _check(result)
 
     def credit_application(self, body: Mapping[str, Any], *, scorecard: str | None = None) -> dict[str, Any]:
         """Decide an application like any event, then add the scorecard's score, limit and verdict."""
@@ -283,6 +323,21 @@ class DecisionService:
             "log_batches": self._writer.batches,
             "uptime_s": round(time.time() - self._started, 1),
         }
+
+
+@dataclass(slots=True)
+class _Commit:
+    """An event's place in a group commit: the future to wait for and the decision it will make durable."""
+
+    eid: str
+    future: Future[Any]
+    decision: Decision | None
+    own: bool  # this call made the decision (not a retry racing it)
+
+
+def _check(result: AppendResult) -> None:
+    if result.status is AppendStatus.CONFLICT:
+        raise EventConflictError(result.event_id)
 
 
 def _rejection(index: int, body: Mapping[str, Any] | Any, exc: FinriskError) -> dict[str, Any]:

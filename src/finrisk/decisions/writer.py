@@ -10,8 +10,11 @@ heavy load batches grow and throughput follows.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import threading
+import weakref
 from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
@@ -20,9 +23,9 @@ from finrisk.errors import StoreError
 from finrisk.store.embedded_log import EmbeddedEventLog
 from finrisk.store.log import AppendResult
 
-__all__ = ["GroupCommitWriter"]
+__all__ = ["GroupCommitWriter", "committed"]
 
-_Item = tuple[Mapping[str, Any], tuple[str, bytes] | None, "Future[AppendResult]"]
+_Item = tuple[Mapping[str, Any], tuple[str, bytes] | None, tuple[bytes, str] | None, "Future[AppendResult]"]
 
 
 class GroupCommitWriter:
@@ -42,11 +45,13 @@ class GroupCommitWriter:
         self._thread = threading.Thread(target=self._run, name="finrisk-log-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, event: Mapping[str, Any], decision: tuple[str, bytes] | None = None) -> Future[AppendResult]:
+    def submit(self, event: Mapping[str, Any], decision: tuple[str, bytes] | None = None, *,
+               canonical: tuple[bytes, str] | None = None) -> Future[AppendResult]:
+        """Queue ``event`` (with its decision, and its canonical body and hash if known already)."""
         if self._closed:
             raise StoreError("the decision log writer is closed (the service is shutting down)")
         future: Future[AppendResult] = Future()
-        self._queue.put((event, decision, future))
+        self._queue.put((event, decision, canonical, future))
         return future
 
     def close(self) -> None:
@@ -76,13 +81,72 @@ class GroupCommitWriter:
 
     def _commit(self, batch: list[_Item]) -> None:
         try:
-            results = self.log.append([e for e, _, _ in batch], decisions=[d for _, d, _ in batch])
+            results = self.log.append([e for e, _, _, _ in batch], decisions=[d for _, d, _, _ in batch],
+                                      canonical=[c for _, _, c, _ in batch])
         except Exception as exc:  # noqa: BLE001 - every waiting caller must learn the batch failed
             error = exc if isinstance(exc, StoreError) else StoreError(f"decision log: append failed ({exc})")
-            for _, _, future in batch:
+            for *_, future in batch:
                 future.set_exception(error)
             return
         self.batches += 1
         self.appended += len(batch)
-        for (_, _, future), result in zip(batch, results, strict=True):
+        for (*_, future), result in zip(batch, results, strict=True):
             future.set_result(result)
+
+
+async def committed(future: Future[AppendResult], timeout: float) -> AppendResult:
+    """Await a commit from an event loop without a thread: the writer thread wakes the loop.
+
+    The loop-side waiter is separate from ``future``, so a timed-out or cancelled request never
+    cancels the commit itself (the event may still be made durable; a retry then finds it).
+    """
+    if not future.done():
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        waker = _wakers.get(loop)
+        if waker is None:
+            waker = _wakers[loop] = _LoopWaker(loop)
+        future.add_done_callback(lambda _: waker.wake(waiter))
+        # One timer on the waiter (cheaper than ``asyncio.wait_for``, which wraps it in another future).
+        timer = loop.call_later(timeout, _expire, waiter, timeout)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+    return future.result()
+
+
+def _expire(waiter: asyncio.Future[None], timeout: float) -> None:
+    if not waiter.done():
+        waiter.set_exception(StoreError(f"event log: the commit took longer than {timeout:.0f} s"))
+
+
+class _LoopWaker:
+    """Wakes an event loop once per batch of finished commits, not once per request.
+
+    Each ``call_soon_threadsafe`` writes to the loop's wake-up pipe; a batch of fifty commits
+    resolved by the writer thread needs only the first of them.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._ready: list[asyncio.Future[None]] = []
+        self._lock = threading.Lock()
+
+    def wake(self, waiter: asyncio.Future[None]) -> None:  # in the writer thread
+        with self._lock:
+            first = not self._ready
+            self._ready.append(waiter)
+        if first:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
+                self.loop.call_soon_threadsafe(self._resolve)
+
+    def _resolve(self) -> None:  # in the loop
+        with self._lock:
+            ready, self._ready = self._ready, []
+        for waiter in ready:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+_wakers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopWaker] = weakref.WeakKeyDictionary()

@@ -49,6 +49,7 @@ from finrisk.errors import EventConflictError, StoreError
 from finrisk.events.registry import EventTypeRegistry
 from finrisk.events.schema import FieldType
 from finrisk.events.validate import canonical_json, parse_timestamp
+from finrisk.store.id_filter import IdFilter
 from finrisk.store.log import AppendResult, AppendStatus, EventLog, Labels
 
 __all__ = [
@@ -147,6 +148,7 @@ class EmbeddedEventLog(EventLog):
         self._lock = threading.Lock()
         self._rlock = threading.Lock()
         self._times: dict[str, tuple[str, ...]] = {}
+        self._ids: IdFilter | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -167,22 +169,35 @@ class EmbeddedEventLog(EventLog):
         *,
         labels: Sequence[Labels | None] | None = None,
         decisions: Sequence[tuple[str, bytes] | None] | None = None,
+        canonical: Sequence[tuple[bytes, str] | None] | None = None,
     ) -> list[AppendResult]:
         """Append a batch in one transaction; ``decisions[i]`` is ``(decision_id, json body)`` for event i.
 
         A decision is stored with a newly stored event, and also with a duplicate (same body) that has
         none yet; a decision for an event that already has one is ignored (the first one stands).
+        ``canonical[i]``, when given, is event i's :func:`fast_canonical_json` and its
+        :func:`body_hash_of`, computed already by the caller (the decision service hashes every event
+        to tell retries apart), so the writer does not compute them a second time.
         """
         if labels is not None and len(labels) != len(events):
             raise StoreError(f"labels: expected {len(events)} entries (one per event), got {len(labels)}")
         if decisions is not None and len(decisions) != len(events):
             raise StoreError(f"decisions: expected {len(events)} entries (one per event), got {len(decisions)}")
-        prepared = [(e["event_id"], fast_canonical_json(e)) for e in events]
-        hashes = [body_hash_of(body) for _, body in prepared]
+        if canonical is not None and len(canonical) != len(events):
+            raise StoreError(f"canonical: expected {len(events)} entries (one per event), got {len(canonical)}")
+        prepared: list[tuple[Any, bytes]] = []
+        hashes: list[str] = []
+        for i, e in enumerate(events):
+            given = None if canonical is None else canonical[i]
+            body, digest = given if given is not None else (body := fast_canonical_json(e), body_hash_of(body))
+            prepared.append((e["event_id"], body))
+            hashes.append(digest)
         results: list[AppendResult | None] = [None] * len(events)
         with self._lock, self._write() as db:
             stored: dict[str, tuple[int, str]] = {}
             ids = list({eid for eid, _ in prepared})
+            if self._ids is not None:  # ids the filter has never seen are certainly not stored: no read
+                ids = [eid for eid in ids if self._ids.may_contain(eid)]
             for i in range(0, len(ids), _CHUNK):
                 chunk = ids[i : i + _CHUNK]
                 marks = ",".join("?" * len(chunk))
@@ -209,6 +224,8 @@ class EmbeddedEventLog(EventLog):
                 event = events[i]
                 t_us = time_to_us(event["event_time"])
                 rows.append((seq, eid, event["event_type"], t_us, body, h))
+                if self._ids is not None:  # before the commit: a failed one leaves only a false positive
+                    self._ids.add(eid)
                 stored[eid] = (seq, h)
                 results[i] = AppendResult(eid, AppendStatus.STORED, seq)
                 if labels is not None and labels[i]:
@@ -243,13 +260,31 @@ class EmbeddedEventLog(EventLog):
         body: bytes | None = self._read_one("SELECT body FROM decisions WHERE event_id = ?", event_id)
         return body
 
+    def track_ids(self) -> None:
+        """Keep a filter of the logged event ids, so looking up a new id needs no database read.
+
+        For a long-running writer (the decision service); it assumes no other process appends to
+        this log meanwhile (another writer's events would be seen only by the UNIQUE index at append).
+        """
+        with self._lock:
+            count = int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
+            ids = IdFilter(2 * count + 1_000_000)
+            cursor = self._db.execute("SELECT event_id FROM events")
+            while rows := cursor.fetchmany(200_000):
+                ids.add_many((r[0] for r in rows), len(rows))
+            self._ids = ids
+
     def body_hash(self, event_id: str) -> str | None:
         """The body hash of a stored event (to tell a retry from a conflicting reuse of its id)."""
+        if self._ids is not None and not self._ids.may_contain(event_id):
+            return None
         row = self._read_one("SELECT body_hash FROM events WHERE event_id = ?", event_id)
         return None if row is None else str(row)
 
     def event_state(self, event_id: str) -> tuple[str | None, bytes | None]:
         """The stored event's body hash and its decision's JSON body (each ``None`` when absent), in one read."""
+        if self._ids is not None and not self._ids.may_contain(event_id):
+            return None, None
         with self._rlock:
             row = self._rdb.execute(
                 "SELECT e.body_hash, d.body FROM events e LEFT JOIN decisions d ON d.event_id = e.event_id "

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from finrisk.api.keys import ApiKey
 
-__all__ = ["PROBLEM_RESPONSES", "actor", "json_response"]
+__all__ = ["PROBLEM_CONTENT", "PROBLEM_RESPONSES", "actor", "json_response"]
 
 
 def json_response(content: Any, *, status_code: int = 200) -> Response:
@@ -22,11 +22,11 @@ def actor(key: ApiKey) -> str:
     return f"{key.name} ({key.key_id})"
 
 
-_PROBLEM = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+PROBLEM_CONTENT = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No API key, or an unknown or revoked one", **_PROBLEM},
-    403: {"description": "The key's role may not call this endpoint", **_PROBLEM},
-    422: {"description": "The request is malformed; `problems` names each field", **_PROBLEM},
-    503: {"description": "The service is loading, or its store cannot do its job", **_PROBLEM},
+    401: {"description": "No API key, or an unknown or revoked one", **PROBLEM_CONTENT},
+    403: {"description": "The key's role may not call this endpoint", **PROBLEM_CONTENT},
+    422: {"description": "The request is malformed; `problems` names each field", **PROBLEM_CONTENT},
+    503: {"description": "The service is loading, or its store cannot do its job", **PROBLEM_CONTENT},
 }

@@ -98,7 +98,8 @@ def serve(
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     base_url = f"http://{shown}:{bound_port}"
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=10,
-                            backlog=2048, server_header=False)
+                            backlog=2048, server_header=False,
+                            proxy_headers=False)  # no client addresses are used: skip the per-request rewrite
     server = uvicorn.Server(config)
     _say(f"listening on {base_url} (loading workspace {ws.root}; GET /health answers 503 until ready)")
     if admin_key is None and not keys.list():
