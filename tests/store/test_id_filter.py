@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+from finrisk.config import Workspace
 from finrisk.decisions.writer import GroupCommitWriter, committed
-from finrisk.store import EmbeddedEventLog
+from finrisk.store import EmbeddedEventLog, open_log
 from finrisk.store.id_filter import IdFilter
+from finrisk.store.log import AppendStatus
 
 from .conftest import MakeTxn
 
@@ -77,3 +79,18 @@ def test_a_given_canonical_body_is_stored_as_if_computed(log: EmbeddedEventLog, 
     log.append([make_txn("c2")])
     assert log.body_hash("c1") == body_hash_of(body)
     assert [r.status.value for r in log.append([make_txn("c1")])] == ["duplicate"]
+
+
+
+def test_events_another_writer_appends_are_learnt_before_the_next_append(
+        workspace: Workspace, log: EmbeddedEventLog, make_txn: MakeTxn) -> None:
+    """`finrisk load` beside a running service: the service's filter has never seen those ids, yet
+    re-sending one of them is a duplicate (or a conflict), never a UNIQUE-index failure."""
+    log.track_ids()
+    event = make_txn("loaded")
+    with open_log(workspace) as loader:
+        assert [r.status for r in loader.append([event])] == [AppendStatus.STORED]
+    changed = make_txn("loaded", amount=99.0)
+    assert [r.status for r in log.append([event, changed])] == [AppendStatus.DUPLICATE, AppendStatus.CONFLICT]
+    assert [r.status for r in log.append([make_txn("new")])] == [AppendStatus.STORED]
+    assert log.body_hash("loaded") is not None

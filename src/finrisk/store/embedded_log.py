@@ -149,6 +149,7 @@ class EmbeddedEventLog(EventLog):
         self._rlock = threading.Lock()
         self._times: dict[str, tuple[str, ...]] = {}
         self._ids: IdFilter | None = None
+        self._ids_seq = 0  # the filter holds every id up to this seq
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -195,8 +196,12 @@ class EmbeddedEventLog(EventLog):
         results: list[AppendResult | None] = [None] * len(events)
         with self._lock, self._write() as db:
             stored: dict[str, tuple[int, str]] = {}
+            seq = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
             ids = list({eid for eid, _ in prepared})
             if self._ids is not None:  # ids the filter has never seen are certainly not stored: no read
+                if seq > self._ids_seq:  # another process appended (e.g. `finrisk load`): learn its ids
+                    others = [r[0] for r in db.execute("SELECT event_id FROM events WHERE seq > ?", (self._ids_seq,))]
+                    self._ids.add_many(others, len(others))
                 ids = [eid for eid in ids if self._ids.may_contain(eid)]
             for i in range(0, len(ids), _CHUNK):
                 chunk = ids[i : i + _CHUNK]
@@ -205,7 +210,6 @@ class EmbeddedEventLog(EventLog):
                     f"SELECT event_id, seq, body_hash FROM events WHERE event_id IN ({marks})", chunk
                 ):
                     stored[eid] = (seq, h)
-            seq = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
             rows: list[tuple[Any, ...]] = []
             label_rows: list[tuple[Any, ...]] = []
             decision_rows: list[tuple[str, str, bytes]] = []
@@ -247,6 +251,8 @@ class EmbeddedEventLog(EventLog):
                 db.executemany(
                     "INSERT OR IGNORE INTO decisions(decision_id, event_id, body) VALUES (?, ?, ?)", decision_rows
                 )
+        if self._ids is not None:  # committed: every id up to seq is in the filter
+            self._ids_seq = max(self._ids_seq, seq)
         return [r for r in results if r is not None]
 
     # -- decisions -------------------------------------------------------------------------
@@ -263,13 +269,15 @@ class EmbeddedEventLog(EventLog):
     def track_ids(self) -> None:
         """Keep a filter of the logged event ids, so looking up a new id needs no database read.
 
-        For a long-running writer (the decision service); it assumes no other process appends to
-        this log meanwhile (another writer's events would be seen only by the UNIQUE index at append).
+        For a long-running writer (the decision service). Events another process appends meanwhile
+        (``finrisk load`` beside a running service) are learnt at this writer's next append, inside
+        its write transaction, so an append never trips the ``UNIQUE(event_id)`` index.
         """
         with self._lock:
             count = int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
             ids = IdFilter(2 * count + 1_000_000)
-            cursor = self._db.execute("SELECT event_id FROM events")
+            self._ids_seq = int(self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+            cursor = self._db.execute("SELECT event_id FROM events WHERE seq <= ?", (self._ids_seq,))
             while rows := cursor.fetchmany(200_000):
                 ids.add_many((r[0] for r in rows), len(rows))
             self._ids = ids
