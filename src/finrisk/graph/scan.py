@@ -130,11 +130,17 @@ def _query(warehouse: Any, sql: str) -> pd.DataFrame:
     return frame
 
 
-def scan_warehouse(
-    warehouse: Any, start: datetime, end: datetime, *, params: ScanParams | None = None,
-    progress: Progress | None = None,
-) -> ScanResult:
-    """Scan transfers and identity events with ``start <= event_time < end``; known-bad accounts are those with a
+@dataclass(frozen=True)
+class WarehouseSlice:
+    """What a scan reads from a workspace: transfers, identity tables and the known-bad accounts."""
+
+    transfers: pd.DataFrame
+    identity_frames: list[pd.DataFrame]
+    bad: set[Any]
+
+
+def read_warehouse(warehouse: Any, start: datetime, end: datetime) -> WarehouseSlice:
+    """Transfers and identity events with ``start <= event_time < end``; known-bad accounts are those with a
     confirmed-fraud case disposition or a fraud chargeback before ``end``."""
     lo, hi = start.isoformat(), end.isoformat()
     when = f"event_time >= TIMESTAMPTZ '{lo}' AND event_time < TIMESTAMPTZ '{hi}'"
@@ -153,4 +159,14 @@ def scan_warehouse(
                           f"AND account_id IS NOT NULL AND event_time < TIMESTAMPTZ '{hi}'"),
     ]
     bad = {v for f in bad_frames if "account_id" in f.columns for v in f["account_id"].tolist()}
-    return scan(transfers, identity_frames=identity, bad=bad, params=params, progress=progress)
+    return WarehouseSlice(transfers, identity, bad)
+
+
+def scan_warehouse(
+    warehouse: Any, start: datetime, end: datetime, *, params: ScanParams | None = None,
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Scan a time range of the warehouse (see :func:`read_warehouse` for what is read)."""
+    data = read_warehouse(warehouse, start, end)
+    return scan(data.transfers, identity_frames=data.identity_frames, bad=data.bad, params=params,
+                progress=progress)
