@@ -91,16 +91,19 @@ def scan(
             progress(name)
         return out
 
-    def build() -> tuple[TransferGraph, IdentityGraph | None]:
-        g = transfer_graph_from_frame(transfers, **(columns or {}))
-        ig = identity_graph_from_frames(identity_frames) if identity_frames else None
-        return g, ig
+    # Step boundaries follow the networkx peer's: "build" is the transfer graph, "rings" builds the identity
+    # graph and finds its components (the peer's ring step builds its identity graph too).
+    g: TransferGraph = step("build", lambda: transfer_graph_from_frame(transfers, **(columns or {})))
+    ig: IdentityGraph | None = None
 
-    g, ig = step("build", build)
-    if ig is not None:
-        alerts += step("rings", lambda: find_rings(ig, p.rings, bad=bad_set)) or []
-    else:
-        step("rings", lambda: None)
+    def rings() -> list[Alert]:
+        nonlocal ig
+        ig = identity_graph_from_frames(identity_frames) if identity_frames else None
+        return find_rings(ig, p.rings, bad=bad_set) if ig is not None else []
+
+    alerts += step("rings", rings) or []
+    if ig is None and identity_frames:  # rings skipped: propagation still walks the identity links
+        ig = identity_graph_from_frames(identity_frames)
     alerts += step("loops", lambda: find_loops(g, p.loops)) or []
     alerts += step("chains", lambda: find_chains(g, p.chains)) or []
     alerts += step("fan_in", lambda: find_fan_in(g, p.fan_in)) or []
