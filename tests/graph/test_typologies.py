@@ -129,3 +129,21 @@ def test_gather_scatter_stays_quiet_on_a_skewed_random_graph() -> None:
         [*g.amount.tolist(), *(e[2] for e in hub)], [*g.time.tolist(), *(e[3] for e in hub)])
     found = [a.nodes[0] for a in find_gather_scatter(planted)]
     assert noise == [] and "HUB" in found  # before the fix: 162 alerts on this graph
+
+
+def test_pass_through_from_the_shared_flow_legs_matches_its_own_join() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(8)
+    n, m = 300, 6000
+    src, dst = rng.integers(0, n, m), rng.integers(0, n, m)
+    keep = src != dst
+    k = int(keep.sum())
+    amounts = np.round(rng.choice([100.0, 95.0, 90.0, 500.0], k) * rng.uniform(0.95, 1.0, k), 2)
+    times = rng.integers(0, 5 * 86400, k)
+    g = build_transfer_graph([f"A{i}" for i in src[keep]], [f"A{i}" for i in dst[keep]], amounts, times)
+    alone = find_pass_through(g, PassThroughParams(min_passed_share=0.3))
+    assert alone  # the comparison below means something
+    find_gather_scatter(g)  # joins the flow legs and keeps them on the graph
+    shared = find_pass_through(g, PassThroughParams(min_passed_share=0.3), flows=FlowParams())
+    assert [(a.nodes, a.edges, a.score) for a in shared] == [(a.nodes, a.edges, a.score) for a in alone]

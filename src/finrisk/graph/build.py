@@ -55,7 +55,7 @@ class TransferGraph:
     out_ptr: IntArray
     in_order: IntArray
     in_ptr: IntArray
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_nodes(self) -> int:

@@ -110,7 +110,7 @@ def scan(
     alerts += step("fan_out", lambda: find_fan_out(g, p.fan_out)) or []
     alerts += step("scatter_gather", lambda: find_scatter_gather(g, p.flows)) or []
     alerts += step("gather_scatter", lambda: find_gather_scatter(g, p.flows)) or []
-    alerts += step("pass_through", lambda: find_pass_through(g, p.pass_through)) or []
+    alerts += step("pass_through", lambda: find_pass_through(g, p.pass_through, flows=p.flows)) or []
     risk: dict[Any, float] = {}
     if bad_set:
         risk = step("propagation", lambda: network_risk(bad_set, transfers=g, identities=ig,
