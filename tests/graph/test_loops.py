@@ -114,7 +114,7 @@ def test_bad_parameters_name_field_and_value() -> None:
 def test_band_search_matches_searchsorted_on_the_packed_key() -> None:
     import numpy as np
 
-    from finrisk.graph.loops import _band
+    from finrisk.graph._joins import segment_range
 
     rng = np.random.default_rng(2)
     src = np.sort(rng.integers(0, 40, 500))
@@ -122,7 +122,7 @@ def test_band_search_matches_searchsorted_on_the_packed_key() -> None:
     ptr = np.searchsorted(src, np.arange(41)).astype(np.int64)
     node, low = rng.integers(0, 40, 300), rng.integers(-50, 1000, 300)
     high = low + rng.integers(0, 200, 300)
-    lo, hi = _band(values, ptr, node, low, high)
+    lo, hi = segment_range(values, ptr, node, low, high)
     key = src * 10_000 + values
     assert lo.tolist() == np.searchsorted(key, node * 10_000 + np.maximum(low, 0), side="left").tolist()
     assert hi.tolist() == np.searchsorted(key, node * 10_000 + high, side="right").tolist()
