@@ -111,6 +111,8 @@ def scan(
     alerts += step("scatter_gather", lambda: find_scatter_gather(g, p.flows)) or []
     alerts += step("gather_scatter", lambda: find_gather_scatter(g, p.flows)) or []
     alerts += step("pass_through", lambda: find_pass_through(g, p.pass_through, flows=p.flows)) or []
+    for key in [k for k in g._cache if isinstance(k, tuple) and k[0] == "legs"]:
+        del g._cache[key]  # the shared two-hop legs are done with: do not keep them in the result
     risk: dict[Any, float] = {}
     if bad_set:
         risk = step("propagation", lambda: network_risk(bad_set, transfers=g, identities=ig,
