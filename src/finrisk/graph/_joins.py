@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
+from finrisk.graph._jit import kernel
 from finrisk.graph.build import IntArray, TransferGraph
 
 
@@ -20,7 +20,7 @@ def expand_ranges(lo: IntArray, hi: IntArray) -> tuple[IntArray, IntArray]:
     return rep, lo[rep] + (np.arange(total, dtype=np.int64) - starts[rep])
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def segment_range(values: IntArray, ptr: IntArray, node: IntArray, low: IntArray,
           high: IntArray) -> tuple[IntArray, IntArray]:  # pragma: no cover - compiled; tests compare with numpy
     """Per query, the positions in ``node``'s own slice ``ptr[node]:ptr[node + 1]`` of ``values`` (sorted within

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numba
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
 from finrisk.errors import GraphInputError
+from finrisk.graph._jit import kernel
 
 IntArray = npt.NDArray[np.int64]
 Int32Array = npt.NDArray[np.int32]
@@ -109,7 +109,7 @@ def unique_ints(values: npt.NDArray[np.integer[Any]]) -> IntArray:
     return out[keep]
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _place_by_key(keys: IntArray, items: IntArray, n_keys: int) -> IntArray:  # pragma: no cover - compiled
     """Stable counting sort: ``items`` regrouped by ``keys`` (one pass to count, one to place)."""
     start = np.zeros(n_keys + 1, dtype=np.int64)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numba
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -17,6 +16,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from finrisk.errors import GraphInputError
+from finrisk.graph._jit import kernel
 from finrisk.graph._params import Params
 from finrisk.graph.build import FloatArray, TransferGraph
 from finrisk.graph.identity import IdentityGraph
@@ -64,7 +64,7 @@ def _walk(spread: Callable[[FloatArray], FloatArray], degree: FloatArray, seeds:
     return np.asarray(x, dtype=np.float64)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _walk_edges(ends_a: npt.NDArray[np.int64], ends_b: npt.NDArray[np.int64], inv: FloatArray,
                 restart: FloatArray, dangling: npt.NDArray[np.int64], damping: float, tol: float,
                 max_iter: int) -> FloatArray:  # pragma: no cover - compiled; checked against the scipy path
