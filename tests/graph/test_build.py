@@ -48,3 +48,31 @@ def test_bad_columns_name_the_field(kwargs: dict[str, object], message: str) -> 
 def test_missing_column_is_named() -> None:
     with pytest.raises(GraphInputError, match="'counterparty_account' parameter is a required column"):
         transfer_graph_from_frame(pd.DataFrame({"account_id": ["a"], "amount": [1.0], "event_time": [1]}))
+
+
+def test_one_device_seen_in_two_tables_is_one_identifier() -> None:
+    import pandas as pd
+
+    from finrisk.graph import identity_graph_from_frames
+
+    registration = pd.DataFrame({"account_id": ["a", "b"], "device_id": ["DEV", "OTHER"], "event_time": [5, 6]})
+    login = pd.DataFrame({"account_id": ["c", "a", None], "device_id": ["DEV", "DEV", "DEV"], "event_time": [9, 2, 1]})
+    ig = identity_graph_from_frames([registration, login])
+    dev = [i for i, ident in enumerate(ig.identifiers.tolist()) if ident == ("device_id", "DEV")]
+    assert len(dev) == 1  # before: one node per table, so a and c were never linked
+    holders = {ig.accounts[a] for a, i in zip(ig.link_account, ig.link_identifier, strict=True) if i == dev[0]}
+    assert holders == {"a", "c"} and len(ig.link_account) == 3
+    assert dict(zip(ig.accounts.tolist(), ig.first_seen.tolist(), strict=True)) == {"a": 2, "b": 6, "c": 9}
+
+
+def test_packed_sort_and_unique_ints_match_numpy() -> None:
+    import numpy as np
+
+    from finrisk.graph.build import order_by, unique_ints
+
+    rng = np.random.default_rng(0)
+    key, t = rng.integers(0, 50, 2000), rng.integers(-10**9, 10**9, 2000)
+    assert order_by(key, t).tolist() == np.lexsort((t, key)).tolist()
+    big = np.array([2**40, 0, 2**40]), np.array([5, 2**40, 1])  # would overflow a packed key: lexsort fallback
+    assert order_by(*big).tolist() == np.lexsort((big[1], big[0])).tolist()
+    assert unique_ints(key * 7).tolist() == np.unique(key * 7).tolist() and unique_ints(key[:0]).tolist() == []

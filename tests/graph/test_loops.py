@@ -109,3 +109,20 @@ def test_bad_parameters_name_field_and_value() -> None:
         LoopParams(window=-5)
     with pytest.raises(GraphInputError, match="must not exceed max_intermediaries"):
         find_loops(build_transfer_graph([], [], [], []), LoopParams(min_intermediaries=5, max_intermediaries=3))
+
+
+def test_band_search_matches_searchsorted_on_the_packed_key() -> None:
+    import numpy as np
+
+    from finrisk.graph._joins import segment_range
+
+    rng = np.random.default_rng(2)
+    src = np.sort(rng.integers(0, 40, 500))
+    values = np.concatenate([np.sort(rng.integers(0, 1000, int((src == u).sum()))) for u in range(40)])
+    ptr = np.searchsorted(src, np.arange(41)).astype(np.int64)
+    node, low = rng.integers(0, 40, 300), rng.integers(-50, 1000, 300)
+    high = low + rng.integers(0, 200, 300)
+    lo, hi = segment_range(values, ptr, node, low, high)
+    key = src * 10_000 + values
+    assert lo.tolist() == np.searchsorted(key, node * 10_000 + np.maximum(low, 0), side="left").tolist()
+    assert hi.tolist() == np.searchsorted(key, node * 10_000 + high, side="right").tolist()

@@ -74,3 +74,26 @@ def test_network_risk_is_highest_next_to_the_bad_account() -> None:
     assert risk["near"] > risk["mid"] > risk["far"]
     assert risk["twin"] > risk["far"]
     assert abs(np.mean(list(risk.values())) - 1.0) < 1e-9
+
+
+def test_network_risk_kernel_matches_pagerank_on_the_assembled_matrix() -> None:
+    rng = np.random.default_rng(9)
+    names = [f"n{i}" for i in range(80)]
+    src, dst = rng.integers(0, 80, 300), rng.integers(0, 80, 300)
+    keep = src != dst
+    g = build_transfer_graph([names[i] for i in src[keep]], [names[i] for i in dst[keep]],
+                             np.ones(int(keep.sum())), np.arange(int(keep.sum())))
+    ig = build_identity_graph(["n1", "n2", "x9", "n5", "x9"], ["device_id"] * 5, ["D", "D", "D", "E", "E"])
+    p = PropagationParams(tol=1e-12, max_iter=500)
+    risk = network_risk({"n3", "x9"}, transfers=g, identities=ig, params=p)
+    order = [*g.nodes.tolist(), "x9"]  # accounts (transfer nodes first), then identifiers D and E
+    size = len(order) + 2
+    rows = [*g.src.tolist(), order.index("n1"), order.index("n2"), order.index("x9"), order.index("n5"),
+            order.index("x9")]
+    cols = [*g.dst.tolist(), size - 2, size - 2, size - 2, size - 1, size - 1]
+    import scipy.sparse as sp
+
+    adj = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size))
+    expected = personalised_pagerank(adj, [order.index("n3"), order.index("x9")], p)[:len(order)]
+    expected = expected / expected.mean()
+    np.testing.assert_allclose([risk[n] for n in order], expected, rtol=1e-9)

@@ -96,3 +96,54 @@ def test_two_hop_join_matches_brute_force_in_any_chunking() -> None:
         e1, e2 = two_hop(g, 60, chunk_pairs=chunk)
         assert set(zip(e1.tolist(), e2.tolist(), strict=True)) == expected
     assert len(expected) > 100
+
+
+def test_gather_scatter_needs_one_burst_and_matching_amounts() -> None:
+    """The cause of the false alarms on skewed data: legs counted over the hub's whole history, and any onward
+    amount at least 80% of an inbound one (so one big payment matched every small receipt)."""
+    day = 86400
+    spread = [(f"in{i}", "hub", 500.0, i * 4 * day) for i in range(5)] + [
+        ("hub", f"out{i}", 490.0, i * 4 * day + HOUR) for i in range(5)]  # one in, one out, every four days
+    assert find_gather_scatter(_graph(spread), FlowParams(min_counterparties=5, window=day)) == []
+    growing = [(f"in{i}", "hub", 20.0 + i, i) for i in range(5)] + [
+        ("hub", f"out{i}", 5000.0, 50 + i) for i in range(5)]  # pays out far more than it took in
+    assert find_gather_scatter(_graph(growing), FlowParams(min_counterparties=5, window=HOUR)) == []
+
+
+def test_gather_scatter_stays_quiet_on_a_skewed_random_graph() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    n, m = 3000, 15000
+    weight = rng.pareto(2.0, n) + 1.0
+    src, dst = rng.choice(n, m, p=weight / weight.sum()), rng.choice(n, m, p=weight / weight.sum())
+    keep = src != dst
+    g = build_transfer_graph([f"A{i}" for i in src[keep]], [f"A{i}" for i in dst[keep]],
+                             np.round(rng.lognormal(6.0, 1.2, int(keep.sum())), 2),
+                             rng.integers(0, 30 * 86400, int(keep.sum())))
+    noise = find_gather_scatter(g)
+    hub = [(f"in{i}", "HUB", 1000.0 + i, 1000 + i) for i in range(6)] + [
+        ("HUB", f"out{i}", 950.0 + i, 5000 + i) for i in range(6)]
+    planted = build_transfer_graph(
+        [*g.nodes[g.src].tolist(), *(e[0] for e in hub)], [*g.nodes[g.dst].tolist(), *(e[1] for e in hub)],
+        [*g.amount.tolist(), *(e[2] for e in hub)], [*g.time.tolist(), *(e[3] for e in hub)])
+    found = [a.nodes[0] for a in find_gather_scatter(planted)]
+    assert noise == [] and "HUB" in found  # before the fix: 162 alerts on this graph
+
+
+def test_pass_through_from_the_shared_flow_legs_matches_its_own_join() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(8)
+    n, m = 300, 6000
+    src, dst = rng.integers(0, n, m), rng.integers(0, n, m)
+    keep = src != dst
+    k = int(keep.sum())
+    amounts = np.round(rng.choice([100.0, 95.0, 90.0, 500.0], k) * rng.uniform(0.95, 1.0, k), 2)
+    times = rng.integers(0, 5 * 86400, k)
+    g = build_transfer_graph([f"A{i}" for i in src[keep]], [f"A{i}" for i in dst[keep]], amounts, times)
+    alone = find_pass_through(g, PassThroughParams(min_passed_share=0.3))
+    assert alone  # the comparison below means something
+    find_gather_scatter(g)  # joins the flow legs and keeps them on the graph
+    shared = find_pass_through(g, PassThroughParams(min_passed_share=0.3), flows=FlowParams())
+    assert [(a.nodes, a.edges, a.score) for a in shared] == [(a.nodes, a.edges, a.score) for a in alone]

@@ -19,7 +19,7 @@ from finrisk.api.fast_decisions import FastDecisions
 from finrisk.api.keys import ApiKeyStore
 from finrisk.api.metrics import ApiMetrics
 from finrisk.api.middleware import AccessMiddleware, BodyLimitMiddleware
-from finrisk.api.routes import credit, decisions, events, health, lists, rulesets
+from finrisk.api.routes import credit, decisions, events, graph, health, lists, rulesets
 from finrisk.api.routes import keys as key_routes
 from finrisk.api.schemas.problem import Problem
 
@@ -71,7 +71,7 @@ def create_app(
     app.state.authenticator = Authenticator(keys, admin_key=admin_key)
     app.state.metrics = metrics if metrics is not None else ApiMetrics()
     install_error_handlers(app)
-    for module in (decisions, credit, events, lists, rulesets, health, key_routes):
+    for module in (decisions, credit, events, lists, rulesets, graph, health, key_routes):
         app.include_router(module.router)
     if fast_decisions:
         app.add_middleware(FastDecisions, services=holder, authenticator=app.state.authenticator,

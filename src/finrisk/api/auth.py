@@ -48,6 +48,7 @@ class Permission(StrEnum):
     PUBLISH_RULESETS = "publish, roll back and shadow rule sets"
     READ_METRICS = "read metrics"
     MANAGE_KEYS = "manage API keys"
+    READ_GRAPH = "read the relationship network"
 
 
 _ANALYST = frozenset(
@@ -57,6 +58,7 @@ _ANALYST = frozenset(
         Permission.WRITE_LISTS,
         Permission.READ_RULESETS,
         Permission.WRITE_DRAFTS,
+        Permission.READ_GRAPH,
     }
 )
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from finrisk.graph._jit import kernel
 from finrisk.graph.build import IntArray, TransferGraph
 
 
@@ -19,13 +20,35 @@ def expand_ranges(lo: IntArray, hi: IntArray) -> tuple[IntArray, IntArray]:
     return rep, lo[rep] + (np.arange(total, dtype=np.int64) - starts[rep])
 
 
-def out_key(g: TransferGraph) -> tuple[IntArray, int, int]:
-    """Monotone int64 key (src, time) over the edges in their stored order, with its scale and time origin."""
-    if not g.n_edges:
-        return np.zeros(0, np.int64), 1, 0
-    t0 = int(g.time.min())
-    scale = int(g.time.max()) - t0 + 2
-    return g.src.astype(np.int64) * scale + (g.time - t0), scale, t0
+@kernel
+def segment_range(values: IntArray, ptr: IntArray, node: IntArray, low: IntArray,
+          high: IntArray) -> tuple[IntArray, IntArray]:  # pragma: no cover - compiled; tests compare with numpy
+    """Per query, the positions in ``node``'s own slice ``ptr[node]:ptr[node + 1]`` of ``values`` (sorted within
+    each slice) holding ``low <= value <= high``: a binary search over a few entries, where ``searchsorted``
+    over the whole packed (node, value) key took 65% of the loop and chain search in cache misses (1.2 of
+    1.8 s CPU at 1 M transfers)."""
+    n = len(node)
+    lo = np.empty(n, dtype=np.int64)
+    hi = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        left = ptr[node[i]]
+        right = ptr[node[i] + 1]
+        while left < right:
+            mid = (left + right) >> 1
+            if values[mid] < low[i]:
+                left = mid + 1
+            else:
+                right = mid
+        lo[i] = left
+        right = ptr[node[i] + 1]
+        while left < right:
+            mid = (left + right) >> 1
+            if values[mid] <= high[i]:
+                left = mid + 1
+            else:
+                right = mid
+        hi[i] = left
+    return lo, hi
 
 
 def two_hop(
@@ -37,10 +60,8 @@ def two_hop(
     ``keep(e1, e2)`` filters pairs as they are made, a block of about ``chunk_pairs`` at a time, so a hub with
     millions of candidate pairs never has them all in memory at once.
     """
-    key, scale, t0 = out_key(g)
-    base = g.dst.astype(np.int64) * scale
-    lo = np.searchsorted(key, base + (g.time - t0), side="right").astype(np.int64)
-    hi = np.searchsorted(key, base + np.minimum(g.time - t0 + max_delay, scale - 1), side="right").astype(np.int64)
+    # the receiver's own out-edges (sorted by time) strictly later and at most max_delay after
+    lo, hi = segment_range(g.time, g.out_ptr, g.dst.astype(np.int64), g.time + 1, g.time + max_delay)
     hi = np.maximum(hi, lo)
     cum = np.cumsum(hi - lo)
     firsts: list[IntArray] = []

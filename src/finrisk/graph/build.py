@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from finrisk.errors import GraphInputError
+from finrisk.graph._jit import kernel
 
 IntArray = npt.NDArray[np.int64]
 Int32Array = npt.NDArray[np.int32]
@@ -55,7 +56,7 @@ class TransferGraph:
     out_ptr: IntArray
     in_order: IntArray
     in_ptr: IntArray
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_nodes(self) -> int:
@@ -94,6 +95,48 @@ class TransferGraph:
             "src": self.nodes[self.src[e]], "dst": self.nodes[self.dst[e]], "amount": self.amount[e],
             "time": self.time[e], "row": self.row[e],
         })
+
+
+def unique_ints(values: npt.NDArray[np.integer[Any]]) -> IntArray:
+    """Sorted distinct integers by sort and compare: numpy 2's hash-based ``np.unique`` took 10x longer on the
+    link keys of the identity graph (0.19 s vs 0.02 s for 150,000 keys, measured in the scale benchmark)."""
+    if not len(values):
+        return np.asarray(values, dtype=np.int64)
+    out = np.sort(np.asarray(values, dtype=np.int64))
+    keep = np.empty(len(out), dtype=bool)
+    keep[0] = True
+    np.not_equal(out[1:], out[:-1], out=keep[1:])
+    return out[keep]
+
+
+@kernel
+def _place_by_key(keys: IntArray, items: IntArray, n_keys: int) -> IntArray:  # pragma: no cover - compiled
+    """Stable counting sort: ``items`` regrouped by ``keys`` (one pass to count, one to place)."""
+    start = np.zeros(n_keys + 1, dtype=np.int64)
+    for k in keys:
+        start[k + 1] += 1
+    for k in range(n_keys):
+        start[k + 1] += start[k]
+    out = np.empty(len(items), dtype=np.int64)
+    for i in range(len(keys)):
+        k = keys[i]
+        out[start[k]] = items[i]
+        start[k] += 1
+    return out
+
+
+def order_by(key: npt.NDArray[np.integer[Any]], time: IntArray, *, by_time: IntArray | None = None) -> IntArray:
+    """Stable order of edges by (key, time): the edges in time order (``by_time``, computed if not given, so
+    the out- and in-orders share it) placed by a counting sort on the key. Two ``lexsort`` calls took 1.8 s
+    of CPU at 5 M transfers; one time argsort and two counting passes take about half."""
+    if not len(key):
+        return np.zeros(0, dtype=np.int64)
+    n_keys = int(key.max()) + 1
+    if int(key.min()) < 0 or n_keys > 4 * len(key) + (1 << 20):  # sparse or negative keys: no counting array
+        return np.lexsort((time, key)).astype(np.int64)
+    if by_time is None:
+        by_time = np.argsort(time, kind="stable").astype(np.int64)
+    return _place_by_key(key[by_time].astype(np.int64), by_time, n_keys)
 
 
 def as_epoch_seconds(values: npt.ArrayLike | pd.Series) -> IntArray:
@@ -147,11 +190,15 @@ def build_transfer_graph(
     s = codes[k:k + n].astype(np.int32)
     d = codes[k + n:].astype(np.int32)
     n_nodes = len(uniques)
-    order = np.lexsort((t, s))
+    by_time = np.argsort(t, kind="stable").astype(np.int64)
+    order = order_by(s, t, by_time=by_time)
+    in_input = order_by(d, t, by_time=by_time)  # input rows by (target, time); ties in both by input row
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n, dtype=np.int64)
+    in_order = position[in_input]
     s, d, amt, t = s[order], d[order], amt[order], t[order]
     out_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
     np.cumsum(np.bincount(s, minlength=n_nodes), out=out_ptr[1:])
-    in_order = np.lexsort((t, d)).astype(np.int64)
     in_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
     np.cumsum(np.bincount(d, minlength=n_nodes), out=in_ptr[1:])
     return TransferGraph(nodes=np.asarray(uniques, dtype=object), src=s, dst=d, amount=amt, time=t,

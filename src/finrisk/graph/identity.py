@@ -17,7 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from finrisk.errors import GraphInputError
-from finrisk.graph.build import IntArray, as_epoch_seconds
+from finrisk.graph.build import IntArray, as_epoch_seconds, unique_ints
 
 # Employer is left out by default: colleagues share it by design, so it would tie whole firms into rings.
 DEFAULT_IDENTIFIERS = ("device_id", "phone", "id_number", "card_id", "ip", "address")
@@ -70,62 +70,75 @@ class IdentityGraph:
                              "identifier": self.link_identifier[idx]})
 
 
+_Block = tuple[int, IntArray, str, pd.Series]  # (table number, account codes local to it, kind, values)
+
+
 def identity_graph_from_frames(
     frames: Sequence[pd.DataFrame], *, entity: str = "account_id", time: str = "event_time",
     identifiers: Sequence[str] = DEFAULT_IDENTIFIERS,
 ) -> IdentityGraph:
-    """Links from event tables: every non-empty identifier column beside ``entity`` becomes a link."""
-    accounts: list[pd.Series] = []
-    kinds: list[str] = []
-    values: list[pd.Series] = []
-    seen_acc: list[pd.Series] = []
-    seen_t: list[IntArray] = []
-    for frame in frames:
+    """Links from event tables: every non-empty identifier column beside ``entity`` becomes a link.
+
+    The entity column is factorised once per table (not once per identifier column), and identifiers of one
+    kind are factorised across all tables together, so a device seen at registration and at login is one node.
+    """
+    uniques: list[npt.NDArray[Any]] = []
+    blocks: list[_Block] = []
+    seen: list[tuple[int, IntArray, IntArray]] = []
+    for number, frame in enumerate(frames):
         if entity not in frame.columns:
             raise GraphInputError(entity, "is a required column of every identity table", "absent")
-        rows = frame[frame[entity].notna()]
-        if time in rows.columns:
-            seen_acc.append(rows[entity].astype(object))
-            seen_t.append(as_epoch_seconds(rows[time]))
+        codes, found = pd.factorize(frame[entity])
+        uniques.append(np.asarray(found, dtype=object))
+        present = codes >= 0
+        everyone = bool(present.all())
+        if time in frame.columns:
+            times = frame[time] if everyone else frame[time][present]
+            seen.append((number, codes[present].astype(np.int64), as_epoch_seconds(times)))
         for col in identifiers:
-            if col in rows.columns:
-                vals = rows[[entity, col]].dropna()
-                text = vals[col].astype(str)
-                keep = (text != "").to_numpy()
-                accounts.append(vals[entity].astype(object)[keep])
-                kinds.append(col)
-                values.append(text[keep])
-    first_seen = None
-    if seen_acc:
-        t = pd.Series(np.concatenate(seen_t), index=pd.concat(seen_acc, ignore_index=True).to_numpy())
-        first_seen = t.groupby(level=0).min()
-    return _assemble(accounts, kinds, values, first_seen)
+            if col not in frame.columns:
+                continue
+            column = frame[col]
+            ok = present & column.notna().to_numpy()
+            text = (column if bool(ok.all()) else column[ok]).astype(str)
+            filled = (text != "").to_numpy()
+            blocks.append((number, codes[ok][filled].astype(np.int64), col, text[filled]))
+    return _assemble(uniques, blocks, seen)
 
 
 def _assemble(
-    accounts: list[pd.Series], kinds: list[str], values: list[pd.Series], first_seen: pd.Series | None,
+    uniques: list[npt.NDArray[Any]], blocks: list[_Block], seen: list[tuple[int, IntArray, IntArray]],
 ) -> IdentityGraph:
-    """Factorise accounts once and identifiers per kind (codes offset by kind), then drop repeated links."""
-    extra = pd.Series(np.asarray(first_seen.index if first_seen is not None else [], dtype=object), dtype=object)
-    all_acc = pd.concat([*(a.astype(object) for a in accounts), extra], ignore_index=True)
-    acc_codes, uniques = pd.factorize(all_acc)
-    n_links = len(all_acc) - len(extra)
-    id_codes: list[IntArray] = []
+    """Accounts factorised across tables (only the small per-table uniques), identifiers per kind (codes offset
+    by kind), repeated links dropped, first-seen time per account."""
+    all_uniques = np.concatenate(uniques) if uniques else np.zeros(0, dtype=object)
+    global_codes, accounts = pd.factorize(pd.Series(all_uniques, dtype=object))
+    offsets = np.cumsum([0, *(len(u) for u in uniques)])
+    remap = [global_codes[offsets[i]:offsets[i + 1]].astype(np.int64) for i in range(len(uniques))]
+    link_acc_parts: list[IntArray] = []
+    link_id_parts: list[IntArray] = []
     identifiers: list[tuple[str, str]] = []
-    for kind, vals in zip(kinds, values, strict=True):
-        codes, ids = pd.factorize(vals)
-        id_codes.append(codes.astype(np.int64) + len(identifiers))
+    for kind in dict.fromkeys(b[2] for b in blocks):
+        mine = [b for b in blocks if b[2] == kind]
+        values = mine[0][3] if len(mine) == 1 else pd.concat([b[3] for b in mine], ignore_index=True)
+        codes, ids = pd.factorize(values)
+        link_id_parts.append(codes.astype(np.int64) + len(identifiers))
+        link_acc_parts.append(np.concatenate([remap[b[0]][b[1]] for b in mine]))
         identifiers.extend(zip(itertools.repeat(kind), ids.tolist()))
-    link_id = np.concatenate(id_codes) if id_codes else np.zeros(0, np.int64)
-    link_acc = acc_codes[:n_links].astype(np.int64)
+    link_id = np.concatenate(link_id_parts) if link_id_parts else np.zeros(0, np.int64)
+    link_acc = np.concatenate(link_acc_parts) if link_acc_parts else np.zeros(0, np.int64)
     n_ids = max(len(identifiers), 1)
-    unique_keys = np.unique(link_acc * n_ids + link_id)
-    first = np.full(len(uniques), -1, dtype=np.int64)
-    if first_seen is not None and len(first_seen):
-        first[acc_codes[n_links:]] = first_seen.to_numpy(np.int64)
+    unique_keys = unique_ints(link_acc * n_ids + link_id)
+    first = np.full(len(accounts), -1, dtype=np.int64)
+    if seen:
+        who = np.concatenate([remap[number][codes] for number, codes, _ in seen])
+        when = np.concatenate([t for _, _, t in seen])
+        if len(who):
+            earliest = pd.Series(when).groupby(who).min()
+            first[earliest.index.to_numpy()] = earliest.to_numpy(np.int64)
     id_array = np.empty(len(identifiers), dtype=object)
     id_array[:] = identifiers
-    return IdentityGraph(accounts=np.asarray(uniques, dtype=object), identifiers=id_array,
+    return IdentityGraph(accounts=np.asarray(accounts, dtype=object), identifiers=id_array,
                          link_account=unique_keys // n_ids, link_identifier=unique_keys % n_ids, first_seen=first)
 
 
@@ -138,6 +151,14 @@ def build_identity_graph(
     v = np.asarray(value, dtype=object)
     if not len(acc) == len(k) == len(v):
         raise GraphInputError("kind/value", f"must have as many rows as 'account' ({len(acc)})", "other lengths")
-    frame = pd.DataFrame({"a": acc, "k": k, "v": pd.Series(v, dtype=object).astype(str)})
-    groups = [(str(name), grp) for name, grp in frame.groupby("k", sort=False)]
-    return _assemble([g["a"] for _, g in groups], [n for n, _ in groups], [g["v"] for _, g in groups], first_seen)
+    codes, found = pd.factorize(pd.Series(acc, dtype=object))
+    text = pd.Series(v, dtype=object).astype(str)
+    kinds = pd.Series(k, dtype=object)
+    blocks: list[_Block] = [(0, codes[(kinds == name).to_numpy()].astype(np.int64), str(name),
+                             text[(kinds == name).to_numpy()]) for name in dict.fromkeys(k.tolist())]
+    uniques = [np.asarray(found, dtype=object)]
+    seen: list[tuple[int, IntArray, IntArray]] = []
+    if first_seen is not None and len(first_seen):
+        uniques.append(np.asarray(first_seen.index, dtype=object))
+        seen.append((1, np.arange(len(first_seen), dtype=np.int64), first_seen.to_numpy(np.int64)))
+    return _assemble(uniques, blocks, seen)

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from pydantic import Field
 
 from finrisk.errors import GraphInputError
-from finrisk.graph._joins import expand_ranges
+from finrisk.graph._joins import expand_ranges, segment_range
 from finrisk.graph._params import Params
 from finrisk.graph.alerts import Alert
 from finrisk.graph.build import FloatArray, IntArray, TransferGraph
@@ -78,17 +78,15 @@ def grow_paths(
 ) -> tuple[list[npt.NDArray[np.int32]], list[IntArray]]:
     """Closed loops (``chain_hops=None``) or open chains of at least ``chain_hops`` hops, as node/edge blocks."""
     usable = np.nonzero(g.amount > max(p.min_amount, 0.0))[0] if g.n_edges else np.zeros(0, np.int64)
-    if p.ordered:
-        order = usable  # edges are already sorted by (src, time)
-        t0 = int(g.time.min()) if g.n_edges else 0
-        scale = int(g.time.max()) - t0 + p.window + 2 if g.n_edges else 1
-        key = g.src[order].astype(np.int64) * scale + (g.time[order] - t0)
-    else:
-        q = _quantised_log(g.amount[usable])
-        order = usable[np.lexsort((q, g.src[usable]))]
-        scale = int(q.max()) + 2 * _LOG_UNITS if len(q) else 1
-        key = g.src[order].astype(np.int64) * scale + _quantised_log(g.amount[order])
-        t0 = 0
+    # Next hops are looked up by (source, amount band) in both modes, then checked for time: the band
+    # (-10%..+1% by default) holds a few percent of an account's transfers where the time window holds a
+    # quarter, so far fewer candidates are made (loops 3x, chains 5x less CPU at 5 M transfers).
+    q = _quantised_log(g.amount[usable])
+    by_amount = usable[np.lexsort((q, g.src[usable]))]
+    q_sorted = _quantised_log(g.amount[by_amount])
+    ptr = np.zeros(g.n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(g.src[by_amount], minlength=g.n_nodes), out=ptr[1:])
+    order = usable if p.ordered else by_amount  # start paths in (source, time) order when ordered
     tol_lo = int(np.floor(np.log1p(-p.amount_tolerance) * _LOG_UNITS)) - 1
     tol_hi = int(np.ceil(np.log1p(p.max_increase) * _LOG_UNITS)) + 1
     found_nodes: list[npt.NDArray[np.int32]] = []
@@ -104,19 +102,14 @@ def grow_paths(
         for depth in range(1, max_hops):
             if not len(paths.t_lo):
                 break
-            last = paths.nodes[:, -1].astype(np.int64) * scale
-            if p.ordered:
-                lo = np.searchsorted(key, last + (paths.t_hi - t0), side="right").astype(np.int64)
-                hi = np.searchsorted(key, last + (paths.t_lo + p.window - t0), side="right").astype(np.int64)
-            else:  # amount band; the exact tolerance is checked below
-                q_last = _quantised_log(paths.amount)
-                lo = np.searchsorted(key, last + np.maximum(q_last + tol_lo, 0), side="left").astype(np.int64)
-                hi = np.searchsorted(key, last + q_last + tol_hi, side="right").astype(np.int64)
+            q_last = _quantised_log(paths.amount)  # amount band; the exact tolerance is checked below
+            last = paths.nodes[:, -1].astype(np.int64)
+            lo, hi = segment_range(q_sorted, ptr, last, q_last + tol_lo, q_last + tol_hi)
             rep, pos = expand_ranges(lo, hi)
             if len(rep) > p.max_paths:
                 raise GraphInputError("LoopParams.max_paths", "bounds the partial paths held at once; tighten "
                                       "window or amount_tolerance, or raise max_paths", f"{len(rep):,} paths")
-            edge = order[pos]
+            edge = by_amount[pos]
             tgt = g.dst[edge]
             amt = g.amount[edge]
             t = g.time[edge]
@@ -126,7 +119,8 @@ def grow_paths(
                 t_lo = np.minimum(paths.t_lo[rep], t)
                 t_hi = np.maximum(paths.t_hi[rep], t)
                 ok &= (t_hi - t_lo) <= p.window
-            else:
+            else:  # each hop strictly later than the previous one, the whole path inside the window
+                ok &= (t > paths.t_hi[rep]) & (t <= paths.t_lo[rep] + p.window)
                 t_lo, t_hi = paths.t_lo[rep], t
             start = paths.nodes[rep, 0]
             closing = ok & (tgt == start)
@@ -138,12 +132,16 @@ def grow_paths(
             record = closing if chain_hops is None else ok & ~closing & ~revisit
             if depth + 1 >= (min_hops if chain_hops is None else chain_hops) and record.any():
                 c = np.nonzero(record)[0]
+                if p.ordered:  # paths in edge order, as the time-ordered search made them
+                    c = c[np.lexsort((edge[c], rep[c]))]
                 nodes = paths.nodes[rep[c]]
                 if chain_hops is not None:  # a chain lists its last node too; a loop's last node is its start
                     nodes = np.concatenate([nodes, tgt[c, None]], axis=1)
                 found_nodes.append(nodes)
                 found_edges.append(np.concatenate([paths.edges[rep[c]], edge[c, None]], axis=1))
             gi = np.nonzero(grow)[0]
+            if p.ordered:  # keep paths sorted by their edge sequence (which loop of parallel ones is reported)
+                gi = gi[np.lexsort((edge[gi], rep[gi]))]
             paths = _Paths(np.concatenate([paths.nodes[rep[gi]], tgt[gi, None]], axis=1),
                            np.concatenate([paths.edges[rep[gi]], edge[gi, None]], axis=1),
                            t_lo[gi], t_hi[gi], amt[gi])

@@ -8,6 +8,7 @@ merchant with a million payers cannot blow up a response.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,16 +21,30 @@ from finrisk.graph.identity import IdentityGraph
 ACCOUNT_TYPES = ("account", "customer")
 
 
-def _identity_index(ig: IdentityGraph) -> tuple[dict[Any, int], dict[tuple[str, str], int]]:
-    accounts = {v: i for i, v in enumerate(ig.accounts.tolist())}
-    identifiers = {tuple(v): i for i, v in enumerate(ig.identifiers.tolist())}
-    return accounts, identifiers
+@dataclass(frozen=True)
+class IdentityIndex:
+    """Look-ups over an identity graph's links; build it once per graph (the API caches it with the graph)."""
+
+    accounts: dict[Any, int]
+    identifiers: dict[tuple[str, str], int]
+    holders: dict[int, list[int]]
+    account_ids: dict[int, list[int]]
+
+    @classmethod
+    def build(cls, ig: IdentityGraph) -> IdentityIndex:
+        holders: dict[int, list[int]] = {}
+        account_ids: dict[int, list[int]] = {}
+        for a, i in zip(ig.link_account.tolist(), ig.link_identifier.tolist(), strict=True):
+            holders.setdefault(i, []).append(a)
+            account_ids.setdefault(a, []).append(i)
+        return cls({v: i for i, v in enumerate(ig.accounts.tolist())},
+                   {tuple(v): i for i, v in enumerate(ig.identifiers.tolist())}, holders, account_ids)
 
 
 def neighbourhood(
     graph: TransferGraph, entity_type: str, entity_id: str, *, hops: int = 2, limit: int = 200,
     cursor: str | None = None, per_node: int = 50, identities: IdentityGraph | None = None,
-    alerts: Sequence[Alert] = (), risk: dict[Any, float] | None = None,
+    alerts: Sequence[Alert] = (), risk: dict[Any, float] | None = None, identity_index: IdentityIndex | None = None,
 ) -> dict[str, Any]:
     """Nodes within ``hops`` of the entity (one page of ``limit``), the edges among the page, risk and alerts.
 
@@ -45,13 +60,11 @@ def neighbourhood(
     except ValueError:
         raise GraphInputError("cursor", "must be a cursor returned by a previous page", repr(cursor)) from None
     acc_index = graph.node_index()
-    id_acc, id_ids = _identity_index(identities) if identities is not None else ({}, {})
-    id_holders: dict[int, list[int]] = {}
-    acc_ids: dict[int, list[int]] = {}
-    if identities is not None:
-        for a, i in zip(identities.link_account.tolist(), identities.link_identifier.tolist(), strict=True):
-            id_holders.setdefault(i, []).append(a)
-            acc_ids.setdefault(a, []).append(i)
+    index = identity_index if identity_index is not None or identities is None else IdentityIndex.build(identities)
+    id_acc = index.accounts if index is not None else {}
+    id_ids = index.identifiers if index is not None else {}
+    id_holders = index.holders if index is not None else {}
+    acc_ids = index.account_ids if index is not None else {}
     if entity_type in ACCOUNT_TYPES:
         if entity_id not in acc_index and entity_id not in id_acc:
             raise GraphEntityNotFoundError(entity_type)

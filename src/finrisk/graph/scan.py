@@ -62,6 +62,7 @@ class ScanResult:
     risk: dict[Any, float]
     seconds: dict[str, float]
     transfers: TransferGraph | None = None
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     identities: IdentityGraph | None = None
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -78,33 +79,40 @@ def scan(
     p = params or ScanParams()
     bad_set = set(bad)
     seconds: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     alerts: list[Alert] = []
 
     def step(name: str, fn: Callable[[], Any]) -> Any:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn() if name not in p.skip else None
         seconds[name] = round(time.perf_counter() - t0, 4)
+        cpu[name] = round(time.process_time() - c0, 4)
         if progress is not None:
             progress(name)
         return out
 
-    def build() -> tuple[TransferGraph, IdentityGraph | None]:
-        g = transfer_graph_from_frame(transfers, **(columns or {}))
-        ig = identity_graph_from_frames(identity_frames) if identity_frames else None
-        return g, ig
+    # Step boundaries follow the networkx peer's: "build" is the transfer graph, "rings" builds the identity
+    # graph and finds its components (the peer's ring step builds its identity graph too).
+    g: TransferGraph = step("build", lambda: transfer_graph_from_frame(transfers, **(columns or {})))
+    ig: IdentityGraph | None = None
 
-    g, ig = step("build", build)
-    if ig is not None:
-        alerts += step("rings", lambda: find_rings(ig, p.rings, bad=bad_set)) or []
-    else:
-        step("rings", lambda: None)
+    def rings() -> list[Alert]:
+        nonlocal ig
+        ig = identity_graph_from_frames(identity_frames) if identity_frames else None
+        return find_rings(ig, p.rings, bad=bad_set) if ig is not None else []
+
+    alerts += step("rings", rings) or []
+    if ig is None and identity_frames:  # rings skipped: propagation still walks the identity links
+        ig = identity_graph_from_frames(identity_frames)
     alerts += step("loops", lambda: find_loops(g, p.loops)) or []
     alerts += step("chains", lambda: find_chains(g, p.chains)) or []
     alerts += step("fan_in", lambda: find_fan_in(g, p.fan_in)) or []
     alerts += step("fan_out", lambda: find_fan_out(g, p.fan_out)) or []
     alerts += step("scatter_gather", lambda: find_scatter_gather(g, p.flows)) or []
     alerts += step("gather_scatter", lambda: find_gather_scatter(g, p.flows)) or []
-    alerts += step("pass_through", lambda: find_pass_through(g, p.pass_through)) or []
+    alerts += step("pass_through", lambda: find_pass_through(g, p.pass_through, flows=p.flows)) or []
+    for key in [k for k in g._cache if isinstance(k, tuple) and k[0] == "legs"]:
+        del g._cache[key]  # the shared two-hop legs are done with: do not keep them in the result
     risk: dict[Any, float] = {}
     if bad_set:
         risk = step("propagation", lambda: network_risk(bad_set, transfers=g, identities=ig,
@@ -115,7 +123,7 @@ def scan(
         alerts = [Alert(a.typology, a.nodes, a.edges, a.score,
                         {**a.details, "network_risk": group_scores(a.nodes, risk)}) for a in alerts]
     counts = pd.Series([a.typology for a in alerts], dtype=object).value_counts().to_dict()
-    return ScanResult(alerts=alerts, risk=risk, seconds=seconds, transfers=g, identities=ig,
+    return ScanResult(alerts=alerts, risk=risk, seconds=seconds, cpu_seconds=cpu, transfers=g, identities=ig,
                       counts={str(k): int(v) for k, v in counts.items()})
 
 
@@ -130,11 +138,17 @@ def _query(warehouse: Any, sql: str) -> pd.DataFrame:
     return frame
 
 
-def scan_warehouse(
-    warehouse: Any, start: datetime, end: datetime, *, params: ScanParams | None = None,
-    progress: Progress | None = None,
-) -> ScanResult:
-    """Scan transfers and identity events with ``start <= event_time < end``; known-bad accounts are those with a
+@dataclass(frozen=True)
+class WarehouseSlice:
+    """What a scan reads from a workspace: transfers, identity tables and the known-bad accounts."""
+
+    transfers: pd.DataFrame
+    identity_frames: list[pd.DataFrame]
+    bad: set[Any]
+
+
+def read_warehouse(warehouse: Any, start: datetime, end: datetime) -> WarehouseSlice:
+    """Transfers and identity events with ``start <= event_time < end``; known-bad accounts are those with a
     confirmed-fraud case disposition or a fraud chargeback before ``end``."""
     lo, hi = start.isoformat(), end.isoformat()
     when = f"event_time >= TIMESTAMPTZ '{lo}' AND event_time < TIMESTAMPTZ '{hi}'"
@@ -153,4 +167,14 @@ def scan_warehouse(
                           f"AND account_id IS NOT NULL AND event_time < TIMESTAMPTZ '{hi}'"),
     ]
     bad = {v for f in bad_frames if "account_id" in f.columns for v in f["account_id"].tolist()}
-    return scan(transfers, identity_frames=identity, bad=bad, params=params, progress=progress)
+    return WarehouseSlice(transfers, identity, bad)
+
+
+def scan_warehouse(
+    warehouse: Any, start: datetime, end: datetime, *, params: ScanParams | None = None,
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Scan a time range of the warehouse (see :func:`read_warehouse` for what is read)."""
+    data = read_warehouse(warehouse, start, end)
+    return scan(data.transfers, identity_frames=data.identity_frames, bad=data.bad, params=params,
+                progress=progress)

@@ -14,8 +14,10 @@ from rich.text import Text
 from finrisk.cli._common import WorkspaceOption, console, open_workspace, user_errors
 from finrisk.errors import GraphInputError
 from finrisk.graph import alerts_to_frame, scan_warehouse
+from finrisk.graph.alert_store import GraphAlertStore
 from finrisk.graph.scan import STEPS
 from finrisk.store import open_log, open_warehouse
+from finrisk.store.relational import open_database
 
 graph_app = typer.Typer(help="Relationship network: rings, fund loops, laundering shapes, risk propagation.",
                         no_args_is_help=True)
@@ -50,6 +52,9 @@ def scan_command(
                 bar.update(task, advance=1, description=f"graph scan: {step} done")
 
             result = scan_warehouse(open_warehouse(ws, log), lo, hi, progress=advance)
+        with open_database(ws.database_url) as db:
+            ids = GraphAlertStore(db).save(result.alerts, transfers=result.transfers, identities=result.identities,
+                                           scan_from=lo.isoformat(), scan_to=hi.isoformat())
     table = Table("typology", "alerts", "accounts")
     for typology in sorted(result.counts):
         members = {n for a in result.alerts if a.typology == typology for n in a.nodes}
@@ -58,6 +63,8 @@ def scan_command(
     g = result.transfers
     console.print(f"{g.n_edges if g else 0:,} transfers between {g.n_nodes if g else 0:,} accounts; "
                   f"{len(result.alerts):,} alert(s) in {sum(result.seconds.values()):.2f}s")
+    if ids:
+        console.print(f"alerts stored as #{ids[0]}..#{ids[-1]} (GET /v1/graph/alerts/{{id}} shows one)")
     if out is not None:
         alerts_to_frame(result.alerts).to_parquet(out, index=False)
         console.print(Text(f"alerts written to {out}"))
