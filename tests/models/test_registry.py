@@ -125,3 +125,16 @@ def test_cli_train_list_deploy_rollback_report(world_ws: Workspace, monkeypatch:
     assert shown.exit_code == 0 and "data_fingerprint" in shown.output and "report.html" in shown.output
     bad = runner.invoke(app, ["models", "train", "--kinds", "xgboost", *w])
     assert bad.exit_code == 1 and "--kinds: expected one of lightgbm, logistic, got 'xgboost'" in bad.output
+
+
+def test_scoring_commands_refuse_a_fraud_model(registry: ModelRegistry) -> None:
+    """`finrisk scoring deploy/rollback` act on scorecards only; a fraud model's deployment is left as it was."""
+    registry.register("fraud", _model(1), {"event_type": "transaction"})
+    registry.register("fraud", _model(2), {"event_type": "transaction"})
+    registry.deploy("fraud", "1")
+    registry.deploy("fraud", "2")
+    w = ["-w", str(registry.workspace.root)]
+    for args in (["rollback", "fraud"], ["deploy", "fraud", "1"]):
+        out = runner.invoke(app, ["scoring", *args, *w])
+        assert out.exit_code != 0 and "is a fraud model, not a scorecard" in out.output
+    assert registry.deployment("fraud").champion == "2"

@@ -118,7 +118,11 @@ def rollback(name: Annotated[str, typer.Argument(help="Scorecard name.")],
              workspace: WorkspaceOption = Path(".")) -> None:
     """Restore the deployment before the last deploy or rollback."""
     with user_errors():
-        dep = ModelRegistry(open_workspace(workspace)).rollback(name)
+        registry = ModelRegistry(open_workspace(workspace))
+        kinds = {row["kind"] for row in registry.list() if row["name"] == name}
+        if kinds and KIND not in kinds:
+            raise ScorecardError(f"{name!r} is a fraud model, not a scorecard: use 'finrisk models rollback'")
+        dep = registry.rollback(name)
     _print_deployment(name, dep.as_dict())
 
 
