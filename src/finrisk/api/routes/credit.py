@@ -28,8 +28,8 @@ router = APIRouter(prefix="/v1/credit", tags=["credit"], responses=PROBLEM_RESPO
 def create_application(
     key: Annotated[ApiKey, caller(Permission.DECIDE)], event: EventIn, request: Request, service: ServiceDep,
     scorecard: Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-                                           description="Which trained scorecard (default: the first "
-                                           "for the event's type)")] = None,
+                                           description="Which deployed scorecard (default: the first "
+                                           "deployed card by name)")] = None,
 ) -> Response:
     """Decide the application like any event (features, rules, durable log, idempotent by ``event_id``),
     then score it with the workspace's trained scorecard: 350-950 score, sub-scores per dimension, reason
