@@ -30,10 +30,10 @@ from typing import Any
 
 import pandas as pd
 
-from finrisk.graph import ChainParams, FanParams, LoopParams, ScanParams, flagged_nodes, scan
+from finrisk.graph import ChainParams, LoopParams, ScanParams, SplitFanParams, flagged_nodes, scan
 from finrisk.graph.amlsim import load_amlsim, node_scores
 
-TYPOLOGY = {"cycle": ("loop", "chain"), "fan_in": ("fan_in",)}
+TYPOLOGY = {"cycle": ("loop", "chain"), "fan_in": ("structured_fan_in",)}
 
 
 def amlsim_params(span: int) -> ScanParams:
@@ -42,8 +42,9 @@ def amlsim_params(span: int) -> ScanParams:
     return ScanParams(
         loops=LoopParams(ordered=False, amount_tolerance=0.01, window=window),
         chains=ChainParams(min_hops=3, ordered=False, amount_tolerance=0.0, max_increase=0.0, window=window),
-        fan_in=FanParams(min_counterparties=3, amount_tolerance=0.01, window=window),
-        skip=frozenset({"fan_out", "scatter_gather", "gather_scatter", "pass_through", "rings", "propagation"}),
+        structured_fan_in=SplitFanParams(min_legs=2, leg_window=1, min_senders=2, window=window),
+        skip=frozenset({"fan_in", "fan_out", "scatter_gather", "gather_scatter", "pass_through", "rings",
+                        "propagation"}),
     )
 
 
