@@ -42,6 +42,8 @@ def amlsim_params(span: int) -> ScanParams:
     return ScanParams(
         loops=LoopParams(ordered=False, amount_tolerance=0.01, window=window),
         chains=ChainParams(min_hops=3, ordered=False, amount_tolerance=0.0, max_increase=0.0, window=window),
+        split_chains=ChainParams(min_hops=2, ordered=False, amount_tolerance=0.0, max_increase=0.0, window=window,
+                                 min_legs=2, leg_window=1),
         structured_fan_in=SplitFanParams(min_legs=2, leg_window=1, min_senders=2, window=window),
         skip=frozenset({"fan_in", "fan_out", "scatter_gather", "gather_scatter", "pass_through", "rings",
                         "propagation"}),

@@ -37,8 +37,8 @@ from finrisk.graph.typologies import (
     find_scatter_gather,
 )
 
-STEPS = ("build", "rings", "loops", "chains", "fan_in", "structured_fan_in", "fan_out", "scatter_gather",
-         "gather_scatter", "pass_through", "propagation")
+STEPS = ("build", "rings", "loops", "chains", "split_chains", "fan_in", "structured_fan_in", "fan_out",
+         "scatter_gather", "gather_scatter", "pass_through", "propagation")
 
 
 class ScanParams(Params):
@@ -46,6 +46,7 @@ class ScanParams(Params):
 
     loops: LoopParams = Field(default_factory=LoopParams)
     chains: ChainParams = Field(default_factory=ChainParams)
+    split_chains: ChainParams | None = None  # a second chain search over split hops (min_legs > 1); off by default
     fan_in: FanParams = Field(default_factory=lambda: FanParams(follow_onward=86400))
     structured_fan_in: SplitFanParams = Field(default_factory=SplitFanParams)
     fan_out: FanParams = Field(default_factory=FanParams)
@@ -108,6 +109,8 @@ def scan(
         ig = identity_graph_from_frames(identity_frames)
     alerts += step("loops", lambda: find_loops(g, p.loops)) or []
     alerts += step("chains", lambda: find_chains(g, p.chains)) or []
+    split = p.split_chains
+    alerts += step("split_chains", lambda: find_chains(g, split) if split is not None else []) or []
     alerts += step("fan_in", lambda: find_fan_in(g, p.fan_in)) or []
     alerts += step("structured_fan_in", lambda: find_split_fan_in(g, p.structured_fan_in)) or []
     alerts += step("fan_out", lambda: find_fan_out(g, p.fan_out)) or []

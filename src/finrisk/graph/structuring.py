@@ -14,6 +14,7 @@ from a second one on (receiver, time); Python only touches receivers that pass t
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pydantic import Field
 
@@ -99,3 +100,19 @@ def find_split_fan_in(g: TransferGraph, params: SplitFanParams | None = None) ->
                      "end_time": int(g.time[edges].max())},
         ))
     return alerts
+
+
+def split_edges(g: TransferGraph, min_legs: int, leg_window: int) -> npt.NDArray[np.int64]:
+    """Edge ids that belong to a split payment: ``min_legs`` or more transfers on their (sender, receiver) pair
+    within ``leg_window`` of each other (used by layering chains to follow split hops only)."""
+    if not g.n_edges:
+        return np.zeros(0, dtype=np.int64)
+    pair = g.src.astype(np.int64) * g.n_nodes + g.dst.astype(np.int64)
+    order = np.lexsort((g.time, pair))
+    lo = _window_starts(pair[order], g.time[order].astype(np.int64), leg_window)
+    ends = np.nonzero(np.arange(len(order)) - lo + 1 >= min_legs)[0]
+    cover = np.zeros(len(order) + 1, dtype=np.int64)  # mark every edge inside a window that reaches min_legs
+    np.add.at(cover, lo[ends], 1)
+    np.add.at(cover, ends + 1, -1)
+    inside = np.cumsum(cover[:-1]) > 0
+    return np.sort(order[inside]).astype(np.int64)
