@@ -56,7 +56,7 @@ def split_payments(g: TransferGraph, p: SplitFanParams) -> pd.DataFrame:
         return empty
     src, dst = g.src.astype(np.int64), g.dst.astype(np.int64)
     pair = src * g.n_nodes + dst
-    order = np.lexsort((g.time, pair))
+    order = np.argsort(pair, kind="stable")  # edges are in (src, time) order: time order holds within a pair
     pair_s, t_s = pair[order], g.time[order].astype(np.int64)
     legs = np.arange(len(order)) - _window_starts(pair_s, t_s, p.leg_window) + 1
     hit = legs >= p.min_legs
@@ -108,7 +108,7 @@ def split_edges(g: TransferGraph, min_legs: int, leg_window: int) -> npt.NDArray
     if not g.n_edges:
         return np.zeros(0, dtype=np.int64)
     pair = g.src.astype(np.int64) * g.n_nodes + g.dst.astype(np.int64)
-    order = np.lexsort((g.time, pair))
+    order = np.argsort(pair, kind="stable")  # edges are in (src, time) order: time order holds within a pair
     lo = _window_starts(pair[order], g.time[order].astype(np.int64), leg_window)
     ends = np.nonzero(np.arange(len(order)) - lo + 1 >= min_legs)[0]
     cover = np.zeros(len(order) + 1, dtype=np.int64)  # mark every edge inside a window that reaches min_legs
