@@ -3,20 +3,25 @@
 The sample's transactions become transfers (``sourceNodeId -> targetNodeId``, ``value``, ``time`` in steps) and the
 whole scan runs with parameters taken from AMLSim's own typology definitions, never fitted to the labels:
 
+* every laundering transfer in AMLSim is a *split payment*: a member pays its counterparty several legs in
+  one step, where an ordinary pair carries one transfer -> ``min_legs=2``, ``leg_window=1`` step;
 * cycle (AMLSim ``CycleTransactionModel``): every member passes the *same* amount to the next member, at steps
   drawn inside the alert period, not necessarily in ring order -> loops with ``ordered=False``,
   ``amount_tolerance=0.01`` (rounding), 2-6 intermediaries, window = the sample's whole span; and, because many
   cycles have not completed when the sample ends, layering chains of >= 3 hops carrying exactly the same
-  amount (``ordered=False``, tolerance 0), same window;
-* fan-in (``FanInTransactionModel``): the senders each pay the subject ``amount / senders`` -> fan-in with
-  ``amount_tolerance=0.01``, at least 3 distinct senders in one amount band, window = whole span, no onward leg.
+  amount (unordered) plus chains of >= 2 split hops with the same amount (``split_chains``);
+* fan-in (``FanInTransactionModel``): one receiver, each sender making its split payment at its own step ->
+  structured fan-in with >= 2 split senders, window = whole span (no amount band: ordinary and laundering
+  amounts are told apart by nothing here).
 
 Counting (node level): a node is *flagged* for a pattern when it is a member of at least one alert of that
-pattern's typologies (``loop`` or ``chain`` for cycle, ``fan_in`` for fan-in); *labelled* when ``isFraud = 1``.
-Precision = flagged and labelled / flagged; recall = flagged and labelled / labelled. Each sample injects one
-pattern, so its labelled set is all its ``isFraud`` nodes; ``overall`` is the union of every alert's members
-against the same set.
-The last stdout line is one JSON object with ``precision``, ``recall`` overall and ``per_pattern``.
+pattern's typologies (``loop`` or ``chain`` for cycle, ``structured_fan_in`` for fan-in); *labelled* when
+``isFraud = 1``. Precision = flagged and labelled / flagged; recall = flagged and labelled / labelled. Each
+sample injects one pattern, so its labelled set is all its ``isFraud`` nodes; ``overall`` is the union of every
+alert's members against the same set.
+The last stdout line is one JSON object with ``precision``, ``recall`` overall and ``per_pattern``, plus
+``per_pattern_before``: the same counting for the detectors used before split payments (loops and exact chains
+>= 3 hops for cycle; the amount-band fan-in, >= 3 senders within 1%, for fan-in), run on the same data.
 """
 
 from __future__ import annotations
@@ -30,10 +35,13 @@ from typing import Any
 
 import pandas as pd
 
-from finrisk.graph import ChainParams, FanParams, LoopParams, ScanParams, flagged_nodes, scan
+from finrisk.graph import ChainParams, FanParams, LoopParams, ScanParams, SplitFanParams, flagged_nodes, scan
 from finrisk.graph.amlsim import load_amlsim, node_scores
 
-TYPOLOGY = {"cycle": ("loop", "chain"), "fan_in": ("fan_in",)}
+TYPOLOGY = {"cycle": ("loop", "chain"), "fan_in": ("structured_fan_in",)}
+TYPOLOGY_BEFORE = {"cycle": ("loop", "chain"), "fan_in": ("fan_in",)}
+COUNTING = ("node level: flagged = member of an alert of the pattern's typologies; labelled = isFraud 1; "
+            "precision = tp / flagged, recall = tp / labelled")
 
 
 def amlsim_params(span: int) -> ScanParams:
@@ -42,9 +50,29 @@ def amlsim_params(span: int) -> ScanParams:
     return ScanParams(
         loops=LoopParams(ordered=False, amount_tolerance=0.01, window=window),
         chains=ChainParams(min_hops=3, ordered=False, amount_tolerance=0.0, max_increase=0.0, window=window),
-        fan_in=FanParams(min_counterparties=3, amount_tolerance=0.01, window=window),
-        skip=frozenset({"fan_out", "scatter_gather", "gather_scatter", "pass_through", "rings", "propagation"}),
+        split_chains=ChainParams(min_hops=2, ordered=False, amount_tolerance=0.0, max_increase=0.0, window=window,
+                                 min_legs=2, leg_window=1),
+        structured_fan_in=SplitFanParams(min_legs=2, leg_window=1, min_senders=2, window=window),
+        skip=frozenset({"fan_in", "fan_out", "scatter_gather", "gather_scatter", "pass_through", "rings",
+                        "propagation"}),
     )
+
+
+def before_params(span: int) -> ScanParams:
+    """The detectors used before split payments were followed (kept to report before/after in one run)."""
+    window = max(span, 1)
+    return ScanParams(
+        loops=LoopParams(ordered=False, amount_tolerance=0.01, window=window),
+        chains=ChainParams(min_hops=3, ordered=False, amount_tolerance=0.0, max_increase=0.0, window=window),
+        fan_in=FanParams(min_counterparties=3, amount_tolerance=0.01, window=window),
+        skip=frozenset({"structured_fan_in", "fan_out", "scatter_gather", "gather_scatter", "pass_through",
+                        "rings", "propagation"}),
+    )
+
+
+def _per_pattern(alerts: list[Any], labelled: set[Any], typologies: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    return {name: node_scores(set().union(*(flagged_nodes(alerts, t) for t in typs)), labelled)
+            for name, typs in typologies.items()}
 
 
 def evaluate(path: Path) -> dict[str, Any]:
@@ -56,11 +84,13 @@ def evaluate(path: Path) -> dict[str, Any]:
     result = scan(frame, params=amlsim_params(int(tx["time"].max() - tx["time"].min()) + 1))
     seconds = time.perf_counter() - t0
     labelled = set(sample.laundering.tolist())
-    per_pattern = {name: node_scores(set().union(*(flagged_nodes(result.alerts, t) for t in typs)), labelled)
-                   for name, typs in TYPOLOGY.items()}
+    per_pattern = _per_pattern(result.alerts, labelled, TYPOLOGY)
     overall = node_scores(flagged_nodes(result.alerts), labelled)
+    before = scan(frame, params=before_params(int(tx["time"].max() - tx["time"].min()) + 1))
+    per_pattern_before = _per_pattern(before.alerts, labelled, TYPOLOGY_BEFORE)
     return {"sample": path.name, "nodes": sample.n_nodes, "transfers": len(tx), "labelled": len(labelled),
             "precision": overall["precision"], "recall": overall["recall"], "per_pattern": per_pattern,
+            "per_pattern_before": per_pattern_before, "counting": COUNTING,
             "alerts": result.counts, "scan_seconds": round(seconds, 3), "step_seconds": result.seconds}
 
 

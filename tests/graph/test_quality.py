@@ -47,5 +47,8 @@ def test_amlsim_benchmark_reports_node_level_scores(sample: str) -> None:
     assert report["labelled"] == got["labelled"] > 900
     # Found shapes must be mostly real laundering; recall is far below the 0.95 goal (see docs/graph.md).
     assert got["true_positives"] > 100
-    assert got["precision"] >= (0.9 if pattern == "cycle" else 0.2)
-    assert got["recall"] >= (0.35 if pattern == "cycle" else 0.25)
+    assert got["precision"] >= 0.9
+    assert got["recall"] >= 0.45
+    # Neither pattern's detector flags an ordinary account of the other sample.
+    other = report["per_pattern"]["fan_in" if pattern == "cycle" else "cycle"]
+    assert other["flagged"] == other["true_positives"]

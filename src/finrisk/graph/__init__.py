@@ -18,6 +18,7 @@ from finrisk.graph.propagation import PropagationParams, group_scores, network_r
 from finrisk.graph.query import neighbourhood
 from finrisk.graph.rings import RingParams, find_rings
 from finrisk.graph.scan import ScanParams, ScanResult, scan, scan_warehouse
+from finrisk.graph.structuring import SplitFanParams, find_split_fan_in
 from finrisk.graph.typologies import (
     FanParams,
     FlowParams,
@@ -42,6 +43,7 @@ __all__ = [
     "RingParams",
     "ScanParams",
     "ScanResult",
+    "SplitFanParams",
     "TransferGraph",
     "alerts_to_frame",
     "build_identity_graph",
@@ -54,6 +56,7 @@ __all__ = [
     "find_pass_through",
     "find_rings",
     "find_scatter_gather",
+    "find_split_fan_in",
     "flagged_nodes",
     "group_scores",
     "identity_graph_from_frames",

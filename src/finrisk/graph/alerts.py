@@ -16,7 +16,8 @@ class Alert:
     Parameters
     ----------
     typology
-        ``loop``, ``fan_in``, ``fan_out``, ``scatter_gather``, ``gather_scatter``, ``pass_through`` or ``ring``.
+        ``loop``, ``chain``, ``fan_in``, ``structured_fan_in``, ``fan_out``, ``scatter_gather``, ``gather_scatter``,
+        ``pass_through`` or ``ring``.
     nodes
         Entity ids of the members; the first is the subject (loop origin, fan-in receiver, ring's first member).
     edges

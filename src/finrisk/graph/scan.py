@@ -25,6 +25,7 @@ from finrisk.graph.identity import IdentityGraph, identity_graph_from_frames
 from finrisk.graph.loops import LoopParams, find_loops
 from finrisk.graph.propagation import PropagationParams, group_scores, network_risk
 from finrisk.graph.rings import RingParams, find_rings
+from finrisk.graph.structuring import SplitFanParams, find_split_fan_in
 from finrisk.graph.typologies import (
     FanParams,
     FlowParams,
@@ -36,8 +37,8 @@ from finrisk.graph.typologies import (
     find_scatter_gather,
 )
 
-STEPS = ("build", "rings", "loops", "chains", "fan_in", "fan_out", "scatter_gather", "gather_scatter", "pass_through",
-         "propagation")
+STEPS = ("build", "rings", "loops", "chains", "split_chains", "fan_in", "structured_fan_in", "fan_out",
+         "scatter_gather", "gather_scatter", "pass_through", "propagation")
 
 
 class ScanParams(Params):
@@ -45,7 +46,9 @@ class ScanParams(Params):
 
     loops: LoopParams = Field(default_factory=LoopParams)
     chains: ChainParams = Field(default_factory=ChainParams)
+    split_chains: ChainParams | None = None  # a second chain search over split hops (min_legs > 1); off by default
     fan_in: FanParams = Field(default_factory=lambda: FanParams(follow_onward=86400))
+    structured_fan_in: SplitFanParams = Field(default_factory=SplitFanParams)
     fan_out: FanParams = Field(default_factory=FanParams)
     flows: FlowParams = Field(default_factory=FlowParams)
     pass_through: PassThroughParams = Field(default_factory=PassThroughParams)
@@ -106,7 +109,10 @@ def scan(
         ig = identity_graph_from_frames(identity_frames)
     alerts += step("loops", lambda: find_loops(g, p.loops)) or []
     alerts += step("chains", lambda: find_chains(g, p.chains)) or []
+    split = p.split_chains
+    alerts += step("split_chains", lambda: find_chains(g, split) if split is not None else []) or []
     alerts += step("fan_in", lambda: find_fan_in(g, p.fan_in)) or []
+    alerts += step("structured_fan_in", lambda: find_split_fan_in(g, p.structured_fan_in)) or []
     alerts += step("fan_out", lambda: find_fan_out(g, p.fan_out)) or []
     alerts += step("scatter_gather", lambda: find_scatter_gather(g, p.flows)) or []
     alerts += step("gather_scatter", lambda: find_gather_scatter(g, p.flows)) or []
