@@ -99,3 +99,11 @@ def test_unknown_variable_names_file_line_scorecard_and_close_names(tmp_path: Pa
     with pytest.raises(WorkspaceError, match=r"scorecards.yaml:3: scorecard 'x': event_type: unknown event type "
                        r"'loan_aplication'"):
         train_scenario(ws, "x")
+
+
+def test_precomputed_feature_values_train_the_same_card(workspace: Workspace) -> None:
+    """``finrisk demo`` builds the features once for its three cards: the card must not change."""
+    shared = point_in_time_features(workspace, "loan_application", [*FEATURES, "device_loan_apps_10m"])
+    with_shared = train_scenario(workspace, "behaviour_loan", feature_values=shared)
+    alone = train_scenario(workspace, "behaviour_loan")
+    assert with_shared.model.to_dict() == alone.model.to_dict()

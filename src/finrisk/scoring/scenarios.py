@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from finrisk._yamlfile import load_yaml
@@ -208,8 +209,13 @@ def _declaration_error(workspace: Workspace, decl: ScenarioDeclaration, where: t
     return doc.error(("scorecards", decl.name, *where), f"scorecard {decl.name!r}: {message}")
 
 
-def train_scenario(workspace: Workspace, name: str, *, development_share: float = 0.7) -> TrainedScenario:
-    """Fit scenario ``name`` from the warehouse; register the card with its report (HTML)."""
+def train_scenario(workspace: Workspace, name: str, *, development_share: float = 0.7,
+                   feature_values: pd.DataFrame | None = None) -> TrainedScenario:
+    """Fit scenario ``name`` from the warehouse; register the card with its report (HTML).
+
+    ``feature_values``: the point-in-time features of the scenario's events already computed
+    (:func:`~finrisk.scoring.features.point_in_time_features`, e.g. once for several scenarios);
+    those it lacks are computed here."""
     from finrisk.store import Warehouse
 
     scenarios = load_scenarios(workspace)
@@ -222,7 +228,9 @@ def train_scenario(workspace: Workspace, name: str, *, development_share: float 
     with Warehouse.open(workspace) as wh:
         frame = wh.sql(scenario_query(decl, own)).to_pandas()
     if from_features:
-        values = point_in_time_features(workspace, decl.event_type, from_features)
+        have = [] if feature_values is None else [f for f in from_features if f in feature_values.columns]
+        values = feature_values[have] if feature_values is not None and len(have) == len(from_features) else \
+            point_in_time_features(workspace, decl.event_type, from_features)
         joined = values.reindex(frame["__event_id"].astype(str).to_numpy())
         for feature in from_features:
             frame[feature] = joined[feature].to_numpy()
