@@ -107,3 +107,19 @@ def test_precomputed_feature_values_train_the_same_card(workspace: Workspace) ->
     with_shared = train_scenario(workspace, "behaviour_loan", feature_values=shared)
     alone = train_scenario(workspace, "behaviour_loan")
     assert with_shared.model.to_dict() == alone.model.to_dict()
+
+
+def test_cli_train_and_report_a_card_with_features(workspace: Workspace) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from finrisk.cli.commands import scoring
+
+    app = typer.Typer()
+    scoring.register(app)
+    runner = CliRunner()
+    out = runner.invoke(app, ["scoring", "train", "behaviour_loan", "-w", str(workspace.root)])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, ["scoring", "report", "behaviour_loan", "-w", str(workspace.root)])
+    assert out.exit_code == 0, out.output
+    assert "IV ranking" in out.output and "device_customers_7d" in out.output

@@ -55,8 +55,8 @@ from finrisk.scoring.report import ScorecardReport, build_report
 from finrisk.scoring.scorecard import Scorecard
 
 __all__ = [
-    "SCORECARDS_FILE", "ScenarioDeclaration", "TrainedScenario", "load_scenarios", "scenario_query", "train_scenario",
-    "variable_sources",
+    "SCORECARDS_FILE", "ScenarioDeclaration", "TrainedScenario", "labelled_applications", "load_scenarios",
+    "scenario_query", "train_scenario", "variable_sources",
 ]
 
 SCORECARDS_FILE = "scorecards.yaml"
@@ -209,6 +209,28 @@ def _declaration_error(workspace: Workspace, decl: ScenarioDeclaration, where: t
     return doc.error(("scorecards", decl.name, *where), f"scorecard {decl.name!r}: {message}")
 
 
+def labelled_applications(workspace: Workspace, decl: ScenarioDeclaration, *,
+                          feature_values: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The scenario's labelled events, oldest first: one column per variable (event fields as they
+    are, features at their point-in-time value), then ``__target``, ``__event_id``, ``__event_time``.
+
+    ``feature_values``: features already computed (see :func:`train_scenario`)."""
+    from finrisk.store import Warehouse
+
+    own, from_features = variable_sources(workspace, decl)
+    with Warehouse.open(workspace) as wh:
+        frame: pd.DataFrame = wh.sql(scenario_query(decl, own)).to_pandas()
+    if not from_features:
+        return frame
+    have = [] if feature_values is None else [f for f in from_features if f in feature_values.columns]
+    values = feature_values[have] if feature_values is not None and len(have) == len(from_features) else \
+        point_in_time_features(workspace, decl.event_type, from_features)
+    joined = values.reindex(frame["__event_id"].astype(str).to_numpy())
+    for feature in from_features:
+        frame[feature] = joined[feature].to_numpy()
+    return frame[[*decl.variables, "__target", "__event_id", "__event_time"]]
+
+
 def train_scenario(workspace: Workspace, name: str, *, development_share: float = 0.7,
                    feature_values: pd.DataFrame | None = None) -> TrainedScenario:
     """Fit scenario ``name`` from the warehouse; register the card with its report (HTML).
@@ -216,25 +238,14 @@ def train_scenario(workspace: Workspace, name: str, *, development_share: float 
     ``feature_values``: the point-in-time features of the scenario's events already computed
     (:func:`~finrisk.scoring.features.point_in_time_features`, e.g. once for several scenarios);
     those it lacks are computed here."""
-    from finrisk.store import Warehouse
-
     scenarios = load_scenarios(workspace)
     if name not in scenarios:
         known = ", ".join(sorted(scenarios)) or f"none: {SCORECARDS_FILE} declares no scorecard"
         raise WorkspaceError(f"no scorecard named {name!r} (declared: {known})", file=SCORECARDS_FILE)
     decl = scenarios[name]
     estimator = decl.estimator()
-    own, from_features = variable_sources(workspace, decl)
-    with Warehouse.open(workspace) as wh:
-        frame = wh.sql(scenario_query(decl, own)).to_pandas()
-    if from_features:
-        have = [] if feature_values is None else [f for f in from_features if f in feature_values.columns]
-        values = feature_values[have] if feature_values is not None and len(have) == len(from_features) else \
-            point_in_time_features(workspace, decl.event_type, from_features)
-        joined = values.reindex(frame["__event_id"].astype(str).to_numpy())
-        for feature in from_features:
-            frame[feature] = joined[feature].to_numpy()
-        frame = frame[[*decl.variables, "__target", "__event_id", "__event_time"]]
+    frame = labelled_applications(workspace, decl, feature_values=feature_values)
+    from_features = variable_sources(workspace, decl)[1]
     y = frame.pop("__target").to_numpy()
     event_ids, times = frame.pop("__event_id"), frame.pop("__event_time")
     n_dev = int(len(frame) * development_share)
