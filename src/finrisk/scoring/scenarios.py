@@ -27,26 +27,36 @@ Training reads the application events joined to their labels, in event-time orde
 registered as the next version of ``<name>`` in the model registry with its report, training window,
 metrics, data fingerprint and variables (see :mod:`finrisk.scoring.registered`). An application event
 carries the signals known when it was made, so its columns are point-in-time by construction.
+
+A variable may also name a behavioural feature declared in the workspace's features (e.g.
+``device_customers_7d: {dimension: social}``): training joins each application's offline feature
+value, computed from the events strictly before it (:mod:`finrisk.scoring.features`), and the served
+card reads the same name from the online feature values at decision time. A name that is neither a
+field of the event type nor a feature is refused with the file, line, scorecard and close names.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from finrisk._yamlfile import load_yaml
 from finrisk.config import Workspace
 from finrisk.errors import ScorecardError, WorkspaceError
 from finrisk.scoring.card import ScorecardModel
+from finrisk.scoring.features import close_names, point_in_time_features
 from finrisk.scoring.report import ScorecardReport, build_report
 from finrisk.scoring.scorecard import Scorecard
 
 __all__ = [
-    "SCORECARDS_FILE", "ScenarioDeclaration", "TrainedScenario", "load_scenarios", "scenario_query", "train_scenario",
+    "SCORECARDS_FILE", "ScenarioDeclaration", "TrainedScenario", "labelled_applications", "load_scenarios",
+    "scenario_query", "train_scenario", "variable_sources",
 ]
 
 SCORECARDS_FILE = "scorecards.yaml"
@@ -151,32 +161,91 @@ class TrainedScenario:
     champion: bool = False
 
 
-def scenario_query(decl: ScenarioDeclaration) -> str:
+def scenario_query(decl: ScenarioDeclaration, columns: Sequence[str] | None = None) -> str:
     """SQL of the labelled application rows of a scenario, oldest first, with the label as ``__target``
-    (and ``__event_id``, ``__event_time`` for the training window and the data fingerprint)."""
-    cols = ", ".join(f'e."{v}"' for v in decl.variables)
+    (and ``__event_id``, ``__event_time`` for the training window and the data fingerprint).
+
+    ``columns``: the event's own columns to read (default: every variable)."""
+    cols = "".join(f'e."{v}", ' for v in (decl.variables if columns is None else columns))
     where = f'l."{decl.target}" IS NOT NULL'
     if decl.products:
         listed = ", ".join("'" + p.replace("'", "''") + "'" for p in decl.products)
         where += f" AND e.product IN ({listed})"
-    return (f'SELECT {cols}, CAST(l."{decl.target}" AS INTEGER) AS "__target", '
+    return (f'SELECT {cols}CAST(l."{decl.target}" AS INTEGER) AS "__target", '
             'CAST(e.event_id AS VARCHAR) AS "__event_id", e.event_time AS "__event_time" '
             f'FROM "events_{decl.event_type}" e JOIN "labels_{decl.event_type}" l USING (event_id) '
             f"WHERE {where} ORDER BY e.event_time, e.event_id")
 
 
-def train_scenario(workspace: Workspace, name: str, *, development_share: float = 0.7) -> TrainedScenario:
-    """Fit scenario ``name`` from the warehouse; register the card with its report (HTML)."""
+def variable_sources(workspace: Workspace, decl: ScenarioDeclaration) -> tuple[list[str], list[str]]:
+    """The declaration's variables that are fields of its event type, and those that are declared
+    features (a name that is both is the event's field, as a served card reads it: event over features).
+
+    A name that is neither is refused with ``scorecards.yaml``'s line, the scorecard, the variable and
+    the close names among fields and features.
+    """
+    if decl.event_type not in workspace.event_types:
+        raise _declaration_error(workspace, decl, ("event_type",),
+                                 f"event_type: unknown event type {decl.event_type!r}; declared: "
+                                 f"{', '.join(workspace.event_types.names)}")
+    fields = [f.name for f in workspace.event_types.get(decl.event_type).fields]
+    features = workspace.features.names
+    own = [v for v in decl.variables if v in fields]
+    from_features = [v for v in decl.variables if v not in fields and v in features]
+    for variable in decl.variables:
+        if variable not in fields and variable not in features:
+            close = close_names(variable, [*fields, *features])
+            hint = f"; close names: {', '.join(close)}" if close else ""
+            raise _declaration_error(
+                workspace, decl, ("variables", variable),
+                f"variable {variable!r} is neither a field of {decl.event_type} events nor a feature "
+                f"declared in the workspace's features{hint}")
+    return own, from_features
+
+
+def _declaration_error(workspace: Workspace, decl: ScenarioDeclaration, where: tuple[str, ...],
+                       message: str) -> WorkspaceError:
+    doc = load_yaml(workspace.root / SCORECARDS_FILE, display_name=SCORECARDS_FILE)
+    return doc.error(("scorecards", decl.name, *where), f"scorecard {decl.name!r}: {message}")
+
+
+def labelled_applications(workspace: Workspace, decl: ScenarioDeclaration, *,
+                          feature_values: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The scenario's labelled events, oldest first: one column per variable (event fields as they
+    are, features at their point-in-time value), then ``__target``, ``__event_id``, ``__event_time``.
+
+    ``feature_values``: features already computed (see :func:`train_scenario`)."""
     from finrisk.store import Warehouse
 
+    own, from_features = variable_sources(workspace, decl)
+    with Warehouse.open(workspace) as wh:
+        frame: pd.DataFrame = wh.sql(scenario_query(decl, own)).to_pandas()
+    if not from_features:
+        return frame
+    have = [] if feature_values is None else [f for f in from_features if f in feature_values.columns]
+    values = feature_values[have] if feature_values is not None and len(have) == len(from_features) else \
+        point_in_time_features(workspace, decl.event_type, from_features)
+    joined = values.reindex(frame["__event_id"].astype(str).to_numpy())
+    for feature in from_features:
+        frame[feature] = joined[feature].to_numpy()
+    return frame[[*decl.variables, "__target", "__event_id", "__event_time"]]
+
+
+def train_scenario(workspace: Workspace, name: str, *, development_share: float = 0.7,
+                   feature_values: pd.DataFrame | None = None) -> TrainedScenario:
+    """Fit scenario ``name`` from the warehouse; register the card with its report (HTML).
+
+    ``feature_values``: the point-in-time features of the scenario's events already computed
+    (:func:`~finrisk.scoring.features.point_in_time_features`, e.g. once for several scenarios);
+    those it lacks are computed here."""
     scenarios = load_scenarios(workspace)
     if name not in scenarios:
         known = ", ".join(sorted(scenarios)) or f"none: {SCORECARDS_FILE} declares no scorecard"
         raise WorkspaceError(f"no scorecard named {name!r} (declared: {known})", file=SCORECARDS_FILE)
     decl = scenarios[name]
     estimator = decl.estimator()
-    with Warehouse.open(workspace) as wh:
-        frame = wh.sql(scenario_query(decl)).to_pandas()
+    frame = labelled_applications(workspace, decl, feature_values=feature_values)
+    from_features = variable_sources(workspace, decl)[1]
     y = frame.pop("__target").to_numpy()
     event_ids, times = frame.pop("__event_id"), frame.pop("__event_time")
     n_dev = int(len(frame) * development_share)
@@ -204,6 +273,7 @@ def train_scenario(workspace: Workspace, name: str, *, development_share: float 
         "train_rows": n_dev, "train_bads": int(y[:n_dev].sum()), "validation_rows": len(val),
         "metrics": {k: float(v) for k, v in {**report.metrics, "psi": report.psi}.items() if v is not None},
         "data_fingerprint": fingerprint.hexdigest()[:32],
+        "features": [v.name for v in model.variables if v.name in from_features],
         "variables": [{"name": v.name, "dimension": v.dimension, "reason_code": v.reason_code,
                        "iv": float(v.binning.iv), "trend": v.binning.trend} for v in model.variables],
         "declaration": decl.model_dump(exclude={"name"}),

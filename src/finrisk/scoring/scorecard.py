@@ -242,6 +242,11 @@ class Scorecard(ClassifierMixin, TransformerMixin, BaseEstimator):  # type: igno
         if not names:
             return []
         W = self._woe_matrix(cols, names, np.float32)  # selection only ranks: float32 halves memory and time
+        varying = [j for j in range(W.shape[1]) if W[:, j].min() < W[:, j].max()]
+        if len(varying) < len(names):  # a constant WoE (every row in one bin) says nothing and breaks the fit
+            W, names = W[:, varying], [names[j] for j in varying]
+            if not names:
+                return []
         kept = correlation_filter(W, names, max_corr=self.max_corr)
         kept = vif_filter(W, kept, max_vif=self.max_vif)
         if self.selection == "stepwise":

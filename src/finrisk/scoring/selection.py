@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+from scipy.special import expit
 
 __all__ = ["correlation_filter", "fit_logit", "forward_stepwise", "iv_filter", "l1_select", "vif_filter"]
 
@@ -76,7 +77,7 @@ def fit_logit(
     penalty[0, 0] = 0.0
     Zt = np.ascontiguousarray(Z.T)  # row-major columns: each product below is one pass over memory
     for _ in range(max_iter):
-        p = 1.0 / (1.0 + np.exp(-(beta @ Zt)))
+        p = expit(beta @ Zt)  # no overflow when a step overshoots on a near-separating column
         w = p * (1.0 - p)
         hess = (Zt * w) @ Z + penalty
         grad = Zt @ (y - p) - penalty @ beta
@@ -106,7 +107,7 @@ def forward_stepwise(
         pool = [c for c in candidates if c not in selected and c not in rejected]
         if not pool:
             break
-        p = 1.0 / (1.0 + np.exp(-(Z @ beta)))
+        p = expit(Z @ beta)
         w = p * (1.0 - p)
         U = ((y - p).astype(dt) @ W).astype(np.float64)
         d = (w.astype(dt) @ W2).astype(np.float64)

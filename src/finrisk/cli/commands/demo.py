@@ -158,11 +158,17 @@ def _train_fraud_model(ws: Workspace, days: int) -> None:
 def _train_scorecard(ws: Workspace) -> None:
     """Fit and register the demo credit scorecards; the service then scores loan applications with them."""
     from finrisk.errors import ScorecardError
-    from finrisk.scoring.scenarios import load_scenarios, train_scenario
+    from finrisk.scoring.features import point_in_time_features
+    from finrisk.scoring.scenarios import load_scenarios, train_scenario, variable_sources
 
-    for name in load_scenarios(ws):
+    declared = load_scenarios(ws)
+    # the loan applications' behavioural features, built once for every scenario that names one
+    wanted = sorted({f for d in declared.values() if d.event_type == "loan_application"
+                     for f in variable_sources(ws, d)[1]})
+    shared = point_in_time_features(ws, "loan_application", wanted) if wanted else None
+    for name, decl in declared.items():
         try:
-            trained = train_scenario(ws, name)
+            trained = train_scenario(ws, name, feature_values=shared if decl.event_type == "loan_application" else None)
         except ScorecardError as exc:  # a tiny world may have too few defaults to fit a card
             console.print(f"Credit scorecard {name} not trained: {exc}", markup=False)
             continue

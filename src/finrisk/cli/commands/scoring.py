@@ -18,7 +18,7 @@ from finrisk.errors import ScorecardError
 from finrisk.models.registry import STAGES, ModelRegistry
 from finrisk.scoring.registered import KIND, migrate_legacy_scorecards, registered_scorecard
 from finrisk.scoring.report import build_report, print_report
-from finrisk.scoring.scenarios import load_scenarios, scenario_query, train_scenario
+from finrisk.scoring.scenarios import labelled_applications, load_scenarios, train_scenario
 
 scoring_app = typer.Typer(help="Credit scorecards declared in scorecards.yaml: train, report, deploy.",
                           no_args_is_help=True)
@@ -58,16 +58,13 @@ def report(
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Report a trained scorecard on every labelled application in the warehouse now."""
-    from finrisk.store import Warehouse
-
     with user_errors():
         ws = open_workspace(workspace)
         decl = load_scenarios(ws).get(name)
         if decl is None:
             raise ScorecardError(f"no trained scorecard {name!r}: run 'finrisk scoring train {name}' first")
         served = registered_scorecard(ws, name, version)
-        with Warehouse.open(ws) as wh:
-            frame = wh.sql(scenario_query(decl)).to_pandas()
+        frame = labelled_applications(ws, decl)  # event fields and point-in-time features
         y = frame.pop("__target").to_numpy()
         frame = frame.drop(columns=["__event_id", "__event_time"])
         result = build_report(served.card, frame, y, name=f"{name} v{served.version}")
