@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from finrisk.errors import ModelError
+from finrisk.models._bitvector import BitvectorForest, build_bitvector_forest
 
 __all__ = ["Forest", "flatten_booster"]
 
@@ -93,7 +94,8 @@ class Forest:
     value: npt.NDArray[np.float64]  # expected output of each node (leaf value at leaves)
     n_features: int
     sigmoid: float | None  # None: the raw sum is the score (regression objectives)
-    nodes: npt.NDArray[np.void]  # the same tree packed as NODE records, for scoring
+    nodes: npt.NDArray[np.void]  # the same tree packed as NODE records, for the walk
+    bitvector: BitvectorForest | None = None  # the scorer when every tree has <= 64 leaves
 
     @property
     def trees(self) -> int:
@@ -101,10 +103,16 @@ class Forest:
 
     def raw_one(self, x: npt.NDArray[np.float64]) -> float:
         """The raw score (sum of leaf values) of one float64 row."""
+        if self.bitvector is not None:
+            return self.bitvector.raw_one(x)
+        return float(_raw_one(x, self.roots, self.nodes))
+
+    def walk_raw_one(self, x: npt.NDArray[np.float64]) -> float:
+        """The raw score by walking each tree (the fallback for trees of more than 64 leaves)."""
         return float(_raw_one(x, self.roots, self.nodes))
 
     def predict_one(self, x: npt.NDArray[np.float64]) -> float:
-        raw = float(_raw_one(x, self.roots, self.nodes))
+        raw = self.raw_one(x)
         return raw if self.sigmoid is None else 1.0 / (1.0 + math.exp(-self.sigmoid * raw))
 
     def path_contributions(self, x: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
@@ -117,7 +125,8 @@ class Forest:
     def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Scores of many rows (a 2-D float64 array)."""
         rows = np.ascontiguousarray(x, dtype=np.float64)
-        raw: npt.NDArray[np.float64] = _raw_many(rows, self.roots, self.nodes)
+        raw: npt.NDArray[np.float64] = (_raw_many(rows, self.roots, self.nodes) if self.bitvector is None
+                                        else self.bitvector.raw_many(rows))
         return raw if self.sigmoid is None else 1.0 / (1.0 + np.exp(-self.sigmoid * raw))
 
 
@@ -191,6 +200,7 @@ def flatten_booster(dump: dict[str, Any]) -> Forest:
         n_features=int(dump["max_feature_idx"]) + 1,
         sigmoid=_objective_sigmoid(str(dump.get("objective", "binary"))),
         nodes=_pack(feat, thr, right, nan_left, zero_missing),
+        bitvector=build_bitvector_forest(dump),
     )
 
 
