@@ -14,6 +14,10 @@ Why this design (measured in ``benchmarks/model_serving.py``, 300 trees of 31 le
   compiled once by numba is what remains: ~15-20 us for 300 trees and a fixed ~1.5 us call cost.
   Packing each node into one 16-byte record (threshold, feature + flags, right child) instead of
   five parallel arrays took another 10-15% off the median.
+- Scoring now goes through :mod:`finrisk.models._bitvector` (QuickScorer: per feature, one sorted
+  scan that clears leaf bitmasks), ~2x faster per row than this walk in the same run (batch: ~6 us
+  against ~12 us). The walk stays for trees of more than 64 leaves, and its per-node arrays serve
+  the path attributions (reasons); a test checks both give the same bits.
 
 Exactness: the same decisions as LightGBM's ``NumericalDecision``: a missing value goes the node's
 default way when its missing type is NaN (or Zero, for zeros and NaN alike), and is read as 0.0
