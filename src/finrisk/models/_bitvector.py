@@ -36,6 +36,10 @@ _ZERO = 1e-35  # LightGBM's kZeroThreshold
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 #: One split under its feature: the threshold, the mask clearing its left subtree's leaves, its tree.
 SPLIT = np.dtype([("thr", "f8"), ("mask", "u8"), ("tree", "i8")])
+#: The same in 16 bytes when every tree has at most 32 leaves (LightGBM's default 31): ~5% faster
+#: at the median in the interleaved benchmark (the mask widens to 64 bits with zeros above bit 31,
+#: which only clears leaves that do not exist).
+SPLIT32 = np.dtype([("thr", "f8"), ("mask", "u4"), ("tree", "i4")])
 # de Bruijn sequence for the index of the lowest set bit of a 64-bit word
 _DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
 _BIT_INDEX = np.array([0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 36, 53, 51, 43, 22,
@@ -68,8 +72,10 @@ def build_bitvector_forest(dump: dict[str, Any]) -> BitvectorForest | None:
     lists: list[list[list[tuple[float, int, int]]]] = [[[] for _ in range(n_features)] for _ in range(4)]
     trees = dump["tree_info"]
     leaves = np.zeros((len(trees), MAX_LEAVES))
+    most = 1
     for t, tree in enumerate(trees):
-        if _add_tree(tree["tree_structure"], t, lists, leaves[t]) > MAX_LEAVES:
+        most = max(most, _add_tree(tree["tree_structure"], t, lists, leaves[t]))
+        if most > MAX_LEAVES:
             return None
     offsets = np.zeros((4, n_features + 1), dtype=np.int64)
     rows: list[tuple[float, int, int]] = []
@@ -78,10 +84,12 @@ def build_bitvector_forest(dump: dict[str, Any]) -> BitvectorForest | None:
             offsets[g, f] = len(rows)
             rows += sorted(lists[g][f])  # by threshold: a value's right-going splits are a prefix
         offsets[g, n_features] = len(rows)
-    splits = np.zeros(len(rows), dtype=SPLIT)
+    narrow = most <= 32
+    splits = np.zeros(len(rows), dtype=SPLIT32 if narrow else SPLIT)
     if rows:
         splits["thr"] = [r[0] for r in rows]
-        splits["mask"] = np.array([r[1] for r in rows], dtype=np.uint64)
+        masks = np.array([r[1] for r in rows], dtype=np.uint64)
+        splits["mask"] = (masks & np.uint64(0xFFFFFFFF)).astype(np.uint32) if narrow else masks
         splits["tree"] = [r[2] for r in rows]
     return BitvectorForest(splits=splits, offsets=offsets, leaves=leaves)
 
