@@ -54,7 +54,7 @@ class BitvectorForest:
 
     splits: npt.NDArray[np.void]
     offsets: npt.NDArray[np.int64]  # shape (4, n_features + 1)
-    leaves: npt.NDArray[np.float64]  # shape (trees, MAX_LEAVES)
+    leaves: npt.NDArray[np.float64]  # shape (trees, most leaves in one tree)
 
     def raw_one(self, x: npt.NDArray[np.float64]) -> float:
         return float(_raw_one(x, self.splits, self.offsets, self.leaves))
@@ -91,7 +91,9 @@ def build_bitvector_forest(dump: dict[str, Any]) -> BitvectorForest | None:
         masks = np.array([r[1] for r in rows], dtype=np.uint64)
         splits["mask"] = (masks & np.uint64(0xFFFFFFFF)).astype(np.uint32) if narrow else masks
         splits["tree"] = [r[2] for r in rows]
-    return BitvectorForest(splits=splits, offsets=offsets, leaves=leaves)
+    # only as many columns as the largest tree has leaves: half the table for 31-leaf trees, fewer
+    # cache lines to bring back after the scheduler ran someone else on this core
+    return BitvectorForest(splits=splits, offsets=offsets, leaves=np.ascontiguousarray(leaves[:, :most]))
 
 
 def _add_tree(root: dict[str, Any], t: int, lists: list[list[list[tuple[float, int, int]]]],
