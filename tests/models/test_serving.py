@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import lightgbm as lgb
@@ -157,14 +156,3 @@ def test_trees_of_more_than_64_leaves_keep_the_walk() -> None:
     forest = flatten_booster(booster.dump_model())
     assert forest.bitvector is None
     assert np.abs(forest.predict(x[:200]) - booster.predict(x[:200])).max() <= 1e-12
-
-
-def test_path_contributions_from_leaf_lists_equal_the_walk(model: Any) -> None:
-    forest = flatten_booster(model.booster.dump_model())
-    walk = dataclasses.replace(forest, leaf_paths=None)
-    assert forest.leaf_paths is not None
-    x, _ = _data(200, seed=23)
-    for row in [*x, np.zeros(6), np.full(6, np.nan)]:
-        bias, contrib = forest.path_contributions(row)
-        walk_bias, walk_contrib = walk.path_contributions(row)
-        assert bias == walk_bias and np.array_equal(contrib, walk_contrib)  # same adds, same order

@@ -29,7 +29,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BitvectorForest", "MAX_LEAVES", "build_bitvector_forest", "path_contrib_one"]
+__all__ = ["BitvectorForest", "MAX_LEAVES", "build_bitvector_forest"]
 
 MAX_LEAVES = 64
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
@@ -149,9 +149,8 @@ def _clear_below(reach: Any, splits: Any, lo: int, hi: int, v: float) -> None:
 
 
 @numba.njit(nogil=True, cache=False)
-def _reach(x: Any, splits: Any, offsets: Any, n_trees: int) -> Any:
-    """Each tree's mask of the leaves ``x`` can still reach; its lowest set bit is the exit leaf."""
-    reach = np.full(n_trees, _ALL)
+def _raw_one(x: Any, splits: Any, offsets: Any, leaves: Any) -> float:
+    reach = np.full(leaves.shape[0], _ALL)
     for f in range(offsets.shape[1] - 1):
         v = x[f]
         if v != v:
@@ -162,34 +161,12 @@ def _reach(x: Any, splits: Any, offsets: Any, n_trees: int) -> Any:
             _clear(reach, splits, offsets[_ZERO_RIGHT, f], offsets[_ZERO_RIGHT, f + 1])
         else:
             _clear_below(reach, splits, offsets[_ZERO_COMPARED, f], offsets[_ZERO_COMPARED, f + 1], v)
-    return reach
-
-
-@numba.njit(nogil=True, cache=False)
-def _lowest_bit(m: Any) -> int:
-    lowest = m & (~m + np.uint64(1))
-    return int(_BIT_INDEX[(lowest * _DEBRUIJN) >> np.uint64(58)])
-
-
-@numba.njit(nogil=True, cache=False)
-def _raw_one(x: Any, splits: Any, offsets: Any, leaves: Any) -> float:
-    reach = _reach(x, splits, offsets, leaves.shape[0])
     s = 0.0
     for t in range(leaves.shape[0]):
-        s += leaves[t, _lowest_bit(reach[t])]
+        m = reach[t]
+        lowest = m & (~m + np.uint64(1))
+        s += leaves[t, _BIT_INDEX[(lowest * _DEBRUIJN) >> np.uint64(58)]]
     return s
-
-
-@numba.njit(nogil=True, cache=False)
-def path_contrib_one(x: Any, splits: Any, offsets: Any, n_trees: int, leaf_base: Any, path_off: Any,
-                     path_feat: Any, path_delta: Any, out: Any) -> None:
-    """Adds to ``out[f]`` each split's change of expected output along the row's paths (Saabas),
-    read from each exit leaf's precomputed root-to-leaf list, in the walk's order (same sums)."""
-    reach = _reach(x, splits, offsets, n_trees)
-    for t in range(n_trees):
-        leaf = leaf_base[t] + _lowest_bit(reach[t])
-        for p in range(path_off[leaf], path_off[leaf + 1]):
-            out[path_feat[p]] += path_delta[p]
 
 
 @numba.njit(nogil=True, cache=False)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numba
@@ -37,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from finrisk.errors import ModelError
-from finrisk.models._bitvector import BitvectorForest, build_bitvector_forest, path_contrib_one
+from finrisk.models._bitvector import BitvectorForest, build_bitvector_forest
 
 __all__ = ["Forest", "flatten_booster"]
 
@@ -101,10 +100,6 @@ class Forest:
     sigmoid: float | None  # None: the raw sum is the score (regression objectives)
     nodes: npt.NDArray[np.void]  # the same tree packed as NODE records, for the walk
     bitvector: BitvectorForest | None = None  # the scorer when every tree has <= 64 leaves
-    #: each leaf's root-to-leaf (feature, change of expected output) list, for path attributions
-    #: with the bitvector scorer: ``leaf_base[t]`` + leaf number -> ``path_off`` row
-    leaf_paths: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32],
-                      npt.NDArray[np.float64]] | None = None
 
     @property
     def trees(self) -> int:
@@ -127,21 +122,9 @@ class Forest:
     def path_contributions(self, x: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
         """``(bias, per-feature contributions)`` of one row's raw score along its decision paths."""
         out = np.zeros(self.n_features)
-        if self.bitvector is not None and self.leaf_paths is not None:
-            bv = self.bitvector
-            path_contrib_one(x, bv.splits, bv.offsets, self.trees, *self.leaf_paths, out)
-            return self._bias, out
         bias = float(_path_contrib(x, self.roots, self.feat, self.thr, self.right, self.nan_left, self.zero_missing,
                                    self.value, out))
         return bias, out
-
-    @cached_property
-    def _bias(self) -> float:
-        """Sum of the trees' expected outputs (root values), in tree order."""
-        bias = 0.0
-        for r in self.roots.tolist():
-            bias += float(self.value[r])
-        return bias
 
     def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Scores of many rows (a 2-D float64 array)."""
@@ -222,32 +205,7 @@ def flatten_booster(dump: dict[str, Any]) -> Forest:
         sigmoid=_objective_sigmoid(str(dump.get("objective", "binary"))),
         nodes=_pack(feat, thr, right, nan_left, zero_missing),
         bitvector=build_bitvector_forest(dump),
-        leaf_paths=_leaf_paths(roots, feat, right, value),
     )
-
-
-def _leaf_paths(roots: list[int], feat: list[int], right: list[int], value: list[float]) -> tuple[
-        npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
-    """Per leaf (trees in order, leaves left to right = pre-order), its path's (split feature, value
-    change) pairs from the root down: what the walk in ``_path_contrib`` adds, in the same order."""
-    leaf_base: list[int] = []
-    off: list[int] = [0]
-    pfeat: list[int] = []
-    pdelta: list[float] = []
-    for root in roots:
-        leaf_base.append(len(off) - 1)
-        stack: list[tuple[int, list[tuple[int, float]]]] = [(root, [])]
-        while stack:  # pre-order: pop left before right
-            n, path = stack.pop()
-            if feat[n] < 0:
-                pfeat += [f for f, _ in path]
-                pdelta += [d for _, d in path]
-                off.append(len(pfeat))
-                continue
-            stack.append((right[n], [*path, (feat[n], value[right[n]] - value[n])]))
-            stack.append((n + 1, [*path, (feat[n], value[n + 1] - value[n])]))
-    return (np.asarray(leaf_base, dtype=np.int64), np.asarray(off, dtype=np.int64),
-            np.asarray(pfeat, dtype=np.int32), np.asarray(pdelta, dtype=np.float64))
 
 
 def _pack(feat: list[int], thr: list[float], right: list[int], nan_left: list[bool],
