@@ -73,7 +73,8 @@ class ServedModel:
         self._forest: Forest | None = None
         if model.booster is not None:
             self._forest = flatten_booster(model.booster.dump_model())
-            self._forest.predict_one(np.zeros(len(inputs)))  # compile the kernel now, not on the first event
+            self._forest.predict_one(np.zeros(len(inputs)))  # compile the kernels now, not on the first event
+            self._forest.path_contributions(np.zeros(len(inputs)))
 
     def vector(self, event: Mapping[str, Any], features: Mapping[str, Any]) -> npt.NDArray[np.float64]:
         """The model's input row for one event (``None`` and absent values become NaN).
