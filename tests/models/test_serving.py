@@ -118,3 +118,41 @@ def test_bad_parameters_are_named() -> None:
         TrainParams(kind="xgb")  # type: ignore[arg-type]
     with pytest.raises(ModelError, match="needs both classes"):
         train_model(np.zeros((10, 1)), np.zeros(10), inputs=["a"])
+
+
+@pytest.mark.parametrize("zero_as_missing", [False, True])
+def test_bitvector_scorer_gives_the_walks_bits_and_lightgbms_scores(zero_as_missing: bool) -> None:
+    x, y = _data(2000, seed=13)
+    booster = lgb.train({"objective": "binary", "num_leaves": 31, "verbose": -1, "zero_as_missing": zero_as_missing,
+                         "min_data_in_leaf": 5}, lgb.Dataset(x, y), num_boost_round=30)
+    forest = flatten_booster(booster.dump_model())
+    assert forest.bitvector is not None and forest.bitvector.splits.dtype["mask"] == np.uint32
+    probe = np.vstack([x[:300], [[np.nan] * 6, [0.0] * 6, [1e-36] * 6, [-1e-36] * 6, [1e-35] * 6, [1e300] * 6,
+                                 [-1e300] * 6]])
+    raw = booster.predict(probe, raw_score=True)
+    for row, expected in zip(probe, raw, strict=True):
+        assert forest.raw_one(row) == forest.walk_raw_one(row)  # same sums in the same order: same bits
+        assert abs(forest.raw_one(row) - expected) <= 1e-12
+    assert np.abs(forest.predict(probe) - booster.predict(probe)).max() <= 1e-12
+
+
+def test_trees_of_33_to_64_leaves_use_wide_masks() -> None:
+    x, y = _data(3000, seed=19)
+    booster = lgb.train({"objective": "binary", "num_leaves": 60, "min_data_in_leaf": 2, "verbose": -1,
+                         "zero_as_missing": True}, lgb.Dataset(x, y), num_boost_round=5)
+    assert max(t["num_leaves"] for t in booster.dump_model()["tree_info"]) > 32
+    forest = flatten_booster(booster.dump_model())
+    assert forest.bitvector is not None and forest.bitvector.splits.dtype["mask"] == np.uint64
+    probe = np.vstack([x[:300], [[np.nan] * 6, [0.0] * 6, [1e-36] * 6]])
+    assert all(forest.raw_one(r) == forest.walk_raw_one(r) for r in probe)
+    assert np.abs(forest.predict(probe) - booster.predict(probe)).max() <= 1e-12
+
+
+def test_trees_of_more_than_64_leaves_keep_the_walk() -> None:
+    x, y = _data(3000, seed=17)
+    booster = lgb.train({"objective": "binary", "num_leaves": 80, "min_data_in_leaf": 2, "verbose": -1},
+                        lgb.Dataset(x, y), num_boost_round=3)
+    assert max(t["num_leaves"] for t in booster.dump_model()["tree_info"]) > 64
+    forest = flatten_booster(booster.dump_model())
+    assert forest.bitvector is None
+    assert np.abs(forest.predict(x[:200]) - booster.predict(x[:200])).max() <= 1e-12

@@ -14,6 +14,10 @@ Why this design (measured in ``benchmarks/model_serving.py``, 300 trees of 31 le
   compiled once by numba is what remains: ~15-20 us for 300 trees and a fixed ~1.5 us call cost.
   Packing each node into one 16-byte record (threshold, feature + flags, right child) instead of
   five parallel arrays took another 10-15% off the median.
+- Scoring now goes through :mod:`finrisk.models._bitvector` (QuickScorer: per feature, one sorted
+  scan that clears leaf bitmasks), ~2x faster per row than this walk in the same run (batch: ~6 us
+  against ~12 us). The walk stays for trees of more than 64 leaves, and its per-node arrays serve
+  the path attributions (reasons); a test checks both give the same bits.
 
 Exactness: the same decisions as LightGBM's ``NumericalDecision``: a missing value goes the node's
 default way when its missing type is NaN (or Zero, for zeros and NaN alike), and is read as 0.0
@@ -32,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from finrisk.errors import ModelError
+from finrisk.models._bitvector import BitvectorForest, build_bitvector_forest
 
 __all__ = ["Forest", "flatten_booster"]
 
@@ -93,7 +98,8 @@ class Forest:
     value: npt.NDArray[np.float64]  # expected output of each node (leaf value at leaves)
     n_features: int
     sigmoid: float | None  # None: the raw sum is the score (regression objectives)
-    nodes: npt.NDArray[np.void]  # the same tree packed as NODE records, for scoring
+    nodes: npt.NDArray[np.void]  # the same tree packed as NODE records, for the walk
+    bitvector: BitvectorForest | None = None  # the scorer when every tree has <= 64 leaves
 
     @property
     def trees(self) -> int:
@@ -101,23 +107,29 @@ class Forest:
 
     def raw_one(self, x: npt.NDArray[np.float64]) -> float:
         """The raw score (sum of leaf values) of one float64 row."""
+        if self.bitvector is not None:
+            return self.bitvector.raw_one(x)
+        return float(_raw_one(x, self.roots, self.nodes))
+
+    def walk_raw_one(self, x: npt.NDArray[np.float64]) -> float:
+        """The raw score by walking each tree (the fallback for trees of more than 64 leaves)."""
         return float(_raw_one(x, self.roots, self.nodes))
 
     def predict_one(self, x: npt.NDArray[np.float64]) -> float:
-        raw = float(_raw_one(x, self.roots, self.nodes))
+        raw = self.raw_one(x)
         return raw if self.sigmoid is None else 1.0 / (1.0 + math.exp(-self.sigmoid * raw))
 
     def path_contributions(self, x: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
         """``(bias, per-feature contributions)`` of one row's raw score along its decision paths."""
         out = np.zeros(self.n_features)
-        bias = float(_path_contrib(x, self.roots, self.feat, self.thr, self.right, self.nan_left, self.zero_missing,
-                                   self.value, out))
+        bias = float(_path_contrib(x, self.roots, self.nodes, self.value, out))
         return bias, out
 
     def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Scores of many rows (a 2-D float64 array)."""
         rows = np.ascontiguousarray(x, dtype=np.float64)
-        raw: npt.NDArray[np.float64] = _raw_many(rows, self.roots, self.nodes)
+        raw: npt.NDArray[np.float64] = (_raw_many(rows, self.roots, self.nodes) if self.bitvector is None
+                                        else self.bitvector.raw_many(rows))
         return raw if self.sigmoid is None else 1.0 / (1.0 + np.exp(-self.sigmoid * raw))
 
 
@@ -191,6 +203,7 @@ def flatten_booster(dump: dict[str, Any]) -> Forest:
         n_features=int(dump["max_feature_idx"]) + 1,
         sigmoid=_objective_sigmoid(str(dump.get("objective", "binary"))),
         nodes=_pack(feat, thr, right, nan_left, zero_missing),
+        bitvector=build_bitvector_forest(dump),
     )
 
 
@@ -205,25 +218,31 @@ def _pack(feat: list[int], thr: list[float], right: list[int], nan_left: list[bo
 
 
 @numba.njit(nogil=True, cache=False)
-def _path_contrib(x: Any, roots: Any, feat: Any, thr: Any, right: Any, nan_left: Any, zero_missing: Any,
-                  value: Any, out: Any) -> float:
+def _path_contrib(x: Any, roots: Any, nodes: Any, value: Any, out: Any) -> float:
     """Add to ``out[f]`` each split's change in expected tree output along the row's path (Saabas);
-    returns the bias (sum of root values) so ``bias + out.sum()`` is the raw score exactly."""
+    returns the bias (sum of root values) so ``bias + out.sum()`` is the raw score exactly. Walks
+    the packed records, as :func:`_raw_one` does (fewer arguments and loads than per-field arrays)."""
     bias = 0.0
     for t in range(roots.shape[0]):
         n = roots[t]
         bias += value[n]
         while True:
-            f = feat[n]
-            if f < 0:
+            node = nodes[n]
+            c = node.code
+            if c < 0:
                 break
+            f = c & _FEATURE
             v = x[f]
-            if zero_missing[n] and -_ZERO <= v <= _ZERO:
+            if c & _ZERO_MISSING and -_ZERO <= v <= _ZERO:
                 v = math.nan
-            if v <= thr[n] or (not v > thr[n] and nan_left[n]):
+            if v <= node.thr:
+                child = n + 1
+            elif v > node.thr:
+                child = node.right
+            elif c & _NAN_LEFT:
                 child = n + 1
             else:
-                child = right[n]
+                child = node.right
             out[f] += value[child] - value[n]
             n = child
     return bias

