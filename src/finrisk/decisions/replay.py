@@ -217,6 +217,7 @@ def replay(
     for rule in candidate.rules:
         report.rules[rule.name] = RuleStats(rule.name)
     rule_events = {rule.name: _rule_scope(rule) for rule in candidate.rules}
+    by_type: dict[str, list[RuleStats]] = {}  # per event type, the stats of the rules that apply to it
     with Warehouse.open(workspace) as warehouse:
         t0 = time.perf_counter()
         seen = 0
@@ -236,7 +237,11 @@ def replay(
                 features.update(event)
                 continue
             decision = engine.decide(event, decided_at=event["event_time"])
-            _count(report, event, decision, is_fraud, rule_events, examples)
+            stats = by_type.get(etype)
+            if stats is None:
+                stats = by_type[etype] = [r for name, r in report.rules.items()
+                                          if rule_events[name] is None or etype in rule_events[name]]  # type: ignore[operator]
+            _count(report, event, decision, is_fraud, stats, examples)
         if progress is not None:
             progress(seen)
         report.seconds = time.perf_counter() - t0
@@ -244,7 +249,8 @@ def replay(
 
 
 def _count(report: ReplayReport, event: Mapping[str, Any], decision: Any, is_fraud: bool | None,
-           rule_events: Mapping[str, frozenset[str] | None], examples: int) -> None:
+           rules: list[RuleStats], examples: int) -> None:
+    """Add one decided event to the report; ``rules`` are the stats of the rules that apply to its type."""
     report.in_scope += 1
     etype = event["event_type"]
     amount = event.get("amount")
@@ -253,20 +259,19 @@ def _count(report: ReplayReport, event: Mapping[str, Any], decision: Any, is_fra
     if flagged:
         report.daily[event["event_time"].date().isoformat()][decision.action] += 1
     hit_names = {h["rule"] for h in decision.rule_hits}
-    for name, stats in report.rules.items():
-        types = rule_events[name]
-        if types is not None and etype not in types:
-            continue
+    for stats in rules:
         stats.in_scope += 1
-        hit = name in hit_names
-        stats.hits += hit
-        if is_fraud is not None:
-            stats.labelled_hits += hit
-            if is_fraud:
-                stats.fraud_in_scope += 1
-                if hit:
-                    stats.fraud_hits += 1
-                    stats.fraud_amount += amount
+        if is_fraud:
+            stats.fraud_in_scope += 1
+    if hit_names:  # only the rules that hit have more to count
+        for stats in rules:
+            if stats.rule in hit_names:
+                stats.hits += 1
+                if is_fraud is not None:
+                    stats.labelled_hits += 1
+                    if is_fraud:
+                        stats.fraud_hits += 1
+                        stats.fraud_amount += amount
     shadow = decision.shadow[0] if decision.shadow else None
     for outcome, action in ((report.candidate, decision.action),
                             (report.published, None if shadow is None else shadow.action)):
