@@ -13,6 +13,7 @@ from tests.decisions.test_service import RULES, make_workspace, txn
 from finrisk.config import Workspace
 from finrisk.decisions.model import Decision
 from finrisk.decisions.service import DecisionService
+from finrisk.errors import FinriskError
 from finrisk.events.validate import EventValidator
 from finrisk.rules import parse_ruleset
 from finrisk.rules.versions import RuleSetRepository
@@ -121,3 +122,11 @@ def test_decisions_during_swaps_never_mix_two_rule_sets(service: DecisionService
     assert labels == {"payments@1", "payments@2"}
     assert all(_consistent(d) for d in decisions)
     assert all(len(d.shadow) == 1 and d.shadow[0].ruleset != d.versions["ruleset"] for d in decisions)
+
+
+def test_the_services_own_publish_refuses_a_version_it_could_not_serve(service: DecisionService) -> None:
+    broken = RULES.replace("lists.bad_devices.contains", "lists.no_such_list.contains")
+    with pytest.raises(FinriskError) as caught:
+        service.rulesets.publish("payments", author="ana", message="names a missing list", text=broken)
+    assert caught.value.http_status == 422 and "no_such_list" in str(caught.value)
+    assert service.rulesets.published("payments").version == 1

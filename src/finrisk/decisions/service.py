@@ -95,6 +95,8 @@ class DecisionService:
         self._started = time.time()
         self.decisions_made = 0
         self.ruleset_name = ruleset_name
+        # what this service's API saves or publishes must compile here, or it is refused with nothing stored
+        rulesets.validate = self._check_text
         self._reload_lock = threading.Lock()
         self._rules_state = rulesets.live_state(ruleset_name)
         self.engine = DecisionEngine(features, self._active(self.ruleset_name), shadows=self._shadows(),
@@ -157,6 +159,12 @@ class DecisionService:
 
     def _compile(self, ruleset: RuleSet, label: str) -> ActiveRuleSet:
         return ActiveRuleSet(label, ruleset.compile(names=self._names()))
+
+    def _check_text(self, text: str) -> object:
+        """A rule-set text the service could serve: it parses and its names (features, lists,
+        profile fields) exist here. Without this a version naming a missing list was published and
+        then could not be loaded: stored, audited, and never live."""
+        return parse_ruleset(text).compile(names=self._names())
 
     def _active(self, name: str) -> ActiveRuleSet:
         live = self.rulesets.find_published(name)
