@@ -16,6 +16,7 @@ from finrisk.decisions.service import DecisionService
 from finrisk.errors import FinriskError
 from finrisk.events.validate import EventValidator
 from finrisk.rules import parse_ruleset
+from finrisk.rules.lists import ListStore
 from finrisk.rules.versions import RuleSetRepository
 from finrisk.store.relational import open_database
 
@@ -84,7 +85,9 @@ def test_a_version_that_does_not_compile_here_leaves_the_live_one(
     time.sleep(1.2)  # two checks
     d = service.decide(txn("t1", amount=500.0))
     assert d.action == "pass" and d.versions["ruleset"] == "payments@1"
-    other.publish("payments", author="ana", message="fixed", text=STRICTER)
+    ListStore(other.db).create_list("no_such_list", "black", "device_id", created_by="ana")
+    until(lambda: service.status()["ruleset"] == "payments@2")  # retried: it compiles now
+    other.publish("payments", author="ana", message="stricter", text=STRICTER)
     until(lambda: service.status()["ruleset"] == "payments@3")
 
 
