@@ -86,7 +86,7 @@ def test_a_version_that_does_not_compile_here_leaves_the_live_one(
     d = service.decide(txn("t1", amount=500.0))
     assert d.action == "pass" and d.versions["ruleset"] == "payments@1"
     ListStore(other.db).create_list("no_such_list", "black", "device_id", created_by="ana")
-    until(lambda: service.status()["ruleset"] == "payments@2")  # retried: it compiles now
+    until(lambda: service.status()["ruleset"] == "payments@2", timeout_s=8.0)  # retried (after 5 s): it compiles now
     other.publish("payments", author="ana", message="stricter", text=STRICTER)
     until(lambda: service.status()["ruleset"] == "payments@3")
 

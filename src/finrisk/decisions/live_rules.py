@@ -20,11 +20,16 @@ _log = logging.getLogger(__name__)
 
 class RuleSetWatcher:
     """Calls ``check()`` every ``interval_s`` seconds until :meth:`close`; a failing check is logged once
-    per distinct message and retried at the next tick (the service keeps its current rule sets)."""
+    per distinct message and retried after ``retry_s`` (the service keeps its current rule sets).
 
-    def __init__(self, check: Callable[[], object], *, interval_s: float = 0.5) -> None:
+    The wait before a retry because a version that does not compile is compiled again at every
+    retry (about 35 ms of CPU for the demo rule set): every 0.5 s that would be 7% of a core.
+    """
+
+    def __init__(self, check: Callable[[], object], *, interval_s: float = 0.5, retry_s: float = 5.0) -> None:
         self._check = check
         self._interval_s = interval_s
+        self._retry_s = retry_s
         self._stop = threading.Event()
         self._last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="finrisk-ruleset-watch", daemon=True)
@@ -39,6 +44,7 @@ class RuleSetWatcher:
                 if message != self._last_error:
                     _log.warning("rule sets not reloaded, still serving the previous ones: %s", message)
                 self._last_error = message
+                self._stop.wait(self._retry_s)
             else:
                 self._last_error = None
 
