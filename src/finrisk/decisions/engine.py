@@ -66,7 +66,6 @@ class DecisionEngine:
     ) -> None:
         self.features = features
         self.feature_version = fingerprint(features.feature_set)[:12]
-        self.shadows = tuple(shadows)
         self.lists = lists
         self.profiles = profiles or ProfileStore()
         self.scorers = tuple(scorers)
@@ -74,19 +73,37 @@ class DecisionEngine:
         # scorers that say which event type they score run only on it (the rest on every event)
         self._scorers_by_type: dict[Any, tuple[ModelScorer, ...]] = {}
         self.deployed = deployed
-        self.rules = rules
+        self._live: tuple[ActiveRuleSet, tuple[ActiveRuleSet, ...], dict[str, Any]] = (rules, (), {})
+        self.swap_rules(rules, shadows)
+
+    def swap_rules(self, rules: ActiveRuleSet, shadows: Sequence[ActiveRuleSet]) -> None:
+        """Make ``rules`` (and its shadows) live in one assignment.
+
+        A decision reads the live set, its shadows and its versions from one tuple at its start, so
+        a swap from another thread (a publish picked up while events are decided) never mixes two
+        rule sets, or a rule set and another's label, in one decision.
+        """
+        # the versions of a decision no deployed model took part in: one shared (read-only) dict
+        versions = {"ruleset": rules.label, "features": self.feature_version, "models": self._scorer_versions}
+        self._live = (rules, tuple(shadows), versions)
 
     @property
     def rules(self) -> ActiveRuleSet:
         """The live rule set; setting it (a publish, a rollback) also renews the decisions' versions."""
-        return self._rules
+        return self._live[0]
 
     @rules.setter
     def rules(self, active: ActiveRuleSet) -> None:
-        self._rules = active
-        # the versions of a decision no deployed model took part in: one shared (read-only) dict
-        self._static_versions = {"ruleset": active.label, "features": self.feature_version,
-                                 "models": self._scorer_versions}
+        self.swap_rules(active, self._live[1])
+
+    @property
+    def shadows(self) -> tuple[ActiveRuleSet, ...]:
+        """The shadow rule sets: evaluated on every event, recorded, never deciding."""
+        return self._live[1]
+
+    @shadows.setter
+    def shadows(self, shadows: Sequence[ActiveRuleSet]) -> None:
+        self.swap_rules(self._live[0], shadows)
 
     def _scorers_for(self, event_type: Any) -> tuple[ModelScorer, ...]:
         found = self._scorers_by_type[event_type] = tuple(
@@ -101,9 +118,9 @@ class DecisionEngine:
         ``decided_at`` defaults to now; replay passes the event time so records are reproducible.
         """
         t0 = time.perf_counter_ns() if started_ns is None else started_ns
+        active, shadows, versions = self._live  # one read: a concurrent swap never mixes two rule sets
         values = self.features.process(event) if update else self.features.get(event)
         models: dict[str, float] = {}
-        versions = self._static_versions
         scored_only: dict[str, float] | None = None
         explain = None
         if self.deployed is not None:
@@ -122,7 +139,7 @@ class DecisionEngine:
         profile = self.profiles.get(event.get("customer_id"))
         event_time = event["event_time"]
         at_us = time_to_us(event_time)
-        result = self._rules.compiled.evaluate(event, values, models, profile, self.lists, at_us)
+        result = active.compiled.evaluate(event, values, models, profile, self.lists, at_us)
         shadow = tuple(
             ShadowVerdict(
                 ruleset=s.label,
@@ -131,9 +148,9 @@ class DecisionEngine:
                 score=r.score,
                 rule_hits=tuple([h.to_dict() for h in r.hits]),
             )
-            for s in self.shadows
+            for s in shadows
             for r in (s.compiled.evaluate(event, values, models, profile, self.lists, at_us),)
-        ) if self.shadows else ()
+        ) if shadows else ()
         if decided_at is None:
             now_us = time.time_ns() // 1000
             decided_text = format_us(now_us)

@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from finrisk.config import Workspace
 from finrisk.decisions.deployed_models import DeployedModels
 from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, workspace_rule_names
@@ -161,11 +164,30 @@ def warehouse_events(warehouse: Warehouse, *, end: datetime, batch: int = 50_000
     con = warehouse.connect()
     try:
         for record_batch in con.sql(sql, params={"end": end}).to_arrow_reader(batch):
-            for row in record_batch.to_pylist():
-                keep = fields[row["event_type"]]
-                yield {k: row[k] for k in keep}
+            yield from _batch_events(record_batch, fields)
     finally:
         con.close()
+
+
+def _batch_events(record_batch: pa.RecordBatch, fields: Mapping[str, tuple[str, ...]]) -> Iterator[dict[str, Any]]:
+    """The batch's rows as event dicts, converted column by column.
+
+    Per event type present, the rows of that type are taken out (Arrow's filter keeps their order)
+    and only that type's columns are converted to Python lists, then zipped into rows; the events
+    come back in batch order by walking the type column. About twice as fast as ``to_pylist()``
+    and a dict comprehension per row (which converted every other type's null columns too).
+    """
+    type_column = record_batch.column("event_type")
+    types = type_column.to_pylist()
+    rows: dict[str, tuple[tuple[str, ...], Iterator[tuple[Any, ...]]]] = {}
+    for etype in set(types):
+        keep = fields[etype]
+        part = record_batch if len(rows) == 0 and types.count(etype) == len(types) else \
+            record_batch.filter(pc.equal(type_column, etype))
+        rows[etype] = (keep, zip(*[part.column(k).to_pylist() for k in keep], strict=True))
+    for etype in types:
+        keep, it = rows[etype]
+        yield dict(zip(keep, next(it), strict=True))
 
 
 def replay(
@@ -195,6 +217,7 @@ def replay(
     for rule in candidate.rules:
         report.rules[rule.name] = RuleStats(rule.name)
     rule_events = {rule.name: _rule_scope(rule) for rule in candidate.rules}
+    by_type: dict[str, list[RuleStats]] = {}  # per event type, the stats of the rules that apply to it
     with Warehouse.open(workspace) as warehouse:
         t0 = time.perf_counter()
         seen = 0
@@ -214,7 +237,11 @@ def replay(
                 features.update(event)
                 continue
             decision = engine.decide(event, decided_at=event["event_time"])
-            _count(report, event, decision, is_fraud, rule_events, examples)
+            stats = by_type.get(etype)
+            if stats is None:
+                stats = by_type[etype] = [r for name, r in report.rules.items()
+                                          if rule_events[name] is None or etype in rule_events[name]]  # type: ignore[operator]
+            _count(report, event, decision, is_fraud, stats, examples)
         if progress is not None:
             progress(seen)
         report.seconds = time.perf_counter() - t0
@@ -222,7 +249,8 @@ def replay(
 
 
 def _count(report: ReplayReport, event: Mapping[str, Any], decision: Any, is_fraud: bool | None,
-           rule_events: Mapping[str, frozenset[str] | None], examples: int) -> None:
+           rules: list[RuleStats], examples: int) -> None:
+    """Add one decided event to the report; ``rules`` are the stats of the rules that apply to its type."""
     report.in_scope += 1
     etype = event["event_type"]
     amount = event.get("amount")
@@ -231,20 +259,19 @@ def _count(report: ReplayReport, event: Mapping[str, Any], decision: Any, is_fra
     if flagged:
         report.daily[event["event_time"].date().isoformat()][decision.action] += 1
     hit_names = {h["rule"] for h in decision.rule_hits}
-    for name, stats in report.rules.items():
-        types = rule_events[name]
-        if types is not None and etype not in types:
-            continue
+    for stats in rules:
         stats.in_scope += 1
-        hit = name in hit_names
-        stats.hits += hit
-        if is_fraud is not None:
-            stats.labelled_hits += hit
-            if is_fraud:
-                stats.fraud_in_scope += 1
-                if hit:
-                    stats.fraud_hits += 1
-                    stats.fraud_amount += amount
+        if is_fraud:
+            stats.fraud_in_scope += 1
+    if hit_names:  # only the rules that hit have more to count
+        for stats in rules:
+            if stats.rule in hit_names:
+                stats.hits += 1
+                if is_fraud is not None:
+                    stats.labelled_hits += 1
+                    if is_fraud:
+                        stats.fraud_hits += 1
+                        stats.fraud_amount += amount
     shadow = decision.shadow[0] if decision.shadow else None
     for outcome, action in ((report.candidate, decision.action),
                             (report.published, None if shadow is None else shadow.action)):

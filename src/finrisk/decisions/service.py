@@ -37,6 +37,7 @@ from finrisk.decisions.credit import credit_verdict
 from finrisk.decisions.declared_lists import declare_lists
 from finrisk.decisions.deployed_models import DeployedModels
 from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, ModelScorer, workspace_rule_names
+from finrisk.decisions.live_rules import RuleSetWatcher
 from finrisk.decisions.model import Decision, IngestResult
 from finrisk.decisions.profiles import ProfileStore
 from finrisk.decisions.scorecards import load_scorecard_scorers
@@ -81,6 +82,7 @@ class DecisionService:
         ruleset_name: str,
         scorers: Sequence[ModelScorer] = (),
         deployed: DeployedModels | None = None,
+        rules_check_interval_s: float | None = 0.5,
     ) -> None:
         self.workspace = workspace
         self.log = log
@@ -93,9 +95,17 @@ class DecisionService:
         self._started = time.time()
         self.decisions_made = 0
         self.ruleset_name = ruleset_name
+        # what this service's API saves or publishes must compile here, or it is refused with nothing stored
+        rulesets.validate = self._check_text
+        self._reload_lock = threading.Lock()
+        self._rules_state = rulesets.live_state(ruleset_name)
         self.engine = DecisionEngine(features, self._active(self.ruleset_name), shadows=self._shadows(),
                                      lists=lists, profiles=profiles, scorers=scorers, deployed=deployed)
         self._writer = GroupCommitWriter(log)
+        # publishes, rollbacks and shadow changes from any process (CLI, another service) go live
+        # within about a second; None or a private in-memory store: only through reload_rules()
+        self._rules_watcher = (None if rules_check_interval_s is None or rulesets.db.private
+                               else RuleSetWatcher(self.sync_rules, interval_s=rules_check_interval_s))
 
     # --- start and stop -------------------------------------------------------------------------
     @classmethod
@@ -125,6 +135,8 @@ class DecisionService:
 
     def close(self) -> None:
         """Commit what is queued, save the feature state for a fast restart, close the log."""
+        if self._rules_watcher is not None:
+            self._rules_watcher.close()
         self._writer.close()
         with self._lock:
             engine = self.engine.features
@@ -148,6 +160,12 @@ class DecisionService:
     def _compile(self, ruleset: RuleSet, label: str) -> ActiveRuleSet:
         return ActiveRuleSet(label, ruleset.compile(names=self._names()))
 
+    def _check_text(self, text: str) -> object:
+        """A rule-set text the service could serve: it parses and its names (features, lists,
+        profile fields) exist here. Without this a version naming a missing list was published and
+        then could not be loaded: stored, audited, and never live."""
+        return parse_ruleset(text).compile(names=self._names())
+
     def _active(self, name: str) -> ActiveRuleSet:
         live = self.rulesets.find_published(name)
         if live is None:
@@ -164,13 +182,27 @@ class DecisionService:
         return out
 
     def reload_rules(self) -> None:
-        """Pick up a newly published, rolled-back or shadowed version without a restart."""
-        self.lists.refresh()
-        active = self._active(self.ruleset_name)
-        shadows = self._shadows()
-        with self._lock:
-            self.engine.rules = active
-            self.engine.shadows = tuple(shadows)
+        """Serve the newest published, rolled-back or shadowed versions now (the API calls this
+        after its own changes; changes made elsewhere are picked up by the watcher)."""
+        self.sync_rules(force=True)
+
+    def sync_rules(self, *, force: bool = False) -> bool:
+        """Reload the live and shadow rule sets if the store's live state moved; True if swapped.
+
+        They are compiled outside the decision lock and swapped in one assignment under it, so no
+        decision waits for a compile and none sees half of a swap. A version that does not compile
+        here (a list or feature it names is gone) raises and the previous rule sets stay live.
+        """
+        with self._reload_lock:
+            state = self.rulesets.live_state(self.ruleset_name)  # read first: a publish meanwhile reloads again
+            if not force and state == self._rules_state:
+                return False
+            active = self._active(self.ruleset_name)
+            shadows = self._shadows()
+            with self._lock:
+                self.engine.swap_rules(active, shadows)
+            self._rules_state = state
+            return True
 
     # --- deciding -------------------------------------------------------------------------------
     def decide(self, body: Mapping[str, Any]) -> Decision:

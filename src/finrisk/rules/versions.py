@@ -388,6 +388,19 @@ class RuleSetRepository:
             row = conn.execute(query).mappings().first()
         return None if row is None else _version_of(row)
 
+    def live_state(self, name: str) -> tuple[int | None, tuple[tuple[str, int], ...]]:
+        """What a running service serves, in two key reads: the live version number of ``name``
+        (None before its first publish) and every ``(rule set, shadow version)``.
+
+        A service polls this (``finrisk.decisions.live_rules``) and reloads when it changes, so a
+        publish, rollback or shadow change made by any process goes live without a restart.
+        """
+        newest = select(func.max(ruleset_versions.c.version)).where(ruleset_versions.c.name == name)
+        with self.db.read() as conn:
+            live = conn.scalar(newest)
+            shadows = conn.execute(select(ruleset_shadows.c.name, ruleset_shadows.c.version)).all()
+        return (None if live is None else int(live)), tuple(sorted((str(n), int(v)) for n, v in shadows))
+
     def audit(self, name: str | None = None, limit: int = 100) -> list[AuditRecord]:
         """The newest audit records of every rule set (or one), newest first."""
         with self.db.read() as conn:
