@@ -61,7 +61,8 @@ class _Rows:
         """Per row: the rank of the first distinct time after ``t - span_us``."""
         got = self.ranks.get(span_us)
         if got is None:
-            got = self.ranks[span_us] = np.searchsorted(self.unique_ts, self.ts - span_us, "right")
+            # searchsorted 'right' of integers is 'left' of the next one; ts is sorted: a linear merge
+            got = self.ranks[span_us] = K.merge_bounds(self.unique_ts, self.ts - span_us + 1)
         return got
 
     def codes(self, name: str) -> tuple[K.I64, int, K.Bool]:
@@ -273,8 +274,8 @@ def build_fast(
         at = np.searchsorted(ords, np.asarray(got.column("_ord").to_numpy(), dtype=np.int64))
         where = np.full(n, -1, dtype=np.int64)
         where[at] = np.arange(len(at))
-        pick = where[target_rows]
-        take = pa.array(np.maximum(pick, 0), mask=pick < 0)
+        row_of = where[target_rows]
+        take = pa.array(np.maximum(row_of, 0), mask=row_of < 0)
         for f in feats:
             columns[f.name] = got.column(f.name).take(take).combine_chunks()
         if counted:
@@ -295,26 +296,42 @@ def _label_counts(f: WindowFeature, rows: _Rows, kr: K.KeyedRows, flag: K.Bool) 
     return K.range_counts(kr.size, start, end)
 
 
-def _targets_of(kr: K.KeyedRows, n: int, target_rows: K.I64) -> K.I64:
-    """For each target row, its index among the key's rows (-1: the target has no key)."""
+@dataclass
+class _Pick:
+    """For each target row, its index among the key's rows (``safe``; 0 where ``absent``: the target has no
+    key; ``absent`` None when every target has it). Made once per key, used by every feature's scatter."""
+
+    safe: K.I64
+    absent: K.Bool | None
+
+
+def _targets_of(kr: K.KeyedRows, n: int, target_rows: K.I64) -> _Pick:
     where = np.full(n, -1, dtype=np.int64)
     where[kr.rows] = np.arange(kr.size, dtype=np.int64)
-    return where[target_rows]
-
-
-def _scatter(col: _Column, pick: K.I64, typ: pa.DataType) -> pa.Array:
-    """Values over the key's rows -> an Arrow column over the target rows (``pick``: see _targets_of)."""
+    pick = where[target_rows]
     absent = pick < 0
+    if not absent.any():
+        return _Pick(pick, None)
+    pick[absent] = 0
+    return _Pick(pick, absent)
+
+
+def _scatter(col: _Column, pick: _Pick, typ: pa.DataType) -> pa.Array:
+    """Values over the key's rows -> an Arrow column over the target rows."""
+    n = len(pick.safe)
     if isinstance(col.values, (pa.Array, pa.ChunkedArray)):
         values = col.values.combine_chunks() if isinstance(col.values, pa.ChunkedArray) else col.values
         if len(values) == 0:
-            return pa.nulls(len(pick), type=values.type)
-        return values.take(pa.array(np.where(absent, 0, pick), mask=absent))
+            return pa.nulls(n, type=values.type)
+        return values.take(pa.array(pick.safe, mask=pick.absent))
     if len(col.values) == 0:
-        return pa.nulls(len(pick), type=typ)
-    safe = np.where(absent, 0, pick) if absent.any() else pick
-    out = col.values[safe]
-    mask = absent if col.valid is None else absent | ~col.valid[safe]
+        return pa.nulls(n, type=typ)
+    out = col.values[pick.safe]
+    if col.valid is None:
+        return pa.array(out, type=typ, mask=pick.absent)
+    mask = ~col.valid[pick.safe]
+    if pick.absent is not None:
+        mask |= pick.absent
     return pa.array(out, type=typ, mask=mask if mask.any() else None)
 
 

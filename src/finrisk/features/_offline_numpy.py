@@ -27,6 +27,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from finrisk.graph._jit import kernel
+
 __all__ = [
     "LIMB_LIMIT",
     "Bounds",
@@ -39,6 +41,7 @@ __all__ = [
     "key_codes",
     "last_index",
     "limb_prefix",
+    "merge_bounds",
     "placed_ranges",
     "range_counts",
     "range_extreme",
@@ -127,9 +130,11 @@ class KeyedRows:
         return np.searchsorted(self._composite, code * self._stride + rank, "left").astype(np.int64, copy=False)
 
     def bound(self, rank_after: I64) -> I64:
-        """First index of the row's key whose time rank is >= ``rank_after`` (a per-global-row rank)."""
-        return np.searchsorted(self._composite, self.code * self._stride + rank_after[self.rows], "left").astype(
-            np.int64, copy=False)
+        """First index of the row's key whose time rank is >= ``rank_after`` (a per-global-row rank).
+
+        The queries are non-decreasing along the array (key, then time), so one forward merge answers
+        them all in linear time instead of a binary search each."""
+        return merge_bounds(self._composite, self.code * self._stride + rank_after[self.rows])
 
     def bounds(self, lo_rank: I64 | None, hi_rank: I64 | None, include_current: bool) -> Bounds:
         """``[lo, hi)`` per row: ``lo_rank`` / ``hi_rank`` are, per global row, the rank of the first time
@@ -146,6 +151,20 @@ class KeyedRows:
         if got is None or got[0] is not rank_after:
             got = self._bounds[id(rank_after)] = (rank_after, self.bound(rank_after))
         return got[1]
+
+
+@kernel
+def merge_bounds(sorted_values: I64, queries: I64) -> I64:  # pragma: no cover - compiled by numba
+    """``searchsorted(sorted_values, queries, 'left')`` for non-decreasing ``queries``: one forward pass."""
+    out = np.empty(len(queries), dtype=np.int64)
+    j = 0
+    n = len(sorted_values)
+    for i in range(len(queries)):
+        q = queries[i]
+        while j < n and sorted_values[j] < q:
+            j += 1
+        out[i] = j
+    return out
 
 
 class Bounds:
