@@ -45,6 +45,7 @@ __all__ = [
     "placed_ranges",
     "range_counts",
     "range_extreme",
+    "stable_order",
     "window_counts",
     "window_std",
 ]
@@ -94,11 +95,15 @@ def encode(col: pa.ChunkedArray | pa.Array) -> tuple[I64, int, Bool]:
 def _group_sort(codes: I64, present: Bool) -> tuple[I64, I64]:
     """The rows with ``present``, sorted by code, in row order within a code, and their codes.
 
-    Sorting the packed integers ``code * n + row`` is several times faster than a stable argsort."""
+    Dense codes take a counting sort; sparse ones (multi-field keys) sort the packed ``code * n + row``."""
     sel = np.flatnonzero(present)
     n = len(codes) + 1
     c = codes[sel]
-    if (int(c.max(initial=0)) + 1) * n < 1 << 62:
+    top = int(c.max(initial=0)) + 1
+    if top <= 4 * n:  # dense codes (one-field keys): a counting sort, linear
+        order = stable_order(c, top)
+        return sel[order], c[order]
+    if top * n < 1 << 62:
         packed = np.sort(c * n + sel)
         return packed % n, packed // n
     order = np.argsort(c, kind="stable")
@@ -164,6 +169,23 @@ def merge_bounds(sorted_values: I64, queries: I64) -> I64:  # pragma: no cover -
         while j < n and sorted_values[j] < q:
             j += 1
         out[i] = j
+    return out
+
+
+@kernel
+def stable_order(codes: I64, cardinality: int) -> I64:  # pragma: no cover - compiled by numba
+    """The stable sort order of ``codes`` (``0 <= code < cardinality``) by counting: linear, about 5x
+    faster than sorting the packed ``code * n + row`` at 2.6 M rows."""
+    counts = np.zeros(cardinality + 1, dtype=np.int64)
+    for i in range(len(codes)):
+        counts[codes[i] + 1] += 1
+    for k in range(cardinality):
+        counts[k + 1] += counts[k]
+    out = np.empty(len(codes), dtype=np.int64)
+    for i in range(len(codes)):
+        c = codes[i]
+        out[counts[c]] = i
+        counts[c] += 1
     return out
 
 
@@ -289,7 +311,10 @@ def distinct_pairs(flag: Bool, codes: I64, cardinality: int, group: I64) -> tupl
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
     # sorted by (value, row), a key's rows of one value are adjacent (a key's rows are one contiguous run)
-    if (cardinality + 1) * (n + 1) < 1 << 62:
+    if cardinality <= 4 * (n + 1):
+        order = stable_order(codes[pos], cardinality)
+        sp, sc = pos[order], codes[pos][order]
+    elif (cardinality + 1) * (n + 1) < 1 << 62:
         packed = np.sort(codes[pos] * (n + 1) + pos)
         sp, sc = packed % (n + 1), packed // (n + 1)
     else:
