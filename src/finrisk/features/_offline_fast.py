@@ -10,6 +10,7 @@ one sort per key and cost a few vectorised passes per feature.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -238,7 +239,9 @@ def build_fast(
     label_keys: dict[tuple[str, ...], list[list[WindowFeature]]] = {}
     for g in labels:
         label_keys.setdefault(g[0].key, []).append(g)
-    for key in [*by_key, *(k for k in label_keys if k not in by_key)]:  # one key's sort in memory at a time
+    def one_key(key: tuple[str, ...]) -> tuple[dict[str, pa.Array], list[WindowFeature], list[str]]:
+        """The numpy features and label counts of one key; what numpy left; the progress labels."""
+        out: dict[str, pa.Array] = {}
         codes, present = K.key_codes([rows.codes(k) for k in key])
         kr = K.KeyedRows(codes, present, rows.ts, rows.time_rank)
         del codes, present
@@ -246,22 +249,31 @@ def build_fast(
         memo = _KeyMemo(rows, kr)
         feats = by_key.get(key, [])
         rest: list[WindowFeature] = []
+        labels_done = [f"{'+'.join(key)}: {len(feats)} features"] if feats else []
         for f in feats:
             col = _window_feature(f, rows, kr, flags[contrib_sql(f)], memo) if f.agg in _NUMPY_AGGS else None
             if col is None:
                 rest.append(f)
                 continue
-            columns[f.name] = _scatter(col, pick, pa.int64() if f.agg in _COUNTS else pa.float64())
-        if rest:
-            leftovers.append((key, rest))
-        if feats:
-            step_done(f"{'+'.join(key)}: {len(feats)} features")
+            out[f.name] = _scatter(col, pick, pa.int64() if f.agg in _COUNTS else pa.float64())
         for g in label_keys.get(key, []):
             counts = _label_counts(g[0], rows, kr, memo.flag(flags[contrib_sql(g[0])]))
             for f in g:
-                columns[f.name] = _scatter(_Column(counts), pick, pa.int64())
-            step_done(f"{'+'.join(key)}: {g[0].name}")
-        del kr, pick, memo
+                out[f.name] = _scatter(_Column(counts), pick, pa.int64())
+            labels_done.append(f"{'+'.join(key)}: {g[0].name}")
+        return out, rest, labels_done
+
+    keys = [*by_key, *(k for k in label_keys if k not in by_key)]
+    for k in {c for key in keys for c in key}:
+        rows.codes(k)  # encoded once, before the threads share the cache
+    # two keys at a time: the kernels (numpy, numba, Arrow) release the GIL and the machine has 2 cores
+    with ThreadPoolExecutor(max_workers=min(2, max(1, len(keys)))) as pool:
+        for key, (got, rest, labels_done) in zip(keys, pool.map(one_key, keys), strict=True):
+            columns.update(got)
+            if rest:
+                leftovers.append((key, rest))
+            for label in labels_done:
+                step_done(label)
     ords = rows.numpy("_ord", np.int64)
     steps = [(f"{'+'.join(key)}: {len(feats)} features", fast_query(key, feats, tie_bits, unit_us), feats, False)
              for key, feats in leftovers]
