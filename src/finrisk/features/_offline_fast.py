@@ -4,12 +4,14 @@ values outside the exact-sum range) and the derived features. See ``offline.py``
 
 Why not DuckDB window frames for everything: each windowed aggregate cost about 1 us per row there
 (the 47 demo features over 10 M events took 250+ s on the 2-core test machine); the numpy kernels share
-one sort per key and cost a few vectorised passes per feature.
+one sort per key and cost a few vectorised passes per feature. Two keys run at a time in threads (the
+kernels release the GIL): 10.3 M events took 70 s alone, 45 s so (docs/features.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,12 +57,14 @@ class _Rows:
     unique_ts: K.I64
     ranks: dict[int, K.I64] = field(default_factory=dict)
     encoded: dict[str, tuple[K.I64, int, K.Bool]] = field(default_factory=dict)
+    converted: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def rank_after(self, span_us: int) -> K.I64:
         """Per row: the rank of the first distinct time after ``t - span_us``."""
         got = self.ranks.get(span_us)
         if got is None:
-            got = self.ranks[span_us] = np.searchsorted(self.unique_ts, self.ts - span_us, "right").astype(np.int64)
+            # searchsorted 'right' of integers is 'left' of the next one; ts is sorted: a linear merge
+            got = self.ranks[span_us] = K.merge_bounds(self.unique_ts, self.ts - span_us + 1)
         return got
 
     def codes(self, name: str) -> tuple[K.I64, int, K.Bool]:
@@ -76,14 +80,22 @@ class _Rows:
         return np.asarray(self.table.column(name).to_numpy(), dtype=dtype)[self.perm]
 
     def values(self, name: str, dtype: Any, fill: Any = 0) -> Any:
-        """A column in event order, nulls as ``fill``."""
-        col = self.table.column(name).fill_null(fill)
-        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=dtype)[self.perm]
+        """A column in event order, nulls as ``fill`` (cached)."""
+        got = self.converted.get(("values", f"{name}:{np.dtype(dtype)}:{fill}"))
+        if got is None:
+            col = self.table.column(name).fill_null(fill)
+            got = np.asarray(col.to_numpy(zero_copy_only=False), dtype=dtype)[self.perm]
+            self.converted["values", f"{name}:{np.dtype(dtype)}:{fill}"] = got
+        return got
 
     def valid(self, name: str) -> K.Bool:
-        """Which rows of a column are not null, in event order."""
-        col = self.table.column(name)
-        return np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)[self.perm]
+        """Which rows of a column are not null, in event order (cached)."""
+        got = self.converted.get(("valid", name))
+        if got is None:
+            col = self.table.column(name)
+            got = np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)[self.perm]
+            self.converted["valid", name] = got
+        return got
 
 
 def _fetch(run_arrow: Callable[[str], pa.Table], fs: FeatureSet, numpy_keys: dict[tuple[str, ...],
@@ -104,10 +116,10 @@ def _fetch(run_arrow: Callable[[str], pa.Table], fs: FeatureSet, numpy_keys: dic
                         *(f"{cond} AS {alias}" for cond, alias in flags.items())])
     table = run_arrow(f"SELECT {select} FROM _fr_base")
     # stable: timsort takes the runs of already ordered rows (DuckDB scans in table order) in linear time
-    perm = np.argsort(np.asarray(table.column("_ord").to_numpy(), dtype=np.int64), kind="stable").astype(np.int64)
+    perm = np.argsort(np.asarray(table.column("_ord").to_numpy(), dtype=np.int64), kind="stable")
     ts = np.asarray(table.column("_ts").to_numpy(), dtype=np.int64)[perm]
     change = np.r_[True, ts[1:] != ts[:-1]] if len(ts) else np.zeros(0, dtype=bool)
-    time_rank = (np.cumsum(change) - 1).astype(np.int64)
+    time_rank = (np.cumsum(change) - 1).astype(np.int64, copy=False)
     return _Rows(table, perm, ts, time_rank, ts[change])
 
 
@@ -117,9 +129,31 @@ def _numeric_ok(values: K.F64, valid: K.Bool) -> bool:
     return bool(np.all(np.isfinite(v)) and (len(v) == 0 or float(np.abs(v).max()) < K.LIMB_LIMIT))
 
 
-def _window_feature(f: WindowFeature, rows: _Rows, kr: K.KeyedRows, flag: K.Bool) -> _Column | None:
+class _KeyMemo:
+    """What several features of one key share (per key, freed with it): flags over the key's rows,
+    limb prefix sums and count_distinct pairs of a (field, flag)."""
+
+    def __init__(self, rows: _Rows, kr: K.KeyedRows) -> None:
+        self.rows, self.kr = rows, kr
+        self.got: dict[tuple[str, ...], Any] = {}
+
+    def flag(self, column: str) -> K.Bool:
+        key = ("flag", column)
+        if key not in self.got:
+            self.got[key] = self.rows.numpy(column, bool)[self.kr.rows]
+        got: K.Bool = self.got[key]
+        return got
+
+    def get(self, key: tuple[str, ...], make: Callable[[], Any]) -> Any:
+        if key not in self.got:
+            self.got[key] = make()
+        return self.got[key]
+
+
+def _window_feature(f: WindowFeature, rows: _Rows, kr: K.KeyedRows, flag_name: str, memo: _KeyMemo) -> _Column | None:
     """``f`` over the rows of ``kr`` (None: numpy does not take it, DuckDB will)."""
     agg = f.agg
+    flag = memo.flag(flag_name)
     if f.window_us is None:
         b = kr.bounds(None, None, f.include_current)
     else:
@@ -131,25 +165,28 @@ def _window_feature(f: WindowFeature, rows: _Rows, kr: K.KeyedRows, flag: K.Bool
         idx, found = (K.last_index if agg is Aggregation.TIME_SINCE_LAST else K.first_index)(flag, b)
         return _Column((kr.ts - kr.ts[idx]) / 1e6, found)
     assert f.field is not None
-    col = rows.table.column(f.field)
-    ok = flag & rows.valid(f.field)[kr.rows]
+    name = f.field
+    col = rows.table.column(name)
+    ok = memo.get(("ok", name, flag_name), lambda: flag & rows.valid(name)[kr.rows])
     if agg is Aggregation.COUNT_DISTINCT:
         codes, card, _valid = rows.codes(f.field)
-        return _Column(K.count_distinct(ok, codes[kr.rows], card, kr.code, b))
+        kc = memo.get(("codes", f.field), lambda: codes[kr.rows])
+        pairs = memo.get(("pairs", f.field, flag_name), lambda: K.distinct_pairs(ok, kc, card, kr.code))
+        return _Column(K.count_distinct(ok, kc, card, kr.code, b, pairs))
     if agg is Aggregation.LAST:
         idx, found = K.last_index(ok, b)
         take = pa.array(rows.perm[kr.rows[idx]], mask=~found)
         return _Column(col.take(take), None)
     if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
         return None
-    values = rows.values(f.field, np.float64)[kr.rows]
-    if not _numeric_ok(values, ok):
+    values = memo.get(("values", f.field), lambda: rows.values(name, np.float64)[kr.rows])
+    if not memo.get(("numeric_ok", f.field, flag_name), lambda: _numeric_ok(values, ok)):
         return None
-    if agg is Aggregation.SUM:
-        return _Column(K.exact_sums(values, ok, b))
-    if agg is Aggregation.MEAN:
+    if agg in (Aggregation.SUM, Aggregation.MEAN):
+        sums = K.exact_sums(values, ok, b, memo.get(("limbs", f.field, flag_name), lambda: K.limb_prefix(values, ok)))
+        if agg is Aggregation.SUM:
+            return _Column(sums)
         n = K.window_counts(ok, b)
-        sums = K.exact_sums(values, ok, b)
         return _Column(sums / np.maximum(n, 1), n > 0)
     if agg in (Aggregation.MIN, Aggregation.MAX):
         ext, found = K.range_extreme(values, ok, b, maximum=agg is Aggregation.MAX)
@@ -203,30 +240,41 @@ def build_fast(
     label_keys: dict[tuple[str, ...], list[list[WindowFeature]]] = {}
     for g in labels:
         label_keys.setdefault(g[0].key, []).append(g)
-    for key in [*by_key, *(k for k in label_keys if k not in by_key)]:  # one key's sort in memory at a time
+    def one_key(key: tuple[str, ...]) -> tuple[dict[str, pa.Array], list[WindowFeature], list[str]]:
+        """The numpy features and label counts of one key; what numpy left; the progress labels."""
+        out: dict[str, pa.Array] = {}
         codes, present = K.key_codes([rows.codes(k) for k in key])
         kr = K.KeyedRows(codes, present, rows.ts, rows.time_rank)
         del codes, present
         pick = _targets_of(kr, n, target_rows)
+        memo = _KeyMemo(rows, kr)
         feats = by_key.get(key, [])
         rest: list[WindowFeature] = []
+        labels_done = [f"{'+'.join(key)}: {len(feats)} features"] if feats else []
         for f in feats:
-            col = _window_feature(f, rows, kr, rows.numpy(flags[contrib_sql(f)], bool)[kr.rows]) \
-                if f.agg in _NUMPY_AGGS else None
+            col = _window_feature(f, rows, kr, flags[contrib_sql(f)], memo) if f.agg in _NUMPY_AGGS else None
             if col is None:
                 rest.append(f)
                 continue
-            columns[f.name] = _scatter(col, pick, pa.int64() if f.agg in _COUNTS else pa.float64())
-        if rest:
-            leftovers.append((key, rest))
-        if feats:
-            step_done(f"{'+'.join(key)}: {len(feats)} features")
+            out[f.name] = _scatter(col, pick, pa.int64() if f.agg in _COUNTS else pa.float64())
         for g in label_keys.get(key, []):
-            counts = _label_counts(g[0], rows, kr, rows.numpy(flags[contrib_sql(g[0])], bool)[kr.rows])
+            counts = _label_counts(g[0], rows, kr, memo.flag(flags[contrib_sql(g[0])]))
             for f in g:
-                columns[f.name] = _scatter(_Column(counts), pick, pa.int64())
-            step_done(f"{'+'.join(key)}: {g[0].name}")
-        del kr, pick
+                out[f.name] = _scatter(_Column(counts), pick, pa.int64())
+            labels_done.append(f"{'+'.join(key)}: {g[0].name}")
+        return out, rest, labels_done
+
+    keys = [*by_key, *(k for k in label_keys if k not in by_key)]
+    for k in {c for key in keys for c in key}:
+        rows.codes(k)  # encoded once, before the threads share the cache
+    # two keys at a time: the kernels (numpy, numba, Arrow) release the GIL and the machine has 2 cores
+    with ThreadPoolExecutor(max_workers=min(2, max(1, len(keys)))) as pool:
+        for key, (got, rest, labels_done) in zip(keys, pool.map(one_key, keys), strict=True):
+            columns.update(got)
+            if rest:
+                leftovers.append((key, rest))
+            for label in labels_done:
+                step_done(label)
     ords = rows.numpy("_ord", np.int64)
     steps = [(f"{'+'.join(key)}: {len(feats)} features", fast_query(key, feats, tie_bits, unit_us), feats, False)
              for key, feats in leftovers]
@@ -239,8 +287,8 @@ def build_fast(
         at = np.searchsorted(ords, np.asarray(got.column("_ord").to_numpy(), dtype=np.int64))
         where = np.full(n, -1, dtype=np.int64)
         where[at] = np.arange(len(at))
-        pick = where[target_rows]
-        take = pa.array(np.maximum(pick, 0), mask=pick < 0)
+        row_of = where[target_rows]
+        take = pa.array(np.maximum(row_of, 0), mask=row_of < 0)
         for f in feats:
             columns[f.name] = got.column(f.name).take(take).combine_chunks()
         if counted:
@@ -255,32 +303,48 @@ def _label_counts(f: WindowFeature, rows: _Rows, kr: K.KeyedRows, flag: K.Bool) 
     flag = flag & known
     p = placed[flag]
     assert f.window_us is not None
-    first = np.searchsorted(rows.unique_ts, p + f.lag_us, "left").astype(np.int64)
-    last = np.searchsorted(rows.unique_ts, p + f.lag_us + f.window_us, "left").astype(np.int64)
+    first = np.searchsorted(rows.unique_ts, p + f.lag_us, "left").astype(np.int64, copy=False)
+    last = np.searchsorted(rows.unique_ts, p + f.lag_us + f.window_us, "left").astype(np.int64, copy=False)
     start, end = K.placed_ranges(kr, flag, first, last)
     return K.range_counts(kr.size, start, end)
 
 
-def _targets_of(kr: K.KeyedRows, n: int, target_rows: K.I64) -> K.I64:
-    """For each target row, its index among the key's rows (-1: the target has no key)."""
+@dataclass
+class _Pick:
+    """For each target row, its index among the key's rows (``safe``; 0 where ``absent``: the target has no
+    key; ``absent`` None when every target has it). Made once per key, used by every feature's scatter."""
+
+    safe: K.I64
+    absent: K.Bool | None
+
+
+def _targets_of(kr: K.KeyedRows, n: int, target_rows: K.I64) -> _Pick:
     where = np.full(n, -1, dtype=np.int64)
     where[kr.rows] = np.arange(kr.size, dtype=np.int64)
-    return where[target_rows]
-
-
-def _scatter(col: _Column, pick: K.I64, typ: pa.DataType) -> pa.Array:
-    """Values over the key's rows -> an Arrow column over the target rows (``pick``: see _targets_of)."""
+    pick = where[target_rows]
     absent = pick < 0
+    if not absent.any():
+        return _Pick(pick, None)
+    pick[absent] = 0
+    return _Pick(pick, absent)
+
+
+def _scatter(col: _Column, pick: _Pick, typ: pa.DataType) -> pa.Array:
+    """Values over the key's rows -> an Arrow column over the target rows."""
+    n = len(pick.safe)
     if isinstance(col.values, (pa.Array, pa.ChunkedArray)):
         values = col.values.combine_chunks() if isinstance(col.values, pa.ChunkedArray) else col.values
         if len(values) == 0:
-            return pa.nulls(len(pick), type=values.type)
-        return values.take(pa.array(np.where(absent, 0, pick), mask=absent))
+            return pa.nulls(n, type=values.type)
+        return values.take(pa.array(pick.safe, mask=pick.absent))
     if len(col.values) == 0:
-        return pa.nulls(len(pick), type=typ)
-    safe = np.where(absent, 0, pick) if absent.any() else pick
-    out = col.values[safe]
-    mask = absent if col.valid is None else absent | ~col.valid[safe]
+        return pa.nulls(n, type=typ)
+    out = col.values[pick.safe]
+    if col.valid is None:
+        return pa.array(out, type=typ, mask=pick.absent)
+    mask = ~col.valid[pick.safe]
+    if pick.absent is not None:
+        mask |= pick.absent
     return pa.array(out, type=typ, mask=mask if mask.any() else None)
 
 

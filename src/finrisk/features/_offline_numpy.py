@@ -27,19 +27,25 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from finrisk.graph._jit import kernel
+
 __all__ = [
     "LIMB_LIMIT",
     "Bounds",
     "KeyedRows",
     "count_distinct",
+    "distinct_pairs",
     "encode",
     "exact_sums",
     "first_index",
     "key_codes",
     "last_index",
+    "limb_prefix",
+    "merge_bounds",
     "placed_ranges",
     "range_counts",
     "range_extreme",
+    "stable_order",
     "window_counts",
     "window_std",
 ]
@@ -65,7 +71,7 @@ def key_codes(encoded: list[tuple[I64, int, Bool]]) -> tuple[I64, Bool]:
             codes = idx
         else:
             if (int(codes.max(initial=0)) + 1) * card >= 1 << 62:  # re-densify before the product overflows
-                codes = np.unique(codes, return_inverse=True)[1].astype(np.int64).reshape(-1)
+                codes = np.unique(codes, return_inverse=True)[1].astype(np.int64, copy=False).reshape(-1)
             codes = codes * card + idx
     assert codes is not None and present is not None
     return codes, present
@@ -80,7 +86,7 @@ def encode(col: pa.ChunkedArray | pa.Array) -> tuple[I64, int, Bool]:
     if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
         vals = np.asarray(col.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.float64) + 0.0  # -0.0 -> 0.0
         uniq, inv = np.unique(vals, return_inverse=True)
-        return inv.astype(np.int64).reshape(-1), len(uniq), valid
+        return inv.astype(np.int64, copy=False).reshape(-1), len(uniq), valid
     enc = pc.dictionary_encode(col)
     idx = np.asarray(enc.indices.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
     return idx, max(1, len(enc.dictionary)), valid
@@ -89,11 +95,15 @@ def encode(col: pa.ChunkedArray | pa.Array) -> tuple[I64, int, Bool]:
 def _group_sort(codes: I64, present: Bool) -> tuple[I64, I64]:
     """The rows with ``present``, sorted by code, in row order within a code, and their codes.
 
-    Sorting the packed integers ``code * n + row`` is several times faster than a stable argsort."""
+    Dense codes take a counting sort; sparse ones (multi-field keys) sort the packed ``code * n + row``."""
     sel = np.flatnonzero(present)
     n = len(codes) + 1
     c = codes[sel]
-    if (int(c.max(initial=0)) + 1) * n < 1 << 62:
+    top = int(c.max(initial=0)) + 1
+    if top <= 4 * n:  # dense codes (one-field keys): a counting sort, linear
+        order = stable_order(c, top)
+        return sel[order], c[order]
+    if top * n < 1 << 62:
         packed = np.sort(c * n + sel)
         return packed % n, packed // n
     order = np.argsort(c, kind="stable")
@@ -117,17 +127,19 @@ class KeyedRows:
         self._arange: I64 = np.arange(self.size, dtype=np.int64)
         starts = np.flatnonzero(np.r_[True, self.code[1:] != self.code[:-1]]) if self.size else np.zeros(0, np.int64)
         lengths = np.diff(np.r_[starts, self.size])
-        self.segment_start: I64 = np.repeat(starts, lengths).astype(np.int64)
+        self.segment_start: I64 = np.repeat(starts, lengths).astype(np.int64, copy=False)
         self._bounds: dict[int, tuple[I64, I64]] = {}
 
     def bound_at(self, code: I64, rank: I64) -> I64:
         """First index whose key code is ``code`` and time rank >= ``rank`` (the next key's first, if none)."""
-        return np.searchsorted(self._composite, code * self._stride + rank, "left").astype(np.int64)
+        return np.searchsorted(self._composite, code * self._stride + rank, "left").astype(np.int64, copy=False)
 
     def bound(self, rank_after: I64) -> I64:
-        """First index of the row's key whose time rank is >= ``rank_after`` (a per-global-row rank)."""
-        return np.searchsorted(self._composite, self.code * self._stride + rank_after[self.rows], "left").astype(
-            np.int64)
+        """First index of the row's key whose time rank is >= ``rank_after`` (a per-global-row rank).
+
+        The queries are non-decreasing along the array (key, then time), so one forward merge answers
+        them all in linear time instead of a binary search each."""
+        return merge_bounds(self._composite, self.code * self._stride + rank_after[self.rows])
 
     def bounds(self, lo_rank: I64 | None, hi_rank: I64 | None, include_current: bool) -> Bounds:
         """``[lo, hi)`` per row: ``lo_rank`` / ``hi_rank`` are, per global row, the rank of the first time
@@ -144,6 +156,37 @@ class KeyedRows:
         if got is None or got[0] is not rank_after:
             got = self._bounds[id(rank_after)] = (rank_after, self.bound(rank_after))
         return got[1]
+
+
+@kernel
+def merge_bounds(sorted_values: I64, queries: I64) -> I64:  # pragma: no cover - compiled by numba
+    """``searchsorted(sorted_values, queries, 'left')`` for non-decreasing ``queries``: one forward pass."""
+    out = np.empty(len(queries), dtype=np.int64)
+    j = 0
+    n = len(sorted_values)
+    for i in range(len(queries)):
+        q = queries[i]
+        while j < n and sorted_values[j] < q:
+            j += 1
+        out[i] = j
+    return out
+
+
+@kernel
+def stable_order(codes: I64, cardinality: int) -> I64:  # pragma: no cover - compiled by numba
+    """The stable sort order of ``codes`` (``0 <= code < cardinality``) by counting: linear, about 5x
+    faster than sorting the packed ``code * n + row`` at 2.6 M rows."""
+    counts = np.zeros(cardinality + 1, dtype=np.int64)
+    for i in range(len(codes)):
+        counts[codes[i] + 1] += 1
+    for k in range(cardinality):
+        counts[k + 1] += counts[k]
+    out = np.empty(len(codes), dtype=np.int64)
+    for i in range(len(codes)):
+        c = codes[i]
+        out[counts[c]] = i
+        counts[c] += 1
+    return out
 
 
 class Bounds:
@@ -172,7 +215,7 @@ def range_counts(n: int, start: I64, end: I64) -> I64:
     """Per row, how many of the ranges ``[start, end)`` contain it."""
     ok = start < end
     diff = np.bincount(start[ok], minlength=n + 1) - np.bincount(end[ok], minlength=n + 1)
-    return np.cumsum(diff[:n]).astype(np.int64)
+    return np.cumsum(diff[:n]).astype(np.int64, copy=False)
 
 
 def window_counts(flag: Bool, b: Bounds) -> I64:
@@ -189,19 +232,26 @@ def _limbs(values: F64) -> list[I64]:
     rest = (a - top) * 2.0**_LIMB  # exact: only the fraction bits of ``a`` remain
     mid = np.floor(rest)
     low = np.floor((rest - mid) * 2.0**_LIMB)
-    sign = np.where(values < 0, -1, 1).astype(np.int64)
+    sign = np.where(values < 0, -1, 1)
     return [low.astype(np.int64) * sign, mid.astype(np.int64) * sign, top.astype(np.int64) * sign]
 
 
-def exact_sums(values: F64, valid: Bool, b: Bounds) -> F64:
-    """Window sums of ``values`` where ``valid``, from exact integer limb sums (see the module docstring)."""
+def limb_prefix(values: F64, valid: Bool) -> list[I64]:
+    """Cumulative sums (with a leading 0) of the exact limbs of ``values`` where ``valid``: the part of
+    :func:`exact_sums` independent of the window (so windows of one key and field share it)."""
     x = np.where(valid, values, 0.0)
-    parts = []
+    out = []
     for limb in _limbs(x):
         cum = np.zeros(len(limb) + 1, dtype=np.int64)
         np.cumsum(limb, out=cum[1:])
-        parts.append(cum[b.hi] - cum[b.lo])
-    low, mid, top = parts
+        out.append(cum)
+    return out
+
+
+def exact_sums(values: F64, valid: Bool, b: Bounds, prefix: list[I64] | None = None) -> F64:
+    """Window sums of ``values`` where ``valid``, from exact integer limb sums (see the module docstring);
+    ``prefix``: :func:`limb_prefix` of the same values, when several windows share it."""
+    low, mid, top = (cum[b.hi] - cum[b.lo] for cum in (limb_prefix(values, valid) if prefix is None else prefix))
     mid = mid + (low >> _LIMB)  # carry: the lower limbs become 0 <= limb < 2**36, the top keeps the sign
     low = low & _MASK
     top = top + (mid >> _LIMB)
@@ -234,17 +284,37 @@ def first_index(flag: Bool, b: Bounds) -> tuple[I64, Bool]:
     return np.where(found, first, 0), found
 
 
-def count_distinct(flag: Bool, codes: I64, cardinality: int, group: I64, b: Bounds) -> I64:
+def count_distinct(flag: Bool, codes: I64, cardinality: int, group: I64, b: Bounds,
+                   pairs: tuple[I64, I64] | None = None) -> I64:
     """Distinct ``codes`` (``0 <= code < cardinality``) among the rows with ``flag`` in each window
-    (``group``: the key code per row, non-decreasing)."""
+    (``group``: the key code per row, non-decreasing; ``pairs``: :func:`distinct_pairs` of the same
+    arguments, when several windows share them)."""
     n = len(flag)
     total = window_counts(flag, b)
+    j, nxt = distinct_pairs(flag, codes, cardinality, group) if pairs is None else pairs
+    if len(j) == 0:
+        return total
+    # rows r with lo[r] <= j and hi[r] > nxt form one range [first, last), as lo and hi only grow
+    first = _count_at_most(b.hi, nxt, n)
+    last = _count_at_most(b.lo, j, n)
+    ok = first < last
+    diff = np.bincount(first[ok], minlength=n + 1) - np.bincount(last[ok], minlength=n + 1)
+    return total - np.cumsum(diff[:n])
+
+
+def distinct_pairs(flag: Bool, codes: I64, cardinality: int, group: I64) -> tuple[I64, I64]:
+    """The pairs ``(j, next row of j's key with j's value)`` among the rows with ``flag``: the sort
+    :func:`count_distinct` needs, independent of the window (so windows of one key and field share it)."""
+    n = len(flag)
     pos = np.flatnonzero(flag)
     if len(pos) < 2:
-        return total
-    # the next occurrence of the same value of the same key: sorted by (value, row), a key's rows of one
-    # value are adjacent (a key's rows are one contiguous run)
-    if (cardinality + 1) * (n + 1) < 1 << 62:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    # sorted by (value, row), a key's rows of one value are adjacent (a key's rows are one contiguous run)
+    if cardinality <= 4 * (n + 1):
+        order = stable_order(codes[pos], cardinality)
+        sp, sc = pos[order], codes[pos][order]
+    elif (cardinality + 1) * (n + 1) < 1 << 62:
         packed = np.sort(codes[pos] * (n + 1) + pos)
         sp, sc = packed % (n + 1), packed // (n + 1)
     else:
@@ -252,13 +322,7 @@ def count_distinct(flag: Bool, codes: I64, cardinality: int, group: I64, b: Boun
         sp, sc = pos[order], codes[pos][order]
     sg = group[sp]
     same = (sc[1:] == sc[:-1]) & (sg[1:] == sg[:-1])
-    j, nxt = sp[:-1][same], sp[1:][same]
-    # rows r with lo[r] <= j and hi[r] > nxt form one range [first, last), as lo and hi only grow
-    first = _count_at_most(b.hi, nxt, n)
-    last = _count_at_most(b.lo, j, n)
-    ok = first < last
-    diff = np.bincount(first[ok], minlength=n + 1) - np.bincount(last[ok], minlength=n + 1)
-    return total - np.cumsum(diff[:n])
+    return sp[:-1][same], sp[1:][same]
 
 
 def _count_at_most(sorted_bounds: I64, x: I64, n: int) -> I64:
@@ -357,7 +421,7 @@ def _segmented_cumsum(y: F64, starts: I64, lengths: I64) -> F64:
     """Inclusive prefix sums restarting at each segment, added strictly left to right within it (keys of
     similar length share one 2-D ``cumsum``), so a key's sums never depend on other keys' values."""
     out = np.empty_like(y)
-    width = np.left_shift(1, np.ceil(np.log2(np.maximum(lengths, 1))).astype(np.int64))
+    width = np.left_shift(1, np.ceil(np.log2(np.maximum(lengths, 1))).astype(np.int64, copy=False))
     for w in np.unique(width).tolist():
         ks = np.flatnonzero(width == w)
         ln, st = lengths[ks], starts[ks]
