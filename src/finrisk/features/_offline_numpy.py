@@ -27,7 +27,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from finrisk.graph._jit import kernel
+from finrisk._jit import kernel
 
 __all__ = [
     "LIMB_LIMIT",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from finrisk.graph._jit import kernel
+from finrisk._jit import kernel
 from finrisk.graph.build import IntArray, TransferGraph
 
 

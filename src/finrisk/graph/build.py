@@ -15,8 +15,8 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
+from finrisk._jit import kernel
 from finrisk.errors import GraphInputError
-from finrisk.graph._jit import kernel
 
 IntArray = npt.NDArray[np.int64]
 Int32Array = npt.NDArray[np.int32]

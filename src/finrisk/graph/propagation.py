@@ -15,8 +15,8 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
 
+from finrisk._jit import kernel
 from finrisk.errors import GraphInputError
-from finrisk.graph._jit import kernel
 from finrisk.graph._params import Params
 from finrisk.graph.build import FloatArray, TransferGraph
 from finrisk.graph.identity import IdentityGraph

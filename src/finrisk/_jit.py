@@ -1,6 +1,6 @@
-"""One way to compile the graph's numba kernels: cached on disk where the package (or the user's cache folder)
-is writable, so a process loads them in ~0.3 s instead of compiling; compiled per process where it is not
-(numba refuses ``cache=True`` at import when no cache location is writable)."""
+"""One way to compile numba kernels (graph, offline features): cached on disk where the package (or the
+user's cache folder) is writable, so a process loads them in ~0.3 s instead of compiling; compiled per
+process where it is not (numba refuses ``cache=True`` at import when no cache location is writable)."""
 
 from __future__ import annotations
 
