@@ -38,13 +38,13 @@ from finrisk.decisions.deployed_models import DeployedModels
 from finrisk.decisions.engine import DecisionEngine, workspace_rule_names
 from finrisk.decisions.model import Decision
 from finrisk.decisions.profiles import ProfileStore
-from finrisk.decisions.scorecards import load_scorecard_scorers
 from finrisk.errors import WorkspaceError
 from finrisk.events.validate import parse_timestamp
 from finrisk.features.online import OnlineFeatureEngine
 from finrisk.rules.lists import ListStore
 from finrisk.rules.lists_history import ListHistory
 from finrisk.rules.versions import RuleSetRepository
+from finrisk.scoring.registered import migrate_legacy_scorecards
 from finrisk.store.embedded_log import EmbeddedEventLog, open_log, time_to_us
 from finrisk.store.relational import now_us, open_database
 
@@ -159,7 +159,7 @@ def replay_as_of_then(
                                      profiles=profiles)
         rulesets = RuleSetHistory(RuleSetRepository(db), names)
         then_lists = history.view()
-        scorers = load_scorecard_scorers(workspace)  # moves legacy card files into the registry first
+        migrate_legacy_scorecards(workspace)  # legacy card files join the registry before deployments are read
         then_models = ModelsAsOf(workspace)
         features = OnlineFeatureEngine(workspace.features,
                                        allowed_lateness_us=workspace.settings.features.allowed_lateness_seconds
@@ -187,10 +187,10 @@ def replay_as_of_then(
                 raise WorkspaceError(f"replay --as-of-then: decision {stored.decision_id} names rule set "
                                      f"{name!r}, which has no published version")
             if then is None or now is None:
-                then = DecisionEngine(features, active, lists=then_lists, profiles=profiles, scorers=scorers,
+                then = DecisionEngine(features, active, lists=then_lists, profiles=profiles,
                                       deployed=then_models)
                 now = DecisionEngine(cast(OnlineFeatureEngine, same), current, lists=_NowLists(store, at_now),
-                                     profiles=profiles, scorers=scorers, deployed=DeployedModels(workspace))
+                                     profiles=profiles, deployed=DeployedModels(workspace))
             then.rules, then.shadows = active, rulesets.shadows_at(as_of)
             then_lists.as_of_us = as_of
             then_models.set_time(as_of)

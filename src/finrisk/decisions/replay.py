@@ -34,9 +34,9 @@ from finrisk.config import Workspace
 from finrisk.decisions.deployed_models import DeployedModels
 from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, workspace_rule_names
 from finrisk.decisions.profiles import ProfileStore
-from finrisk.decisions.scorecards import load_scorecard_scorers
 from finrisk.features.online import OnlineFeatureEngine
 from finrisk.rules import ListLookup, RuleSet
+from finrisk.scoring.registered import migrate_legacy_scorecards
 from finrisk.store.warehouse import Warehouse
 
 __all__ = ["ReplayReport", "RuleStats", "replay", "warehouse_events"]
@@ -207,10 +207,10 @@ def replay(
     names = workspace_rule_names(workspace, lists=list_names, profiles=profiles)
     features = OnlineFeatureEngine(workspace.features,
                                    allowed_lateness_us=workspace.settings.features.allowed_lateness_seconds * 10**6)
+    migrate_legacy_scorecards(workspace)  # before the deployments are read
     shadows = [] if baseline is None else [ActiveRuleSet(baseline[0], baseline[1].compile(names=names))]
     engine = DecisionEngine(features, ActiveRuleSet(f"{candidate.name} (candidate)", candidate.compile(names=names)),
-                            shadows=shadows, lists=lists, profiles=profiles,
-                            scorers=load_scorecard_scorers(workspace), deployed=DeployedModels(workspace))
+                            shadows=shadows, lists=lists, profiles=profiles, deployed=DeployedModels(workspace))
     scope = _scope(candidate, baseline[1] if baseline else None)
     report = ReplayReport(ruleset=candidate.name, baseline=None if baseline is None else baseline[0],
                           start=start, end=end)

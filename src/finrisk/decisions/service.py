@@ -40,7 +40,6 @@ from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, ModelScorer,
 from finrisk.decisions.live_rules import RuleSetWatcher
 from finrisk.decisions.model import Decision, IngestResult
 from finrisk.decisions.profiles import ProfileStore
-from finrisk.decisions.scorecards import load_scorecard_scorers
 from finrisk.decisions.writer import GroupCommitWriter, committed
 from finrisk.errors import (
     EventConflictError,
@@ -54,6 +53,7 @@ from finrisk.features.online import OnlineFeatureEngine
 from finrisk.rules import RuleNames, RuleSet, load_ruleset, parse_ruleset
 from finrisk.rules.lists import ListStore
 from finrisk.rules.versions import RuleSetRepository
+from finrisk.scoring.registered import migrate_legacy_scorecards
 from finrisk.store.embedded_log import EmbeddedEventLog, body_hash_of, fast_canonical_json, open_log
 from finrisk.store.log import AppendResult, AppendStatus
 from finrisk.store.relational import open_database
@@ -121,9 +121,9 @@ class DecisionService:
             declare_lists(workspace.root / workspace.settings.rules.lists_file, lists, root=workspace.root)
             name = _ensure_published(workspace, rulesets)
             profiles = ProfileStore.from_warehouse(workspace.warehouse_dir)
+            migrate_legacy_scorecards(workspace)  # before the deployments are read: old card files serve too
             service = cls(workspace, log=log, features=features, lists=lists, rulesets=rulesets, profiles=profiles,
-                          ruleset_name=name, scorers=load_scorecard_scorers(workspace),
-                          deployed=DeployedModels(workspace))
+                          ruleset_name=name, deployed=DeployedModels(workspace))
         except BaseException:
             log.close()
             raise
