@@ -28,6 +28,7 @@ HTTP status the API layer will turn it into, so domain code never decides status
     ├── PayloadTooLargeError          413  a request body is over the service's limit
     ├── UnsupportedMediaTypeError     415  a request body is not sent as JSON (names the Content-Type header)
     ├── ServiceNotReadyError          503  the decision service is still loading (or failed to load)
+    │   └── GraphNotReadyError        503  the network is still being built from the warehouse (Retry-After says when)
     ├── ScorecardError                400  a scorecard cannot be fitted, loaded or declared (names the problem)
     │   └── ScorecardInputError       422  rows given to a scorecard lack a variable it uses or have the wrong width
     ├── ModelError                    400  a model cannot be trained, stored or served (names the field and value)
@@ -48,6 +49,7 @@ __all__ = [
     "FinriskError",
     "GraphEntityNotFoundError",
     "GraphInputError",
+    "GraphNotReadyError",
     "ImportProblem",
     "InputFileError",
     "ListConflictError",
@@ -333,6 +335,16 @@ class ServiceNotReadyError(FinriskError):
     """The decision service is still loading its state, or failed to load; health says which."""
 
     http_status = 503
+
+
+class GraphNotReadyError(ServiceNotReadyError):
+    """The network API's graph is still being built (a large workspace takes a while); retry after ``retry_after``."""
+
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class ScorecardError(FinriskError, ValueError):

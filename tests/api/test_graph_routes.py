@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -134,3 +135,24 @@ def test_bad_requests_name_the_parameter(gclient: TestClient, role_keys: dict[Ro
 
 def test_a_service_without_a_workspace_answers_503(client: TestClient, role_keys: dict[Role, str]) -> None:
     assert _get(client, role_keys[Role.ANALYST], "/v1/graph/account/a")[0] == 503
+
+
+def test_a_graph_still_building_answers_503_with_retry_after(app: FastAPI, db: Database,
+                                                             role_keys: dict[Role, str]) -> None:
+    import threading
+
+    gate = threading.Event()
+    transfers, identity = _frames()
+    inner = frames_loader(transfers, identity, {"c"})
+
+    def slow() -> Any:
+        gate.wait(10)
+        return inner()
+
+    app.state.graph = GraphState(CachedGraph(slow, Pseudonymiser(b"k" * 32), wait_seconds=0.05), None)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/v1/graph/account/a", headers={"X-API-Key": role_keys[Role.ANALYST]})
+        gate.set()
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["error"] == "GraphNotReadyError" and "being built" in response.json()["detail"]

@@ -107,6 +107,9 @@ async def _finrisk_error(request: Request, exc: Exception) -> Response:
 def _finrisk_problem(exc: FinriskError) -> Response:
     problems = [p.as_dict() for p in exc.problems] if isinstance(exc, EventValidationError) else None
     headers = {"WWW-Authenticate": "ApiKey"} if exc.http_status == 401 else None
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int):
+        headers = {"Retry-After": str(retry_after)}
     return problem_response(exc.http_status, str(exc), error=type(exc).__name__, problems=problems, headers=headers)
 
 

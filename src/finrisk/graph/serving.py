@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import threading
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from finrisk.errors import GraphInputError
+from finrisk.errors import GraphInputError, GraphNotReadyError, ServiceNotReadyError
 from finrisk.graph.alert_store import GraphAlertStore
 from finrisk.graph.build import TransferGraph, transfer_graph_from_frame
 from finrisk.graph.identity import DEFAULT_IDENTIFIERS, IdentityGraph, identity_graph_from_frames
@@ -34,6 +35,8 @@ from finrisk.graph.scan import read_warehouse
 PERSONAL_KINDS = frozenset({"phone", "id_number", "name", "address", "email"})
 PSEUDONYM_PREFIX = "ps_"
 KEY_FILE = Path("state") / "graph_pseudonym.key"
+
+log = logging.getLogger("finrisk.graph")
 
 
 class Pseudonymiser:
@@ -128,26 +131,77 @@ Loader = Callable[[], tuple[TransferGraph, IdentityGraph | None, set[Any]]]
 
 
 class CachedGraph:
-    """Builds a :class:`GraphView` with ``loader`` on first use and again once it is ``ttl_seconds`` old."""
+    """Builds a :class:`GraphView` with ``loader`` in a background thread and keeps it ``ttl_seconds``.
 
-    def __init__(self, loader: Loader, pseudonym: Pseudonymiser, *, ttl_seconds: float = 300.0) -> None:
+    Why in the background: at a million accounts the build takes most of a minute, far longer than an HTTP
+    client waits, and a request thread blocked on it would hold a worker. So the first request starts the build
+    and waits at most ``wait_seconds``; if the build is not done it gets :class:`GraphNotReadyError` (503 with
+    ``Retry-After``). Once a view exists it is always served at once: a view older than ``ttl_seconds`` is
+    rebuilt in the background while the old one keeps answering (a page's cursor names its generation).
+    A failed build is reported to the requests waiting on it and retried by the next request.
+    """
+
+    def __init__(self, loader: Loader, pseudonym: Pseudonymiser, *, ttl_seconds: float = 300.0,
+                 wait_seconds: float = 10.0) -> None:
         self._loader = loader
         self._pseudonym = pseudonym
         self._ttl = ttl_seconds
+        self._wait = wait_seconds
         self._lock = threading.Lock()
         self._view: GraphView | None = None
         self._built = 0.0
         self._generation = 0
+        self._building: threading.Event | None = None
+        self._build_started = 0.0
+        self._failure: BaseException | None = None
 
     def view(self) -> GraphView:
         with self._lock:
-            if self._view is None or time.monotonic() - self._built > self._ttl:
-                transfers, identities, bad = self._loader()
-                risk = network_risk(bad, transfers=transfers, identities=identities) if bad else {}
+            view = self._view
+            if view is not None and time.monotonic() - self._built <= self._ttl:
+                return view
+            done = self._start_build()
+        if view is not None:
+            return view  # stale-while-rebuilding
+        done.wait(self._wait)
+        with self._lock:
+            if self._view is not None:
+                return self._view
+            if self._failure is not None and self._building is None:
+                failure, self._failure = self._failure, None
+                raise ServiceNotReadyError(
+                    f"the network could not be built from the warehouse ({type(failure).__name__}); "
+                    "the next request tries again") from failure
+            waited = time.monotonic() - self._build_started
+        raise GraphNotReadyError(f"the network is being built from the warehouse (started {waited:.0f} s ago); "
+                                 "ask again shortly", retry_after=5)
+
+    def _start_build(self) -> threading.Event:
+        """The running build's completion event, starting a build if none runs (caller holds the lock)."""
+        if self._building is None:
+            self._building = threading.Event()
+            self._build_started = time.monotonic()
+            threading.Thread(target=self._build, args=(self._building,), name="finrisk-graph-build",
+                             daemon=True).start()
+        return self._building
+
+    def _build(self, done: threading.Event) -> None:
+        try:
+            transfers, identities, bad = self._loader()
+            risk = network_risk(bad, transfers=transfers, identities=identities) if bad else {}
+            with self._lock:
                 self._generation += 1
                 self._view = GraphView(transfers, identities, risk, self._pseudonym, generation=self._generation)
                 self._built = time.monotonic()
-            return self._view
+                self._failure = None
+        except Exception as exc:  # reported to the waiting request, retried by the next one
+            log.error("network build failed", extra={"fields": {"error": type(exc).__name__}})
+            with self._lock:
+                self._failure = exc
+        finally:
+            with self._lock:
+                self._building = None
+            done.set()
 
 
 def frames_loader(transfers: Any, identity_frames: list[Any], bad: set[Any]) -> Loader:
