@@ -401,8 +401,9 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
             continue
         if len(key) == 1:
             lines += [f"    key = {_get(key[0])}", "    if key is not None:", *block]
-        else:
-            lines += [f"    key = ({', '.join(_get(k) for k in key)},)", "    if None not in key:", *block]
+        else:  # each field tested for None before the tuple is built (``None in key`` compares by ``==``)
+            lines += [f"    if {' and '.join(f'{_get(k)} is not None' for k in key)}:",
+                      f"        key = ({', '.join(_get(k) for k in key)},)", *block]
     lines += _indent(_derived_lines(derived, ns), 4)
     # read each event field once, into a local; scale a summed field once (used only when not null)
     body = "\n".join(lines[2:])
