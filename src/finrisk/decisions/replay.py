@@ -228,7 +228,7 @@ def replay(
             if progress is not None and seen % 10_000 == 0:
                 progress(seen)
             if event["event_time"] < start:
-                features.update(event)
+                features.add(event)  # warm-up: state only, no feature values
                 report.warmup_events += 1
                 continue
             report.events += 1

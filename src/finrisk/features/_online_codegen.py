@@ -123,9 +123,10 @@ def _on(var: str, lines: list[str]) -> list[str]:
     return lines if var == "ks" else [_KS.sub(var, line) for line in lines]
 
 
-def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "") -> list[str]:
+def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "", values: bool = True) -> list[str]:
     """Statements (``key`` already set and not null) for one window group, names prefixed by ``p``;
-    ``ent``: a local holding the event's entry (groups with the same value fields share one tuple).
+    ``ent``: a local holding the event's entry (groups with the same value fields share one tuple);
+    ``values`` false: update only (no reads; the windows still slide, so the state stays identical).
 
     The longest window's state is ``ks``; the shorter windows' (``ks.sibs``) are ``ks0``, ``ks1``, ...
     """
@@ -139,13 +140,14 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "
     for j, (win, var) in enumerate(zip(wins, names, strict=True)):
         w = f"{p}w{j}_"
         ns.update({f"{w}columns": win.columns, f"{w}slide": win.slide})
-        reads += _on(var, [line.format(i=i, c=c, pos=win.columns[c][0] if c >= 0 else 0, p=w)
-                           for i, code, c in win.reads for line in _READS[code]])
+        if values:
+            reads += _on(var, [line.format(i=i, c=c, pos=win.columns[c][0] if c >= 0 else 0, p=w)
+                               for i, code, c in win.reads for line in _READS[code]])
         # the window moves only at its due (see KeyState): until then its aggregates hold as they are
         slides += [f"if t >= {var}.due:", f"    {w}slide({var}, t)"]  # the longest (trimming) one last
     unpack = [f"({', '.join(names[:-1])},) = ks.sibs"] if len(wins) > 1 else []
     get = [f"ks = {p}get(key)"]
-    empty = _indent([f"out[{i}] = {v!r}" for win in wins for i, v in win.empty] or ["pass"], 4)
+    empty = _indent([f"out[{i}] = {v!r}" for win in wins for i, v in win.empty if values] or ["pass"], 4)
     read_only = [*get, "if ks is None:", *empty, "else:", *_indent([*unpack, *slides], 4), *_indent(reads, 4)]
     # one window: ``elif t >= ks.due`` after the new state (no sibling to unpack)
     moved = (["else:", *_indent([*unpack, *slides], 4)] if unpack
@@ -289,15 +291,17 @@ def compile_slide(group: Any) -> Callable[[st.KeyState, int], None]:
     return fn
 
 
-def _first_seen_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str) -> list[str]:
+def _first_seen_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str, values: bool = True) -> list[str]:
     """Statements for one first_seen group placed at event_time (``key`` set and not null);
-    ``ent``: a local holding the event's ``(t, t, eid)`` entry."""
+    ``ent``: a local holding the event's ``(t, t, eid)`` entry; ``values`` false: update only."""
     ns.update({f"{p}get": group.states.get, f"{p}states": group.states,
                f"{p}matches": group.filter.matches if group.filter else None})
     flt = None
     if own and group.filter is not None:
         flt = filter_source(group.filter) or f"{p}matches(event)"
     qualifies = "True" if flt is None else f"({flt})"
+    if not values:  # in order, the event is after any stored first one: it is kept only when none is
+        return [f"if {qualifies} and {p}get(key) is None:", f"    {p}states[key] = {ent}"] if own else []
     lines = [f"first = {p}get(key)"]
     if own and group.include_current:  # the event itself is the first one when nothing came before
         lines += [f"if first is None and {qualifies}:", f"    {p}states[key] = first = {ent}"]
@@ -352,18 +356,22 @@ def compile_derived(derived: Derived) -> Callable[[Any, list[Any]], None]:
     return out_fn
 
 
-def compile_plan(plan: Sequence[tuple[Any, bool]], label: str,
-                 derived: Derived = ()) -> Callable[[Any, int, str, list[Any]], None]:
+def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived = (), *,
+                 values: bool = True) -> Callable[[Any, int, str, list[Any]], None]:
     """One function running every group of ``plan`` for an in-order event: ``step(event, t, eid, out)``.
 
     Groups with the same key fields share one key extraction; first_seen groups call their own
     ``process``; the ``derived`` features follow, inline (their event fields read with the others).
+    With ``values`` false the step only updates the state (warm-up): the windows slide and the event
+    is added exactly as with values, but nothing is read and no derived feature is computed.
     """
     from finrisk.features._online_group import WindowGroup
 
     ns: dict[str, Any] = {"KeyState": st.KeyState, "new": object.__new__, "deque": deque, "add": st.add,
                           "SCALE": st.SCALE, "rebuild": st.rebuild_extremes, "last": _last,
                           "INV_SCALE": st.INV_SCALE, "INV_SCALE2": st.INV_SCALE2, "sqrt": math.sqrt, "FAR": st.FAR}
+    if not values:
+        derived = ()
     by_key: dict[tuple[str, ...], list[tuple[int, Any, bool]]] = {}
     for n, (group, own) in enumerate(plan):
         by_key.setdefault(tuple(group.key), []).append((n, group, own))
@@ -379,19 +387,23 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str,
     for key, members in by_key.items():
         if any(not _IDENT.match(k) for k in key):
             raise ValueError(f"The 'key' of a feature must be field names. Got {key!r} instead.")
-        if len(key) == 1:
-            lines += [f"    key = {_get(key[0])}", "    if key is not None:"]
-        else:
-            lines += [f"    key = ({', '.join(_get(k) for k in key)},)", "    if None not in key:"]
+        block: list[str] = []
         for n, group, own in members:
             p = f"g{n}_"
             if isinstance(group, WindowGroup):
-                lines += _indent(_window_body(group, own, p, ns, entries.get(group.fields, "")), 8)
+                block += _indent(_window_body(group, own, p, ns, entries.get(group.fields, ""), values), 8)
             elif group.time_field is None:
-                lines += _indent(_first_seen_body(group, own, p, ns, "e_now"), 8)
-            else:
+                block += _indent(_first_seen_body(group, own, p, ns, "e_now", values), 8)
+            elif own or values:
                 ns[f"{p}process"] = group.process
-                lines.append(f"        {p}process(event, t, eid, {own}, out)")
+                block.append(f"        {p}process(event, t, eid, {own}, out)")
+        if not block:
+            continue
+        if len(key) == 1:
+            lines += [f"    key = {_get(key[0])}", "    if key is not None:", *block]
+        else:  # each field tested for None before the tuple is built (``None in key`` compares by ``==``)
+            lines += [f"    if {' and '.join(f'{_get(k)} is not None' for k in key)}:",
+                      f"        key = ({', '.join(_get(k) for k in key)},)", *block]
     lines += _indent(_derived_lines(derived, ns), 4)
     # read each event field once, into a local; scale a summed field once (used only when not null)
     body = "\n".join(lines[2:])
