@@ -43,8 +43,10 @@ import pandas as pd
 from finrisk.graph import ChainParams, FanParams, LoopParams, ScanParams, SplitFanParams, flagged_nodes, scan
 from finrisk.graph.amlsim import load_amlsim, node_scores
 from finrisk.graph.expansion import ExpandParams, expand_alerts
+from finrisk.graph.structuring import find_split_groups
 
 TYPOLOGY = {"cycle": ("loop", "chain"), "fan_in": ("structured_fan_in",)}
+EXPANDED = ("loop", "chain", "structured_fan_in", "split_group")
 TYPOLOGY_BEFORE = {"cycle": ("loop", "chain"), "fan_in": ("fan_in",)}
 COUNTING = ("node level: flagged = member of an alert of the pattern's typologies; labelled = isFraud 1; "
             "precision = tp / flagged, recall = tp / labelled")
@@ -92,17 +94,20 @@ def evaluate(path: Path) -> dict[str, Any]:
     if result.transfers is None:
         raise RuntimeError("scan returned no transfer graph")
     t1 = time.process_time()
-    alerts = expand_alerts(result.transfers, result.alerts, ("loop", "chain", "structured_fan_in"), ExpandParams())
+    groups = find_split_groups(result.transfers, SplitFanParams(min_legs=2, leg_window=1, min_senders=1))
+    alerts = expand_alerts(result.transfers, result.alerts + groups, EXPANDED, ExpandParams())
     expand_cpu = time.process_time() - t1
     labelled = set(sample.laundering.tolist())
     per_pattern = _per_pattern(alerts, labelled, TYPOLOGY)
     per_pattern_seed = _per_pattern(result.alerts, labelled, TYPOLOGY)
+    shape_free = node_scores(flagged_nodes(alerts, "split_group"), labelled)
     overall = node_scores(flagged_nodes(alerts), labelled)
     before = scan(frame, params=before_params(int(tx["time"].max() - tx["time"].min()) + 1))
     per_pattern_before = _per_pattern(before.alerts, labelled, TYPOLOGY_BEFORE)
     return {"sample": path.name, "nodes": sample.n_nodes, "transfers": len(tx), "labelled": len(labelled),
             "precision": overall["precision"], "recall": overall["recall"], "per_pattern": per_pattern,
-            "per_pattern_seed": per_pattern_seed, "per_pattern_before": per_pattern_before, "counting": COUNTING,
+            "per_pattern_seed": per_pattern_seed, "split_group": shape_free,
+            "per_pattern_before": per_pattern_before, "counting": COUNTING,
             "alerts": result.counts, "scan_seconds": round(seconds, 3), "expand_cpu_seconds": round(expand_cpu, 3),
             "step_seconds": result.seconds}
 
