@@ -16,7 +16,8 @@ whole scan runs with parameters taken from AMLSim's own typology definitions, ne
 * then every loop, chain and structured fan-in alert is grown by group expansion (``finrisk.graph.expansion``,
   default ``ExpandParams``): AMLSim links an alert's members pairwise in its base graph and ordinary payments run
   over those links, so the members whose laundering had not run when the sample ends are the accounts with
-  significantly many counterparties in the detected part (Poisson tail <= 1e-4, >= 2 links, 3 rounds).
+  significantly many links (payment directions) into the detected part (Poisson tail <= 1e-4, >= 2 links,
+  3 rounds).
 
 Counting (node level): a node is *flagged* for a pattern when it is a member of at least one alert of that
 pattern's typologies (``loop`` or ``chain`` for cycle, ``structured_fan_in`` for fan-in); *labelled* when

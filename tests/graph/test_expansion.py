@@ -54,6 +54,16 @@ def test_a_single_link_is_not_evidence() -> None:
     assert set(out[0].nodes) == {1, 2, 3, 4, 5}
 
 
+def test_a_counterparty_paid_both_ways_counts_twice_when_directed() -> None:
+    src, dst = _world()
+    src += [1, 7]  # 7 pays the seed member 1 and is paid back: one counterparty, two directions
+    dst += [7, 1]
+    g = _graph(src, dst)
+    seed = Alert("chain", (1, 2), (), 1.0)
+    assert 7 in expand_alerts(g, [seed], ["chain"])[0].nodes
+    assert 7 not in expand_alerts(g, [seed], ["chain"], ExpandParams(directed=False))[0].nodes
+
+
 def test_stays_quiet_around_a_random_seed() -> None:
     src, dst = _world(seed=11)
     g = _graph(src, dst)
