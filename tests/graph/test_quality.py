@@ -48,7 +48,12 @@ def test_amlsim_benchmark_reports_node_level_scores(sample: str) -> None:
     # Found shapes must be mostly real laundering; recall is far below the 0.95 goal (see docs/graph.md).
     assert got["true_positives"] > 100
     assert got["precision"] >= 0.9
-    assert got["recall"] >= 0.45
-    # Neither pattern's detector flags an ordinary account of the other sample.
+    assert got["recall"] >= 0.53
+    # Group expansion adds members the split-payment detectors alone miss, at some cost in precision.
+    seed = report["per_pattern_seed"][pattern]
+    assert got["true_positives"] > seed["true_positives"] + 40
+    assert seed["flagged"] == seed["true_positives"]
+    # The other pattern's detectors flag few accounts here, and mostly laundering ones.
     other = report["per_pattern"]["fan_in" if pattern == "cycle" else "cycle"]
-    assert other["flagged"] == other["true_positives"]
+    assert other["flagged"] < 100 and other["true_positives"] >= 0.8 * other["flagged"]
+    assert report["precision"] >= 0.9

@@ -7,7 +7,7 @@ import pytest
 
 from finrisk.errors import GraphInputError
 from finrisk.graph import SplitFanParams, build_transfer_graph, find_split_fan_in
-from finrisk.graph.structuring import split_payments
+from finrisk.graph.structuring import find_split_groups, split_payments
 
 HOUR = 3600
 DAY = 86400
@@ -65,3 +65,16 @@ def test_bad_parameters_name_the_field() -> None:
         SplitFanParams(min_legs=1)
     with pytest.raises(GraphInputError, match=r"SplitFanParams.leg_window"):
         SplitFanParams(leg_window=0)
+
+
+def test_split_groups_join_accounts_linked_by_split_payments_only() -> None:
+    edges = _split("a", "b", 0) + _split("b", "c", 2 * DAY) + _split("x", "y", DAY, legs=2)
+    edges += [("a", "z", 50.0, HOUR), ("c", "a", 70.0, 3 * DAY), ("y", "b", 10.0, DAY)]  # single payments
+    g = _graph(edges)
+    groups = sorted(find_split_groups(g, SplitFanParams()), key=lambda a: len(a.nodes))
+    assert [set(a.nodes) for a in groups] == [{"x", "y"}, {"a", "b", "c"}]
+    assert all(a.typology == "split_group" for a in groups)
+    assert groups[1].details == {"split_payments": 2, "legs": 6} and len(groups[1].edges) == 6
+    assert {g.nodes[g.src[e]] for e in groups[0].edges} == {"x"}
+    spread = _split("p", "q", 0, legs=1) + _split("p", "q", 3 * DAY, legs=1)  # legs days apart: no split
+    assert find_split_groups(_graph(spread), SplitFanParams()) == []

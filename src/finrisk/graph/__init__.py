@@ -11,6 +11,7 @@ from __future__ import annotations
 from finrisk.graph.alerts import Alert, alerts_to_frame, flagged_nodes
 from finrisk.graph.build import TransferGraph, build_transfer_graph, transfer_graph_from_frame
 from finrisk.graph.chains import ChainParams, find_chains
+from finrisk.graph.expansion import ExpandParams, expand_alerts
 from finrisk.graph.identity import IdentityGraph, build_identity_graph, identity_graph_from_frames
 from finrisk.graph.live import LiveGraph
 from finrisk.graph.loops import LoopParams, find_loops
@@ -33,6 +34,7 @@ from finrisk.graph.typologies import (
 __all__ = [
     "Alert",
     "ChainParams",
+    "ExpandParams",
     "FanParams",
     "FlowParams",
     "IdentityGraph",
@@ -48,6 +50,7 @@ __all__ = [
     "alerts_to_frame",
     "build_identity_graph",
     "build_transfer_graph",
+    "expand_alerts",
     "find_chains",
     "find_fan_in",
     "find_fan_out",

@@ -16,7 +16,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import scipy.sparse as sp
 from pydantic import Field
+from scipy.sparse.csgraph import connected_components
 
 from finrisk.graph._params import Params
 from finrisk.graph.alerts import Alert
@@ -116,3 +118,35 @@ def split_edges(g: TransferGraph, min_legs: int, leg_window: int) -> npt.NDArray
     np.add.at(cover, ends + 1, -1)
     inside = np.cumsum(cover[:-1]) > 0
     return np.sort(order[inside]).astype(np.int64)
+
+
+def find_split_groups(g: TransferGraph, params: SplitFanParams | None = None) -> list[Alert]:
+    """Accounts joined by split payments (typology ``split_group``): one alert per connected group of them.
+
+    The shape-free form of structuring: a split payment says "one sum cut into legs" but not which laundering
+    shape it belongs to (a lone hop of a cycle, one sender of a fan-in). Meant as a seed for group expansion
+    (``finrisk.graph.expansion``), which finds the rest of the group; ``min_senders`` and ``window`` are unused.
+    """
+    p = params or SplitFanParams()
+    splits = split_payments(g, p)
+    if splits.empty:
+        return []
+    src, dst = splits["src"].to_numpy(), splits["dst"].to_numpy()
+    nodes, local = np.unique(np.concatenate([src, dst]), return_inverse=True)
+    k = len(src)
+    adj = sp.csr_matrix((np.ones(k), (local[:k], local[k:])), shape=(len(nodes), len(nodes)))
+    n_groups, label = connected_components(adj, directed=False)
+    order = np.argsort(label, kind="stable")
+    bounds = np.searchsorted(label[order], np.arange(n_groups + 1))
+    legs = split_edges(g, p.min_legs, p.leg_window)
+    alerts: list[Alert] = []
+    for i in range(n_groups):
+        members = nodes[order[bounds[i]:bounds[i + 1]]]
+        inside = np.isin(src, members)
+        edges = legs[np.isin(g.src[legs], members) & np.isin(g.dst[legs], members)]
+        alerts.append(Alert(
+            typology="split_group", nodes=tuple(g.nodes[members].tolist()), edges=tuple(edges.tolist()),
+            score=float(inside.sum()),
+            details={"split_payments": int(inside.sum()), "legs": int(splits["legs"].to_numpy()[inside].sum())},
+        ))
+    return alerts
