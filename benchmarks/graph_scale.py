@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 

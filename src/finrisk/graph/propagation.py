@@ -163,12 +163,12 @@ def _place_edges(ends_a: IntArray, ends_b: IntArray, w: FloatArray, local: IntAr
         b = local[ends_b[e]]
         if a < 0 or b < 0:
             continue
-        indices[fill[a]] = b
-        indices[fill[b]] = a
         if len(w):
             weights[fill[a]] = w[e]
-            weights[fill[b]] = w[e]
-        fill[a] += 1
+            weights[fill[b] + (a == b)] = w[e]
+        indices[fill[a]] = b
+        fill[a] += 1  # before the other end: a self-loop takes two slots of its row
+        indices[fill[b]] = a
         fill[b] += 1
     return indptr, indices, weights
 
