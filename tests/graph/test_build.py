@@ -76,3 +76,25 @@ def test_packed_sort_and_unique_ints_match_numpy() -> None:
     big = np.array([2**40, 0, 2**40]), np.array([5, 2**40, 1])  # would overflow a packed key: lexsort fallback
     assert order_by(*big).tolist() == np.lexsort((big[1], big[0])).tolist()
     assert unique_ints(key * 7).tolist() == np.unique(key * 7).tolist() and unique_ints(key[:0]).tolist() == []
+
+
+def test_radix_time_order_is_a_stable_argsort() -> None:
+    from finrisk.graph.build import time_order
+
+    rng = np.random.default_rng(8)
+    for t in (rng.integers(0, 30 * 86400, 5000), rng.integers(-5, 5, 300), rng.integers(0, 2**40, 2000),
+              rng.integers(0, 2**62, 50), np.zeros(0, dtype=np.int64), np.array([7])):
+        np.testing.assert_array_equal(time_order(t), np.argsort(t, kind="stable"))
+
+
+def test_integer_ids_are_numbered_like_pandas_factorize() -> None:
+    from finrisk.graph.build import factorize_ids
+
+    rng = np.random.default_rng(2)
+    for ids in (rng.integers(0, 50, 400), np.array([10**12, 3, 10**12]), np.array([-1, 4, 4])):
+        codes, uniques = factorize_ids(pd.Series(ids))
+        expected_codes, expected_uniques = pd.factorize(ids)
+        np.testing.assert_array_equal(codes, expected_codes)
+        np.testing.assert_array_equal(uniques, expected_uniques)
+    g = build_transfer_graph(np.array([5, 9]), np.array([9, 5]), [1.0, 2.0], [1, 2])
+    assert g.nodes.tolist() == [5, 9] and isinstance(g.nodes[0], int)

@@ -125,6 +125,73 @@ def _place_by_key(keys: IntArray, items: IntArray, n_keys: int) -> IntArray:  # 
     return out
 
 
+@kernel
+def _radix_order(keys: IntArray, bits: int) -> IntArray:  # pragma: no cover - compiled; checked vs argsort
+    """Stable order of non-negative ``keys`` by least-significant-digit radix sort, 16 bits a pass."""
+    n = len(keys)
+    order = np.arange(n)
+    spare = np.empty(n, dtype=np.int64)
+    shift = 0
+    while shift < bits:
+        start = np.zeros(65537, dtype=np.int64)
+        for i in range(n):
+            start[((keys[order[i]] >> shift) & 0xFFFF) + 1] += 1
+        for k in range(65536):
+            start[k + 1] += start[k]
+        for i in range(n):
+            k = (keys[order[i]] >> shift) & 0xFFFF
+            spare[start[k]] = order[i]
+            start[k] += 1
+        order, spare = spare, order
+        shift += 16
+    return order
+
+
+def time_order(time: IntArray) -> IntArray:
+    """Stable order of edges by time. A radix sort when the span fits 48 bits (a year in seconds takes two
+    passes): 0.27 s CPU for 5 M transfers over 30 days where ``argsort(kind="stable")`` took 0.67 s (same run)."""
+    if not len(time):
+        return np.zeros(0, dtype=np.int64)
+    low = int(time.min())
+    bits = (int(time.max()) - low).bit_length()
+    if bits > 48:
+        return np.argsort(time, kind="stable").astype(np.int64)
+    return _radix_order(np.asarray(time, dtype=np.int64) - low, bits)
+
+
+@kernel
+def _dense_codes(values: IntArray, n_values: int) -> tuple[IntArray, IntArray]:  # pragma: no cover - compiled
+    """``pandas.factorize`` for small non-negative integers: codes in order of first appearance, through
+    an array indexed by value instead of a hash table."""
+    code_of = np.full(n_values, -1, dtype=np.int64)
+    codes = np.empty(len(values), dtype=np.int64)
+    uniques = np.empty(min(len(values), n_values), dtype=np.int64)
+    k = 0
+    for i in range(len(values)):
+        c = code_of[values[i]]
+        if c < 0:
+            c = k
+            code_of[values[i]] = k
+            uniques[k] = values[i]
+            k += 1
+        codes[i] = c
+    return codes, uniques[:k]
+
+
+def factorize_ids(ids: pd.Series) -> tuple[IntArray, npt.NDArray[Any]]:
+    """Codes (first appearance order) and distinct ids. Integer ids from 0 to a few times their count (edge
+    arrays of already-numbered accounts) go through :func:`_dense_codes`: 0.33 s CPU for 10 M ids where
+    ``pandas.factorize`` took 0.71 s (same run)."""
+    if ids.dtype.kind in "iu" and len(ids):
+        values = ids.to_numpy().astype(np.int64)
+        low, high = int(values.min()), int(values.max())
+        if low >= 0 and high < 4 * len(values) + (1 << 20):
+            codes, uniques = _dense_codes(values, high + 1)
+            return codes, uniques
+    codes, found = pd.factorize(ids)
+    return codes.astype(np.int64), np.asarray(found)
+
+
 def order_by(key: npt.NDArray[np.integer[Any]], time: IntArray, *, by_time: IntArray | None = None) -> IntArray:
     """Stable order of edges by (key, time): the edges in time order (``by_time``, computed if not given, so
     the out- and in-orders share it) placed by a counting sort on the key. Two ``lexsort`` calls took 1.8 s
@@ -135,7 +202,7 @@ def order_by(key: npt.NDArray[np.integer[Any]], time: IntArray, *, by_time: IntA
     if int(key.min()) < 0 or n_keys > 4 * len(key) + (1 << 20):  # sparse or negative keys: no counting array
         return np.lexsort((time, key)).astype(np.int64)
     if by_time is None:
-        by_time = np.argsort(time, kind="stable").astype(np.int64)
+        by_time = time_order(time)
     return _place_by_key(key[by_time].astype(np.int64), by_time, n_keys)
 
 
@@ -157,6 +224,15 @@ def as_epoch_seconds(values: npt.ArrayLike | pd.Series) -> IntArray:
     return arr.astype(np.int64)
 
 
+def _as_series(ids: npt.ArrayLike | pd.Series) -> pd.Series:
+    """Ids as a Series: integer arrays keep their dtype (building from 5 M integer edges took 2.7 s CPU, 7.4 s
+    with the same ids as Python objects), anything else becomes objects."""
+    if isinstance(ids, pd.Series):
+        return ids.reset_index(drop=True)
+    arr = np.asarray(ids)
+    return pd.Series(arr) if arr.dtype.kind in "iu" else pd.Series(arr, dtype=object)
+
+
 def build_transfer_graph(
     src: npt.ArrayLike | pd.Series, dst: npt.ArrayLike | pd.Series, amount: npt.ArrayLike,
     time: npt.ArrayLike | pd.Series, *, nodes: npt.ArrayLike | None = None,
@@ -166,8 +242,8 @@ def build_transfer_graph(
     ``nodes`` optionally lists entities up front (isolated accounts, or ids shared with other graphs);
     ids not in it are appended. Pandas columns are factorised as they are (no copy to Python objects).
     """
-    s_ser = src.reset_index(drop=True) if isinstance(src, pd.Series) else pd.Series(np.asarray(src), dtype=object)
-    d_ser = dst.reset_index(drop=True) if isinstance(dst, pd.Series) else pd.Series(np.asarray(dst), dtype=object)
+    s_ser = _as_series(src)
+    d_ser = _as_series(dst)
     amt = np.asarray(amount, dtype=np.float64)
     t = as_epoch_seconds(time)
     n = len(s_ser)
@@ -186,11 +262,11 @@ def build_transfer_graph(
         parts = [prefix, s_ser.astype(object), d_ser.astype(object)]
     elif s_ser.dtype != d_ser.dtype:
         parts = [s_ser.astype(object), d_ser.astype(object)]
-    codes, uniques = pd.factorize(pd.concat(parts, ignore_index=True))
+    codes, uniques = factorize_ids(pd.concat(parts, ignore_index=True))
     s = codes[k:k + n].astype(np.int32)
     d = codes[k + n:].astype(np.int32)
     n_nodes = len(uniques)
-    by_time = np.argsort(t, kind="stable").astype(np.int64)
+    by_time = time_order(t)
     order = order_by(s, t, by_time=by_time)
     in_input = order_by(d, t, by_time=by_time)  # input rows by (target, time); ties in both by input row
     position = np.empty(n, dtype=np.int64)
