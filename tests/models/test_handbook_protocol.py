@@ -24,7 +24,7 @@ FIRST = date(2018, 4, 21)  # 20 days of history before the first training day
 @pytest.fixture(scope="module")
 def handbook_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     root = tmp_path_factory.mktemp("handbook")
-    frame = generate_handbook(HandbookConfig(customers=150, terminals=150, days=49, start=START, seed=4))
+    frame = generate_handbook(HandbookConfig(customers=200, terminals=400, days=49, start=START, seed=4))
     write_handbook(frame, root / "data", start=START)
     init_workspace(root / "ws", features="handbook")
     ws = load_workspace(root / "ws")
