@@ -3,8 +3,8 @@
 Simulates a world, loads it into a workspace, builds the transaction training set (demo features
 + amount, ground-truth labels known 7 days late) and runs the handbook protocol (Le Borgne et al.,
 "Reproducible Machine Learning for Credit Card Fraud Detection", chapter 5): 7 days train, 7 days
-delay, 7 days test, entities with a fraud known by the test start removed from the test, four
-weekly folds, for LightGBM and logistic regression.
+delay, 7 days test, known-compromised entities removed from each test day as the handbook does,
+four weekly folds, for LightGBM and logistic regression.
 
 It also compares, at the *same review load* on each test period, the workspace's real rule set
 (``rules.yaml``, the demo rules, compiled and evaluated per event with its features, no lists and

@@ -267,6 +267,23 @@ def demo_features_text(feature_set: str = "demo") -> str:
     return resources.files("finrisk.features").joinpath(FEATURE_SETS[feature_set]).read_text("utf-8")
 
 
+#: ``scorecards.yaml`` for the handbook feature set: its data has card payments only, no loan
+#: applications, so no scorecard fits it (the demo cards read loan fields and demo features it lacks).
+HANDBOOK_SCORECARDS = """\
+# Credit scorecards of this workspace ('finrisk scoring train NAME'; see docs/scoring.md).
+# None declared: the fraud-detection handbook's data holds card payments only, and a scorecard
+# learns from loan applications and their default labels. Declare one here if you load those.
+scorecards: {}
+"""
+
+
+def scorecards_text(feature_set: str = "demo") -> str:
+    """The ``scorecards.yaml`` that matches a packaged feature set (its variables are declared there)."""
+    if feature_set == "handbook":
+        return HANDBOOK_SCORECARDS
+    return resources.files("finrisk.scoring").joinpath("demo_scorecards.yaml").read_text("utf-8")
+
+
 def demo_rules_text() -> str:
     """The YAML of the demo rule set (what ``finrisk init`` writes as ``rules.yaml``)."""
     return resources.files("finrisk.rules").joinpath("demo_rules.yaml").read_text("utf-8")
@@ -317,7 +334,5 @@ def init_workspace(path: Path | str, *, name: str | None = None, force: bool = F
         lists_file.write_text(DEMO_LISTS, encoding="utf-8")
     scorecards_file = root / SCORECARDS_FILE
     if not scorecards_file.exists() or force:
-        scorecards_file.write_text(
-            resources.files("finrisk.scoring").joinpath("demo_scorecards.yaml").read_text("utf-8"), encoding="utf-8"
-        )
+        scorecards_file.write_text(scorecards_text(features), encoding="utf-8")
     return load_workspace(root)

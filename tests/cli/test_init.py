@@ -17,3 +17,22 @@ def test_init_then_error_on_second_init(tmp_path: Path) -> None:
     assert again.exit_code == 1
     assert "already exists" in again.output
     assert "Traceback" not in again.output
+
+
+def test_each_feature_set_gets_scorecards_whose_variables_it_declares(tmp_path: Path) -> None:
+    """`finrisk init --features handbook` must not write the demo cards, whose variables it lacks."""
+    from finrisk.config import load_workspace
+    from finrisk.scoring.scenarios import load_scenarios, variable_sources
+
+    declared: dict[str, list[str]] = {}
+    for feature_set in ("demo", "handbook"):
+        result = runner.invoke(app, ["init", str(tmp_path / feature_set), "--features", feature_set])
+        assert result.exit_code == 0, result.output
+        ws = load_workspace(tmp_path / feature_set)
+        scenarios = load_scenarios(ws)
+        for decl in scenarios.values():
+            variable_sources(ws, decl)  # raises on a variable that is neither an event field nor a feature
+        declared[feature_set] = sorted(scenarios)
+    assert declared["demo"]  # the demo world has loan applications: its cards stay
+    assert declared["handbook"] == []  # card payments only: no scorecard fits
+    assert "scorecards: {}" in (tmp_path / "handbook" / "scorecards.yaml").read_text(encoding="utf-8")

@@ -67,7 +67,7 @@ def test_time_kinds_read_only_timestamps() -> None:
 def handbook_events(config: HandbookConfig) -> list[dict[str, Any]]:
     """The loader's events for a simulated handbook period (labels dropped), in order."""
     tx, chargebacks = _events(generate_handbook(config), timedelta(days=7))
-    bodies = [{k: v for k, v in e.items() if not k.startswith("label_")} for e in tx + chargebacks]
+    bodies = [{k: v for k, v in e.items() if not k.startswith("label_")} for e, _ in tx + chargebacks]
     return in_order(normalise(e) for e in bodies)
 
 

@@ -24,7 +24,7 @@ FIRST = date(2018, 4, 21)  # 20 days of history before the first training day
 @pytest.fixture(scope="module")
 def handbook_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     root = tmp_path_factory.mktemp("handbook")
-    frame = generate_handbook(HandbookConfig(customers=150, terminals=150, days=49, start=START, seed=4))
+    frame = generate_handbook(HandbookConfig(customers=200, terminals=400, days=49, start=START, seed=4))
     write_handbook(frame, root / "data", start=START)
     init_workspace(root / "ws", features="handbook")
     ws = load_workspace(root / "ws")
@@ -56,12 +56,22 @@ def test_training_sees_only_known_labels_and_known_cards_leave_the_test(ts: Trai
     assert data.y_train.sum() > 0
     assert (data.train.loc[data.y_train == 1, "fraud_known_at"] <= fold.test_start).all()
     assert data.train["event_time"].max() < fold.train_end
-    # cards with a fraud known before the test start are not in the test
-    before = ts.frame[ts.frame["event_time"] < fold.test_start]
-    known = before[before["fraud_known_at"] <= fold.test_start]["entity"].unique()
-    assert data.removed_known_entities == len(known) > 0
-    assert not data.test["entity"].isin(known).any()
-    assert data.y_test.sum() > 0
+    # the test is the handbook's (get_train_test_set): cards with a training-period fraud, then per test
+    # day also those with a fraud on the delay days up to the day before (test day - 8 days), are removed
+    assert data.removed_known_entities > 0 and data.y_test.sum() > 0
+    f = ts.frame
+    day_of = (f["event_time"] - fold.train_start) // timedelta(days=1)
+    fraud = f["fraud_known_at"].notna()
+    known = set(f.loc[fraud & day_of.between(0, 6), "entity"])
+    expected = []
+    for d in range(7):
+        known |= set(f.loc[fraud & (day_of == 7 + d - 1), "entity"])
+        expected += list(f.loc[(day_of == 14 + d) & ~f["entity"].isin(known), "event_id"])
+    assert sorted(data.test["event_id"]) == sorted(expected)
+    assert len(expected) < int((day_of.between(14, 20)).sum())
+    # counting every earlier fraud too ("history") removes at least as many cards
+    wider = fold_data(ts, fold, known_from="history")
+    assert set(wider.test["event_id"]) <= set(data.test["event_id"])
 
 
 def test_models_train_runs_the_protocol_from_the_cli(handbook_ws: Workspace) -> None:

@@ -62,7 +62,7 @@ def test_no_label_is_used_before_it_is_known(ts: Any) -> None:
     late_fraud = f["fraud_known_at"] > as_of
     assert late_fraud.any() and labels[late_fraud].isna().all()  # a fraud reported later is unknown, not 0
     fold = rolling_folds(date(2026, 1, 1), train_days=7, delay_days=3, test_days=7, folds=1)[0]
-    data = fold_data(ts, fold)
+    data = fold_data(ts, fold, known_from="history")
     assert (data.train["event_time"] < fold.train_end).all()
     assert (data.test["event_time"] >= fold.test_start).all()
     assert (data.train["matured_at"] <= fold.test_start).all()

@@ -159,3 +159,58 @@ def test_dataframe_pickles_of_every_protocol_are_read(tmp_path, protocol):
     path = tmp_path / "2018-04-01.pkl"
     path.write_bytes(pickle.dumps(frame, protocol=protocol))
     pd.testing.assert_frame_equal(read_dataframe_pickle(path), frame)
+
+
+def test_rows_checked_a_file_at_a_time_equal_the_validators_normal_form(frame: pd.DataFrame) -> None:
+    """The loader skips the per-row validator for rows the columnar checks pass: their normal form
+    must be exactly the validator's, and every row with a problem must be left to the validator."""
+    from finrisk.events.registry import EventTypeRegistry
+    from finrisk.events.validate import EventValidator
+    from finrisk.store.handbook import PrevalidatedShape, _events
+
+    registry = EventTypeRegistry.builtin()
+    shape = PrevalidatedShape.from_registry(registry)
+    assert shape is not None
+    part = frame.head(300).copy()
+    part["TX_AMOUNT"] = part["TX_AMOUNT"].astype(object)
+    part.loc[1, "TX_AMOUNT"] = -3.0
+    part.loc[2, "TX_AMOUNT"] = float("inf")
+    part.loc[3, "TX_DATETIME"] = pd.NaT
+    part.loc[4, "TRANSACTION_ID"] = None
+    part.loc[5, "TX_AMOUNT"] = 12  # an int amount: the validator makes it 12.0
+    part.loc[6, "TX_FRAUD"] = 1
+    events, chargebacks = _events(part, timedelta(days=7), shape)
+    assert len(chargebacks) >= 1
+    validator = EventValidator(registry)
+    ready = 0
+    frauds = [bool(f) for f in part["TX_FRAUD"]] + [None] * len(chargebacks)
+    scenarios = [int(v) for v in part["TX_FRAUD_SCENARIO"]] + [None] * len(chargebacks)
+    for (raw, done), fraud, scenario in zip(events + chargebacks, frauds, scenarios, strict=True):
+        body = {k: v for k, v in raw.items() if v is not None and not k.startswith("label_")}
+        try:
+            expected = validator.validate(body)
+        except Exception:  # noqa: BLE001 (any refusal: the row must go to the validator)
+            assert done is None, raw
+            continue
+        if done is None:
+            assert raw["event_id"] is None or raw["event_time"] is None
+            continue
+        ready += 1
+        assert done[0] == expected and list(done[0]) == list(expected)
+        assert [type(v) for v in done[0].values()] == [type(v) for v in expected.values()]
+        labels = None if fraud is None else {"label_is_fraud": fraud, "label_fraud_scenario": scenario}
+        assert done[1] == labels
+    assert ready >= 290 + len(chargebacks) - 2
+    assert events[1][1] is None and events[2][1] is None and events[3][1] is None and events[4][1] is None
+    assert events[5][1] is not None and events[5][1][0]["amount"] == 12.0
+
+
+def test_a_workspace_with_other_transaction_rules_is_validated_row_by_row(tmp_path: Path) -> None:
+    from finrisk.events.registry import EventTypeRegistry, builtin_event_types_text
+    from finrisk.store.handbook import PrevalidatedShape
+
+    text = builtin_event_types_text().replace("enum: [app, web, pos, atm, bank]", "enum: [app, web]")
+    assert text != builtin_event_types_text()
+    path = tmp_path / "event_types.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert PrevalidatedShape.from_registry(EventTypeRegistry.from_files([path])) is None

@@ -3,8 +3,12 @@
 One fold: ``train_days`` of training events, then ``delay_days`` whose events are not used (their
 labels are not known yet when the model is trained), then ``test_days`` of test events. The model
 is trained at the start of the test period, so training rows carry the labels known *then*
-(``labels_at(test_start)``); rows whose label is still unknown are dropped. Entities (cards) with
-a fraud known by the test start are removed from the test: they are already blocked in practice.
+(``labels_at(test_start)``); rows whose label is still unknown are dropped. Entities (cards)
+known to be compromised are removed from the test: they are already blocked in practice. As in
+the handbook's ``get_train_test_set``, this is decided per test day: a card leaves the test from
+the first test day at whose start one of its frauds is known (with a 7-day delay, a fraud on the
+``d``-th delay day removes the card from test day ``d + 1`` on), and only frauds from the training
+start on count (``known_from="train_start"``; ``"history"`` counts every earlier fraud too).
 Rolling folds move the whole window forward ``step_days`` at a time.
 """
 
@@ -12,13 +16,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 
 import pandas as pd
 
 from finrisk.errors import ModelError
 from finrisk.models.training_set import TrainingSet
 
-__all__ = ["Fold", "FoldData", "fold_data", "rolling_folds"]
+__all__ = ["Fold", "FoldData", "KnownFrom", "fold_data", "rolling_folds"]
+
+#: Which frauds make a card "known compromised" for the test: the handbook counts those from the
+#: training start on; ``history`` counts every fraud in the training set before the test day.
+KnownFrom = Literal["train_start", "history"]
 
 
 @dataclass(frozen=True)
@@ -70,18 +79,30 @@ def rolling_folds(start: date | datetime, *, train_days: int = 7, delay_days: in
     return out
 
 
-def fold_data(ts: TrainingSet, fold: Fold) -> FoldData:
+def fold_data(ts: TrainingSet, fold: Fold, *, known_from: KnownFrom = "train_start") -> FoldData:
     """Cut ``ts`` into the fold's train and test rows, with labels as known at each moment."""
+    if known_from not in ("train_start", "history"):
+        raise ModelError(f"known_from: expected 'train_start' or 'history', got {known_from!r}")
     f = ts.frame
     t = f["event_time"]
     train = f[(t >= fold.train_start) & (t < fold.train_end)]
     y_known = ts.labels_at(fold.test_start, train)
     train, y_train = train[y_known.notna()], y_known[y_known.notna()].astype(int)
-    before = f[t < fold.test_start]
-    known = ts.labels_at(fold.test_start, before)
-    compromised = set(before.loc[known.fillna(0) == 1, "entity"].dropna())
+    frauds = f[f["fraud_known_at"].notna() & (t < fold.test_end)]
+    if known_from == "train_start":
+        frauds = frauds[frauds["event_time"] >= fold.train_start]
     test = f[(t >= fold.test_start) & (t < fold.test_end)]
-    keep = ~test["entity"].isin(compromised)
+    keep = pd.Series(True, index=test.index)
+    removed: set[object] = set()
+    day = fold.test_start
+    while day < fold.test_end:  # the known set grows day by day, as the handbook's does
+        nxt = min(day + timedelta(days=1), fold.test_end)
+        known = frauds[(frauds["event_time"] < day) & (frauds["fraud_known_at"] <= day)]
+        compromised = set(known["entity"].dropna())
+        that_day = (test["event_time"] >= day) & (test["event_time"] < nxt)
+        keep &= ~(that_day & test["entity"].isin(compromised))
+        removed |= compromised
+        day = nxt
     test = test[keep]
     return FoldData(fold, train, y_train, test, ts.labels_at(None, test).astype(int),
-                    removed_known_entities=len(compromised))
+                    removed_known_entities=len(removed))

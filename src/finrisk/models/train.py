@@ -44,6 +44,10 @@ class TrainParams:
     balance: bool = False  # reweight the rare class; measured to lower AP here (docs/models.md)
     seed: int = 0
     c: float = 1.0  # inverse regularisation of the logistic model
+    #: Share of the training rows (the latest: rows come in time order) held out to choose the number
+    #: of LightGBM trees by early stopping on average precision (at most ``trees``; patience 100);
+    #: the model is then refit on every row with that many trees. 0: exactly ``trees`` trees.
+    holdout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -53,6 +57,8 @@ class TrainParams:
                 raise ModelError(f"{name}: expected a positive integer, got {getattr(self, name)!r}")
         if not 0 < self.learning_rate <= 1:
             raise ModelError(f"learning_rate: expected a number in (0, 1], got {self.learning_rate!r}")
+        if not 0 <= self.holdout < 1:
+            raise ModelError(f"holdout: expected a share in [0, 1), got {self.holdout!r}")
 
 
 @dataclass
@@ -144,15 +150,38 @@ def train_model(x: npt.NDArray[np.float64], y: npt.NDArray[Any], *, inputs: list
                          "rows; widen the window or shorten the label delay")
     weight = neg / pos if p.balance else 1.0
     if p.kind == "lightgbm":
-        booster = lgb.train(
-            {"objective": "binary", "num_leaves": p.leaves, "learning_rate": p.learning_rate,
-             "min_child_samples": p.min_child_samples, "scale_pos_weight": weight, "seed": p.seed,
-             "deterministic": True, "num_threads": 1, "verbose": -1},
-            lgb.Dataset(rows, labels, feature_name=list(inputs), free_raw_data=True),
-            num_boost_round=p.trees,
-        )
-        return TrainedModel("lightgbm", list(inputs), p, booster=booster)
+        settings = {"objective": "binary", "num_leaves": p.leaves, "learning_rate": p.learning_rate,
+                    "min_child_samples": p.min_child_samples, "scale_pos_weight": weight, "seed": p.seed,
+                    "deterministic": True, "num_threads": 1, "verbose": -1}
+        trees, extra = p.trees, dict[str, Any]()
+        if p.holdout > 0:
+            trees, extra = _trees_by_early_stopping(rows, labels, inputs, settings, p)
+        booster = lgb.train(settings, lgb.Dataset(rows, labels, feature_name=list(inputs), free_raw_data=True),
+                            num_boost_round=trees)
+        return TrainedModel("lightgbm", list(inputs), p, booster=booster, extra=extra)
     return TrainedModel("logistic", list(inputs), p, linear=_fit_linear(rows, labels, p))
+
+
+def _trees_by_early_stopping(rows: npt.NDArray[np.float64], labels: npt.NDArray[np.int8], inputs: list[str],
+                             settings: dict[str, Any], p: TrainParams) -> tuple[int, dict[str, Any]]:
+    """Trees that maximise average precision on the latest ``p.holdout`` of the rows, fitting on the rest.
+
+    The held-out rows are the latest ones, so the choice respects time as the test will. On the
+    handbook's data (two validation folds before the test folds, docs/models.md) this at rate 0.02
+    beat 300 fixed trees at 0.05 on AUC, AP and CP@100. With no fraud (or nothing) on either side
+    of the cut, ``trees`` is kept.
+    """
+    cut = int(round(len(labels) * (1 - p.holdout)))
+    fit_y, held_y = labels[:cut], labels[cut:]
+    if not (0 < fit_y.sum() < len(fit_y)) or not (0 < held_y.sum() < len(held_y)):
+        return p.trees, {"early_stopping": "skipped: a side of the holdout cut has one class only"}
+    fit = lgb.Dataset(rows[:cut], fit_y, feature_name=list(inputs), free_raw_data=True)
+    held = lgb.Dataset(rows[cut:], held_y, reference=fit)
+    booster = lgb.train({**settings, "metric": "average_precision"}, fit, num_boost_round=p.trees,
+                        valid_sets=[held], callbacks=[lgb.early_stopping(100, verbose=False)])
+    best = int(booster.best_iteration) or p.trees
+    return best, {"early_stopping": {"trees": best, "holdout_rows": int(len(held_y)),
+                                     "holdout_frauds": int(held_y.sum())}}
 
 
 def _fit_linear(rows: npt.NDArray[np.float64], labels: npt.NDArray[np.int8], p: TrainParams) -> LinearModel:

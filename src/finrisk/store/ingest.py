@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +25,7 @@ from finrisk.events.schema import LABEL_PREFIX, FieldType
 from finrisk.events.validate import EventValidator, describe_value
 from finrisk.store._readers import FORMATS, Row, Unreadable, count_rows, read_batches
 from finrisk.store.embedded_log import EmbeddedEventLog, open_log
-from finrisk.store.handbook import handbook_batches, handbook_files, is_handbook
+from finrisk.store.handbook import PrevalidatedShape, Ready, handbook_batches, handbook_files, is_handbook
 from finrisk.store.log import AppendStatus
 from finrisk.store.warehouse import open_warehouse
 
@@ -135,13 +135,21 @@ class _Loader:
                 self.progress(self.summary.read, self.total)
 
     def _load_batch(
-        self, batch: list[Row], *, event_type: str | None, is_csv: bool, labels: Mapping[str, dict[str, Any]] | None
+        self, batch: list[Row], *, event_type: str | None, is_csv: bool, labels: Mapping[str, dict[str, Any]] | None,
+        ready: Sequence[Ready] | None = None,
     ) -> None:
+        """``ready``: per row, its normal form and labels when the caller checked it already (handbook)."""
         events: list[dict[str, Any]] = []
         event_labels: list[dict[str, Any] | None] = []
         origin: list[tuple[int, dict[str, Any]]] = []
-        for number, raw in batch:
+        for i, (number, raw) in enumerate(batch):
             self.summary.read += 1
+            done = None if ready is None else ready[i]
+            if done is not None:
+                events.append(done[0])
+                event_labels.append(done[1])
+                origin.append((number, raw))  # type: ignore[arg-type]
+                continue
             if isinstance(raw, Unreadable):
                 self._reject(number, None, [Problem("(row)", raw.expected, raw.got)])
                 continue
@@ -301,13 +309,15 @@ def _load_handbook(loader: _Loader, path: Path, *, known_after: timedelta | None
     """
     n_files = len(handbook_files(path))
     number = 0
-    for f, rows in handbook_batches(path, known_after=known_after, batch_size=batch_size):
+    shape = PrevalidatedShape.from_registry(loader.registry)
+    for f, pairs in handbook_batches(path, known_after=known_after, batch_size=batch_size, shape=shape):
         if not loader.summary.files or loader.summary.files[-1] != f:
             loader.summary.files.append(f)
             loader._file = str(f)
             number = 0
+        rows = [row for row, _ in pairs]
         loader._load_batch([(number + i + 1, row) for i, row in enumerate(rows)], event_type=None, is_csv=False,
-                           labels=None)
+                           labels=None, ready=[r for _, r in pairs])
         number += len(rows)
         done = len(loader.summary.files)
         loader.total = max(loader.summary.read, round(loader.summary.read / done * n_files))

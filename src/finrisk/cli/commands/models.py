@@ -69,6 +69,9 @@ def train(
     step_days: Annotated[int, typer.Option(min=1, help="Days between fold starts.")] = 7,
     fields: Annotated[str, typer.Option(help="Numeric event fields used as inputs (a,b,...).")] = "amount",
     balance: Annotated[bool, typer.Option(help="Reweight the rare class (negative/positive ratio).")] = False,
+    holdout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of the latest training rows held out "
+                                           "to choose the number of trees (early stopping, at most --trees); "
+                                           "0: exactly --trees.")] = 0.0,
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Build the training set, evaluate on rolling held-out folds, fit on all known labels, register."""
@@ -83,10 +86,11 @@ def train(
         first = ts.frame["event_time"].min().to_pydatetime()
         console.print(f"{len(ts.frame):,} {events} events, {len(ts.inputs)} inputs, "
                       f"{int(ts.labels_at(None).sum()):,} frauds ({source}, known {label_delay} d later)")
-        params = [TrainParams(kind=k, trees=trees, leaves=leaves, balance=balance) for k in chosen]  # type: ignore[arg-type]
+        params = [TrainParams(kind=k, trees=trees, leaves=leaves, balance=balance, holdout=holdout)  # type: ignore[arg-type]
+                  for k in chosen]
         protocol = (f"{folds} rolling fold(s): {train_days} d train, {delay_days} d delay, {test_days} d test, "
-                    f"step {step_days} d; training labels as known at the test start; entities with a fraud "
-                    "known by then removed from the test.")
+                    f"step {step_days} d; training labels as known at the test start; each test day, entities "
+                    "with a fraud since the training start known by that day removed (the handbook's rule).")
         ev = None
         if folds:
             day0 = lo or first.date()
