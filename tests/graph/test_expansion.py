@@ -78,3 +78,28 @@ def test_bad_parameters_name_the_field() -> None:
         ExpandParams(min_links=0)
     with pytest.raises(GraphInputError, match=r"ExpandParams.max_p_value"):
         ExpandParams(max_p_value=0.0)
+
+
+def test_the_scan_expands_its_loop_alerts_by_default_and_not_when_switched_off() -> None:
+    import pandas as pd
+
+    from finrisk.graph import ScanParams, scan
+
+    src, dst = _world()
+    amounts = [100.0] * len(src)
+    times = list(range(len(src)))
+    # a three-hop fund loop 101 -> 102 -> 103 -> 101, later hops later, amounts shrinking a little
+    src += [101, 102, 103]
+    dst += [102, 103, 101]
+    amounts += [5000.0, 4950.0, 4900.0]
+    times += [20_000, 20_100, 20_200]
+    # 104 pays every loop member ordinary amounts: tied to the group far beyond chance
+    src += [104, 104, 104]
+    dst += [101, 102, 103]
+    amounts += [10.0, 10.0, 10.0]
+    times += [1, 2, 3]
+    frame = pd.DataFrame({"account_id": src, "counterparty_account": dst, "amount": amounts, "event_time": times})
+    loops = [a for a in scan(frame).alerts if a.typology == "loop" and 101 in a.nodes]
+    assert loops and 104 in loops[0].nodes and loops[0].details["joined"] == ["104"]
+    plain = [a for a in scan(frame, params=ScanParams(expand=None)).alerts if a.typology == "loop" and 101 in a.nodes]
+    assert plain and 104 not in plain[0].nodes

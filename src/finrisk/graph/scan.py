@@ -21,11 +21,12 @@ from finrisk.graph._params import Params
 from finrisk.graph.alerts import Alert
 from finrisk.graph.build import TransferGraph, transfer_graph_from_frame
 from finrisk.graph.chains import ChainParams, find_chains
+from finrisk.graph.expansion import ExpandParams, expand_alerts
 from finrisk.graph.identity import IdentityGraph, identity_graph_from_frames
 from finrisk.graph.loops import LoopParams, find_loops
 from finrisk.graph.propagation import PropagationParams, group_scores, network_risk
 from finrisk.graph.rings import RingParams, find_rings
-from finrisk.graph.structuring import SplitFanParams, find_split_fan_in
+from finrisk.graph.structuring import SplitFanParams, find_split_fan_in, find_split_groups
 from finrisk.graph.typologies import (
     FanParams,
     FlowParams,
@@ -38,7 +39,7 @@ from finrisk.graph.typologies import (
 )
 
 STEPS = ("build", "rings", "loops", "chains", "split_chains", "fan_in", "structured_fan_in", "fan_out",
-         "scatter_gather", "gather_scatter", "pass_through", "propagation")
+         "scatter_gather", "gather_scatter", "pass_through", "split_groups", "expand", "propagation")
 
 
 class ScanParams(Params):
@@ -53,6 +54,9 @@ class ScanParams(Params):
     flows: FlowParams = Field(default_factory=FlowParams)
     pass_through: PassThroughParams = Field(default_factory=PassThroughParams)
     rings: RingParams = Field(default_factory=RingParams)
+    split_groups: SplitFanParams | None = None  # shape-free split-payment groups, seeds for expansion; off by default
+    expand: ExpandParams | None = Field(default_factory=ExpandParams)  # grow groups by significant links; None: off
+    expand_typologies: frozenset[str] = frozenset({"loop", "chain", "structured_fan_in", "split_group"})
     propagation: PropagationParams = Field(default_factory=PropagationParams)
     skip: frozenset[str] = frozenset()
 
@@ -117,6 +121,11 @@ def scan(
     alerts += step("scatter_gather", lambda: find_scatter_gather(g, p.flows)) or []
     alerts += step("gather_scatter", lambda: find_gather_scatter(g, p.flows)) or []
     alerts += step("pass_through", lambda: find_pass_through(g, p.pass_through, flows=p.flows)) or []
+    groups = p.split_groups
+    alerts += step("split_groups", lambda: find_split_groups(g, groups) if groups is not None else []) or []
+    grow = p.expand
+    alerts = step("expand", lambda: expand_alerts(g, alerts, p.expand_typologies, grow)
+                  if grow is not None else alerts) or alerts
     for key in [k for k in g._cache if isinstance(k, tuple) and k[0] == "legs"]:
         del g._cache[key]  # the shared two-hop legs are done with: do not keep them in the result
     risk: dict[Any, float] = {}
