@@ -79,8 +79,6 @@ def serve(
     host = host or str(getattr(service_settings, "host", "127.0.0.1"))
     port = port if port is not None else int(getattr(service_settings, "port", 8000))
     admin_key = os.environ.get(ADMIN_KEY_ENV) or None
-    if os.environ.get("FINRISK_SWITCH_INTERVAL"):  # EXPERIMENT
-        sys.setswitchinterval(float(os.environ["FINRISK_SWITCH_INTERVAL"]))
     handler = configure_logging()
     # uvicorn's own errors ("Exception in ASGI application") go through the same JSON formatter, which
     # keeps the exception type and drops its text and traceback (they may quote an event).
