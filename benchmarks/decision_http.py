@@ -232,6 +232,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None, help="length of the measured run")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections of the load generator")
     parser.add_argument("--no-peer", action="store_true", help="skip the bare-uvicorn peer")
+    parser.add_argument("--access-log", action="store_true",
+                        help="keep the server's access log on (as plain `finrisk serve` does; lines go to a file)")
     args = parser.parse_args()
     seconds = args.seconds if args.seconds is not None else (10.0 if args.quick else 60.0)
     total = int(args.rate * seconds)
@@ -245,7 +247,7 @@ def main() -> None:
         env = {**os.environ, "FINRISK_API_KEY": key}
         log = tmp / "serve.log"
         proc, host, port = _start([sys.executable, "-m", "finrisk.cli.main", "serve", "-w", str(ws.root),
-                                   "--port", "0", "--no-access-log"], env, log)
+                                   "--port", "0", "--access-log" if args.access_log else "--no-access-log"], env, log)
         try:
             _wait_healthy(host, port, proc)
             requests = [_request(host, port, key, orjson.dumps(e)) for e in events]
@@ -276,6 +278,7 @@ def main() -> None:
             "seconds": seconds,
             "connections": args.connections,
             "durability": ws.settings.store.durability,
+            "access_log": args.access_log,
             "rules": "demo",
             "cpus": os.cpu_count(),
             "load_avg_1m": round(os.getloadavg()[0], 2),

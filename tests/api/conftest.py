@@ -38,6 +38,9 @@ class StoresOnlyService:
     async def decide_async(self, body: Mapping[str, Any]) -> Decision:
         raise ServiceNotReadyError("no decision engine in this test service")
 
+    async def decide_json_async(self, body: Mapping[str, Any]) -> tuple[Decision, bytes]:
+        raise ServiceNotReadyError("no decision engine in this test service")
+
     def get_decision(self, decision_id: str) -> Decision | None:
         return None
 

@@ -99,3 +99,19 @@ def test_decisions_and_retries_match(clients: tuple[dict[bool, TestClient], dict
     keep = ("action", "risk_level", "score", "reasons", "rule_hits", "idempotent")
     assert {k: answers[True][k] for k in keep} == {k: answers[False][k] for k in keep}
     assert answers[True]["action"] == "review"
+
+
+def test_the_fast_answer_is_the_logged_decision_and_is_counted(
+        clients: tuple[dict[bool, TestClient], dict[Role, str]]) -> None:
+    by_path, role_keys = clients
+    headers = {"X-API-Key": role_keys[Role.SERVICE]}
+    first = by_path[True].post("/v1/decisions", json=txn("bytes-1", amount=5000), headers=headers)
+    assert first.status_code == 200, first.text
+    stored = by_path[True].get(f"/v1/decisions/{first.json()['decision_id']}", headers=headers)
+    assert stored.status_code == 200 and stored.content == first.content  # the bytes the log holds
+    metrics = by_path[True].get("/metrics", headers=headers).text
+    # Dispatched before FastAPI's layers, yet the access metrics still see it, under the route template.
+    assert 'finrisk_http_requests_total{method="POST",route="/v1/decisions",status="200"}' in metrics
+    big = by_path[True].post("/v1/decisions", content=b'{"event_id": "' + b"x" * (2 << 20) + b'"}',
+                             headers={**headers, "content-type": "application/json"})
+    assert big.status_code == 413 and big.json()["error"] == "PayloadTooLargeError"

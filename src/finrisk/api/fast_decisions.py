@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from finrisk.api.auth import Authenticator, Permission, authorize
@@ -76,11 +75,11 @@ class FastDecisions:
         if not is_json_media_type(content_type):  # before reading: a wrong type is refused whatever its size
             raise unsupported_media_type(content_type)
         event = parse_json_object(content_type, await _read_body(receive), EventIn)
-        decision = await service.decide_async(event)
+        decision, body = await service.decide_json_async(event)  # the logged bytes: serialised once
         self.metrics.observe_decision(decision)
         state["action"] = decision.action
         state["decision_id"] = decision.decision_id
-        return orjson.dumps(decision.to_dict(), default=str)
+        return body
 
 
 async def _read_body(receive: Receive) -> bytes:

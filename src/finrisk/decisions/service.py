@@ -216,18 +216,30 @@ class DecisionService:
         The group-commit writer resolves the commit's future and the loop is woken from the writer
         thread (``call_soon_threadsafe``), so a request costs no thread-pool hop.
         """
+        return (await self.decide_json_async(body))[0]
+
+    async def decide_json_async(self, body: Mapping[str, Any]) -> tuple[Decision, bytes]:
+        """:meth:`decide_async` with the decision's JSON body, the very bytes the log stored.
+
+        Serialising a decision costs about as much as validating its event; the HTTP answer reuses
+        the logged bytes instead of serialising it a second time (a retry's answer is serialised
+        anew, since it says ``"idempotent": true``).
+        """
         t0 = time.perf_counter_ns()
         event = self._validator.validate(body)
         while True:
             step = self._begin(event, t0)
             if isinstance(step, Decision):
-                return step
+                return step, orjson.dumps(step.to_dict())
             try:
                 _check(await committed(step.future, _COMMIT_TIMEOUT_S))
             finally:
                 self._settle(step)
             if step.decision is not None:
-                return step.decision if step.own else step.decision.as_retry()
+                if step.own:
+                    return step.decision, step.body
+                retry = step.decision.as_retry()
+                return retry, orjson.dumps(retry.to_dict())
 
     def _decide(self, event: Mapping[str, Any], t0: int) -> Decision:
         """:meth:`decide` for an event already validated (its clock started at ``t0``)."""
@@ -257,11 +269,11 @@ class DecisionService:
                 if stored is not None:
                     return Decision.from_dict(orjson.loads(stored)).as_retry()
                 decision = self.engine.decide(event, update=known is None, started_ns=t0)
-                future = self._writer.submit(event, (decision.decision_id, orjson.dumps(decision.to_dict())),
-                                             canonical=(canonical, digest))
+                raw = orjson.dumps(decision.to_dict())
+                future = self._writer.submit(event, (decision.decision_id, raw), canonical=(canonical, digest))
                 self._pending[eid] = (digest, future, decision)
                 self.decisions_made += 1
-                return _Commit(eid, future, decision, own=True)
+                return _Commit(eid, future, decision, own=True, body=raw)
         first_digest, first_future, first = pending
         if first_digest != digest:
             raise EventConflictError(eid)
@@ -365,6 +377,7 @@ class _Commit:
     future: Future[Any]
     decision: Decision | None
     own: bool  # this call made the decision (not a retry racing it)
+    body: bytes = b""  # the decision's JSON as logged (when ``own``)
 
 
 def _check(result: AppendResult) -> None:

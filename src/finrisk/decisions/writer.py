@@ -42,6 +42,7 @@ class GroupCommitWriter:
         self.appended = 0
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._closed = False
+        log.checkpoint_in_background(lambda: self.appended)  # no commit pays for a WAL checkpoint
         self._thread = threading.Thread(target=self._run, name="finrisk-log-writer", daemon=True)
         self._thread.start()
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -51,6 +51,7 @@ from finrisk.events.schema import FieldType
 from finrisk.events.validate import canonical_json, parse_timestamp
 from finrisk.store.id_filter import IdFilter
 from finrisk.store.log import AppendResult, AppendStatus, EventLog, Labels
+from finrisk.store.wal_checkpoint import SAFETY_CAP_PAGES, BackgroundCheckpointer
 
 __all__ = [
     "LOG_FILE",
@@ -150,6 +151,7 @@ class EmbeddedEventLog(EventLog):
         self._times: dict[str, tuple[str, ...]] = {}
         self._ids: IdFilter | None = None
         self._ids_seq = 0  # the filter holds every id up to this seq
+        self._checkpointer: BackgroundCheckpointer | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -393,7 +395,19 @@ class EmbeddedEventLog(EventLog):
             out[f.name] = parse_timestamp(v) if f.type is FieldType.TIMESTAMP and v is not None else v
         return out
 
+    def checkpoint_in_background(self, written: Callable[[], int]) -> None:
+        """Take WAL checkpoints off the commit path (for a long-running writer: the decision service).
+
+        ``written`` is the writer's count of appended events; see :mod:`finrisk.store.wal_checkpoint`.
+        """
+        with self._lock:
+            if self._checkpointer is None:
+                self._db.execute(f"PRAGMA wal_autocheckpoint={SAFETY_CAP_PAGES}")
+                self._checkpointer = BackgroundCheckpointer(self.path, written)
+
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         with self._lock, self._rlock:
             self._rdb.close()
             self._db.close()

@@ -22,6 +22,7 @@ import uvicorn
 
 from finrisk.api.app import create_app
 from finrisk.api.deps import ServiceHolder
+from finrisk.api.heap import freeze_loaded_state
 from finrisk.api.logging import configure_logging
 from finrisk.api.store import open_key_store
 from finrisk.cli._common import WorkspaceOption, err_console, open_workspace, user_errors
@@ -45,6 +46,7 @@ def _load(ws: Workspace, holder: ServiceHolder, server: uvicorn.Server, base_url
         _say(f"the decision service failed to load: {message}")
         server.should_exit = True
         return
+    freeze_loaded_state()  # no full garbage-collector pass walks the loaded state while serving
     holder.set(service)
     status = service.status()
     ruleset = status.get("ruleset", "?")
