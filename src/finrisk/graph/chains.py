@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from pydantic import Field
 from scipy.sparse.csgraph import connected_components
 
+from finrisk._arrays import distinct
 from finrisk.graph._params import Params
 from finrisk.graph.alerts import Alert
 from finrisk.graph.build import TransferGraph, build_transfer_graph
@@ -53,7 +54,7 @@ def find_chains(g: TransferGraph, params: ChainParams | None = None) -> list[Ale
         _, edge_blocks = grow_paths(g, loop, chain_hops=p.min_hops)
     if not edge_blocks:
         return []
-    edges = np.unique(np.concatenate([b.ravel() for b in edge_blocks]))
+    edges = distinct(np.concatenate([b.ravel() for b in edge_blocks]))
     n = g.n_nodes
     adj = sp.csr_matrix((np.ones(len(edges)), (g.src[edges], g.dst[edges])), shape=(n, n))
     _, labels = connected_components(adj, directed=False)
