@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -151,12 +151,17 @@ def test_batch_conversion_equals_row_by_row() -> None:
         "amount": [None, 10.5, None, None, None, 3.0],
         "device_id": ["D1", None, None, "D4", None, None],
         "label_is_fraud": [None, True, False, None, False, None],
+        "ref_time": pa.array([None, 1_767_225_600_123_456, None, None, -1, None], pa.timestamp("us", tz="Etc/UTC")),
     })
     fields = {"login": ("event_id", "event_type", "event_time", "device_id", "label_is_fraud"),
-              "transaction": ("event_id", "event_type", "event_time", "amount", "label_is_fraud")}
+              "transaction": ("event_id", "event_type", "event_time", "amount", "ref_time", "label_is_fraud")}
     expected = [{k: row[k] for k in fields[row["event_type"]]} for row in batch.to_pylist()]
     got = list(_batch_events(batch, fields))
     assert got == expected
     assert [list(e) for e in got] == [list(e) for e in expected]  # same key order too
+    # timestamps: the same instants, in UTC, nulls kept (the fast path converts integer microseconds)
+    assert got[1]["ref_time"] == datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)
+    assert got[4]["ref_time"] == datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) and got[5]["ref_time"] is None
+    assert all(e["event_time"].utcoffset() == timedelta(0) for e in got)
     single = batch.filter(pa.array([x == "login" for x in batch.column("event_type").to_pylist()]))
     assert list(_batch_events(single, fields)) == [e for e in expected if e["event_type"] == "login"]

@@ -24,7 +24,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -176,18 +176,43 @@ def _batch_events(record_batch: pa.RecordBatch, fields: Mapping[str, tuple[str, 
     and only that type's columns are converted to Python lists, then zipped into rows; the events
     come back in batch order by walking the type column. About twice as fast as ``to_pylist()``
     and a dict comprehension per row (which converted every other type's null columns too).
+    Timestamps go through :func:`_column_values` (five times cheaper than Arrow's conversion).
     """
     type_column = record_batch.column("event_type")
     types = type_column.to_pylist()
-    rows: dict[str, tuple[tuple[str, ...], Iterator[tuple[Any, ...]]]] = {}
+    rows: dict[str, Iterator[dict[str, Any]]] = {}
     for etype in set(types):
         keep = fields[etype]
         part = record_batch if len(rows) == 0 and types.count(etype) == len(types) else \
             record_batch.filter(pc.equal(type_column, etype))
-        rows[etype] = (keep, zip(*[part.column(k).to_pylist() for k in keep], strict=True))
+        rows[etype] = iter([dict(zip(keep, row, strict=True))
+                            for row in zip(*[_column_values(part.column(k)) for k in keep], strict=True)])
     for etype in types:
-        keep, it = rows[etype]
-        yield dict(zip(keep, next(it), strict=True))
+        yield next(rows[etype])
+
+
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _column_values(column: pa.Array) -> list[Any]:
+    """One column as Python values; a timestamp column by its integer microseconds.
+
+    Arrow's own conversion of a zoned timestamp costs ~3.4 µs a value (a ``ZoneInfo`` per value,
+    measured on 284k event times: 0.96 s against 0.17 s); epoch + microseconds gives the same
+    instant with the ``datetime.UTC`` zone live events carry (which also keeps the feature
+    engine's time arithmetic on its fast path). Only microsecond, UTC timestamps take this path.
+    """
+    kind = column.type
+    if not pa.types.is_timestamp(kind) or kind.unit != "us" or kind.tz not in (None, "UTC", "Etc/UTC", "+00:00"):
+        return column.to_pylist()  # type: ignore[no-any-return]
+    epoch = _EPOCH_NAIVE if kind.tz is None else _EPOCH_UTC
+    micro = _MICROSECOND
+    ints = column.cast(pa.int64()).to_pylist()
+    if column.null_count:
+        return [None if us is None else epoch + us * micro for us in ints]
+    return [epoch + us * micro for us in ints]
 
 
 def replay(
