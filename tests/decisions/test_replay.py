@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from finrisk.cli.main import app
 from finrisk.config import Workspace, init_workspace, load_workspace
 from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine
+from finrisk.decisions.model import Decision
 from finrisk.decisions.replay import replay, warehouse_events
 from finrisk.decisions.replay_report import render_html
 from finrisk.features.online import OnlineFeatureEngine
@@ -85,8 +86,10 @@ def test_replay_counts_agree_with_a_recount_of_its_own_decisions(workspace: Work
 
     # recount independently: the same engine, event by event
     feats = OnlineFeatureEngine(workspace.features, allowed_lateness_us=3_600_000_000)
-    engine = DecisionEngine(feats, ActiveRuleSet("c", candidate.compile()))
+    engine = DecisionEngine(feats, ActiveRuleSet("c", candidate.compile()),
+                            shadows=[ActiveRuleSet("payments@1", baseline.compile())])
     flagged_fraud = flagged = fraud = hits = 0
+    decisions: dict[str, Decision] = {}
     with Warehouse.open(workspace) as wh:
         for e in warehouse_events(wh, end=END):
             label = e.pop("label_is_fraud")
@@ -94,7 +97,7 @@ def test_replay_counts_agree_with_a_recount_of_its_own_decisions(workspace: Work
             if e["event_time"] < START or e["event_type"] != "transaction":
                 feats.update(e)
                 continue
-            d = engine.decide(e)
+            d = decisions[e["event_id"]] = engine.decide(e)
             hits += any(h["rule"] == "busy_payee" for h in d.rule_hits)
             if label is None:
                 continue
@@ -111,6 +114,16 @@ def test_replay_counts_agree_with_a_recount_of_its_own_decisions(workspace: Work
     assert out["published"]["flagged"] <= out["candidate"]["flagged"]
     assert report.changed >= out["candidate"]["flagged"] - out["published"]["flagged"]
     assert all(x["published"] != x["candidate"] for x in report.changed_examples)
+    # replay counts the engine's evaluation without building decision records: the examples it
+    # shows read exactly what the live records say
+    assert report.changed_examples
+    for x in report.changed_examples:
+        d = decisions[x["event_id"]]
+        assert (x["event_type"], x["event_time"], x["candidate"], x["published"]) == \
+            (d.event_type, d.event_time, d.action, d.shadow[0].action)
+        assert x["candidate_rules"] == sorted(h["rule"] for h in d.rule_hits)
+        assert x["published_rules"] == sorted(h["rule"] for h in d.shadow[0].rule_hits)
+    assert report.changed == sum(d.action != d.shadow[0].action for d in decisions.values())
     html = render_html(report)
     assert "<h2>Per rule</h2>" in html and "busy_payee" in html and "<script" not in html
 

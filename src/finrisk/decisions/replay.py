@@ -34,8 +34,9 @@ from finrisk.config import Workspace
 from finrisk.decisions.deployed_models import DeployedModels
 from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, workspace_rule_names
 from finrisk.decisions.profiles import ProfileStore
+from finrisk.events.validate import format_timestamp
 from finrisk.features.online import OnlineFeatureEngine
-from finrisk.rules import ListLookup, RuleSet
+from finrisk.rules import ListLookup, RuleSet, RuleSetResult
 from finrisk.scoring.registered import migrate_legacy_scorecards
 from finrisk.store.warehouse import Warehouse
 
@@ -261,34 +262,35 @@ def replay(
             if scope is not None and etype not in scope:
                 features.update(event)
                 continue
-            decision = engine.decide(event, decided_at=event["event_time"])
+            # the live decision's own evaluation; the record (ids, texts, hit dicts) is not built
+            verdict = engine.evaluate(event)
             stats = by_type.get(etype)
             if stats is None:
                 stats = by_type[etype] = [r for name, r in report.rules.items()
                                           if rule_events[name] is None or etype in rule_events[name]]  # type: ignore[operator]
-            _count(report, event, decision, is_fraud, stats, examples)
+            _count(report, event, verdict.result, verdict.shadow_results[0] if verdict.shadow_results else None,
+                   is_fraud, stats, examples)
         if progress is not None:
             progress(seen)
         report.seconds = time.perf_counter() - t0
     return report
 
 
-def _count(report: ReplayReport, event: Mapping[str, Any], decision: Any, is_fraud: bool | None,
-           rules: list[RuleStats], examples: int) -> None:
+def _count(report: ReplayReport, event: Mapping[str, Any], result: RuleSetResult, shadow: RuleSetResult | None,
+           is_fraud: bool | None, rules: list[RuleStats], examples: int) -> None:
     """Add one decided event to the report; ``rules`` are the stats of the rules that apply to its type."""
     report.in_scope += 1
-    etype = event["event_type"]
     amount = event.get("amount")
     amount = float(amount) if isinstance(amount, int | float) else 0.0
-    flagged = decision.action != "pass"
-    if flagged:
-        report.daily[event["event_time"].date().isoformat()][decision.action] += 1
-    hit_names = {h["rule"] for h in decision.rule_hits}
+    action = result.action.value
+    if action != "pass":
+        report.daily[event["event_time"].date().isoformat()][action] += 1
     for stats in rules:
         stats.in_scope += 1
         if is_fraud:
             stats.fraud_in_scope += 1
-    if hit_names:  # only the rules that hit have more to count
+    if result.hits:  # only the rules that hit have more to count
+        hit_names = {h.rule for h in result.hits}
         for stats in rules:
             if stats.rule in hit_names:
                 stats.hits += 1
@@ -297,13 +299,12 @@ def _count(report: ReplayReport, event: Mapping[str, Any], decision: Any, is_fra
                     if is_fraud:
                         stats.fraud_hits += 1
                         stats.fraud_amount += amount
-    shadow = decision.shadow[0] if decision.shadow else None
-    for outcome, action in ((report.candidate, decision.action),
-                            (report.published, None if shadow is None else shadow.action)):
-        if action is None:
+    shadow_action = None if shadow is None else shadow.action.value
+    for outcome, act in ((report.candidate, action), (report.published, shadow_action)):
+        if act is None:
             continue
-        outcome.actions[action] += 1
-        if action != "pass" and is_fraud is not None:
+        outcome.actions[act] += 1
+        if act != "pass" and is_fraud is not None:
             outcome.flagged += 1
             if is_fraud:
                 outcome.flagged_fraud += 1
@@ -316,13 +317,14 @@ def _count(report: ReplayReport, event: Mapping[str, Any], decision: Any, is_fra
             report.fraud_amount += amount
         else:
             report.normal += 1
-    if shadow is not None and shadow.action != decision.action:
+    if shadow is not None and shadow_action != action:
         report.changed += 1
         if len(report.changed_examples) < examples:
             report.changed_examples.append({
-                "event_id": decision.event_id, "event_type": etype, "event_time": decision.event_time,
-                "published": shadow.action, "candidate": decision.action, "fraud": is_fraud,
-                "candidate_rules": sorted(hit_names), "published_rules": sorted(h["rule"] for h in shadow.rule_hits),
+                "event_id": str(event["event_id"]), "event_type": event["event_type"],
+                "event_time": format_timestamp(event["event_time"]), "published": shadow_action,
+                "candidate": action, "fraud": is_fraud, "candidate_rules": sorted({h.rule for h in result.hits}),
+                "published_rules": sorted(h.rule for h in shadow.hits),
             })
 
 
