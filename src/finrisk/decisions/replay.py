@@ -289,13 +289,13 @@ def replay(
         report.seconds = time.perf_counter() - t0
     report.warmup_events = warmup
     report.events = seen - warmup
-    for name, stats in report.rules.items():
+    for name, rule_stats in report.rules.items():
         types = rule_events[name]
         for (etype, fraud), n in decided.items():
             if types is None or etype in types:
-                stats.in_scope += n
+                rule_stats.in_scope += n
                 if fraud:
-                    stats.fraud_in_scope += n
+                    rule_stats.fraud_in_scope += n
     return report
 
 
