@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -82,7 +83,9 @@ def test_history_comes_back_in_feature_order_with_labels(workspace: Workspace) -
 def test_replay_counts_agree_with_a_recount_of_its_own_decisions(workspace: Workspace) -> None:
     candidate = parse_ruleset(CANDIDATE, file="candidate.yaml")
     baseline = parse_ruleset(CANDIDATE.replace(">= 3", ">= 5"), file="published.yaml")
+    thresholds = gc.get_threshold()
     report = replay(workspace, candidate, start=START, end=END, baseline=("payments@1", baseline))
+    assert gc.get_threshold() == thresholds  # replay collects less often only while it runs
 
     # recount independently: the same engine, event by event
     feats = OnlineFeatureEngine(workspace.features, allowed_lateness_us=3_600_000_000)

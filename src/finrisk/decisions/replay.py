@@ -20,9 +20,11 @@ Counting (also in docs/rules.md):
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -255,7 +257,7 @@ def replay(
     decided: Counter[tuple[str, bool]] = Counter()
     # the same instant in the events' own zone: datetimes of one zone compare without offset calls
     first = start.astimezone(UTC) if start.tzinfo is not None else start
-    with Warehouse.open(workspace) as warehouse:
+    with Warehouse.open(workspace) as warehouse, _fewer_collections():
         t0 = time.perf_counter()
         seen = warmup = 0
         for event in warehouse_events(warehouse, end=end):
@@ -297,6 +299,28 @@ def replay(
                 if fraud:
                     rule_stats.fraud_in_scope += n
     return report
+
+
+#: The collector's thresholds while replaying (Python's defaults: 700, 10, 10).
+_REPLAY_GC_THRESHOLDS = (10_000, 50, 50)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Collect garbage less often while replaying (the old thresholds come back after).
+
+    A replay allocates a few objects per event and keeps a large feature state alive: with the
+    default thresholds the collector's older generations walk that whole state again and again
+    (measured on the full benchmark world: 2.3 s of a 13.7 s replay, 190 middle and 8 full
+    collections). With these thresholds: 0.7 s, 3 middle collections and no full one; garbage with
+    cycles waits at most ~500,000 allocations longer to be freed.
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(*_REPLAY_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 def _amount(value: Any) -> float:
