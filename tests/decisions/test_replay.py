@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import gc
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 from finrisk.cli.main import app
 from finrisk.config import Workspace, init_workspace, load_workspace
 from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine
+from finrisk.decisions.model import Decision
 from finrisk.decisions.replay import replay, warehouse_events
 from finrisk.decisions.replay_report import render_html
 from finrisk.features.online import OnlineFeatureEngine
@@ -81,12 +83,16 @@ def test_history_comes_back_in_feature_order_with_labels(workspace: Workspace) -
 def test_replay_counts_agree_with_a_recount_of_its_own_decisions(workspace: Workspace) -> None:
     candidate = parse_ruleset(CANDIDATE, file="candidate.yaml")
     baseline = parse_ruleset(CANDIDATE.replace(">= 3", ">= 5"), file="published.yaml")
+    thresholds = gc.get_threshold()
     report = replay(workspace, candidate, start=START, end=END, baseline=("payments@1", baseline))
+    assert gc.get_threshold() == thresholds  # replay collects less often only while it runs
 
     # recount independently: the same engine, event by event
     feats = OnlineFeatureEngine(workspace.features, allowed_lateness_us=3_600_000_000)
-    engine = DecisionEngine(feats, ActiveRuleSet("c", candidate.compile()))
+    engine = DecisionEngine(feats, ActiveRuleSet("c", candidate.compile()),
+                            shadows=[ActiveRuleSet("payments@1", baseline.compile())])
     flagged_fraud = flagged = fraud = hits = 0
+    decisions: dict[str, Decision] = {}
     with Warehouse.open(workspace) as wh:
         for e in warehouse_events(wh, end=END):
             label = e.pop("label_is_fraud")
@@ -94,7 +100,7 @@ def test_replay_counts_agree_with_a_recount_of_its_own_decisions(workspace: Work
             if e["event_time"] < START or e["event_type"] != "transaction":
                 feats.update(e)
                 continue
-            d = engine.decide(e)
+            d = decisions[e["event_id"]] = engine.decide(e)
             hits += any(h["rule"] == "busy_payee" for h in d.rule_hits)
             if label is None:
                 continue
@@ -111,6 +117,16 @@ def test_replay_counts_agree_with_a_recount_of_its_own_decisions(workspace: Work
     assert out["published"]["flagged"] <= out["candidate"]["flagged"]
     assert report.changed >= out["candidate"]["flagged"] - out["published"]["flagged"]
     assert all(x["published"] != x["candidate"] for x in report.changed_examples)
+    # replay counts the engine's evaluation without building decision records: the examples it
+    # shows read exactly what the live records say
+    assert report.changed_examples
+    for x in report.changed_examples:
+        d = decisions[x["event_id"]]
+        assert (x["event_type"], x["event_time"], x["candidate"], x["published"]) == \
+            (d.event_type, d.event_time, d.action, d.shadow[0].action)
+        assert x["candidate_rules"] == sorted(h["rule"] for h in d.rule_hits)
+        assert x["published_rules"] == sorted(h["rule"] for h in d.shadow[0].rule_hits)
+    assert report.changed == sum(d.action != d.shadow[0].action for d in decisions.values())
     html = render_html(report)
     assert "<h2>Per rule</h2>" in html and "busy_payee" in html and "<script" not in html
 
@@ -151,12 +167,44 @@ def test_batch_conversion_equals_row_by_row() -> None:
         "amount": [None, 10.5, None, None, None, 3.0],
         "device_id": ["D1", None, None, "D4", None, None],
         "label_is_fraud": [None, True, False, None, False, None],
+        "ref_time": pa.array([None, 1_767_225_600_123_456, None, None, -1, None], pa.timestamp("us", tz="Etc/UTC")),
     })
     fields = {"login": ("event_id", "event_type", "event_time", "device_id", "label_is_fraud"),
-              "transaction": ("event_id", "event_type", "event_time", "amount", "label_is_fraud")}
+              "transaction": ("event_id", "event_type", "event_time", "amount", "ref_time", "label_is_fraud")}
     expected = [{k: row[k] for k in fields[row["event_type"]]} for row in batch.to_pylist()]
     got = list(_batch_events(batch, fields))
     assert got == expected
     assert [list(e) for e in got] == [list(e) for e in expected]  # same key order too
+    # timestamps: the same instants, in UTC, nulls kept (the fast path converts integer microseconds)
+    assert got[1]["ref_time"] == datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)
+    assert got[4]["ref_time"] == datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) and got[5]["ref_time"] is None
+    assert all(e["event_time"].utcoffset() == timedelta(0) for e in got)
     single = batch.filter(pa.array([x == "login" for x in batch.column("event_type").to_pylist()]))
     assert list(_batch_events(single, fields)) == [e for e in expected if e["event_type"] == "login"]
+
+
+def test_features_read_by_rules_have_the_values_of_the_whole_set(workspace: Workspace, tmp_path: Path) -> None:
+    """Replay computes only the features its rules read (and their inputs): over the same events
+    those features take exactly the values the whole declared set gives them."""
+    from finrisk.decisions.replay import features_read_by
+    from finrisk.rules import load_ruleset
+
+    init_workspace(tmp_path / "demo")
+    whole = load_workspace(tmp_path / "demo").features  # the demo's 47 features, derived ones included
+    demo_rules = Path(__file__).resolve().parents[2] / "src" / "finrisk" / "rules" / "demo_rules.yaml"
+    compiled = load_ruleset(demo_rules).compile()
+    subset = features_read_by([compiled], whole)
+    read = compiled.references["features"]
+    assert read <= set(subset.names) < set(whole.names)
+    assert "card_last_payment_lat" in subset.names and "card_last_payment_lat" not in read  # a derived input
+    assert subset.names == [n for n in whole.names if n in set(subset.names)]  # dependency order kept
+    full_engine, part_engine = OnlineFeatureEngine(whole), OnlineFeatureEngine(subset)
+    compared = 0
+    with Warehouse.open(workspace) as wh:
+        for e in warehouse_events(wh, end=END):
+            e.pop("label_is_fraud")
+            e.pop("label_pattern")
+            full, part = full_engine.process(e), part_engine.process(e)
+            assert part == {k: full[k] for k in part}, e["event_id"]
+            compared += 1
+    assert compared > 1000

@@ -8,10 +8,10 @@ exactly what production would have done.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from finrisk.config import Workspace
 from finrisk.decisions.deployed_models import DeployedModels, reason_texts
@@ -19,10 +19,10 @@ from finrisk.decisions.model import Decision, ShadowVerdict, new_decision_id
 from finrisk.decisions.profiles import ProfileStore
 from finrisk.events.validate import format_timestamp, format_us
 from finrisk.features.online import OnlineFeatureEngine, fingerprint
-from finrisk.rules import CompiledRuleSet, ListLookup, RuleNames
+from finrisk.rules import CompiledRuleSet, ListLookup, RuleNames, RuleSetResult
 from finrisk.store.embedded_log import time_to_us
 
-__all__ = ["ActiveRuleSet", "DecisionEngine", "ModelScorer", "workspace_rule_names"]
+__all__ = ["ActiveRuleSet", "DecisionEngine", "Evaluation", "ModelScorer", "workspace_rule_names"]
 
 
 def workspace_rule_names(workspace: Workspace, *, lists: frozenset[str] | None,
@@ -48,6 +48,20 @@ class ActiveRuleSet:
 
     label: str
     compiled: CompiledRuleSet
+
+
+class Evaluation(NamedTuple):
+    """What :meth:`DecisionEngine.evaluate` found for one event (a decision before its record)."""
+
+    features: dict[str, Any]
+    models: dict[str, float]
+    scored_only: dict[str, float] | None  # model versions scored for the log only (``name@version``)
+    explain: Callable[[], list[str]] | None  # the deciding models' reasons, computed on demand
+    versions: dict[str, Any]
+    at_us: int  # the event time in µs since the epoch
+    result: RuleSetResult
+    shadows: tuple[ActiveRuleSet, ...]
+    shadow_results: tuple[RuleSetResult, ...]
 
 
 class DecisionEngine:
@@ -110,14 +124,14 @@ class DecisionEngine:
             s for s in self.scorers if getattr(s, "event_type", event_type) == event_type)
         return found
 
-    def decide(self, event: Mapping[str, Any], *, update: bool = True, started_ns: int | None = None,
-               decided_at: datetime | None = None) -> Decision:
-        """The decision for a validated event; with ``update`` the event then joins the feature state.
+    def evaluate(self, event: Mapping[str, Any], *, update: bool = True) -> Evaluation:
+        """Everything a decision is made of, without the record: feature values, model scores, the
+        live rule set's result and each shadow's.
 
-        ``update=False`` reads the features without adding the event (for an event already counted).
-        ``decided_at`` defaults to now; replay passes the event time so records are reproducible.
+        :meth:`decide` builds its record from this; replay counts it directly (its report reads no
+        decision id, timestamp text or hit dicts), so both decide with the very same steps.
+        ``update`` as in :meth:`decide`.
         """
-        t0 = time.perf_counter_ns() if started_ns is None else started_ns
         active, shadows, versions = self._live  # one read: a concurrent swap never mixes two rule sets
         values = self.features.process(event) if update else self.features.get(event)
         models: dict[str, float] = {}
@@ -137,9 +151,22 @@ class DecisionEngine:
                 if s is not None:
                     models[scorer.name] = s
         profile = self.profiles.get(event.get("customer_id"))
-        event_time = event["event_time"]
-        at_us = time_to_us(event_time)
+        at_us = time_to_us(event["event_time"])
         result = active.compiled.evaluate(event, values, models, profile, self.lists, at_us)
+        shadow_results = tuple([s.compiled.evaluate(event, values, models, profile, self.lists, at_us)
+                                for s in shadows]) if shadows else ()
+        return Evaluation(values, models, scored_only, explain, versions, at_us, result, shadows, shadow_results)
+
+    def decide(self, event: Mapping[str, Any], *, update: bool = True, started_ns: int | None = None,
+               decided_at: datetime | None = None) -> Decision:
+        """The decision for a validated event; with ``update`` the event then joins the feature state.
+
+        ``update=False`` reads the features without adding the event (for an event already counted).
+        ``decided_at`` defaults to now; replay passes the event time so records are reproducible.
+        """
+        t0 = time.perf_counter_ns() if started_ns is None else started_ns
+        values, models, scored_only, explain, versions, at_us, result, shadows, shadow_results = \
+            self.evaluate(event, update=update)
         shadow = tuple(
             ShadowVerdict(
                 ruleset=s.label,
@@ -148,9 +175,9 @@ class DecisionEngine:
                 score=r.score,
                 rule_hits=tuple([h.to_dict() for h in r.hits]),
             )
-            for s in shadows
-            for r in (s.compiled.evaluate(event, values, models, profile, self.lists, at_us),)
+            for s, r in zip(shadows, shadow_results, strict=True)
         ) if shadows else ()
+        event_time = event["event_time"]
         if decided_at is None:
             now_us = time.time_ns() // 1000
             decided_text = format_us(now_us)
