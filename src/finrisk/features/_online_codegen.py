@@ -114,6 +114,20 @@ def _last(ks: st.KeyState, c: int, pos: int) -> Any:
     return None
 
 
+def _count_once(lines: list[str]) -> list[str]:
+    """``lines`` without an ``n = ...`` that repeats the latest one (a mean and a std of one column
+    read its count once; only these reads assign ``n``)."""
+    kept: list[str] = []
+    n_line = ""
+    for line in lines:
+        if line.startswith("n = "):
+            if line == n_line:
+                continue
+            n_line = line
+        kept.append(line)
+    return kept
+
+
 def _indent(lines: list[str], by: int) -> list[str]:
     return [" " * by + line for line in lines]
 
@@ -141,8 +155,9 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "
         w = f"{p}w{j}_"
         ns.update({f"{w}columns": win.columns, f"{w}slide": win.slide})
         if values:
-            reads += _on(var, [line.format(i=i, c=c, pos=win.columns[c][0] if c >= 0 else 0, p=w)
-                               for i, code, c in win.reads for line in _READS[code]])
+            lines = [line.format(i=i, c=c, pos=win.columns[c][0] if c >= 0 else 0, p=w)
+                     for i, code, c in win.reads for line in _READS[code]]
+            reads += _on(var, _count_once(lines))
         # the window moves only at its due (see KeyState): until then its aggregates hold as they are
         slides += [f"if t >= {var}.due:", f"    {w}slide({var}, t)"]  # the longest (trimming) one last
     unpack = [f"({', '.join(names[:-1])},) = ks.sibs"] if len(wins) > 1 else []
@@ -215,26 +230,34 @@ def _new_state(group: Any, p: str) -> list[str]:
 def _add_lines(group: Any, values: Sequence[str] = ()) -> list[str]:
     """:func:`~finrisk.features._online_state.add` unrolled for the group's columns (entry at the window end);
     ``values``: the event fields of the entry's values (default: read from ``ent``), whose scaled
-    sums the step computes once for every window that adds them (see :func:`compile_plan`)."""
+    sums the step computes once for every window that adds them (see :func:`compile_plan`). A field
+    read by the step (a local ``f_<name>`` there) and its scaled sum are used in place, not copied to
+    ``v`` and ``x`` first: fewer interpreter operations per window that adds the event."""
     lines: list[str] = []
     for c, (pos, sums, squares, minimum, maximum, distinct, counts) in enumerate(group.columns):
-        lines += [f"v = {_get(values[c]) if values else f'ent[{pos}]'}", "if v is not None:"]
+        direct = bool(values) and _IDENT.match(values[c]) is not None
+        v = _get(values[c]) if direct else "v"
+        if not direct:
+            lines.append(f"v = {_get(values[c]) if values else f'ent[{pos}]'}")
+        lines.append(f"if {v} is not None:")
         if counts:
             lines.append(f"    ks.nn[{c}] += 1")
         elif not (sums or distinct or minimum or maximum):
             lines.append("    pass")
         if sums:
-            scaled = f"event.scaled({values[c]!r})" if values and _IDENT.match(values[c]) else "int(v * SCALE)"
-            lines += [f"    x = {scaled}", f"    ks.s1[{c}] += x"]
+            x = f"event.scaled({values[c]!r})" if direct else "x"
+            if not direct:
+                lines.append("    x = int(v * SCALE)")
+            lines.append(f"    ks.s1[{c}] += {x}")
             if squares:
-                lines.append(f"    ks.s2[{c}] += x * x")
+                lines.append(f"    ks.s2[{c}] += {x} * {x}")
         if distinct:
-            lines += [f"    d = ks.dist[{c}]", "    d[v] = d.get(v, 0) + 1"]
+            lines += [f"    d = ks.dist[{c}]", f"    d[{v}] = d.get({v}, 0) + 1"]
         if minimum or maximum:
             lines.append("    if not ks.dirty:")
             for flag, name, op in ((maximum, "maxs", "<="), (minimum, "mins", ">=")):
                 if flag:
-                    lines += [f"        dq = ks.{name}[{c}]", f"        while dq and dq[-1][{pos}] {op} v:",
+                    lines += [f"        dq = ks.{name}[{c}]", f"        while dq and dq[-1][{pos}] {op} {v}:",
                               "            dq.pop()", "        dq.append(ent)"]
     return lines
 
@@ -378,12 +401,12 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
     lines = ["def step(event, t, eid, out):", "    pass"]
     # one entry tuple per event and set of value fields, shared by the groups it feeds (less to allocate
     # and to keep: the tuples are immutable and each group's deques compare them by identity)
-    entries: dict[tuple[str, ...], str] = {}
+    entries: dict[tuple[str, ...], str] = {(): "e_now"}  # ``(t, t, eid)``, also the first_seen entry
+    lines.append("    e_now = (t, t, eid)")
     for group, own in plan:
         if own and isinstance(group, WindowGroup) and group.time_field is None and group.fields not in entries:
             entries[group.fields] = name = f"e{len(entries)}"
             lines.append(f"    {name} = {_entry_source(group.fields)}")
-    lines.append("    e_now = (t, t, eid)")  # the entry of first_seen groups
     for key, members in by_key.items():
         if any(not _IDENT.match(k) for k in key):
             raise ValueError(f"The 'key' of a feature must be field names. Got {key!r} instead.")
