@@ -218,13 +218,24 @@ def _new_state(group: Any, p: str) -> list[str]:
         cols = win.columns
         lines += _on(var, [
             "ks = new(KeyState)", "ks.ents = ents", "ks.ws = ks.we = 0", "ks.now = t", "ks.due = FAR",
-            f"ks.nn = [{', '.join('0' for _ in cols)}]", "ks.s1 = ks.nn[:]", "ks.s2 = ks.nn[:]",
-            f"ks.mins = [{', '.join(ext[c[3]] for c in cols)}]", f"ks.maxs = [{', '.join(ext[c[4]] for c in cols)}]",
-            f"ks.dist = [{', '.join('{}' if c[5] else 'None' for c in cols)}]", "ks.dirty = False"])
+            f"ks.nn = {_display(['0' for _ in cols], any(c[6] for c in cols))}",
+            f"ks.s1 = {_display(['0' for _ in cols], any(c[1] for c in cols))}",
+            f"ks.s2 = {_display(['0' for _ in cols], any(c[2] for c in cols))}",
+            f"ks.mins = {_display([ext[c[3]] for c in cols], any(c[3] for c in cols))}",
+            f"ks.maxs = {_display([ext[c[4]] for c in cols], any(c[4] for c in cols))}",
+            f"ks.dist = {_display(['{}' if c[5] else 'None' for c in cols], False)}", "ks.dirty = False"])
         if var != "ks":
             lines.append(f"{var}.sibs = ()")
     sibs = ", ".join(names[:-1])
     return [*lines, f"ks.sibs = ({sibs},)" if sibs else "ks.sibs = ()", f"{p}states[key] = ks"]
+
+
+def _display(items: list[str], mutable: bool) -> str:
+    """A list display, or a tuple one for an aggregate no column writes (as :class:`KeyState` builds it;
+    a tuple of literals is a constant of the generated code: nothing to allocate or to collect)."""
+    if mutable:
+        return f"[{', '.join(items)}]"
+    return f"({', '.join(items)},)" if items else "()"
 
 
 def _add_lines(group: Any, values: Sequence[str] = ()) -> list[str]:

@@ -17,13 +17,19 @@ Features that differ only by window share one entry list per key: the state of t
 is the one stored, and ``sibs`` holds the states of the shorter windows (same ``ents`` list, own
 indices and aggregates). Only the longest window forgets old entries, shifting its siblings'
 indices (everything it forgets lies before their windows too).
+
+The garbage collector walks every list and object of the state on a full collection (the tens of
+milliseconds of a service's stalls, a sixth of a replay's time): an aggregate that no column of the
+state uses (sums of a count-only window, extremes of a sum) is therefore an immutable tuple, never
+written, instead of a list of zeros or None; the distinct-value dicts sit in a tuple (a dict of
+strings and numbers is not tracked by the collector). Together about 3x fewer tracked objects.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from math import sqrt
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["FAR", "Column", "Entry", "FeatureRead", "KeyState", "add", "read", "rebuild_extremes", "remove", "set_due"]
 
@@ -56,12 +62,13 @@ class KeyState:
         self.now = now
         self.due = FAR
         n = len(columns)
-        self.nn = [0] * n
-        self.s1 = [0] * n
-        self.s2 = [0] * n
-        self.mins: list[deque[Entry] | None] = [deque() if c[3] else None for c in columns]
-        self.maxs: list[deque[Entry] | None] = [deque() if c[4] else None for c in columns]
-        self.dist: list[dict[Any, int] | None] = [{} if c[5] else None for c in columns]
+        # an aggregate no column uses is an immutable tuple, never written (see the module docstring)
+        self.nn: list[int] = [0] * n if any(c[6] for c in columns) else cast(list[int], (0,) * n)
+        self.s1: list[int] = [0] * n if any(c[1] for c in columns) else cast(list[int], (0,) * n)
+        self.s2: list[int] = [0] * n if any(c[2] for c in columns) else cast(list[int], (0,) * n)
+        self.mins: list[deque[Entry] | None] = _extremes(columns, 3)
+        self.maxs: list[deque[Entry] | None] = _extremes(columns, 4)
+        self.dist: tuple[dict[Any, int] | None, ...] = tuple({} if c[5] else None for c in columns)
         self.dirty = False
         self.sibs: tuple[KeyState, ...] = ()
 
@@ -71,6 +78,14 @@ class KeyState:
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         for name, value in zip(self.__slots__, state, strict=True):
             setattr(self, name, value)
+
+
+def _extremes(columns: tuple[Column, ...], flag: int) -> list[deque[Entry] | None]:
+    """The min (``flag`` 3) or max (4) deques: a list when a column keeps one (rebuilt in place after a
+    late insertion), else a tuple of None."""
+    if any(c[flag] for c in columns):
+        return [deque() if c[flag] else None for c in columns]
+    return cast(list[deque[Entry] | None], (None,) * len(columns))
 
 
 def set_due(ks: KeyState, lag_us: int, window_us: int) -> None:
