@@ -190,3 +190,35 @@ def test_derived_errors_name_the_parameter_and_value() -> None:
         compute_derived("median", [1, 2])
     with pytest.raises(ValueError, match=r"'inputs' .* must hold 3 values for zscore\. Got 2 instead"):
         compute_derived("zscore", [1, 2])
+
+
+def _containers(ks: Any) -> list[tuple[str, type]]:
+    return [(name, type(getattr(ks, name))) for name in ("nn", "s1", "s2", "mins", "maxs", "dist")]
+
+
+def test_state_is_cheap_for_the_collector_and_alike_on_both_construction_paths() -> None:
+    """Aggregates no column uses are immutable tuples (nothing for the garbage collector to walk), the
+    ones written are lists; the generated step and ``KeyState`` (late events, snapshots) build the same."""
+    engine = OnlineFeatureEngine(FS)
+    for e in random_stream(5, 200):
+        engine.values(e)
+    checked = 0
+    for group in engine._groups:
+        for ks in getattr(group, "states", {}).values():
+            if not hasattr(ks, "sibs"):
+                continue
+            for sub, fresh, win in zip((*ks.sibs, ks), (*(g := group.new_state(0)).sibs, g), group.windows,
+                                       strict=True):
+                assert _containers(sub) == _containers(fresh)
+                cols = win.columns
+                assert isinstance(sub.s1, list) == any(c[1] for c in cols)
+                assert isinstance(sub.s2, list) == any(c[2] for c in cols)
+                assert isinstance(sub.nn, list) == any(c[6] for c in cols)
+                assert isinstance(sub.dist, tuple)
+                checked += 1
+    assert checked > 4
+    # a count-only window keeps no list at all besides its entries
+    count_only = OnlineFeatureEngine(features("  n: {key: customer_id, events: login, agg: count, window: 1h}\n"))
+    count_only.values({"event_id": "e1", "event_type": "login", "customer_id": "c1", "event_time": T0})
+    (ks,) = count_only._groups[0].states.values()
+    assert all(t is tuple for _, t in _containers(ks))
