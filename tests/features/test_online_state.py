@@ -148,8 +148,8 @@ def test_restore_refuses_another_feature_set_or_foreign_bytes() -> None:
         OnlineFeatureEngine.restore(other, snapshot)
     with pytest.raises(SnapshotError, match=r"must be an online-state snapshot .*Got b'PK"):
         OnlineFeatureEngine.restore(FS, b"PK\x03\x04 not a snapshot")
-    with pytest.raises(SnapshotError, match=r"'format' must be 3\. Got 99 instead"):
-        OnlineFeatureEngine.restore(FS, snapshot.replace(b'"format": 3', b'"format": 99', 1))
+    with pytest.raises(SnapshotError, match=r"'format' must be 4\. Got 99 instead"):
+        OnlineFeatureEngine.restore(FS, snapshot.replace(b'"format": 4', b'"format": 99', 1))
 
 
 def test_rebuild_from_the_event_log_equals_processing_the_stream(tmp_path: Path) -> None:

@@ -31,7 +31,8 @@ from collections import deque
 from math import sqrt
 from typing import Any, cast
 
-__all__ = ["FAR", "Column", "Entry", "FeatureRead", "KeyState", "add", "read", "rebuild_extremes", "remove", "set_due"]
+__all__ = ["COUNT_MATCHED", "FAR", "TIME_SINCE_MATCHED", "Column", "Entry", "FeatureRead", "KeyState", "add", "read",
+           "rebuild_extremes", "remove", "set_due"]
 
 #: ``(placement_us, event_time_us, event_id, value_0, value_1, ...)``
 Entry = tuple[Any, ...]
@@ -48,6 +49,9 @@ FIRST_COLUMN = 3  # entry[3] is the first value
 FAR = 1 << 62  # a ``due`` that never comes: nothing in the window, nothing waiting to join
 
 COUNT, SUM, MEAN, STD, MIN, MAX, COUNT_DISTINCT, LAST, TIME_SINCE_LAST = range(9)
+#: a filtered count and time_since_last in a group of several filters: read the column of the filter
+#: (``True`` or the event time when the event matched, else null): its non-null count, its latest value
+COUNT_MATCHED, TIME_SINCE_MATCHED = 9, 10
 
 
 class KeyState:
@@ -221,6 +225,18 @@ def read(columns: tuple[Column, ...], reads: tuple[FeatureRead, ...], ks: KeySta
                     v = ents[i][pos]
                     if v is not None:
                         out[idx] = v
+                        break
+        elif code == COUNT_MATCHED:
+            out[idx] = ks.nn[c]
+        elif code == TIME_SINCE_MATCHED:
+            out[idx] = None
+            if ks.nn[c]:
+                pos = columns[c][0]
+                ents = ks.ents
+                for i in range(ks.we - 1, ks.ws - 1, -1):
+                    v = ents[i][pos]
+                    if v is not None:
+                        out[idx] = (t - v) / 1_000_000
                         break
         else:  # TIME_SINCE_LAST
             out[idx] = (t - ks.ents[ks.we - 1][0]) / 1_000_000 if ks.we > ks.ws else None

@@ -57,7 +57,8 @@ Group = WindowGroup | FirstSeenGroup
 Plan = tuple[tuple[Group, bool], ...]
 Step = Callable[[Mapping[str, Any], int, str, list[Any]], None]
 _MAGIC = b"FINRISK-ONLINE-STATE\n"
-_FORMAT = 3  # 2: KeyState gained ``due``; 3: windows of one group share entries (``sibs``)
+_FORMAT = 4  # 2: KeyState gained ``due``; 3: windows of one group share entries (``sibs``);
+# 4: groups that differ only by filter share entries (a filter per column)
 _NEVER = -(1 << 62)
 _SWEEP_BUDGET = 8  # keys checked for expiry per in-order event
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -144,12 +145,14 @@ class OnlineFeatureEngine:
         self._names = feature_set.names
         index = {name: i for i, name in enumerate(self._names)}
         self._groups: list[Group] = []
-        # groups that differ only by window share one entry list per key (one WindowGroup, several windows)
+        # groups that differ only by window share one entry list per key (one WindowGroup, several windows);
+        # event-time window groups that differ only by filter too (the filter becomes a column's, see WindowGroup)
         merged: dict[Any, list[WindowFeature]] = {}
         for features in feature_set.groups().values():
             first = features[0]
-            key = (first.agg is Aggregation.FIRST_SEEN, *first.group_key[:3], first.lag_us, first.time_field,
-                   first.include_current)
+            by_filter = first.agg is Aggregation.FIRST_SEEN or first.time_field not in (None, "event_time")
+            key = (first.agg is Aggregation.FIRST_SEEN, *first.group_key[:2],
+                   first.group_key[2] if by_filter else "", first.lag_us, first.time_field, first.include_current)
             merged.setdefault(key, []).extend(features)
         for features in merged.values():
             cls = FirstSeenGroup if features[0].agg is Aggregation.FIRST_SEEN else WindowGroup
