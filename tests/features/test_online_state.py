@@ -222,3 +222,57 @@ def test_state_is_cheap_for_the_collector_and_alike_on_both_construction_paths()
     count_only.values({"event_id": "e1", "event_type": "login", "customer_id": "c1", "event_time": T0})
     (ks,) = count_only._groups[0].states.values()
     assert all(t is tuple for _, t in _containers(ks))
+
+
+#: features of one key and event type that differ only by filter: one group, a filter per column
+BY_FILTER = features("""\
+  n: {key: customer_id, events: transaction, agg: count, window: 1h}
+  pay_n: {key: customer_id, events: transaction, filter: "txn_type == 'payment'", agg: count, window: 1h}
+  pay_since: {key: customer_id, events: transaction, filter: "txn_type == 'payment'", agg: time_since_last,
+              window: 2h}
+  tr_sum: {key: customer_id, events: transaction, filter: "txn_type == 'transfer'", agg: sum, field: amount,
+           window: 1h}
+  tr_max: {key: customer_id, events: transaction, filter: "txn_type == 'transfer'", agg: max, field: amount,
+           window: 2h}
+  tr_city: {key: customer_id, events: transaction, filter: "txn_type == 'transfer'", agg: last, field: city,
+            window: 2h}
+  big_cities: {key: customer_id, events: transaction, filter: "amount >= 50", agg: count_distinct, field: city,
+               window: 2h}
+  all_mean: {key: customer_id, events: transaction, agg: mean, field: amount, window: 2h}
+""")
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("arrival", [False, True])
+def test_features_differing_by_filter_share_a_group_and_equal_the_reference(seed: int, arrival: bool) -> None:
+    stream = random_stream(seed, 200)
+    if arrival:
+        stream = shuffle_locally(stream, seed)
+    expected = reference_values(BY_FILTER, stream, arrival_order=True)
+    engine = OnlineFeatureEngine(BY_FILTER, allowed_lateness_us=24 * 3_600_000_000)
+    (group,) = engine._groups
+    assert len(group.filters) == 3 and group.always
+    for i, (event, want) in enumerate(zip(stream, expected, strict=True)):
+        got = engine.process(event)
+        bad = {k: (got[k], want[k]) for k in BY_FILTER.names if not same(got[k], want[k]) and not same(want[k], got[k])}
+        assert not bad, f"event {i} {event['event_id']}: {bad}"
+    restored = OnlineFeatureEngine.restore(BY_FILTER, engine.snapshot())
+    later = random_stream(seed + 100, 20)
+    later = [{**e, "event_time": e["event_time"] + timedelta(hours=5)} for e in later]
+    assert [restored.values(e) for e in later] == [engine.values(e) for e in later]
+
+
+def test_only_filtered_features_keep_only_matching_events() -> None:
+    fs = features("""\
+  pay_n: {key: customer_id, events: transaction, filter: "txn_type == 'payment'", agg: count, window: 1h}
+  tr_n: {key: customer_id, events: transaction, filter: "txn_type == 'transfer'", agg: count, window: 1h}
+""")
+    engine = OnlineFeatureEngine(fs)
+    base = {"event_type": "transaction", "customer_id": "c1", "account_id": "a", "amount": 1.0}
+    for i, kind in enumerate(["payment", "withdrawal", "transfer", "withdrawal", "payment"]):
+        engine.values({**base, "event_id": f"e{i}", "txn_type": kind, "event_time": T0 + timedelta(minutes=i)})
+    (group,) = engine._groups
+    assert not group.always
+    assert len(group.states["c1"].ents) == 3  # the withdrawals matched no filter: not kept
+    assert engine.values({**base, "event_id": "e9", "txn_type": "payment", "event_time": T0 + timedelta(minutes=9)}) \
+        == [2, 1]
