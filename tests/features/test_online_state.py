@@ -276,3 +276,17 @@ def test_only_filtered_features_keep_only_matching_events() -> None:
     assert len(group.states["c1"].ents) == 3  # the withdrawals matched no filter: not kept
     assert engine.values({**base, "event_id": "e9", "txn_type": "payment", "event_time": T0 + timedelta(minutes=9)}) \
         == [2, 1]
+
+
+def test_filters_share_a_group_only_where_no_window_sees_more_entries() -> None:
+    fs = features("""\
+  all_24h: {key: customer_id, events: login, agg: count, window: 24h}
+  failed_1h: {key: customer_id, events: login, filter: "not success", agg: count, window: 1h}
+  ok_24h: {key: customer_id, events: login, filter: success, agg: count, window: 24h}
+  pay_1h: {key: customer_id, events: transaction, filter: "txn_type == 'payment'", agg: count, window: 1h}
+  pay_24h: {key: customer_id, events: transaction, filter: "txn_type == 'payment'", agg: count, window: 24h}
+  tr_1h: {key: customer_id, events: transaction, filter: "txn_type == 'transfer'", agg: count, window: 1h}
+""")
+    shapes = sorted(sorted(f.name for f in g.features) for g in OnlineFeatureEngine(fs)._groups)
+    # a 1-hour window over every login, or a 24-hour one over transfers, would move on events it never saw
+    assert shapes == [["all_24h", "ok_24h"], ["failed_1h"], ["pay_1h", "pay_24h"], ["tr_1h"]]
