@@ -1,7 +1,10 @@
 """State groups of the online engine: one per-key window store shared by the features of a group.
 
 Features with the same key fields, events, filter, lag, time field and include_current read one
-:class:`WindowGroup` (one :class:`Window` per distinct window length, sharing the entries); its
+:class:`WindowGroup` (one :class:`Window` per distinct window length, sharing the entries), and so do
+event-time features that differ only by filter where the engine merges them (each filter then a
+column's: the value, or ``True`` / the event time for a count / time_since_last, null where the
+event does not match; every aggregation skips nulls); its
 :class:`~finrisk.features.online._online_state.KeyState` per entity keeps the entries that a query
 within the allowed lateness could still need (placement after ``now - lag - window - lateness``)
 and running aggregates over the window at ``now``. ``first_seen`` features (no window) share a

@@ -22,7 +22,7 @@ The garbage collector walks every list and object of the state on a full collect
 milliseconds of a service's stalls, a sixth of a replay's time): an aggregate that no column of the
 state uses (sums of a count-only window, extremes of a sum) is therefore an immutable tuple, never
 written, instead of a list of zeros or None; the distinct-value dicts sit in a tuple (a dict of
-strings and numbers is not tracked by the collector). Together about 3x fewer tracked objects.
+strings and numbers is not tracked by the collector). On the demo set: 2.5x fewer tracked objects.
 """
 
 from __future__ import annotations
