@@ -148,8 +148,8 @@ def test_restore_refuses_another_feature_set_or_foreign_bytes() -> None:
         OnlineFeatureEngine.restore(other, snapshot)
     with pytest.raises(SnapshotError, match=r"must be an online-state snapshot .*Got b'PK"):
         OnlineFeatureEngine.restore(FS, b"PK\x03\x04 not a snapshot")
-    with pytest.raises(SnapshotError, match=r"'format' must be 3\. Got 99 instead"):
-        OnlineFeatureEngine.restore(FS, snapshot.replace(b'"format": 3', b'"format": 99', 1))
+    with pytest.raises(SnapshotError, match=r"'format' must be 4\. Got 99 instead"):
+        OnlineFeatureEngine.restore(FS, snapshot.replace(b'"format": 4', b'"format": 99', 1))
 
 
 def test_rebuild_from_the_event_log_equals_processing_the_stream(tmp_path: Path) -> None:
@@ -190,3 +190,103 @@ def test_derived_errors_name_the_parameter_and_value() -> None:
         compute_derived("median", [1, 2])
     with pytest.raises(ValueError, match=r"'inputs' .* must hold 3 values for zscore\. Got 2 instead"):
         compute_derived("zscore", [1, 2])
+
+
+def _containers(ks: Any) -> list[tuple[str, type]]:
+    return [(name, type(getattr(ks, name))) for name in ("nn", "s1", "s2", "mins", "maxs", "dist")]
+
+
+def test_state_is_cheap_for_the_collector_and_alike_on_both_construction_paths() -> None:
+    """Aggregates no column uses are immutable tuples (nothing for the garbage collector to walk), the
+    ones written are lists; the generated step and ``KeyState`` (late events, snapshots) build the same."""
+    engine = OnlineFeatureEngine(FS)
+    for e in random_stream(5, 200):
+        engine.values(e)
+    checked = 0
+    for group in engine._groups:
+        for ks in getattr(group, "states", {}).values():
+            if not hasattr(ks, "sibs"):
+                continue
+            for sub, fresh, win in zip((*ks.sibs, ks), (*(g := group.new_state(0)).sibs, g), group.windows,
+                                       strict=True):
+                assert _containers(sub) == _containers(fresh)
+                cols = win.columns
+                assert isinstance(sub.s1, list) == any(c[1] for c in cols)
+                assert isinstance(sub.s2, list) == any(c[2] for c in cols)
+                assert isinstance(sub.nn, list) == any(c[6] for c in cols)
+                assert isinstance(sub.dist, tuple)
+                checked += 1
+    assert checked > 4
+    # a count-only window keeps no list at all besides its entries
+    count_only = OnlineFeatureEngine(features("  n: {key: customer_id, events: login, agg: count, window: 1h}\n"))
+    count_only.values({"event_id": "e1", "event_type": "login", "customer_id": "c1", "event_time": T0})
+    (ks,) = count_only._groups[0].states.values()
+    assert all(t is tuple for _, t in _containers(ks))
+
+
+#: features of one key and event type that differ only by filter: one group, a filter per column
+BY_FILTER = features("""\
+  n: {key: customer_id, events: transaction, agg: count, window: 1h}
+  pay_n: {key: customer_id, events: transaction, filter: "txn_type == 'payment'", agg: count, window: 1h}
+  pay_since: {key: customer_id, events: transaction, filter: "txn_type == 'payment'", agg: time_since_last,
+              window: 2h}
+  tr_sum: {key: customer_id, events: transaction, filter: "txn_type == 'transfer'", agg: sum, field: amount,
+           window: 1h}
+  tr_max: {key: customer_id, events: transaction, filter: "txn_type == 'transfer'", agg: max, field: amount,
+           window: 2h}
+  tr_city: {key: customer_id, events: transaction, filter: "txn_type == 'transfer'", agg: last, field: city,
+            window: 2h}
+  big_cities: {key: customer_id, events: transaction, filter: "amount >= 50", agg: count_distinct, field: city,
+               window: 2h}
+  all_mean: {key: customer_id, events: transaction, agg: mean, field: amount, window: 2h}
+""")
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("arrival", [False, True])
+def test_features_differing_by_filter_share_a_group_and_equal_the_reference(seed: int, arrival: bool) -> None:
+    stream = random_stream(seed, 200)
+    if arrival:
+        stream = shuffle_locally(stream, seed)
+    expected = reference_values(BY_FILTER, stream, arrival_order=True)
+    engine = OnlineFeatureEngine(BY_FILTER, allowed_lateness_us=24 * 3_600_000_000)
+    (group,) = engine._groups
+    assert len(group.filters) == 3 and group.always
+    for i, (event, want) in enumerate(zip(stream, expected, strict=True)):
+        got = engine.process(event)
+        bad = {k: (got[k], want[k]) for k in BY_FILTER.names if not same(got[k], want[k]) and not same(want[k], got[k])}
+        assert not bad, f"event {i} {event['event_id']}: {bad}"
+    restored = OnlineFeatureEngine.restore(BY_FILTER, engine.snapshot())
+    later = random_stream(seed + 100, 20)
+    later = [{**e, "event_time": e["event_time"] + timedelta(hours=5)} for e in later]
+    assert [restored.values(e) for e in later] == [engine.values(e) for e in later]
+
+
+def test_only_filtered_features_keep_only_matching_events() -> None:
+    fs = features("""\
+  pay_n: {key: customer_id, events: transaction, filter: "txn_type == 'payment'", agg: count, window: 1h}
+  tr_n: {key: customer_id, events: transaction, filter: "txn_type == 'transfer'", agg: count, window: 1h}
+""")
+    engine = OnlineFeatureEngine(fs)
+    base = {"event_type": "transaction", "customer_id": "c1", "account_id": "a", "amount": 1.0}
+    for i, kind in enumerate(["payment", "withdrawal", "transfer", "withdrawal", "payment"]):
+        engine.values({**base, "event_id": f"e{i}", "txn_type": kind, "event_time": T0 + timedelta(minutes=i)})
+    (group,) = engine._groups
+    assert not group.always
+    assert len(group.states["c1"].ents) == 3  # the withdrawals matched no filter: not kept
+    assert engine.values({**base, "event_id": "e9", "txn_type": "payment", "event_time": T0 + timedelta(minutes=9)}) \
+        == [2, 1]
+
+
+def test_filters_share_a_group_only_where_no_window_sees_more_entries() -> None:
+    fs = features("""\
+  all_24h: {key: customer_id, events: login, agg: count, window: 24h}
+  failed_1h: {key: customer_id, events: login, filter: "not success", agg: count, window: 1h}
+  ok_24h: {key: customer_id, events: login, filter: success, agg: count, window: 24h}
+  pay_1h: {key: customer_id, events: transaction, filter: "txn_type == 'payment'", agg: count, window: 1h}
+  pay_24h: {key: customer_id, events: transaction, filter: "txn_type == 'payment'", agg: count, window: 24h}
+  tr_1h: {key: customer_id, events: transaction, filter: "txn_type == 'transfer'", agg: count, window: 1h}
+""")
+    shapes = sorted(sorted(f.name for f in g.features) for g in OnlineFeatureEngine(fs)._groups)
+    # a 1-hour window over every login, or a 24-hour one over transfers, would move on events it never saw
+    assert shapes == [["all_24h", "ok_24h"], ["failed_1h"], ["pay_1h", "pay_24h"], ["tr_1h"]]

@@ -101,6 +101,10 @@ _READS = {
     st.LAST: ["if ks.nn[{c}]:", "    v = ks.ents[ks.we - 1][{pos}]",
               "    out[{i}] = last(ks, {c}, {pos}) if v is None else v", "else:", "    out[{i}] = None"],
     st.TIME_SINCE_LAST: ["out[{i}] = (t - ks.ents[ks.we - 1][0]) / 1_000_000 if ks.we > ks.ws else None"],
+    st.COUNT_MATCHED: ["out[{i}] = ks.nn[{c}]"],
+    st.TIME_SINCE_MATCHED: ["if ks.nn[{c}]:", "    v = ks.ents[ks.we - 1][{pos}]",
+                            "    out[{i}] = (t - (last(ks, {c}, {pos}) if v is None else v)) / 1_000_000",
+                            "else:", "    out[{i}] = None"],
 }
 
 
@@ -114,6 +118,20 @@ def _last(ks: st.KeyState, c: int, pos: int) -> Any:
     return None
 
 
+def _count_once(lines: list[str]) -> list[str]:
+    """``lines`` without an ``n = ...`` that repeats the latest one (a mean and a std of one column
+    read its count once; only these reads assign ``n``)."""
+    kept: list[str] = []
+    n_line = ""
+    for line in lines:
+        if line.startswith("n = "):
+            if line == n_line:
+                continue
+            n_line = line
+        kept.append(line)
+    return kept
+
+
 def _indent(lines: list[str], by: int) -> list[str]:
     return [" " * by + line for line in lines]
 
@@ -123,9 +141,11 @@ def _on(var: str, lines: list[str]) -> list[str]:
     return lines if var == "ks" else [_KS.sub(var, line) for line in lines]
 
 
-def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "", values: bool = True) -> list[str]:
+def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "", values: bool = True,
+                 flags: dict[str, str] | None = None) -> list[str]:
     """Statements (``key`` already set and not null) for one window group, names prefixed by ``p``;
     ``ent``: a local holding the event's entry (groups with the same value fields share one tuple);
+    ``flags``: the local holding each column filter's outcome, by filter text (see :func:`compile_plan`);
     ``values`` false: update only (no reads; the windows still slide, so the state stays identical).
 
     The longest window's state is ``ks``; the shorter windows' (``ks.sibs``) are ``ks0``, ``ks1``, ...
@@ -141,8 +161,9 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "
         w = f"{p}w{j}_"
         ns.update({f"{w}columns": win.columns, f"{w}slide": win.slide})
         if values:
-            reads += _on(var, [line.format(i=i, c=c, pos=win.columns[c][0] if c >= 0 else 0, p=w)
-                               for i, code, c in win.reads for line in _READS[code]])
+            lines = [line.format(i=i, c=c, pos=win.columns[c][0] if c >= 0 else 0, p=w)
+                     for i, code, c in win.reads for line in _READS[code]]
+            reads += _on(var, _count_once(lines))
         # the window moves only at its due (see KeyState): until then its aggregates hold as they are
         slides += [f"if t >= {var}.due:", f"    {w}slide({var}, t)"]  # the longest (trimming) one last
     unpack = [f"({', '.join(names[:-1])},) = ks.sibs"] if len(wins) > 1 else []
@@ -161,13 +182,16 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "
         insert = ["ks.ents.append(ent)"]
         for win, var in zip(wins, names, strict=True):
             if group.lag_us == 0:
-                insert += _on(var, [*_add_lines(win, win.fields), "ks.we += 1", "ks.now = t",
+                insert += _on(var, [*_add_lines(win, win.fields, flags, group.filters), "ks.we += 1", "ks.now = t",
                                     f"if ks.due > t + {win.window_us}:", f"    ks.due = t + {win.window_us}"])
             else:
                 insert += _on(var, [f"if ks.due > t + {group.lag_us}:", f"    ks.due = t + {group.lag_us}"])
-        feeds = [f"ent = {ent or _entry_source(group.fields)}", *get,
+        feeds = [f"ent = {ent or _entry_source(group.fields, flags, group.filters)}", *get,
                  "if ks is None:", *_indent(_new_state(group, p), 4), *moved,
                  *([*insert, *reads] if group.include_current else [*reads, *insert])]
+        if group.filters and not group.always:  # kept when it matches any column's filter
+            matched = " or ".join(_flag(flags, flt) for flt in group.filters)
+            return [f"if {matched}:", *_indent(feeds, 4), "else:", *_indent(read_only, 4)]
         flt = filter_source(group.filter) if group.filter is not None else None
         if group.filter is None:
             return feeds
@@ -187,9 +211,24 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "
     return lines + _indent(body, 4)
 
 
-def _entry_source(fields: Sequence[str]) -> str:
+def _flag(flags: dict[str, str] | None, flt: Filter) -> str:
+    """The local holding whether the event matches the column filter ``flt`` (set by the step)."""
+    assert flags is not None and flt.text in flags, "compile_plan computes every column filter first"
+    return flags[flt.text]
+
+
+def _value_source(src: tuple[str | None, int | None], flags: dict[str, str] | None,
+                  filters: Sequence[Filter]) -> str:
+    """The entry value of one column: the field (or ``True``, or the event time) where its filter matches."""
+    name, n = src
+    value = "True" if name is None else "t" if name.startswith("@") else _get(name)
+    return value if n is None else f"({value} if {_flag(flags, filters[n])} else None)"
+
+
+def _entry_source(fields: Sequence[tuple[str | None, int | None]], flags: dict[str, str] | None = None,
+                  filters: Sequence[Filter] = ()) -> str:
     """The entry of an in-order event placed at its event time: ``(t, t, eid, value, ...)``."""
-    return f"(t, t, eid{''.join(f', {_get(f)}' for f in fields)})"
+    return f"(t, t, eid{''.join(f', {_value_source(f, flags, filters)}' for f in fields)})"
 
 
 def _new_state(group: Any, p: str) -> list[str]:
@@ -203,38 +242,61 @@ def _new_state(group: Any, p: str) -> list[str]:
         cols = win.columns
         lines += _on(var, [
             "ks = new(KeyState)", "ks.ents = ents", "ks.ws = ks.we = 0", "ks.now = t", "ks.due = FAR",
-            f"ks.nn = [{', '.join('0' for _ in cols)}]", "ks.s1 = ks.nn[:]", "ks.s2 = ks.nn[:]",
-            f"ks.mins = [{', '.join(ext[c[3]] for c in cols)}]", f"ks.maxs = [{', '.join(ext[c[4]] for c in cols)}]",
-            f"ks.dist = [{', '.join('{}' if c[5] else 'None' for c in cols)}]", "ks.dirty = False"])
+            f"ks.nn = {_display(['0' for _ in cols], any(c[6] for c in cols))}",
+            f"ks.s1 = {_display(['0' for _ in cols], any(c[1] for c in cols))}",
+            f"ks.s2 = {_display(['0' for _ in cols], any(c[2] for c in cols))}",
+            f"ks.mins = {_display([ext[c[3]] for c in cols], any(c[3] for c in cols))}",
+            f"ks.maxs = {_display([ext[c[4]] for c in cols], any(c[4] for c in cols))}",
+            f"ks.dist = {_display(['{}' if c[5] else 'None' for c in cols], False)}", "ks.dirty = False"])
         if var != "ks":
             lines.append(f"{var}.sibs = ()")
     sibs = ", ".join(names[:-1])
     return [*lines, f"ks.sibs = ({sibs},)" if sibs else "ks.sibs = ()", f"{p}states[key] = ks"]
 
 
-def _add_lines(group: Any, values: Sequence[str] = ()) -> list[str]:
+def _display(items: list[str], mutable: bool) -> str:
+    """A list display, or a tuple one for an aggregate no column writes (as :class:`KeyState` builds it;
+    a tuple of literals is a constant of the generated code: nothing to allocate or to collect)."""
+    if mutable:
+        return f"[{', '.join(items)}]"
+    return f"({', '.join(items)},)" if items else "()"
+
+
+def _add_lines(group: Any, values: Sequence[tuple[str | None, int | None]] = (),
+               flags: dict[str, str] | None = None, filters: Sequence[Filter] = ()) -> list[str]:
     """:func:`~finrisk.features._online_state.add` unrolled for the group's columns (entry at the window end);
-    ``values``: the event fields of the entry's values (default: read from ``ent``), whose scaled
-    sums the step computes once for every window that adds them (see :func:`compile_plan`)."""
+    ``values``: the sources of the entry's values (default: read from ``ent``), whose scaled
+    sums the step computes once for every window that adds them (see :func:`compile_plan`). A field
+    read by the step (a local ``f_<name>`` there) and its scaled sum are used in place, not copied to
+    ``v`` and ``x`` first: fewer interpreter operations per window that adds the event."""
     lines: list[str] = []
     for c, (pos, sums, squares, minimum, maximum, distinct, counts) in enumerate(group.columns):
-        lines += [f"v = {_get(values[c]) if values else f'ent[{pos}]'}", "if v is not None:"]
+        name = values[c][0] if values else None
+        field = name if name is not None and not name.startswith("@") and _IDENT.match(name) else None
+        direct = field is not None and values[c][1] is None
+        v = _get(values[c][0] or "") if direct else "v"
+        if not direct:
+            lines.append(f"v = {_value_source(values[c], flags, filters) if values else f'ent[{pos}]'}")
+        lines.append(f"if {v} is not None:")
         if counts:
             lines.append(f"    ks.nn[{c}] += 1")
         elif not (sums or distinct or minimum or maximum):
             lines.append("    pass")
         if sums:
-            scaled = f"event.scaled({values[c]!r})" if values and _IDENT.match(values[c]) else "int(v * SCALE)"
-            lines += [f"    x = {scaled}", f"    ks.s1[{c}] += x"]
+            # not null, a filtered column's value is its field's: the step's scaled field serves it too
+            x = f"event.scaled({field!r})" if field is not None else "x"
+            if field is None:
+                lines.append("    x = int(v * SCALE)")
+            lines.append(f"    ks.s1[{c}] += {x}")
             if squares:
-                lines.append(f"    ks.s2[{c}] += x * x")
+                lines.append(f"    ks.s2[{c}] += {x} * {x}")
         if distinct:
-            lines += [f"    d = ks.dist[{c}]", "    d[v] = d.get(v, 0) + 1"]
+            lines += [f"    d = ks.dist[{c}]", f"    d[{v}] = d.get({v}, 0) + 1"]
         if minimum or maximum:
             lines.append("    if not ks.dirty:")
-            for flag, name, op in ((maximum, "maxs", "<="), (minimum, "mins", ">=")):
+            for flag, agg, op in ((maximum, "maxs", "<="), (minimum, "mins", ">=")):
                 if flag:
-                    lines += [f"        dq = ks.{name}[{c}]", f"        while dq and dq[-1][{pos}] {op} v:",
+                    lines += [f"        dq = ks.{agg}[{c}]", f"        while dq and dq[-1][{pos}] {op} {v}:",
                               "            dq.pop()", "        dq.append(ent)"]
     return lines
 
@@ -378,12 +440,23 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
     lines = ["def step(event, t, eid, out):", "    pass"]
     # one entry tuple per event and set of value fields, shared by the groups it feeds (less to allocate
     # and to keep: the tuples are immutable and each group's deques compare them by identity)
-    entries: dict[tuple[str, ...], str] = {}
+    entries: dict[Any, str] = {(): "e_now"}  # ``(t, t, eid)``, also the first_seen entry
+    lines.append("    e_now = (t, t, eid)")
+    # each column filter (groups whose features have different filters) is evaluated once, into ``m<n>``
+    flags: dict[str, str] = {}
     for group, own in plan:
-        if own and isinstance(group, WindowGroup) and group.time_field is None and group.fields not in entries:
-            entries[group.fields] = name = f"e{len(entries)}"
-            lines.append(f"    {name} = {_entry_source(group.fields)}")
-    lines.append("    e_now = (t, t, eid)")  # the entry of first_seen groups
+        if own and isinstance(group, WindowGroup) and group.time_field is None:
+            for flt in group.filters:
+                if flt.text not in flags:
+                    flags[flt.text] = name = f"m{len(flags)}"
+                    ns[f"{name}_matches"] = flt.matches
+                    lines.append(f"    {name} = {filter_source(flt) or f'{name}_matches(event)'}")
+    for group, own in plan:
+        if own and isinstance(group, WindowGroup) and group.time_field is None:
+            shape = tuple((name, None if n is None else group.filters[n].text) for name, n in group.fields)
+            if shape not in entries:
+                entries[shape] = name = f"e{len(entries)}"
+                lines.append(f"    {name} = {_entry_source(group.fields, flags, group.filters)}")
     for key, members in by_key.items():
         if any(not _IDENT.match(k) for k in key):
             raise ValueError(f"The 'key' of a feature must be field names. Got {key!r} instead.")
@@ -391,7 +464,8 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
         for n, group, own in members:
             p = f"g{n}_"
             if isinstance(group, WindowGroup):
-                block += _indent(_window_body(group, own, p, ns, entries.get(group.fields, ""), values), 8)
+                shape = tuple((name, None if n is None else group.filters[n].text) for name, n in group.fields)
+                block += _indent(_window_body(group, own, p, ns, entries.get(shape, ""), values, flags), 8)
             elif group.time_field is None:
                 block += _indent(_first_seen_body(group, own, p, ns, "e_now", values), 8)
             elif own or values:

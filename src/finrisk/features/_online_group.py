@@ -1,7 +1,10 @@
 """State groups of the online engine: one per-key window store shared by the features of a group.
 
 Features with the same key fields, events, filter, lag, time field and include_current read one
-:class:`WindowGroup` (one :class:`Window` per distinct window length, sharing the entries); its
+:class:`WindowGroup` (one :class:`Window` per distinct window length, sharing the entries), and so do
+event-time features that differ only by filter where the engine merges them (each filter then a
+column's: the value, or ``True`` / the event time for a count / time_since_last, null where the
+event does not match; every aggregation skips nulls); its
 :class:`~finrisk.features.online._online_state.KeyState` per entity keeps the entries that a query
 within the allowed lateness could still need (placement after ``now - lag - window - lateness``)
 and running aggregates over the window at ``now``. ``first_seen`` features (no window) share a
@@ -13,12 +16,13 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from finrisk.features._online_codegen import compile_slide
 from finrisk.features._online_state import (
     COUNT,
     COUNT_DISTINCT,
+    COUNT_MATCHED,
     FIRST_COLUMN,
     LAST,
     MAX,
@@ -27,6 +31,7 @@ from finrisk.features._online_state import (
     STD,
     SUM,
     TIME_SINCE_LAST,
+    TIME_SINCE_MATCHED,
     Column,
     Entry,
     FeatureRead,
@@ -36,6 +41,7 @@ from finrisk.features._online_state import (
     remove,
     set_due,
 )
+from finrisk.features.expr import Filter
 from finrisk.features.spec import Aggregation, WindowFeature
 
 __all__ = ["FirstSeenGroup", "Window", "WindowGroup", "to_us"]
@@ -47,6 +53,11 @@ _CODES = {Aggregation.COUNT: COUNT, Aggregation.SUM: SUM, Aggregation.MEAN: MEAN
           Aggregation.LAST: LAST, Aggregation.TIME_SINCE_LAST: TIME_SINCE_LAST}
 _EMPTY = {Aggregation.COUNT: 0, Aggregation.SUM: 0.0, Aggregation.COUNT_DISTINCT: 0}
 Event = Mapping[str, Any]
+#: What one value column of a group holds: ``(field, filter number)``; the field's value, or ``True``
+#: (field None: a filtered count) or the event time (field :data:`TIME`: a filtered time_since_last),
+#: null when the event does not match the group's filter of that number (None: no filter of its own).
+Source = tuple[str | None, int | None]
+TIME = "@event_time"
 
 
 def to_us(value: datetime | str | int) -> int:
@@ -93,6 +104,15 @@ class _Group:
         return self.filter is None or self.filter.matches(event)
 
 
+def _code(f: WindowFeature, src: Source | None) -> int:
+    """The read of ``f``: a count or time_since_last with a column (a filter of its own) reads that column."""
+    if src is not None and f.agg is Aggregation.COUNT:
+        return COUNT_MATCHED
+    if src is not None and f.agg is Aggregation.TIME_SINCE_LAST:
+        return TIME_SINCE_MATCHED
+    return _CODES[f.agg]
+
+
 class Window:
     """One window of a :class:`WindowGroup`: its features' value columns, reads and generated slide.
 
@@ -100,8 +120,9 @@ class Window:
     ``trims``: the group's longest window, whose slide forgets old entries for all of them.
     """
 
-    def __init__(self, features: Sequence[WindowFeature], fields: Sequence[str], index: Mapping[str, int],
-                 lateness_us: int, trims: bool) -> None:
+    def __init__(self, features: Sequence[WindowFeature], sources: Sequence[Source],
+                 source_of: Mapping[str, Source | None], index: Mapping[str, int], lateness_us: int,
+                 trims: bool) -> None:
         first = features[0]
         assert first.window_us is not None
         self.features = tuple(features)
@@ -109,21 +130,24 @@ class Window:
         self.lag_us = first.lag_us
         self.lateness_us = lateness_us
         self.trims = trims
-        needs: dict[str, set[Aggregation]] = {}
+        needs: dict[Source, set[Aggregation]] = {}
         for f in features:
-            if f.field is not None:
-                needs.setdefault(f.field, set()).add(f.agg)
-        own = [name for name in fields if name in needs]
+            src = source_of[f.name]
+            if src is not None:
+                needs.setdefault(src, set()).add(f.agg)
+        own = [src for src in sources if src in needs]
         self.fields = tuple(own)
         self.columns: tuple[Column, ...] = tuple(
-            (FIRST_COLUMN + fields.index(name),
-             bool(needs[name] & {Aggregation.SUM, Aggregation.MEAN, Aggregation.STD}),
-             Aggregation.STD in needs[name], Aggregation.MIN in needs[name], Aggregation.MAX in needs[name],
-             Aggregation.COUNT_DISTINCT in needs[name],
-             bool(needs[name] & {Aggregation.MEAN, Aggregation.STD, Aggregation.LAST}))
-            for name in own)
+            (FIRST_COLUMN + sources.index(src),
+             bool(needs[src] & {Aggregation.SUM, Aggregation.MEAN, Aggregation.STD}),
+             Aggregation.STD in needs[src], Aggregation.MIN in needs[src], Aggregation.MAX in needs[src],
+             Aggregation.COUNT_DISTINCT in needs[src],
+             bool(needs[src] & {Aggregation.MEAN, Aggregation.STD, Aggregation.LAST, Aggregation.COUNT,
+                                Aggregation.TIME_SINCE_LAST}))
+            for src in own)
         self.reads: tuple[FeatureRead, ...] = tuple(
-            (index[f.name], _CODES[f.agg], own.index(f.field) if f.field is not None else -1) for f in features)
+            (index[f.name], _code(f, source_of[f.name]), own.index(src) if (src := source_of[f.name]) else -1)
+            for f in features)
         self.empty = tuple((index[f.name], _EMPTY.get(f.agg)) for f in features)
         self.slide = compile_slide(self)  # advance() for t >= ks.due, generated (the hot path's)
 
@@ -174,17 +198,36 @@ class WindowGroup(_Group):
     def __init__(self, features: Sequence[WindowFeature], index: Mapping[str, int], lateness_us: int) -> None:
         super().__init__(features, index, lateness_us)
         first = features[0]
-        fields: list[str] = []
+        texts = list(dict.fromkeys(f.filter.text if f.filter else "" for f in features))
+        #: the filters of the group's columns when its features have different ones (else the group's
+        #: ``filter`` applies to every entry, as before): an event is kept when it matches any of them
+        #: (always when some feature has none), each column null where its filter does not match
+        self.filters: tuple[Filter, ...] = ()
+        self.always = True
+        if len(texts) > 1:
+            by_text = {f.filter.text: f.filter for f in features if f.filter is not None}
+            self.filters = tuple(by_text[text] for text in texts if text)
+            self.always = "" in texts
+            self.filter = None
+        numbers = {flt.text: n for n, flt in enumerate(self.filters)}
+        source_of: dict[str, Source | None] = {}
         for f in features:
-            if f.field is not None and f.field not in fields:
-                fields.append(f.field)
-        self.fields = tuple(fields)
+            n = numbers.get(f.filter.text) if f.filter is not None else None
+            if f.field is not None:
+                source_of[f.name] = (f.field, n)
+            elif n is not None and f.agg in (Aggregation.COUNT, Aggregation.TIME_SINCE_LAST):
+                source_of[f.name] = (None if f.agg is Aggregation.COUNT else TIME, n)
+            else:
+                source_of[f.name] = None
+        sources = list(dict.fromkeys(src for src in source_of.values() if src is not None))
+        self.fields: tuple[Source, ...] = tuple(sources)
         by_window: dict[int, list[WindowFeature]] = {}
         for f in features:
             assert f.window_us is not None and f.lag_us == first.lag_us
             by_window.setdefault(f.window_us, []).append(f)
         spans = sorted(by_window)
-        self.windows = tuple(Window(by_window[w], fields, index, lateness_us, w == spans[-1]) for w in spans)
+        self.windows = tuple(Window(by_window[w], sources, source_of, index, lateness_us, w == spans[-1])
+                             for w in spans)
         self.window_us = spans[-1]
         self.lag_us = first.lag_us
         self.states: dict[Any, KeyState] = {}
@@ -209,7 +252,14 @@ class WindowGroup(_Group):
             return None
         if not self.fields:
             return (p, t, eid)
-        return (p, t, eid, *[event.get(name) for name in self.fields])
+        if not self.filters:
+            return (p, t, eid, *[event.get(cast(str, name)) for name, _ in self.fields])  # one filter: fields
+        matched = [flt.matches(event) for flt in self.filters]
+        if not (self.always or any(matched)):
+            return None
+        return (p, t, eid, *[None if n is not None and not matched[n] else
+                             True if name is None else t if name == TIME else event.get(name)
+                             for name, n in self.fields])
 
     def advance(self, ks: KeyState, t: int) -> None:
         """Move every window of ``ks`` to end at ``t``: the shorter ones first, then the trimming one."""

@@ -17,15 +17,22 @@ Features that differ only by window share one entry list per key: the state of t
 is the one stored, and ``sibs`` holds the states of the shorter windows (same ``ents`` list, own
 indices and aggregates). Only the longest window forgets old entries, shifting its siblings'
 indices (everything it forgets lies before their windows too).
+
+The garbage collector walks every list and object of the state on a full collection (the tens of
+milliseconds of a service's stalls, a sixth of a replay's time): an aggregate that no column of the
+state uses (sums of a count-only window, extremes of a sum) is therefore an immutable tuple, never
+written, instead of a list of zeros or None; the distinct-value dicts sit in a tuple (a dict of
+strings and numbers is not tracked by the collector). On the demo set: 2.5x fewer tracked objects.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from math import sqrt
-from typing import Any
+from typing import Any, cast
 
-__all__ = ["FAR", "Column", "Entry", "FeatureRead", "KeyState", "add", "read", "rebuild_extremes", "remove", "set_due"]
+__all__ = ["COUNT_MATCHED", "FAR", "TIME_SINCE_MATCHED", "Column", "Entry", "FeatureRead", "KeyState", "add", "read",
+           "rebuild_extremes", "remove", "set_due"]
 
 #: ``(placement_us, event_time_us, event_id, value_0, value_1, ...)``
 Entry = tuple[Any, ...]
@@ -42,6 +49,9 @@ FIRST_COLUMN = 3  # entry[3] is the first value
 FAR = 1 << 62  # a ``due`` that never comes: nothing in the window, nothing waiting to join
 
 COUNT, SUM, MEAN, STD, MIN, MAX, COUNT_DISTINCT, LAST, TIME_SINCE_LAST = range(9)
+#: a filtered count and time_since_last in a group of several filters: read the column of the filter
+#: (``True`` or the event time when the event matched, else null): its non-null count, its latest value
+COUNT_MATCHED, TIME_SINCE_MATCHED = 9, 10
 
 
 class KeyState:
@@ -56,12 +66,13 @@ class KeyState:
         self.now = now
         self.due = FAR
         n = len(columns)
-        self.nn = [0] * n
-        self.s1 = [0] * n
-        self.s2 = [0] * n
-        self.mins: list[deque[Entry] | None] = [deque() if c[3] else None for c in columns]
-        self.maxs: list[deque[Entry] | None] = [deque() if c[4] else None for c in columns]
-        self.dist: list[dict[Any, int] | None] = [{} if c[5] else None for c in columns]
+        # an aggregate no column uses is an immutable tuple, never written (see the module docstring)
+        self.nn: list[int] = [0] * n if any(c[6] for c in columns) else cast(list[int], (0,) * n)
+        self.s1: list[int] = [0] * n if any(c[1] for c in columns) else cast(list[int], (0,) * n)
+        self.s2: list[int] = [0] * n if any(c[2] for c in columns) else cast(list[int], (0,) * n)
+        self.mins: list[deque[Entry] | None] = _extremes(columns, 3)
+        self.maxs: list[deque[Entry] | None] = _extremes(columns, 4)
+        self.dist: tuple[dict[Any, int] | None, ...] = tuple({} if c[5] else None for c in columns)
         self.dirty = False
         self.sibs: tuple[KeyState, ...] = ()
 
@@ -71,6 +82,14 @@ class KeyState:
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         for name, value in zip(self.__slots__, state, strict=True):
             setattr(self, name, value)
+
+
+def _extremes(columns: tuple[Column, ...], flag: int) -> list[deque[Entry] | None]:
+    """The min (``flag`` 3) or max (4) deques: a list when a column keeps one (rebuilt in place after a
+    late insertion), else a tuple of None."""
+    if any(c[flag] for c in columns):
+        return [deque() if c[flag] else None for c in columns]
+    return cast(list[deque[Entry] | None], (None,) * len(columns))
 
 
 def set_due(ks: KeyState, lag_us: int, window_us: int) -> None:
@@ -206,6 +225,18 @@ def read(columns: tuple[Column, ...], reads: tuple[FeatureRead, ...], ks: KeySta
                     v = ents[i][pos]
                     if v is not None:
                         out[idx] = v
+                        break
+        elif code == COUNT_MATCHED:
+            out[idx] = ks.nn[c]
+        elif code == TIME_SINCE_MATCHED:
+            out[idx] = None
+            if ks.nn[c]:
+                pos = columns[c][0]
+                ents = ks.ents
+                for i in range(ks.we - 1, ks.ws - 1, -1):
+                    v = ents[i][pos]
+                    if v is not None:
+                        out[idx] = (t - v) / 1_000_000
                         break
         else:  # TIME_SINCE_LAST
             out[idx] = (t - ks.ents[ks.we - 1][0]) / 1_000_000 if ks.we > ks.ws else None
