@@ -174,6 +174,17 @@ def test_restart_restores_state_and_decisions(tmp_path: Path) -> None:
         assert svc.decide(txn("t4", minute=4)).features["cust_txn_1h"] == 3
 
 
+def test_an_unreadable_snapshot_is_rebuilt_from_the_log_and_said(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    with DecisionService.open(ws) as svc:
+        svc.decide(txn("t1", minute=1))
+    (ws.root / SNAPSHOT_FILE).write_bytes(b"an older format")
+    with caplog.at_level("INFO", logger="finrisk.service"), DecisionService.open(load_workspace(ws.root)) as svc:
+        assert svc.decide(txn("t2", minute=2)).features["cust_txn_1h"] == 1
+    assert any("rebuilding the feature state" in r.getMessage() for r in caplog.records)
+
+
 def test_publish_and_shadow_take_effect_without_restart(service: DecisionService) -> None:
     stricter = RULES.replace("event.amount > 1000", "event.amount > 100")
     service.rulesets.publish("payments", author="ana", message="lower the amount threshold", text=stricter)

@@ -19,8 +19,8 @@ applies the log after it (or rebuilds from the whole log in event-time order), t
 
 from __future__ import annotations
 
-import contextlib
 import gc
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -63,6 +63,7 @@ __all__ = ["DecisionService", "SNAPSHOT_FILE"]
 #: The online feature state saved at a clean stop, relative to the workspace.
 SNAPSHOT_FILE = Path("state") / "online.snapshot"
 _COMMIT_TIMEOUT_S = 30.0
+_log = logging.getLogger("finrisk.service")
 
 Progress = Callable[[int, int], None]
 
@@ -418,8 +419,11 @@ def _load_features(workspace: Workspace, log: EmbeddedEventLog, progress: Progre
     path = workspace.root / SNAPSHOT_FILE
     engine: OnlineFeatureEngine | None = None
     if path.is_file():
-        with contextlib.suppress(SnapshotError):  # other declarations or format: rebuild instead
+        try:
             engine = OnlineFeatureEngine.restore(feature_set, path.read_bytes())
+        except SnapshotError as exc:  # other declarations or an older format: rebuild instead, and say why
+            _log.info("feature snapshot not used; rebuilding the feature state from the event log",
+                      extra={"fields": {"reason": str(exc)}})
     if engine is None or engine.allowed_lateness_us != lateness_us:
         # In event-time order, not arrival order: a bulk-loaded log holds one event type after another.
         engine = OnlineFeatureEngine(feature_set, allowed_lateness_us=lateness_us)
