@@ -81,7 +81,7 @@ def serve(
     host = host or str(getattr(service_settings, "host", "127.0.0.1"))
     port = port if port is not None else int(getattr(service_settings, "port", 8000))
     admin_key = os.environ.get(ADMIN_KEY_ENV) or None
-    handler = configure_logging()
+    handler = configure_logging(buffer_access_s=0.05)  # access lines: one write per 50 ms, not per request
     # uvicorn's own errors ("Exception in ASGI application") go through the same JSON formatter, which
     # keeps the exception type and drops its text and traceback (they may quote an event).
     uvicorn_log = logging.getLogger("uvicorn")
