@@ -102,6 +102,7 @@ def test_an_unexpected_error_is_a_bare_500_logged_by_type_and_route(
 
 def test_served_access_lines_are_written_in_batches_and_none_is_lost() -> None:
     stream = io.StringIO()
+    saved = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
     handler = configure_logging(stream=stream, buffer_access_s=0.02)
     access = logging.getLogger("finrisk.api.access")
     try:
@@ -125,3 +126,4 @@ def test_served_access_lines_are_written_in_batches_and_none_is_lost() -> None:
             access.removeHandler(h)
             h.close()
         access.propagate = True
+        logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved

@@ -90,8 +90,9 @@ def configure_logging(*, level: int = logging.INFO, stream: IO[str] | None = Non
                       buffer_access_s: float | None = None) -> logging.Handler:
     """Send every ``finrisk`` logger to ``stream`` (stderr) as JSON lines; returns the handler.
 
-    ``buffer_access_s``: write the access lines from a thread of their own at this interval
-    (:class:`BufferedStreamHandler`) instead of one write per request.
+    ``buffer_access_s`` (``finrisk serve``): write the access lines from a thread of their own at
+    this interval (:class:`BufferedStreamHandler`) instead of one write per request, and stop
+    gathering the record attributes the JSON lines never show.
     """
     target = stream if stream is not None else sys.stderr
     handler = logging.StreamHandler(target)
@@ -109,6 +110,10 @@ def configure_logging(*, level: int = logging.INFO, stream: IO[str] | None = Non
     root.propagate = False
     access.propagate = buffer_access_s is None
     if buffer_access_s is not None:
+        # What no line here uses, not gathered per record (logging's documented "Optimization"):
+        # the caller's file and line (a walk up the stack), thread, process and process names.
+        logging._srcfile = None
+        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
         buffered = BufferedStreamHandler(target, buffer_access_s)
         buffered.setFormatter(JsonFormatter())
         access.addHandler(buffered)

@@ -21,6 +21,7 @@ import typer
 import uvicorn
 
 from finrisk.api.app import create_app
+from finrisk.api.coalescing import CoalescingHttpToolsProtocol
 from finrisk.api.deps import ServiceHolder
 from finrisk.api.heap import freeze_loaded_state
 from finrisk.api.logging import configure_logging
@@ -72,6 +73,8 @@ def serve(
     port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port (0 picks a free one; default: "
                                              "[service] port).")] = None,
     access_log: Annotated[bool, typer.Option(help="One JSON line per request on stderr.")] = True,
+    coalesce_writes: Annotated[bool, typer.Option(hidden=True, help="One socket write per response "
+                                                  "(off only to compare).")] = True,
 ) -> None:
     """Serve the decision API for a workspace (keys: 'finrisk keys create', or FINRISK_API_KEY)."""
     with user_errors():
@@ -99,7 +102,8 @@ def serve(
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     base_url = f"http://{shown}:{bound_port}"
-    config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=10,
+    http: Any = CoalescingHttpToolsProtocol if coalesce_writes else "auto"
+    config = uvicorn.Config(app, http=http, log_config=None, access_log=False, timeout_graceful_shutdown=10,
                             backlog=2048, server_header=False,
                             proxy_headers=False)  # no client addresses are used: skip the per-request rewrite
     server = uvicorn.Server(config)
