@@ -234,6 +234,8 @@ def main() -> None:
     parser.add_argument("--no-peer", action="store_true", help="skip the bare-uvicorn peer")
     parser.add_argument("--access-log", action="store_true",
                         help="keep the server's access log on (as plain `finrisk serve` does; lines go to a file)")
+    parser.add_argument("--serve-arg", action="append", default=[],
+                        help="extra option for `finrisk serve` (e.g. --serve-arg=--no-coalesce-writes), to compare")
     args = parser.parse_args()
     seconds = args.seconds if args.seconds is not None else (10.0 if args.quick else 60.0)
     total = int(args.rate * seconds)
@@ -246,8 +248,9 @@ def main() -> None:
         key = secrets.token_urlsafe(24)
         env = {**os.environ, "FINRISK_API_KEY": key}
         log = tmp / "serve.log"
-        proc, host, port = _start([sys.executable, "-m", "finrisk.cli.main", "serve", "-w", str(ws.root),
-                                   "--port", "0", "--access-log" if args.access_log else "--no-access-log"], env, log)
+        serve = [sys.executable, "-m", "finrisk.cli.main", "serve", "-w", str(ws.root), "--port", "0",
+                 "--access-log" if args.access_log else "--no-access-log", *args.serve_arg]
+        proc, host, port = _start(serve, env, log)
         try:
             _wait_healthy(host, port, proc)
             requests = [_request(host, port, key, orjson.dumps(e)) for e in events]
@@ -279,6 +282,7 @@ def main() -> None:
             "connections": args.connections,
             "durability": ws.settings.store.durability,
             "access_log": args.access_log,
+            "serve_args": args.serve_arg,
             "rules": "demo",
             "cpus": os.cpu_count(),
             "load_avg_1m": round(os.getloadavg()[0], 2),

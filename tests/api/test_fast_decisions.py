@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -115,3 +117,39 @@ def test_the_fast_answer_is_the_logged_decision_and_is_counted(
     big = by_path[True].post("/v1/decisions", content=b'{"event_id": "' + b"x" * (2 << 20) + b'"}',
                              headers={**headers, "content-type": "application/json"})
     assert big.status_code == 413 and big.json()["error"] == "PayloadTooLargeError"
+
+
+def test_chunked_bodies_are_limited_and_read_whole(clients: tuple[dict[bool, TestClient], dict[Role, str]]) -> None:
+    by_path, role_keys = clients
+    headers = {"X-API-Key": role_keys[Role.SERVICE], "content-type": "application/json"}
+
+    def pieces(body: bytes, size: int) -> Iterator[bytes]:  # no Content-Length: sent chunked
+        for start in range(0, len(body), size):
+            yield body[start:start + size]
+
+    for fast in (True, False):
+        big = by_path[fast].post("/v1/decisions", content=pieces(b" " * (2 << 20), 1 << 16),
+                                 headers={"X-API-Key": "not even a key", "content-type": "application/json"})
+        assert big.status_code == 413, fast  # refused by size before the key is looked at, as a declared one
+        body = orjson.dumps(txn(f"chunked-{fast}", amount=12.5))
+        answer = by_path[fast].post("/v1/decisions", content=pieces(body, 7), headers=headers)
+        assert answer.status_code == 200, answer.text
+        stored = by_path[fast].get(f"/v1/decisions/{answer.json()['decision_id']}", headers=headers)
+        assert stored.status_code == 200 and stored.content == answer.content
+
+
+def test_the_fast_path_writes_one_access_line(clients: tuple[dict[bool, TestClient], dict[Role, str]],
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    by_path, role_keys = clients
+    with caplog.at_level(logging.INFO, logger="finrisk.api.access"):
+        ok = by_path[True].post("/v1/decisions", json=txn("logged-1", customer="Private-Person-9"),
+                                headers={"X-API-Key": role_keys[Role.SERVICE]})
+        refused = by_path[True].post("/v1/decisions", json=txn("logged-2"),
+                                     headers={"X-API-Key": role_keys[Role.ANALYST]})
+    lines = [r.fields for r in caplog.records if r.name == "finrisk.api.access"]  # type: ignore[attr-defined]
+    assert len(lines) == 2
+    assert lines[0]["status"] == 200 and lines[0]["route"] == "/v1/decisions" and lines[0]["method"] == "POST"
+    assert lines[0]["decision_id"] == ok.json()["decision_id"] and lines[0]["action"] == ok.json()["action"]
+    assert lines[0]["key_id"] == role_keys[Role.SERVICE].split("_")[1] and lines[0]["latency_ms"] >= 0
+    assert lines[1]["status"] == refused.status_code == 403 and "action" not in lines[1]
+    assert "Private-Person-9" not in str(lines) and "amount" not in str(lines)  # no event data

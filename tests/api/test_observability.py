@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from finrisk.api import Role
-from finrisk.api.logging import configure_logging
+from finrisk.api.logging import BufferedStreamHandler, configure_logging
 from finrisk.api.metrics import ApiMetrics
 from finrisk.decisions.model import Decision, ShadowVerdict
 
@@ -97,3 +98,32 @@ def test_an_unexpected_error_is_a_bare_500_logged_by_type_and_route(
     logged = log_lines.getvalue()
     assert '"error":"RuntimeError","route":"/v1/lists/{name}/entries/{value}"' in logged
     assert "13800138000" not in logged
+
+
+def test_served_access_lines_are_written_in_batches_and_none_is_lost() -> None:
+    stream = io.StringIO()
+    saved = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
+    handler = configure_logging(stream=stream, buffer_access_s=0.02)
+    access = logging.getLogger("finrisk.api.access")
+    try:
+        buffered = [h for h in access.handlers if isinstance(h, BufferedStreamHandler)]
+        assert len(buffered) == 1 and not access.propagate  # not written twice
+        for i in range(500):
+            access.info("request", extra={"fields": {"status": 200, "n": i}})
+        logging.getLogger("finrisk.other").warning("plain")  # other loggers: written at once
+        assert '"msg":"plain"' in stream.getvalue()
+        deadline = time.monotonic() + 5
+        while stream.getvalue().count('"logger":"finrisk.api.access"') < 500 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the handler's own thread writes them
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+        assert [line["n"] for line in lines if line["logger"] == "finrisk.api.access"] == list(range(500))
+        access.info("request", extra={"fields": {"status": 200, "n": "last"}})
+        buffered[0].close()  # at shutdown (logging.shutdown) what is buffered is written
+        assert stream.getvalue().splitlines()[-1].endswith('"n":"last"}')
+    finally:
+        logging.getLogger("finrisk").removeHandler(handler)
+        for h in list(access.handlers):
+            access.removeHandler(h)
+            h.close()
+        access.propagate = True
+        logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved

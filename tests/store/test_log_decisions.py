@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 
 import pytest
 
-from finrisk.decisions.writer import GroupCommitWriter
+from finrisk.decisions.writer import CommitTicket, GroupCommitWriter, committed
 from finrisk.errors import StoreError
 from finrisk.store import EmbeddedEventLog
 from finrisk.store.log import AppendStatus
@@ -78,3 +80,37 @@ def test_group_commit_writer_reports_a_failed_batch_to_every_caller(log: Embedde
     ok = writer.submit(make_txn("t2"))  # the writer goes on after a failed batch
     assert ok.result(timeout=30).status is AppendStatus.STORED
     writer.close()
+
+
+def test_commit_tickets_wake_threads_and_event_loops_once_resolved(log: EmbeddedEventLog,
+                                                                   make_txn: MakeTxn) -> None:
+    idle = CommitTicket(threading.Lock())  # never submitted: nothing will resolve it
+    with pytest.raises(TimeoutError):
+        idle.result(timeout=0.01)
+
+    async def gives_up() -> None:
+        await committed(idle, 0.05)
+
+    with pytest.raises(StoreError, match="longer than"):
+        asyncio.run(gives_up())
+
+    writer = GroupCommitWriter(log)
+    try:
+        async def many() -> list[str]:  # waiters on one loop, woken together per batch
+            tickets = [writer.submit(make_txn(f"w{i}"), (f"dw{i}", b"{}")) for i in range(200)]
+            results = await asyncio.gather(*(committed(t, 30.0) for t in tickets))
+            return [r.event_id for r in results]
+
+        assert asyncio.run(many()) == [f"w{i}" for i in range(200)]
+        late = writer.submit(make_txn("late-cb"))
+        seen: list[str] = []
+        late.add_done_callback(lambda t: seen.append(t.result().event_id))
+        assert late.result(timeout=30).event_id == "late-cb"
+        deadline = time.monotonic() + 5
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert seen == ["late-cb"]
+        late.add_done_callback(lambda t: seen.append("again"))  # already done: called at once
+        assert seen == ["late-cb", "again"]
+    finally:
+        writer.close()

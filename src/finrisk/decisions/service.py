@@ -24,8 +24,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,7 @@ from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, ModelScorer,
 from finrisk.decisions.live_rules import RuleSetWatcher
 from finrisk.decisions.model import Decision, IngestResult
 from finrisk.decisions.profiles import ProfileStore
-from finrisk.decisions.writer import GroupCommitWriter, committed
+from finrisk.decisions.writer import CommitTicket, GroupCommitWriter, committed
 from finrisk.errors import (
     EventConflictError,
     FinriskError,
@@ -92,7 +90,7 @@ class DecisionService:
         self.profiles = profiles
         self._validator = EventValidator(workspace.event_types)
         self._lock = threading.Lock()
-        self._pending: dict[str, tuple[str, Future[Any], Decision | None]] = {}
+        self._pending: dict[str, tuple[str, CommitTicket, Decision | None]] = {}
         self._started = time.time()
         self.decisions_made = 0
         self.ruleset_name = ruleset_name
@@ -287,17 +285,20 @@ class DecisionService:
         a retry meanwhile waits for that commit instead of deciding the event a second time.
         """
         if step.own:
-            step.future.add_done_callback(lambda _: self._forget(step.eid))
+            if step.future.done():  # the usual case: no callback to build
+                self._forget(step.eid)
+            else:
+                step.future.add_done_callback(lambda _: self._forget(step.eid))
 
     def _forget(self, eid: str) -> None:
         with self._lock:
             self._pending.pop(eid, None)
 
     @staticmethod
-    def _wait(future: Future[Any]) -> None:
+    def _wait(future: CommitTicket) -> None:
         try:
             result = future.result(timeout=_COMMIT_TIMEOUT_S)
-        except FutureTimeout:
+        except TimeoutError:
             raise StoreError(f"event log: the commit took longer than {_COMMIT_TIMEOUT_S:.0f} s") from None
         _check(result)
 
@@ -322,7 +323,7 @@ class DecisionService:
         never stop the others.
         """
         rejected: list[dict[str, Any]] = []
-        fresh: list[tuple[str, Future[Any]]] = []
+        fresh: list[tuple[str, CommitTicket]] = []
         duplicates = 0
         events = []
         for i, body in enumerate(bodies):
@@ -375,7 +376,7 @@ class _Commit:
     """An event's place in a group commit: the future to wait for and the decision it will make durable."""
 
     eid: str
-    future: Future[Any]
+    future: CommitTicket
     decision: Decision | None
     own: bool  # this call made the decision (not a retry racing it)
     body: bytes = b""  # the decision's JSON as logged (when ``own``)
