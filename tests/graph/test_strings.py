@@ -14,7 +14,8 @@ def test_same_codes_and_order_as_pandas_through_table_growth() -> None:
     ids = np.char.add("A", rng.integers(0, 90_000, 300_000).astype("U8"))
     # lengths 0-15, embedded NUL bytes, and a prefix sharing its first 8 bytes with a longer id
     extra = ["", "\x00", "\x00\x00", "abcdefgh", "abcdefgh\x00", "abcdefghijklmno", "é", "A1"]
-    values = pd.Series(pa.chunked_array([pa.array(ids.tolist()), pa.array(extra * 3)]), dtype=pd.ArrowDtype(pa.large_string()))
+    chunks = pa.chunked_array([pa.array(ids.tolist()), pa.array(extra * 3)])
+    values = pd.Series(chunks, dtype=pd.ArrowDtype(pa.large_string()))
     codes, uniques = factorize_strings(values)  # type: ignore[misc]
     expected_codes, expected = pd.factorize(values.astype(object))
     assert np.array_equal(codes, expected_codes)

@@ -21,7 +21,9 @@ IntArray = npt.NDArray[np.int64]
 
 
 @kernel
-def _packed_codes(offsets: npt.NDArray[Any], data: npt.NDArray[np.uint8]) -> tuple[IntArray, IntArray, bool]:  # pragma: no cover - compiled; checked against pandas.factorize
+def _packed_codes(  # pragma: no cover - compiled; checked against pandas.factorize in tests/graph/test_strings.py
+    offsets: npt.NDArray[Any], data: npt.NDArray[np.uint8],
+) -> tuple[IntArray, IntArray, bool]:
     """Codes in first-appearance order and the first position of each distinct string, for strings of at most
     15 bytes: each is packed with its length into two 64-bit words, the exact key of an open-addressing table
     whose slots hold (key, code) side by side, so a lookup is one cache miss. Returns ok=False on a longer one."""
@@ -57,7 +59,7 @@ def _packed_codes(offsets: npt.NDArray[Any], data: npt.NDArray[np.uint8]) -> tup
                 table[at + 1] = w2
                 table[at + 2] = np.uint64(k + 1)
                 first[k] = i
-                c = k
+                c = np.int64(k)
                 k += 1
                 if 2 * k > size:  # keep the table at most half full: double it and re-place every key
                     old = table
