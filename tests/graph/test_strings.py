@@ -22,6 +22,16 @@ def test_same_codes_and_order_as_pandas_through_table_growth() -> None:
     assert uniques.tolist() == list(expected)
 
 
+def test_short_ids_take_the_one_word_table() -> None:
+    rng = np.random.default_rng(4)
+    ids = np.char.add("A", rng.integers(0, 90_000, 300_000).astype("U6")).tolist()
+    values = pd.Series([*ids, "", "\x00", "\x00\x00", "A1\x00", "abcdefg", "é"] * 2, dtype="str")
+    codes, uniques = factorize_strings(values)  # type: ignore[misc]
+    expected_codes, expected = pd.factorize(values.astype(object))
+    assert np.array_equal(codes, expected_codes)
+    assert uniques.tolist() == list(expected)
+
+
 def test_sliced_column_and_pandas_str_dtype() -> None:
     values = pd.Series(["b", "a", "b", "c", "a"], dtype="str").iloc[1:].reset_index(drop=True)
     codes, uniques = factorize_strings(values)  # type: ignore[misc]

