@@ -128,24 +128,55 @@ def _place_by_key(keys: IntArray, items: IntArray, n_keys: int) -> IntArray:  # 
 
 @kernel
 def _radix_order(keys: IntArray, bits: int) -> IntArray:  # pragma: no cover - compiled; checked vs argsort
-    """Stable order of non-negative ``keys`` by least-significant-digit radix sort, 16 bits a pass."""
+    """Stable order of non-negative ``keys`` by least-significant-digit radix sort, 16 bits a pass. The keys
+    travel with the order, so each pass reads them in sequence (reading ``keys[order[i]]`` cost a cache miss
+    per edge: 0.34 -> ~0.2 s CPU at 5 M transfers)."""
     n = len(keys)
     order = np.arange(n)
+    key = keys.copy()
     spare = np.empty(n, dtype=np.int64)
+    spare_key = np.empty(n, dtype=np.int64)
     shift = 0
     while shift < bits:
         start = np.zeros(65537, dtype=np.int64)
         for i in range(n):
-            start[((keys[order[i]] >> shift) & 0xFFFF) + 1] += 1
+            start[((key[i] >> shift) & 0xFFFF) + 1] += 1
         for k in range(65536):
             start[k + 1] += start[k]
         for i in range(n):
-            k = (keys[order[i]] >> shift) & 0xFFFF
+            k = (key[i] >> shift) & 0xFFFF
             spare[start[k]] = order[i]
+            spare_key[start[k]] = key[i]
             start[k] += 1
         order, spare = spare, order
+        key, spare_key = spare_key, key
         shift += 16
     return order
+
+
+@kernel
+def _gather_edges(  # pragma: no cover - compiled; the graph tests check the result
+    order: IntArray, in_input: IntArray, s: Int32Array, d: Int32Array, amt: FloatArray, t: IntArray,
+) -> tuple[Int32Array, Int32Array, FloatArray, IntArray, IntArray]:
+    """The edge columns in ``order`` and the in-order as positions in it, in one pass over the order (four
+    numpy gathers, a scatter and a fifth gather took ~0.45 s CPU at 5 M transfers)."""
+    n = len(order)
+    s2 = np.empty(n, dtype=np.int32)
+    d2 = np.empty(n, dtype=np.int32)
+    a2 = np.empty(n, dtype=np.float64)
+    t2 = np.empty(n, dtype=np.int64)
+    position = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        o = order[i]
+        s2[i] = s[o]
+        d2[i] = d[o]
+        a2[i] = amt[o]
+        t2[i] = t[o]
+        position[o] = i
+    in_order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        in_order[i] = position[in_input[i]]
+    return s2, d2, a2, t2, in_order
 
 
 def time_order(time: IntArray) -> IntArray:
@@ -273,10 +304,7 @@ def build_transfer_graph(
     by_time = time_order(t)
     order = order_by(s, t, by_time=by_time)
     in_input = order_by(d, t, by_time=by_time)  # input rows by (target, time); ties in both by input row
-    position = np.empty(n, dtype=np.int64)
-    position[order] = np.arange(n, dtype=np.int64)
-    in_order = position[in_input]
-    s, d, amt, t = s[order], d[order], amt[order], t[order]
+    s, d, amt, t, in_order = _gather_edges(order, in_input, s, d, amt, t)
     out_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
     np.cumsum(np.bincount(s, minlength=n_nodes), out=out_ptr[1:])
     in_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
