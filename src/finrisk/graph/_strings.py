@@ -147,9 +147,10 @@ def _arrow_strings(values: pd.Series) -> pa.Array | None:
     return chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
 
 
-def factorize_strings(values: pd.Series) -> tuple[IntArray, npt.NDArray[Any]] | None:
-    """``pandas.factorize`` of an Arrow string column (codes, distinct values as Python strings), or None when
-    ``values`` is not one (callers fall back to ``pandas.factorize``)."""
+def factorize_strings(values: pd.Series, *, objects: bool = True) -> tuple[IntArray, Any] | None:
+    """``pandas.factorize`` of an Arrow string column (codes, distinct values as an object array of Python
+    strings, or with ``objects=False`` as the column's own Arrow-backed array, which makes no Python objects),
+    or None when ``values`` is not one (callers fall back to ``pandas.factorize``)."""
     arr = _arrow_strings(values)
     if arr is None:
         return None
@@ -165,5 +166,7 @@ def factorize_strings(values: pd.Series) -> tuple[IntArray, npt.NDArray[Any]] | 
         codes, first, ok = _packed_codes(offsets, data)
         if not ok:
             return None
+    if not objects:
+        return codes, values.iloc[first].array
     uniques = arr.take(pa.array(first)).to_numpy(zero_copy_only=False)
     return codes, np.asarray(uniques, dtype=object)

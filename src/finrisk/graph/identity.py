@@ -29,7 +29,7 @@ class IdentifierTable:
     numbered together). Tuples are made only when asked for: making all 3 M of them took 0.8 s of the rings
     step at 1 M accounts, which needs only the kinds. Indexes like the object array of tuples it replaces."""
 
-    def __init__(self, kinds: Sequence[str], values: Sequence[npt.NDArray[Any]]) -> None:
+    def __init__(self, kinds: Sequence[str], values: Sequence[Any]) -> None:
         self.kinds = tuple(kinds)
         self._values = list(values)
         self.starts = np.cumsum([0, *(len(v) for v in self._values)]).astype(np.int64)
@@ -45,7 +45,7 @@ class IdentifierTable:
         if not 0 <= position < len(self):
             raise IndexError(position)
         kind = int(np.searchsorted(self.starts, position, side="right")) - 1
-        return self.kinds[kind], self._values[kind][position - self.starts[kind]]
+        return self.kinds[kind], self._values[kind][int(position - self.starts[kind])]
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, (int, np.integer)):
@@ -119,9 +119,10 @@ class IdentityGraph:
 _Block = tuple[int, IntArray, str, pd.Series]  # (table number, account codes local to it, kind, values)
 
 
-def _factorize(values: pd.Series) -> tuple[IntArray, npt.NDArray[Any]]:
-    """Codes and distinct values (objects) in first-appearance order; short Arrow strings by the compiled table."""
-    fast = factorize_strings(values.reset_index(drop=True))
+def _factorize(values: pd.Series, *, objects: bool = True) -> tuple[IntArray, Any]:
+    """Codes and distinct values in first-appearance order; short Arrow strings by the compiled table (their
+    distinct values left as Arrow strings when ``objects`` is false: identifier values, read only on demand)."""
+    fast = factorize_strings(values.reset_index(drop=True), objects=objects)
     if fast is not None:
         return fast
     codes, found = pd.factorize(values)
@@ -177,12 +178,12 @@ def _assemble(
     link_acc_parts: list[IntArray] = []
     link_id_parts: list[IntArray] = []
     kinds = list(dict.fromkeys(b[2] for b in blocks))
-    id_values: list[npt.NDArray[Any]] = []
+    id_values: list[Any] = []
     n_so_far = 0
     for kind in kinds:
         mine = [b for b in blocks if b[2] == kind]
         values = mine[0][3] if len(mine) == 1 else pd.concat([b[3] for b in mine], ignore_index=True)
-        codes, ids = _factorize(values)
+        codes, ids = _factorize(values, objects=False)
         link_id_parts.append(codes + n_so_far)
         link_acc_parts.append(np.concatenate([remap[b[0]][b[1]] for b in mine]))
         id_values.append(ids)
