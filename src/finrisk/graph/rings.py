@@ -69,7 +69,7 @@ def find_rings(
     member_ring = ring[members]
     bounds = np.zeros(n_rings + 1, dtype=np.int64)
     np.cumsum(sizes[chosen], out=bounds[1:])
-    is_bad = pd.Index(ig.accounts).isin(list(set(bad))) if len(ig.accounts) else np.zeros(0, dtype=bool)
+    is_bad = pd.Index(ig.accounts, dtype=object).isin(list(set(bad))) if len(ig.accounts) else np.zeros(0, dtype=bool)
     bad_members = np.bincount(member_ring, weights=is_bad[members], minlength=n_rings)
     clock = now if now is not None else int(ig.first_seen.max()) if len(ig.first_seen) else 0
     first = ig.first_seen[members]
