@@ -1,8 +1,9 @@
 """The transfer graph: numeric node ids and edge arrays sorted for joins, with scipy.sparse views.
 
-Accounts become dense ``int32`` ids (``pandas.factorize``), and every transfer is one row of parallel numpy
-arrays. Edges are kept sorted by (source, time) so the loop and typology detectors can join paths with
-``searchsorted`` instead of looping in Python, and a second order by (target, time) serves in-edge scans.
+Accounts become dense ``int32`` ids (``pandas.factorize``; short Arrow strings by a compiled table,
+``_strings.factorize_strings``), and every transfer is one row of parallel numpy arrays. Edges are kept
+sorted by (source, time) so the loop and typology detectors can join paths with ``searchsorted`` instead of
+looping in Python, and a second order by (target, time) serves in-edge scans.
 """
 
 from __future__ import annotations
