@@ -76,6 +76,9 @@ def test_packed_sort_and_unique_ints_match_numpy() -> None:
     big = np.array([2**40, 0, 2**40]), np.array([5, 2**40, 1])  # would overflow a packed key: lexsort fallback
     assert order_by(*big).tolist() == np.lexsort((big[1], big[0])).tolist()
     assert unique_ints(key * 7).tolist() == np.unique(key * 7).tolist() and unique_ints(key[:0]).tolist() == []
+    for high in (1, 3_000, 2**40, 2**62):  # the radix path: one to four passes, digits of different widths
+        many = rng.integers(0, high, 200_000)
+        assert np.array_equal(unique_ints(many), np.unique(many))
 
 
 def test_radix_time_order_is_a_stable_argsort() -> None:

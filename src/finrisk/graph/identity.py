@@ -7,7 +7,7 @@ the same text never merge.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +17,55 @@ import pandas as pd
 import scipy.sparse as sp
 
 from finrisk.errors import GraphInputError
+from finrisk.graph._strings import factorize_strings
 from finrisk.graph.build import IntArray, as_epoch_seconds, unique_ints
 
 # Employer is left out by default: colleagues share it by design, so it would tie whole firms into rings.
 DEFAULT_IDENTIFIERS = ("device_id", "phone", "id_number", "card_id", "ip", "address")
+
+
+class IdentifierTable:
+    """``(kind, value)`` of each identifier node, stored as one value array per kind (identifiers of one kind are
+    numbered together). Tuples are made only when asked for: making all 3 M of them took 0.8 s of the rings
+    step at 1 M accounts, which needs only the kinds. Indexes like the object array of tuples it replaces."""
+
+    def __init__(self, kinds: Sequence[str], values: Sequence[Any]) -> None:
+        self.kinds = tuple(kinds)
+        self._values = list(values)
+        self.starts = np.cumsum([0, *(len(v) for v in self._values)]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def kind_codes(self, positions: npt.ArrayLike) -> IntArray:
+        """Index into :attr:`kinds` of each identifier position."""
+        return np.searchsorted(self.starts, np.asarray(positions, dtype=np.int64), side="right") - 1
+
+    def _one(self, position: int) -> tuple[str, Any]:
+        if not 0 <= position < len(self):
+            raise IndexError(position)
+        kind = int(np.searchsorted(self.starts, position, side="right")) - 1
+        return self.kinds[kind], self._values[kind][int(position - self.starts[kind])]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, (int, np.integer)):
+            return self._one(int(key) + len(self) if key < 0 else int(key))
+        positions = np.arange(len(self))[key]
+        out = np.empty(len(positions), dtype=object)
+        out[:] = [self._one(int(i)) for i in positions.tolist()]
+        return out
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        for kind, values in zip(self.kinds, self._values, strict=True):
+            yield from zip(itertools.repeat(kind), values.tolist())
+
+    def tolist(self) -> list[tuple[str, Any]]:
+        return list(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IdentifierTable) and self.tolist() == other.tolist()
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -32,7 +77,7 @@ class IdentityGraph:
     accounts
         Entity id of each account node.
     identifiers
-        ``(kind, value)`` of each identifier node.
+        ``(kind, value)`` of each identifier node (an :class:`IdentifierTable`).
     link_account, link_identifier
         One row per distinct link.
     first_seen
@@ -40,7 +85,7 @@ class IdentityGraph:
     """
 
     accounts: npt.NDArray[Any]
-    identifiers: npt.NDArray[Any]
+    identifiers: IdentifierTable
     link_account: IntArray
     link_identifier: IntArray
     first_seen: IntArray
@@ -65,12 +110,23 @@ class IdentityGraph:
     def link_frame(self, links: npt.ArrayLike) -> pd.DataFrame:
         """Evidence rows for link positions: account, identifier kind (the value may be personal data)."""
         idx = np.asarray(links, dtype=np.int64)
-        kinds = [k for k, _ in self.identifiers[self.link_identifier[idx]].tolist()]
+        names = np.asarray(self.identifiers.kinds, dtype=object)
+        kinds = names[self.identifiers.kind_codes(self.link_identifier[idx])].tolist() if len(idx) else []
         return pd.DataFrame({"account": self.accounts[self.link_account[idx]], "kind": kinds,
                              "identifier": self.link_identifier[idx]})
 
 
 _Block = tuple[int, IntArray, str, pd.Series]  # (table number, account codes local to it, kind, values)
+
+
+def _factorize(values: pd.Series, *, objects: bool = True) -> tuple[IntArray, Any]:
+    """Codes and distinct values in first-appearance order; short Arrow strings by the compiled table (their
+    distinct values left as Arrow strings when ``objects`` is false: identifier values, read only on demand)."""
+    fast = factorize_strings(values.reset_index(drop=True), objects=objects)
+    if fast is not None:
+        return fast
+    codes, found = pd.factorize(values)
+    return codes.astype(np.int64), np.asarray(found, dtype=object)
 
 
 def identity_graph_from_frames(
@@ -88,8 +144,8 @@ def identity_graph_from_frames(
     for number, frame in enumerate(frames):
         if entity not in frame.columns:
             raise GraphInputError(entity, "is a required column of every identity table", "absent")
-        codes, found = pd.factorize(frame[entity])
-        uniques.append(np.asarray(found, dtype=object))
+        codes, found = _factorize(frame[entity])
+        uniques.append(found)
         present = codes >= 0
         everyone = bool(present.all())
         if time in frame.columns:
@@ -112,19 +168,27 @@ def _assemble(
     """Accounts factorised across tables (only the small per-table uniques), identifiers per kind (codes offset
     by kind), repeated links dropped, first-seen time per account."""
     all_uniques = np.concatenate(uniques) if uniques else np.zeros(0, dtype=object)
-    global_codes, accounts = pd.factorize(pd.Series(all_uniques, dtype=object))
+    if len(uniques) == 1:  # one table: its distinct accounts are already numbered in first-appearance order
+        global_codes, accounts = np.arange(len(all_uniques)), all_uniques
+    else:
+        global_codes, found = pd.factorize(pd.Series(all_uniques, dtype=object))
+        accounts = np.asarray(found, dtype=object)
     offsets = np.cumsum([0, *(len(u) for u in uniques)])
     remap = [global_codes[offsets[i]:offsets[i + 1]].astype(np.int64) for i in range(len(uniques))]
     link_acc_parts: list[IntArray] = []
     link_id_parts: list[IntArray] = []
-    identifiers: list[tuple[str, str]] = []
-    for kind in dict.fromkeys(b[2] for b in blocks):
+    kinds = list(dict.fromkeys(b[2] for b in blocks))
+    id_values: list[Any] = []
+    n_so_far = 0
+    for kind in kinds:
         mine = [b for b in blocks if b[2] == kind]
         values = mine[0][3] if len(mine) == 1 else pd.concat([b[3] for b in mine], ignore_index=True)
-        codes, ids = pd.factorize(values)
-        link_id_parts.append(codes.astype(np.int64) + len(identifiers))
+        codes, ids = _factorize(values, objects=False)
+        link_id_parts.append(codes + n_so_far)
         link_acc_parts.append(np.concatenate([remap[b[0]][b[1]] for b in mine]))
-        identifiers.extend(zip(itertools.repeat(kind), ids.tolist()))
+        id_values.append(ids)
+        n_so_far += len(ids)
+    identifiers = IdentifierTable(kinds, id_values)
     link_id = np.concatenate(link_id_parts) if link_id_parts else np.zeros(0, np.int64)
     link_acc = np.concatenate(link_acc_parts) if link_acc_parts else np.zeros(0, np.int64)
     n_ids = max(len(identifiers), 1)
@@ -133,12 +197,13 @@ def _assemble(
     if seen:
         who = np.concatenate([remap[number][codes] for number, codes, _ in seen])
         when = np.concatenate([t for _, _, t in seen])
-        if len(who):
-            earliest = pd.Series(when).groupby(who).min()
-            first[earliest.index.to_numpy()] = earliest.to_numpy(np.int64)
-    id_array = np.empty(len(identifiers), dtype=object)
-    id_array[:] = identifiers
-    return IdentityGraph(accounts=np.asarray(accounts, dtype=object), identifiers=id_array,
+        if len(who):  # earliest time per account (ufunc.at: 0.02 s for 1 M rows where a groupby took 0.09 s)
+            never = np.iinfo(np.int64).max
+            earliest = np.full(len(accounts), never, dtype=np.int64)
+            np.minimum.at(earliest, who, when)
+            seen_at = earliest != never
+            first[seen_at] = earliest[seen_at]
+    return IdentityGraph(accounts=np.asarray(accounts, dtype=object), identifiers=identifiers,
                          link_account=unique_keys // n_ids, link_identifier=unique_keys % n_ids, first_seen=first)
 
 
