@@ -284,9 +284,15 @@ def scorecards_text(feature_set: str = "demo") -> str:
     return resources.files("finrisk.scoring").joinpath("demo_scorecards.yaml").read_text("utf-8")
 
 
-def demo_rules_text() -> str:
-    """The YAML of the demo rule set (what ``finrisk init`` writes as ``rules.yaml``)."""
-    return resources.files("finrisk.rules").joinpath("demo_rules.yaml").read_text("utf-8")
+#: The rule set ``finrisk init --features NAME`` writes: rules read features, so each feature set has its own.
+RULE_SETS = {"demo": "demo_rules.yaml", "handbook": "handbook_rules.yaml"}
+
+
+def demo_rules_text(feature_set: str = "demo") -> str:
+    """The YAML of the rule set that matches a packaged feature set (what ``finrisk init`` writes as ``rules.yaml``)."""
+    if feature_set not in RULE_SETS:
+        raise WorkspaceError(f"features: expected one of {', '.join(RULE_SETS)}, got {feature_set!r}")
+    return resources.files("finrisk.rules").joinpath(RULE_SETS[feature_set]).read_text("utf-8")
 
 
 #: The lists the demo rules read (``finrisk init`` writes this as ``lists.yaml``).
@@ -328,7 +334,7 @@ def init_workspace(path: Path | str, *, name: str | None = None, force: bool = F
         features_file.write_text(features_text, encoding="utf-8")
     rules_file = root / RULES_FILE
     if not rules_file.exists() or force:
-        rules_file.write_text(demo_rules_text(), encoding="utf-8")
+        rules_file.write_text(demo_rules_text(features), encoding="utf-8")
     lists_file = root / LISTS_FILE
     if not lists_file.exists() or force:
         lists_file.write_text(DEMO_LISTS, encoding="utf-8")

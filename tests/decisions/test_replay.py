@@ -208,3 +208,25 @@ def test_features_read_by_rules_have_the_values_of_the_whole_set(workspace: Work
             assert part == {k: full[k] for k in part}, e["event_id"]
             compared += 1
     assert compared > 1000
+
+
+def test_replay_of_handbook_data_whose_labels_carry_no_pattern(tmp_path: Path) -> None:
+    """The handbook loader's labels have a fraud scenario, not a pattern: replay must still read them."""
+    csv = tmp_path / "handbook.csv"
+    rows = ["TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_FRAUD,TX_FRAUD_SCENARIO"]
+    for i in range(6):
+        fraud = int(i == 5)
+        amount = 480.0 if fraud else 20.0 + i
+        rows.append(f"{i},2018-04-0{1 + i} 10:00:00,C{i % 2},T{i % 3},{amount},{fraud},{fraud}")
+    csv.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    ws = init_workspace(tmp_path / "ws", features="handbook")
+    load_path(ws, csv, fraud_known_after=None)
+    ws = load_workspace(ws.root)
+    with Warehouse.open(ws) as wh:
+        events = list(warehouse_events(wh, end=datetime(2018, 5, 1, tzinfo=UTC)))
+    assert [e["label_is_fraud"] for e in events] == [0, 0, 0, 0, 0, 1]
+    assert {e["label_pattern"] for e in events} == {None}
+    result = CliRunner().invoke(app, ["replay", "-w", str(ws.root), "--rules", str(ws.root / "rules.yaml"),
+                                       "--from", "2018-04-01", "--to", "2018-04-30"])
+    assert result.exit_code == 0, result.output
+    assert "large_amount" in result.output and "Traceback" not in result.output

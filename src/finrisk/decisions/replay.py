@@ -159,14 +159,18 @@ def warehouse_events(warehouse: Warehouse, *, end: datetime, batch: int = 50_000
     """
     parts = []
     fields: dict[str, tuple[str, ...]] = {}
-    for et in warehouse.registry:
-        fields[et.name] = (*et.field_names, *_LABELS)
-        parts.append(f'SELECT e.*, l.label_is_fraud, l.label_pattern FROM "events_{et.name}" e LEFT JOIN '
-                     f'(SELECT event_id, {", ".join(_LABELS)} FROM "labels_{et.name}") l USING (event_id) '
-                     f"WHERE e.event_time < $end")
-    sql = f"SELECT * FROM ({' UNION ALL BY NAME '.join(parts)}) ORDER BY event_time, event_id"
     con = warehouse.connect()
     try:
+        for et in warehouse.registry:
+            fields[et.name] = (*et.field_names, *_LABELS)
+            # Label columns are those the loaded labels carry: the simulator's have a pattern, the handbook's
+            # loader writes a fraud scenario instead; a missing one is null rather than a binder error.
+            have = {row[0] for row in con.sql(f'DESCRIBE "labels_{et.name}"').fetchall()}
+            labels = ", ".join(name if name in have else f"NULL AS {name}" for name in _LABELS)
+            parts.append(f'SELECT e.*, l.label_is_fraud, l.label_pattern FROM "events_{et.name}" e LEFT JOIN '
+                         f'(SELECT event_id, {labels} FROM "labels_{et.name}") l USING (event_id) '
+                         f"WHERE e.event_time < $end")
+        sql = f"SELECT * FROM ({' UNION ALL BY NAME '.join(parts)}) ORDER BY event_time, event_id"
         for record_batch in con.sql(sql, params={"end": end}).to_arrow_reader(batch):
             yield from _batch_events(record_batch, fields)
     finally:
