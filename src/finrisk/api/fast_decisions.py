@@ -21,14 +21,15 @@ import logging
 import time
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from finrisk.api.auth import Authenticator, Permission, authorize
 from finrisk.api.deps import ServiceHolder, ready_service
-from finrisk.api.errors import error_response, problem_response
+from finrisk.api.errors import error_response
 from finrisk.api.json_body import is_json_media_type, parse_json_object, unsupported_media_type
 from finrisk.api.logging import ACCESS_LOGGER
 from finrisk.api.metrics import ApiMetrics
+from finrisk.api.middleware import BodyTooLarge, declared_within, read_body, too_large_response
 from finrisk.api.schemas.decisions import EventIn
 
 __all__ = ["DECISIONS_PATH", "FastDecisions"]
@@ -42,10 +43,6 @@ class _Route:
     """What the error handler reads from ``scope["route"]``: the route template."""
 
     path = DECISIONS_PATH
-
-
-class _TooLarge(Exception):
-    """The body is over the limit: 413, as :class:`~finrisk.api.middleware.BodyLimitMiddleware` answers."""
 
 
 class FastDecisions:
@@ -80,22 +77,21 @@ class FastDecisions:
                         length = value
                 raw: bytes | None = None
                 if length is None:  # chunked: counted as it arrives, refused before anything else
-                    raw = await _read_body(receive, self.max_body_bytes)
-                elif not _declared_within(length, self.max_body_bytes):
-                    raise _TooLarge
+                    raw = await read_body(receive, self.max_body_bytes)
+                elif not declared_within(length, self.max_body_bytes):
+                    raise BodyTooLarge
                 key_id = authorize(self.authenticator, key, Permission.DECIDE).key_id
                 service = ready_service(self.services)
                 if not is_json_media_type(content_type):  # before reading: refused whatever its size
                     raise unsupported_media_type(content_type)
                 if raw is None:
-                    raw = await _read_body(receive, None)
+                    raw = await read_body(receive, None)
                 event = parse_json_object(content_type, raw, EventIn)
                 decision, answer = await service.decide_json_async(event)  # the logged bytes: serialised once
                 self.metrics.observe_decision(decision)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a problem answer, as in FastAPI
-                if isinstance(exc, _TooLarge):
-                    response = problem_response(413, f"request body is over the limit of {self.max_body_bytes} "
-                                                f"bytes for {DECISIONS_PATH}", error="PayloadTooLargeError")
+                if isinstance(exc, BodyTooLarge):
+                    response = too_large_response(DECISIONS_PATH, self.max_body_bytes)
                 else:
                     response = error_response(exc, scope)
                 await response(scope, receive, send)
@@ -118,35 +114,3 @@ class FastDecisions:
                     fields["action"] = action
                     fields["decision_id"] = decision_id
                 _access_log.info("request", extra={"fields": fields})
-
-
-def _declared_within(length: bytes, limit: int) -> bool:
-    try:
-        return int(length) <= limit
-    except ValueError:
-        return False
-
-
-async def _read_body(receive: Receive, limit: int | None) -> bytes:
-    message: Message = await receive()
-    if message["type"] != "http.request":  # the client went away
-        return b""
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):  # the usual case: the whole body in one message
-        if limit is not None and len(body) > limit:
-            raise _TooLarge
-        return body
-    chunks = [body]
-    size = len(body)
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if limit is not None and size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)

@@ -6,15 +6,61 @@ import logging
 import time
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from finrisk.api.errors import problem_response
 from finrisk.api.logging import ACCESS_LOGGER
 from finrisk.api.metrics import ApiMetrics
 
-__all__ = ["AccessMiddleware", "BodyLimitMiddleware"]
+__all__ = ["AccessMiddleware", "BodyLimitMiddleware", "BodyTooLarge", "declared_within", "read_body",
+           "too_large_response"]
 
 access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+class BodyTooLarge(Exception):
+    """A request body is over its limit (answered 413 by :func:`too_large_response`)."""
+
+
+def too_large_response(path: str, limit: int) -> Response:
+    return problem_response(413, f"request body is over the limit of {limit} bytes for {path}",
+                            error="PayloadTooLargeError")
+
+
+def declared_within(length: bytes, limit: int) -> bool:
+    """Whether a ``Content-Length`` header value is a number no larger than ``limit`` (garbage is not)."""
+    try:
+        return int(length) <= limit
+    except ValueError:
+        return False
+
+
+async def read_body(receive: Receive, limit: int | None) -> bytes:
+    """The whole request body, raising :class:`BodyTooLarge` once more than ``limit`` bytes have come;
+    what came before the client went away if it did."""
+    message: Message = await receive()
+    if message["type"] != "http.request":  # the client went away
+        return b""
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):  # the usual case: the whole body in one message
+        if limit is not None and len(body) > limit:
+            raise BodyTooLarge
+        return body
+    chunks = [body]
+    size = len(body)
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
 
 class BodyLimitMiddleware:
@@ -37,10 +83,7 @@ class BodyLimitMiddleware:
         return self.default
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = problem_response(
-            413, f"request body is over the limit of {limit} bytes for {scope['path']}", error="PayloadTooLargeError"
-        )
-        await response(scope, receive, send)
+        await too_large_response(scope["path"], limit)(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
@@ -53,31 +96,16 @@ class BodyLimitMiddleware:
                 length = value
                 break
         if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
-                declared = limit + 1
-            if declared > limit:
+            if not declared_within(length, limit):
                 await self._refuse(scope, receive, send, limit)
                 return
             await self.app(scope, receive, send)
             return
-        # No length declared (chunked): buffer up to the limit, then replay.
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await self._refuse(scope, receive, send, limit)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        try:  # no length declared (chunked): buffer up to the limit, then replay
+            body = await read_body(receive, limit)
+        except BodyTooLarge:
+            await self._refuse(scope, receive, send, limit)
+            return
         replayed = False
 
         async def replay() -> Message:

@@ -38,7 +38,7 @@ from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, workspace_ru
 from finrisk.decisions.profiles import ProfileStore
 from finrisk.events.validate import format_timestamp
 from finrisk.features.online import OnlineFeatureEngine
-from finrisk.features.spec import DerivedFeature, FeatureSet
+from finrisk.features.spec import FeatureSet
 from finrisk.rules import CompiledRuleSet, ListLookup, RuleSet, RuleSetResult
 from finrisk.scoring.registered import migrate_legacy_scorecards
 from finrisk.store.warehouse import Warehouse
@@ -389,18 +389,7 @@ def features_read_by(rulesets: Sequence[CompiledRuleSet], feature_set: FeatureSe
     whole set; what replay saves is the state and arithmetic of features nothing reads (7 of the
     demo's 47 features). Replay's report reads rule verdicts only, never the feature values.
     """
-    by_name = {f.name: f for f in feature_set}
-    needed: set[str] = set()
-    todo = [name for rs in rulesets for name in rs.references.get("features", ())]
-    while todo:
-        name = todo.pop()
-        if name in needed or name not in by_name:
-            continue
-        needed.add(name)
-        feature = by_name[name]
-        if isinstance(feature, DerivedFeature):
-            todo.extend(feature.inputs)  # feature names among them; event fields are skipped above
-    return FeatureSet(tuple(f for f in feature_set if f.name in needed))
+    return feature_set.subset(name for rs in rulesets for name in rs.references.get("features", ()))
 
 
 def _rule_scope(rule: Any) -> frozenset[str] | None:

@@ -36,7 +36,7 @@ Derived features combine other features and fields of ``e`` (see :class:`Derived
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -209,6 +209,22 @@ class FeatureSet:
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    def subset(self, names: Iterable[str]) -> FeatureSet:
+        """The features ``names`` and every feature they read, in declaration (dependency) order; names that
+        are not features (event fields among a derived feature's inputs, unknown names) are skipped."""
+        by_name = {f.name: f for f in self.features}
+        needed: set[str] = set()
+        stack = list(names)
+        while stack:
+            name = stack.pop()
+            if name in needed or name not in by_name:
+                continue
+            needed.add(name)
+            feature = by_name[name]
+            if isinstance(feature, DerivedFeature):
+                stack.extend(feature.inputs)
+        return FeatureSet(tuple(f for f in self.features if f.name in needed))
 
     @property
     def window_features(self) -> list[WindowFeature]:

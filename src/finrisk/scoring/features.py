@@ -21,7 +21,7 @@ import pyarrow as pa
 from finrisk.config import Workspace
 from finrisk.errors import QueryError
 from finrisk.features.offline import build_features
-from finrisk.features.spec import DerivedFeature, FeatureSet
+from finrisk.features.spec import FeatureSet
 
 __all__ = ["close_names", "feature_subset", "point_in_time_features"]
 
@@ -33,18 +33,7 @@ def close_names(name: str, known: Sequence[str], n: int = 5) -> list[str]:
 
 def feature_subset(feature_set: FeatureSet, names: Sequence[str]) -> FeatureSet:
     """The features ``names`` and every feature they read, in declaration (dependency) order."""
-    by_name = {f.name: f for f in feature_set}
-    needed: set[str] = set()
-    stack = list(names)
-    while stack:
-        name = stack.pop()
-        if name in needed or name not in by_name:
-            continue
-        needed.add(name)
-        feature = by_name[name]
-        if isinstance(feature, DerivedFeature):
-            stack.extend(feature.inputs)
-    return FeatureSet(tuple(f for f in feature_set if f.name in needed))
+    return feature_set.subset(names)
 
 
 def _quote(name: str) -> str:
