@@ -31,6 +31,7 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FIELD_GET = re.compile(r"event\.get\('([A-Za-z_][A-Za-z0-9_]*)'\)")
 _SCALED = re.compile(r"event\.scaled\('([A-Za-z_][A-Za-z0-9_]*)'\)")
 _KS = re.compile(r"\bks\b")
+_OUT = re.compile(r"\bout\[(\d+)\]")
 _CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
@@ -391,13 +392,16 @@ _INLINE = {
 }
 
 
-def _derived_lines(derived: Derived, ns: dict[str, Any]) -> list[str]:
-    """Statements computing every derived feature, in declaration order, into ``out``."""
+def _derived_lines(derived: Derived, ns: dict[str, Any], direct: bool = False) -> list[str]:
+    """Statements computing every derived feature, in declaration order, into ``out``; ``direct``: the
+    inputs are used where they are (in a step, where ``out[i]`` and the fields become locals), not
+    copied to ``a0``, ``a1``, ... first."""
     lines: list[str] = []
     for n, (idx, fn, sources) in enumerate(derived):
         args = [f"out[{s}]" if is_feature else _get(s) for is_feature, s in sources]
-        names = [f"a{j}" for j in range(len(args))]
-        lines += [f"{name} = {arg}" for name, arg in zip(names, args, strict=True)]
+        names = args if direct else [f"a{j}" for j in range(len(args))]
+        if not direct:
+            lines += [f"{name} = {arg}" for name, arg in zip(names, args, strict=True)]
         missing = " or ".join(f"{name} is None" for name in names)
         template = _INLINE.get(fn)
         if template is None:
@@ -419,13 +423,18 @@ def compile_derived(derived: Derived) -> Callable[[Any, list[Any]], None]:
 
 
 def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived = (), *,
-                 values: bool = True) -> Callable[[Any, int, str, list[Any]], None]:
-    """One function running every group of ``plan`` for an in-order event: ``step(event, t, eid, out)``.
+                 values: bool = True) -> Callable[[Any, int, str], Any]:
+    """One function running every group of ``plan`` for an in-order event: ``step(event, t, eid)``,
+    which returns every feature's value as a list in index order.
 
-    Groups with the same key fields share one key extraction; first_seen groups call their own
-    ``process``; the ``derived`` features follow, inline (their event fields read with the others).
-    With ``values`` false the step only updates the state (warm-up): the windows slide and the event
-    is added exactly as with values, but nothing is read and no derived feature is computed.
+    Groups with the same key fields share one key extraction; first_seen groups placed at another
+    time call their own ``process``; the ``derived`` features follow, inline (their event fields read
+    with the others). Each value is a local of the step (``o<index>``, set on every path: a group
+    whose key the event lacks sets its outputs to None), and the list is built once at the end: a
+    store to a local instead of an item store into a list per feature, no list allocated beforehand.
+    With ``values`` false the step only updates the state (warm-up) and returns None: the windows
+    slide and the event is added exactly as with values, but nothing is read and no derived feature
+    is computed.
     """
     from finrisk.features._online_group import WindowGroup
 
@@ -434,10 +443,14 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
                           "INV_SCALE": st.INV_SCALE, "INV_SCALE2": st.INV_SCALE2, "sqrt": math.sqrt, "FAR": st.FAR}
     if not values:
         derived = ()
+    outputs = sorted({i for group, _ in plan for i in group.outputs} | {idx for idx, _, _ in derived})
+    width = outputs[-1] + 1 if outputs else 0
+    assert not values or outputs == list(range(width)), "every feature is a group's output or a derived one"
+    ns["scratch"] = [None] * width  # the values a generic ``process`` writes in an update-only step
     by_key: dict[tuple[str, ...], list[tuple[int, Any, bool]]] = {}
     for n, (group, own) in enumerate(plan):
         by_key.setdefault(tuple(group.key), []).append((n, group, own))
-    lines = ["def step(event, t, eid, out):", "    pass"]
+    lines = ["def step(event, t, eid):", "    pass"]
     # one entry tuple per event and set of value fields, shared by the groups it feeds (less to allocate
     # and to keep: the tuples are immutable and each group's deques compare them by identity)
     entries: dict[Any, str] = {(): "e_now"}  # ``(t, t, eid)``, also the first_seen entry
@@ -468,9 +481,13 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
                 block += _indent(_window_body(group, own, p, ns, entries.get(shape, ""), values, flags), 8)
             elif group.time_field is None:
                 block += _indent(_first_seen_body(group, own, p, ns, "e_now", values), 8)
-            elif own or values:
+            elif values:  # a list of its own, as process leaves the outputs untouched for a missing key
                 ns[f"{p}process"] = group.process
-                block.append(f"        {p}process(event, t, eid, {own}, out)")
+                block += [f"        _out = [None] * {width}", f"        {p}process(event, t, eid, {own}, _out)",
+                          *(f"        o{i} = _out[{i}]" for i in group.outputs)]
+            elif own:
+                ns[f"{p}process"] = group.process
+                block.append(f"        {p}process(event, t, eid, True, scratch)")
         if not block:
             continue
         if len(key) == 1:
@@ -478,15 +495,20 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
         else:  # each field tested for None before the tuple is built (``None in key`` compares by ``==``)
             lines += [f"    if {' and '.join(f'{_get(k)} is not None' for k in key)}:",
                       f"        key = ({', '.join(_get(k) for k in key)},)", *block]
-    lines += _indent(_derived_lines(derived, ns), 4)
+        missing = [f"o{i}" for _, group, _ in members for i in group.outputs]
+        if values and missing:
+            lines += ["    else:", f"        {' = '.join(missing)} = None"]
+    lines += _indent(_derived_lines(derived, ns, direct=True), 4)
     # read each event field once, into a local; scale a summed field once (used only when not null)
     body = "\n".join(lines[2:])
     fields = list(dict.fromkeys(_FIELD_GET.findall(body)))
     body = _FIELD_GET.sub(lambda m: f"f_{m.group(1)}", body)
     scaled = list(dict.fromkeys(_SCALED.findall(body)))
     body = _SCALED.sub(lambda m: f"x_{m.group(1)}", body)
+    body = _OUT.sub(lambda m: f"o{m.group(1)}", body)  # each value a local
     src = "\n".join([*lines[:2], *(f"    f_{f} = {_get(f)}" for f in fields),
-                     *(f"    x_{f} = None if f_{f} is None else int(f_{f} * SCALE)" for f in scaled), body]) + "\n"
+                     *(f"    x_{f} = None if f_{f} is None else int(f_{f} * SCALE)" for f in scaled), body,
+                     *([f"    return [{', '.join(f'o{i}' for i in range(width))}]"] if values else [])]) + "\n"
     exec(compile(src, f"<finrisk online plan {label}>", "exec"), ns)  # noqa: S102
-    fn: Callable[[Any, int, str, list[Any]], None] = ns["step"]
+    fn: Callable[[Any, int, str], Any] = ns["step"]
     return fn

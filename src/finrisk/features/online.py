@@ -55,7 +55,7 @@ __all__ = ["LatenessReport", "OnlineFeatureEngine", "SnapshotError"]
 
 Group = WindowGroup | FirstSeenGroup
 Plan = tuple[tuple[Group, bool], ...]
-Step = Callable[[Mapping[str, Any], int, str, list[Any]], None]
+Step = Callable[[Mapping[str, Any], int, str], Any]  # the values as a list (None: update-only)
 _MAGIC = b"FINRISK-ONLINE-STATE\n"
 _FORMAT = 4  # 2: KeyState gained ``due``; 3: windows of one group share entries (``sibs``);
 # 4: groups that differ only by filter share entries (a filter per column)
@@ -192,7 +192,6 @@ class OnlineFeatureEngine:
         self._sweeps = itertools.cycle([g.sweep for g in self._groups] or [_no_sweep])
         self._plans: dict[Any, tuple[Plan, Step]] = {}
         self._adders: dict[Any, Step] = {}  # per event type, the update-only step (see add)
-        self._scratch: list[Any] = [None] * self._n  # out for groups that write values even when adding
         self._t = _NEVER
         self._id = ""
 
@@ -208,20 +207,20 @@ class OnlineFeatureEngine:
     def values(self, event: Mapping[str, Any]) -> list[Any]:
         """Every feature's value for ``event`` as a list in :attr:`names` order (from the events
         before it), then add it to the state: :meth:`process` without building a dict."""
-        out: list[Any] = [None] * self._n
         when = event["event_time"]
         t = (when - _EPOCH) // _MICRO if when.__class__ is datetime else to_us(when)
         eid = event["event_id"]
         plan, step = self._plans.get(event.get("event_type")) or self._plan(event)
         if t > self._t or (t == self._t and eid > self._id):
-            step(event, t, eid, out)  # derived features included
+            out: list[Any] = step(event, t, eid)  # derived features included
             self._t = t
             self._id = eid
             # expiry: a few keys of one group per event, round robin
             next(self._sweeps)(t, _SWEEP_BUDGET)
-        else:
-            self._late(event, t, eid, plan, out)
-            self._derive(event, out)
+            return out
+        out = [None] * self._n
+        self._late(event, t, eid, plan, out)
+        self._derive(event, out)
         return out
 
     def add(self, event: Mapping[str, Any]) -> None:
@@ -241,7 +240,7 @@ class OnlineFeatureEngine:
             if step is None:
                 plan = tuple((g, etype in g.events) for g in self._groups)
                 step = self._adders[etype] = compile_plan(plan, f"{etype} (add)", values=False)
-            step(event, t, eid, self._scratch)
+            step(event, t, eid)
             self._t = t
             self._id = eid
             next(self._sweeps)(t, _SWEEP_BUDGET)
