@@ -183,8 +183,10 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "
         insert = ["ks.ents.append(ent)"]
         for win, var in zip(wins, names, strict=True):
             if group.lag_us == 0:
+                # after the slide, a lag-0 window's due is FAR (empty) or within (t, t + window]: only an
+                # empty window gets the new entry's
                 insert += _on(var, [*_add_lines(win, win.fields, flags, group.filters), "ks.we += 1", "ks.now = t",
-                                    f"if ks.due > t + {win.window_us}:", f"    ks.due = t + {win.window_us}"])
+                                    "if ks.due == FAR:", f"    ks.due = t + {win.window_us}"])
             else:
                 insert += _on(var, [f"if ks.due > t + {group.lag_us}:", f"    ks.due = t + {group.lag_us}"])
         feeds = [f"ent = {ent or _entry_source(group.fields, flags, group.filters)}", *get,
@@ -464,12 +466,17 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
                     flags[flt.text] = name = f"m{len(flags)}"
                     ns[f"{name}_matches"] = flt.matches
                     lines.append(f"    {name} = {filter_source(flt) or f'{name}_matches(event)'}")
+    # an entry shape that only one group takes is built where that group keeps the event (not at all
+    # when its filter or key rules the event out); a shared one once, here
+    shapes: dict[Any, list[Any]] = {}
     for group, own in plan:
         if own and isinstance(group, WindowGroup) and group.time_field is None:
             shape = tuple((name, None if n is None else group.filters[n].text) for name, n in group.fields)
-            if shape not in entries:
-                entries[shape] = name = f"e{len(entries)}"
-                lines.append(f"    {name} = {_entry_source(group.fields, flags, group.filters)}")
+            shapes.setdefault(shape, []).append(group)
+    for shape, takers in shapes.items():
+        if shape not in entries and len(takers) > 1:
+            entries[shape] = name = f"e{len(entries)}"
+            lines.append(f"    {name} = {_entry_source(takers[0].fields, flags, takers[0].filters)}")
     for key, members in by_key.items():
         if any(not _IDENT.match(k) for k in key):
             raise ValueError(f"The 'key' of a feature must be field names. Got {key!r} instead.")
