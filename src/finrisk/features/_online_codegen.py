@@ -142,17 +142,17 @@ def _on(var: str, lines: list[str]) -> list[str]:
     return lines if var == "ks" else [_KS.sub(var, line) for line in lines]
 
 
-def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "", values: bool = True,
-                 flags: dict[str, str] | None = None) -> list[str]:
-    """Statements (``key`` already set and not null) for one window group, names prefixed by ``p``;
+def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], access: _Access, ent: str = "",
+                 values: bool = True, flags: dict[str, str] | None = None) -> list[str]:
+    """Statements (the entity's record ``rec`` already looked up) for one window group, names prefixed by
+    ``p``; ``access``: how its state is read and stored;
     ``ent``: a local holding the event's entry (groups with the same value fields share one tuple);
     ``flags``: the local holding each column filter's outcome, by filter text (see :func:`compile_plan`);
     ``values`` false: update only (no reads; the windows still slide, so the state stays identical).
 
     The longest window's state is ``ks``; the shorter windows' (``ks.sibs``) are ``ks0``, ``ks1``, ...
     """
-    ns.update({f"{p}get": group.states.get, f"{p}states": group.states,
-               f"{p}insert": group.insert, f"{p}entry": group.entry,
+    ns.update({f"{p}insert": group.insert, f"{p}entry": group.entry,
                f"{p}matches": group.filter.matches if group.filter else None})
     wins = list(group.windows)
     names = [f"ks{j}" for j in range(len(wins) - 1)] + ["ks"]
@@ -168,7 +168,7 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "
         # the window moves only at its due (see KeyState): until then its aggregates hold as they are
         slides += [f"if t >= {var}.due:", f"    {w}slide({var}, t)"]  # the longest (trimming) one last
     unpack = [f"({', '.join(names[:-1])},) = ks.sibs"] if len(wins) > 1 else []
-    get = [f"ks = {p}get(key)"]
+    get = access.get("ks")
     empty = _indent([f"out[{i}] = {v!r}" for win in wins for i, v in win.empty if values] or ["pass"], 4)
     read_only = [*get, "if ks is None:", *empty, "else:", *_indent([*unpack, *slides], 4), *_indent(reads, 4)]
     # one window: ``elif t >= ks.due`` after the new state (no sibling to unpack)
@@ -190,7 +190,7 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "
             else:
                 insert += _on(var, [f"if ks.due > t + {group.lag_us}:", f"    ks.due = t + {group.lag_us}"])
         feeds = [f"ent = {ent or _entry_source(group.fields, flags, group.filters)}", *get,
-                 "if ks is None:", *_indent(_new_state(group, p), 4), *moved,
+                 "if ks is None:", *_indent(_new_state(group, access), 4), *moved,
                  *([*insert, *reads] if group.include_current else [*reads, *insert])]
         if group.filters and not group.always:  # kept when it matches any column's filter
             matched = " or ".join(_flag(flags, flt) for flt in group.filters)
@@ -205,13 +205,35 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str = "
              f"    ent = {p}entry(event, t, eid)"]
     # a label placed at its time field: the entry may be missing (no placement), insert() places it
     lines += [*get, "if ks is None and ent is None:", *empty, "else:"]
-    body = ["if ks is None:", *_indent(_new_state(group, p), 4), *moved]
+    body = ["if ks is None:", *_indent(_new_state(group, access), 4), *moved]
     insert = [f"{p}insert(ks, ent)"]
     if group.include_current:
         body += ["if ent is not None:", *_indent(insert, 4), *reads]
     else:
         body += [*reads, "if ent is not None:", *_indent(insert, 4)]
     return lines + _indent(body, 4)
+
+
+class _Access:
+    """How the generated step reaches one group's state, through the record ``rec`` of the key's first
+    field (looked up once per entity; an immutable empty record when the entity has none yet, replaced
+    by a new one in table ``T<n>`` when a state is stored) and, for a composite key, the record's dict
+    of the rest of the key (local ``sub``). See :mod:`._online_entities`."""
+
+    def __init__(self, table: str, width: int, slot: int, composite: bool) -> None:
+        self.table, self.width, self.slot, self.composite = table, width, slot, composite
+
+    def get(self, var: str) -> list[str]:
+        if not self.composite:
+            return [f"{var} = rec[{self.slot}]"]
+        return [f"sd = rec[{self.slot}]", f"{var} = None if sd is None else sd.get(sub)"]
+
+    def put(self, value: str) -> list[str]:
+        lines = [f"if rec is {self.table}_EMPTY:", f"    rec = {self.table}[key] = [None] * {self.width}"]
+        if not self.composite:
+            return [*lines, f"rec[{self.slot}] = {value}"]
+        return [*lines, f"sd = rec[{self.slot}]", "if sd is None:", f"    sd = rec[{self.slot}] = {{}}",
+                f"sd[sub] = {value}"]
 
 
 def _flag(flags: dict[str, str] | None, flt: Filter) -> str:
@@ -234,8 +256,8 @@ def _entry_source(fields: Sequence[tuple[str | None, int | None]], flags: dict[s
     return f"(t, t, eid{''.join(f', {_value_source(f, flags, filters)}' for f in fields)})"
 
 
-def _new_state(group: Any, p: str) -> list[str]:
-    """Fresh :class:`KeyState` objects for ``key``, built attribute by attribute (no per-column loops):
+def _new_state(group: Any, access: _Access) -> list[str]:
+    """Fresh :class:`KeyState` objects for the key, built attribute by attribute (no per-column loops):
     one per window sharing one entry list, the longest (``ks``) stored with the others as ``sibs``."""
     ext = {True: "deque()", False: "None"}
     wins = list(group.windows)
@@ -254,7 +276,7 @@ def _new_state(group: Any, p: str) -> list[str]:
         if var != "ks":
             lines.append(f"{var}.sibs = ()")
     sibs = ", ".join(names[:-1])
-    return [*lines, f"ks.sibs = ({sibs},)" if sibs else "ks.sibs = ()", f"{p}states[key] = ks"]
+    return [*lines, f"ks.sibs = ({sibs},)" if sibs else "ks.sibs = ()", *access.put("ks")]
 
 
 def _display(items: list[str], mutable: bool) -> str:
@@ -356,25 +378,26 @@ def compile_slide(group: Any) -> Callable[[st.KeyState, int], None]:
     return fn
 
 
-def _first_seen_body(group: Any, own: bool, p: str, ns: dict[str, Any], ent: str, values: bool = True) -> list[str]:
-    """Statements for one first_seen group placed at event_time (``key`` set and not null);
+def _first_seen_body(group: Any, own: bool, p: str, ns: dict[str, Any], access: _Access, ent: str,
+                     values: bool = True) -> list[str]:
+    """Statements for one first_seen group placed at event_time (the entity's record ``rec`` looked up);
     ``ent``: a local holding the event's ``(t, t, eid)`` entry; ``values`` false: update only."""
-    ns.update({f"{p}get": group.states.get, f"{p}states": group.states,
-               f"{p}matches": group.filter.matches if group.filter else None})
+    ns.update({f"{p}matches": group.filter.matches if group.filter else None})
     flt = None
     if own and group.filter is not None:
         flt = filter_source(group.filter) or f"{p}matches(event)"
     qualifies = "True" if flt is None else f"({flt})"
     if not values:  # in order, the event is after any stored first one: it is kept only when none is
-        return [f"if {qualifies} and {p}get(key) is None:", f"    {p}states[key] = {ent}"] if own else []
-    lines = [f"first = {p}get(key)"]
+        keep = [*access.get("first"), "if first is None:", *_indent(access.put(ent), 4)]
+        return ([f"if {qualifies}:", *_indent(keep, 4)] if qualifies != "True" else keep) if own else []
+    lines = access.get("first")
     if own and group.include_current:  # the event itself is the first one when nothing came before
-        lines += [f"if first is None and {qualifies}:", f"    {p}states[key] = first = {ent}"]
+        lines += [f"if first is None and {qualifies}:", f"    first = {ent}", *_indent(access.put("first"), 4)]
         lines += ["value = None if first is None else (t - first[0]) / 1_000_000"]
     else:
         lines += ["if first is None:", "    value = None"]
         if own:  # in order: the event is after the stored first one, so it replaces only a missing one
-            lines += [f"    if {qualifies}:", f"        {p}states[key] = {ent}"]
+            lines += [f"    if {qualifies}:", *_indent(access.put(ent), 8)]
         lines += ["else:", "    value = (t - first[0]) / 1_000_000"]
     lines += [f"out[{i}] = value" for i in group.outputs]
     return lines
@@ -449,9 +472,15 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
     width = outputs[-1] + 1 if outputs else 0
     assert not values or outputs == list(range(width)), "every feature is a group's output or a derived one"
     ns["scratch"] = [None] * width  # the values a generic ``process`` writes in an update-only step
-    by_key: dict[tuple[str, ...], list[tuple[int, Any, bool]]] = {}
+    # groups by the table of their key's first field (one record per entity: see _online_entities)
+    by_table: dict[int, list[tuple[int, Any, bool]]] = {}
+    tables: dict[int, Any] = {}
     for n, (group, own) in enumerate(plan):
-        by_key.setdefault(tuple(group.key), []).append((n, group, own))
+        if any(not _IDENT.match(k) for k in group.key):
+            raise ValueError(f"The 'key' of a feature must be field names. Got {group.key!r} instead.")
+        table = group.slot.table
+        tables.setdefault(id(table), table)
+        by_table.setdefault(id(table), []).append((n, group, own))
     lines = ["def step(event, t, eid):", "    pass"]
     # one entry tuple per event and set of value fields, shared by the groups it feeds (less to allocate
     # and to keep: the tuples are immutable and each group's deques compare them by identity)
@@ -477,31 +506,45 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
         if shape not in entries and len(takers) > 1:
             entries[shape] = name = f"e{len(entries)}"
             lines.append(f"    {name} = {_entry_source(takers[0].fields, flags, takers[0].filters)}")
-    for key, members in by_key.items():
-        if any(not _IDENT.match(k) for k in key):
-            raise ValueError(f"The 'key' of a feature must be field names. Got {key!r} instead.")
+    for j, (tid, members) in enumerate(by_table.items()):
+        table = tables[tid]
+        tv = f"T{j}"
+        ns.update({tv: table.records, f"{tv}_get": table.records.get, f"{tv}_EMPTY": (None,) * table.width})
+        lookup = f"rec = {tv}_get(key) or {tv}_EMPTY"
         block: list[str] = []
         for n, group, own in members:
             p = f"g{n}_"
+            access = _Access(tv, table.width, group.slot.index, group.slot.composite)
             if isinstance(group, WindowGroup):
                 shape = tuple((name, None if n is None else group.filters[n].text) for name, n in group.fields)
-                block += _indent(_window_body(group, own, p, ns, entries.get(shape, ""), values, flags), 8)
+                body = _window_body(group, own, p, ns, access, entries.get(shape, ""), values, flags)
             elif group.time_field is None:
-                block += _indent(_first_seen_body(group, own, p, ns, "e_now", values), 8)
-            elif values:  # a list of its own, as process leaves the outputs untouched for a missing key
+                body = _first_seen_body(group, own, p, ns, access, "e_now", values)
+            elif values or own:  # its own list, as process leaves the outputs untouched for a missing key;
+                # the record is looked up again (process may have made it)
                 ns[f"{p}process"] = group.process
-                block += [f"        _out = [None] * {width}", f"        {p}process(event, t, eid, {own}, _out)",
-                          *(f"        o{i} = _out[{i}]" for i in group.outputs)]
-            elif own:
-                ns[f"{p}process"] = group.process
-                block.append(f"        {p}process(event, t, eid, True, scratch)")
+                target = "_out" if values else "scratch"
+                block += [*([f"_out = [None] * {width}"] if values else []),
+                          f"{p}process(event, t, eid, {own}, {target})",
+                          *(f"o{i} = _out[{i}]" for i in group.outputs if values), lookup]
+                continue
+            else:
+                continue
+            if not body:
+                continue
+            if not group.slot.composite:
+                block += body
+                continue
+            rest = group.key[1:]
+            sub = _get(rest[0]) if len(rest) == 1 else f"({', '.join(_get(k) for k in rest)},)"
+            block += [f"if {' and '.join(f'{_get(k)} is not None' for k in rest)}:",
+                      f"    sub = {sub}", *_indent(body, 4)]
+            if values and group.outputs:  # each field tested for None (``None in key`` compares by ``==``)
+                block += ["else:", f"    {' = '.join(f'o{i}' for i in group.outputs)} = None"]
         if not block:
             continue
-        if len(key) == 1:
-            lines += [f"    key = {_get(key[0])}", "    if key is not None:", *block]
-        else:  # each field tested for None before the tuple is built (``None in key`` compares by ``==``)
-            lines += [f"    if {' and '.join(f'{_get(k)} is not None' for k in key)}:",
-                      f"        key = ({', '.join(_get(k) for k in key)},)", *block]
+        lines += [f"    key = {_get(table.field)}", "    if key is not None:", f"        {lookup}",
+                  *_indent(block, 8)]
         missing = [f"o{i}" for _, group, _ in members for i in group.outputs]
         if values and missing:
             lines += ["    else:", f"        {' = '.join(missing)} = None"]

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from finrisk.features._online_codegen import compile_slide
+from finrisk.features._online_entities import EntityTable, Slot
 from finrisk.features._online_state import (
     COUNT,
     COUNT_DISTINCT,
@@ -74,10 +75,17 @@ def to_us(value: datetime | str | int) -> int:
 class _Group:
     """What every group shares: which events it keys, which it takes in, and its per-key state."""
 
-    def __init__(self, features: Sequence[WindowFeature], index: Mapping[str, int], lateness_us: int) -> None:
+    def __init__(self, features: Sequence[WindowFeature], index: Mapping[str, int], lateness_us: int,
+                 tables: dict[str, EntityTable] | None = None) -> None:
         first = features[0]
         self.features = tuple(features)
         self.key = first.key
+        #: the group's slot in the record of its key's first field (shared with the engine's other groups)
+        tables = {} if tables is None else tables
+        table = tables.get(first.key[0])
+        if table is None:
+            table = tables[first.key[0]] = EntityTable(first.key[0])
+        self.slot: Slot = table.slot(len(first.key) > 1)
         self.single_key = first.key[0] if len(first.key) == 1 else None
         self.events = frozenset(first.events)
         self.filter = first.filter
@@ -85,6 +93,11 @@ class _Group:
         self.include_current = first.include_current
         self.lateness_us = lateness_us
         self.outputs = tuple(index[f.name] for f in features)
+
+    @property
+    def states(self) -> dict[Any, Any]:
+        """Every key's state, as a dict (a copy: snapshots, statistics and tests read it)."""
+        return self.slot.states()
 
     def key_of(self, event: Event) -> Any:
         """The entity key of ``event``, or None when a key field is null."""
@@ -195,8 +208,9 @@ class WindowGroup(_Group):
     stored is the longest window's, its ``sibs`` the others' (see :mod:`._online_state`).
     """
 
-    def __init__(self, features: Sequence[WindowFeature], index: Mapping[str, int], lateness_us: int) -> None:
-        super().__init__(features, index, lateness_us)
+    def __init__(self, features: Sequence[WindowFeature], index: Mapping[str, int], lateness_us: int,
+                 tables: dict[str, EntityTable] | None = None) -> None:
+        super().__init__(features, index, lateness_us, tables)
         first = features[0]
         texts = list(dict.fromkeys(f.filter.text if f.filter else "" for f in features))
         #: the filters of the group's columns when its features have different ones (else the group's
@@ -230,7 +244,6 @@ class WindowGroup(_Group):
                              for w in spans)
         self.window_us = spans[-1]
         self.lag_us = first.lag_us
-        self.states: dict[Any, KeyState] = {}
         self._pending: list[Any] = []
         self._next_sweep = -(1 << 62)
 
@@ -308,14 +321,15 @@ class WindowGroup(_Group):
         ent = None
         if update and (self.filter is None or self.filter.matches(event)):
             ent = self.entry(event, t, eid)
-        ks = self.states.get(key)
+        ks = self.slot.get(key)
         if ks is None:
             if ent is None:
                 for win in self.windows:
                     for idx, value in win.empty:
                         out[idx] = value
                 return
-            ks = self.states[key] = self.new_state(t)
+            ks = self.new_state(t)
+            self.slot.put(key, ks)
         else:
             self.advance(ks, t)
         if ent is None:
@@ -338,7 +352,7 @@ class WindowGroup(_Group):
         ent = self.entry(event, t, eid) if own and self.qualifies(event) else None
         if out is None:
             return ent
-        ks = self.states.get(key)
+        ks = self.slot.get(key)
         for win in self.windows:
             tmp = KeyState(win.columns, t)
             if ks is not None:
@@ -360,9 +374,10 @@ class WindowGroup(_Group):
     def store(self, event: Event, ent: Entry, t: int) -> None:
         """Add an entry out of order (a late event): sorted insertion, without moving the windows."""
         key = self.key_of(event)
-        ks = self.states.get(key)
+        ks = self.slot.get(key)
         if ks is None:
-            ks = self.states[key] = self.new_state(t)
+            ks = self.new_state(t)
+            self.slot.put(key, ks)
         self.insert(ks, ent)
 
     def sweep(self, newest_us: int, budget: int) -> None:
@@ -375,22 +390,34 @@ class WindowGroup(_Group):
             if newest_us < self._next_sweep:
                 return
             self._next_sweep = newest_us + (self.lag_us + self.window_us + self.lateness_us) // 2
-            self._pending = list(self.states)
+            # every entity of the table, copied in C (those without a state here cost a lookup below;
+            # picking them out in Python was measured at over a millisecond per cycle)
+            slot = self.slot
+            self._pending = list(slot.keys()) if slot.composite else list(slot.table.records)
         horizon = newest_us - self.lag_us - self.window_us - self.lateness_us
-        pending, states = self._pending, self.states
-        for key in pending[-budget:]:
-            ks = states.get(key)
-            if ks is not None and (not ks.ents or ks.ents[-1][0] <= horizon):
-                del states[key]
+        pending, slot = self._pending, self.slot
+        if slot.composite:
+            for key in pending[-budget:]:
+                ks = slot.get(key)
+                if ks is not None and (not ks.ents or ks.ents[-1][0] <= horizon):
+                    slot.drop(key)
+        else:  # Slot.get and Slot.drop inline: this runs for a few keys on every event
+            records, i = slot.table.records, slot.index
+            for key in pending[-budget:]:
+                rec = records.get(key)
+                if rec is not None and (ks := rec[i]) is not None and (not ks.ents or ks.ents[-1][0] <= horizon):
+                    rec[i] = None
+                    if rec.count(None) == len(rec):
+                        del records[key]
         del pending[-budget:]
 
 
 class FirstSeenGroup(_Group):
     """``first_seen`` features of one key: one entry ``(placement, event_time, event_id)`` per key."""
 
-    def __init__(self, features: Sequence[WindowFeature], index: Mapping[str, int], lateness_us: int) -> None:
-        super().__init__(features, index, lateness_us)
-        self.states: dict[Any, tuple[int, int, str]] = {}
+    def __init__(self, features: Sequence[WindowFeature], index: Mapping[str, int], lateness_us: int,
+                 tables: dict[str, EntityTable] | None = None) -> None:
+        super().__init__(features, index, lateness_us, tables)
 
     def _evaluate(self, event: Event, t: int, eid: str, own: bool, in_order: bool,
                   out: list[Any] | None) -> tuple[Any, tuple[int, int, str] | None]:
@@ -402,7 +429,7 @@ class FirstSeenGroup(_Group):
             p = self.placement(event, t)
             ent = None if p is None else (p, t, eid)
         if out is not None:
-            first = self.states.get(key)
+            first = self.slot.get(key)
             if first is not None and not in_order and (first[1], first[2]) >= (t, eid):
                 first = None  # the first one known came after this (late) event
             if self.include_current and ent is not None and (first is None or ent < first):
@@ -421,9 +448,9 @@ class FirstSeenGroup(_Group):
         return self._evaluate(event, t, eid, own, False, out)[1]
 
     def keep(self, key: Any, ent: tuple[int, int, str]) -> None:
-        first = self.states.get(key)
+        first = self.slot.get(key)
         if first is None or ent < first:
-            self.states[key] = ent
+            self.slot.put(key, ent)
 
     def store(self, event: Event, ent: tuple[int, int, str], t: int) -> None:
         self.keep(self.key_of(event), ent)

@@ -46,6 +46,7 @@ from typing import Any, ClassVar
 
 from finrisk.errors import SnapshotError
 from finrisk.features._online_codegen import compile_derived, compile_plan
+from finrisk.features._online_entities import EntityTable
 from finrisk.features._online_group import FirstSeenGroup, WindowGroup, to_us
 from finrisk.features.derived import formula
 from finrisk.features.spec import Aggregation, FeatureSet, WindowFeature
@@ -181,9 +182,11 @@ class OnlineFeatureEngine:
             key = (first.agg is Aggregation.FIRST_SEEN, *first.group_key[:3], first.lag_us, first.time_field,
                    first.include_current)
             by_filter.setdefault(key, []).extend(features)
+        # one record per entity key across the groups keyed by it (see _online_entities)
+        self._tables: dict[str, EntityTable] = {}
         for features in _share_across_filters(list(by_filter.values())):
             cls = FirstSeenGroup if features[0].agg is Aggregation.FIRST_SEEN else WindowGroup
-            self._groups.append(cls(features, index, allowed_lateness_us))
+            self._groups.append(cls(features, index, allowed_lateness_us, self._tables))
         self._derived: list[tuple[int, Callable[..., Any], tuple[tuple[bool, Any], ...]]] = [
             (index[d.name], formula(d.kind), tuple((i in index, index.get(i, i)) for i in d.inputs))
             for d in feature_set.derived_features]
@@ -316,8 +319,9 @@ class OnlineFeatureEngine:
         engine._t, engine._id = payload["t"], payload["id"]
         engine.lateness, engine.log_seq = payload["lateness"], payload["log_seq"]
         for group, states in zip(engine._groups, payload["states"], strict=True):
-            group.states.clear()  # in place: the group's generated code holds this dict
-            group.states.update(states)
+            group.slot.clear()  # in place: the generated code holds the entity tables' dicts
+            for key, state in states.items():
+                group.slot.put(key, state)
         return engine
 
     @classmethod
@@ -357,12 +361,14 @@ class OnlineFeatureEngine:
         entities: set[Any] = set()
         size = 0
         group_keys = entries = 0
+        for table in self._tables.values():
+            size += _deep_size(table.records, seen)
         for group in self._groups:
-            size += _deep_size(group.states, seen)
-            group_keys += len(group.states)
-            entities.update(group.states)
+            states = group.states
+            group_keys += len(states)
+            entities.update(states)
             if isinstance(group, WindowGroup):
-                entries += sum(len(ks.ents) for ks in group.states.values())
+                entries += sum(len(ks.ents) for ks in states.values())
         return {"entities": len(entities), "group_keys": group_keys, "entries": entries, "bytes": size,
                 "bytes_per_entity": size // max(1, len(entities))}
 
