@@ -517,9 +517,9 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
             access = _Access(tv, table.width, group.slot.index, group.slot.composite)
             if isinstance(group, WindowGroup):
                 shape = tuple((name, None if n is None else group.filters[n].text) for name, n in group.fields)
-                body = _window_body(group, own, p, ns, access, entries.get(shape, ""), values, flags)
+                stmts = _window_body(group, own, p, ns, access, entries.get(shape, ""), values, flags)
             elif group.time_field is None:
-                body = _first_seen_body(group, own, p, ns, access, "e_now", values)
+                stmts = _first_seen_body(group, own, p, ns, access, "e_now", values)
             elif values or own:  # its own list, as process leaves the outputs untouched for a missing key;
                 # the record is looked up again (process may have made it)
                 ns[f"{p}process"] = group.process
@@ -530,15 +530,15 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
                 continue
             else:
                 continue
-            if not body:
+            if not stmts:
                 continue
             if not group.slot.composite:
-                block += body
+                block += stmts
                 continue
             rest = group.key[1:]
             sub = _get(rest[0]) if len(rest) == 1 else f"({', '.join(_get(k) for k in rest)},)"
             block += [f"if {' and '.join(f'{_get(k)} is not None' for k in rest)}:",
-                      f"    sub = {sub}", *_indent(body, 4)]
+                      f"    sub = {sub}", *_indent(stmts, 4)]
             if values and group.outputs:  # each field tested for None (``None in key`` compares by ``==``)
                 block += ["else:", f"    {' = '.join(f'o{i}' for i in group.outputs)} = None"]
         if not block:
