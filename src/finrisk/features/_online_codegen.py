@@ -230,8 +230,8 @@ class _Access:
 
     def put(self, value: str) -> list[str]:
         lines = [f"if rec is {self.table}_EMPTY:", f"    rec = {self.table}[key] = [None] * {self.width}"]
-        if not self.composite:
-            return [*lines, f"rec[{self.slot}] = {value}"]
+        if not self.composite:  # and in the slot's dict by key (see Slot.by_key)
+            return [*lines, f"rec[{self.slot}] = {self.table}_K{self.slot}[key] = {value}"]
         return [*lines, f"sd = rec[{self.slot}]", "if sd is None:", f"    sd = rec[{self.slot}] = {{}}",
                 f"sd[sub] = {value}"]
 
@@ -510,6 +510,7 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
         table = tables[tid]
         tv = f"T{j}"
         ns.update({tv: table.records, f"{tv}_get": table.records.get, f"{tv}_EMPTY": (None,) * table.width})
+        ns.update({f"{tv}_K{g.slot.index}": g.slot.by_key for _, g, _ in members})
         lookup = f"rec = {tv}_get(key) or {tv}_EMPTY"
         block: list[str] = []
         for n, group, own in members:

@@ -53,6 +53,10 @@ class Slot:
         self.table = table
         self.index = index
         self.composite = composite
+        #: for a single-field key, this group's states by key besides the records: what the sweep walks
+        #: (copying the whole table for each group's sweep cycle, and walking entities without a state
+        #: here, doubled the sweep's cost); the generated step adds to it when it makes a state
+        self.by_key: dict[Any, Any] = {}
 
     @staticmethod
     def _split(key: Any) -> tuple[Any, Any]:
@@ -73,6 +77,7 @@ class Slot:
         """Set the state of ``key``."""
         if not self.composite:
             self.table.record(key)[self.index] = state
+            self.by_key[key] = state
             return
         head, rest = self._split(key)
         rec = self.table.record(head)
@@ -94,25 +99,27 @@ class Slot:
                 inner.pop(rest, None)
                 if inner:
                     return
+        self.by_key.pop(key, None)
         rec[self.index] = None
         if not any(s is not None for s in rec):
             del records[head]
 
     def keys(self) -> Iterator[Any]:
         """Every key with a state, as full keys."""
+        if not self.composite:
+            yield from self.by_key
+            return
         i = self.index
         for head, rec in self.table.records.items():
             state = rec[i]
-            if state is None:
-                continue
-            if not self.composite:
-                yield head
-            else:
+            if state is not None:
                 for rest in state:
                     yield (head, *rest) if isinstance(rest, tuple) else (head, rest)
 
     def states(self) -> dict[Any, Any]:
         """A dict of every key's state (a copy: snapshots, statistics, tests)."""
+        if not self.composite:
+            return dict(self.by_key)
         return {key: self.get(key) for key in self.keys()}
 
     def clear(self) -> None:
@@ -123,5 +130,5 @@ class Slot:
     def __len__(self) -> int:
         i = self.index
         if not self.composite:
-            return sum(1 for rec in self.table.records.values() if rec[i] is not None)
+            return len(self.by_key)
         return sum(len(rec[i]) for rec in self.table.records.values() if rec[i] is not None)

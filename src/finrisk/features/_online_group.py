@@ -390,10 +390,8 @@ class WindowGroup(_Group):
             if newest_us < self._next_sweep:
                 return
             self._next_sweep = newest_us + (self.lag_us + self.window_us + self.lateness_us) // 2
-            # every entity of the table, copied in C (those without a state here cost a lookup below;
-            # picking them out in Python was measured at over a millisecond per cycle)
             slot = self.slot
-            self._pending = list(slot.keys()) if slot.composite else list(slot.table.records)
+            self._pending = list(slot.keys() if slot.composite else slot.by_key)
         horizon = newest_us - self.lag_us - self.window_us - self.lateness_us
         pending, slot = self._pending, self.slot
         if slot.composite:
@@ -401,11 +399,13 @@ class WindowGroup(_Group):
                 ks = slot.get(key)
                 if ks is not None and (not ks.ents or ks.ents[-1][0] <= horizon):
                     slot.drop(key)
-        else:  # Slot.get and Slot.drop inline: this runs for a few keys on every event
-            records, i = slot.table.records, slot.index
+        else:  # Slot.drop inline: this runs for a few keys on every event
+            records, states, i = slot.table.records, slot.by_key, slot.index
             for key in pending[-budget:]:
-                rec = records.get(key)
-                if rec is not None and (ks := rec[i]) is not None and (not ks.ents or ks.ents[-1][0] <= horizon):
+                ks = states.get(key)
+                if ks is not None and (not ks.ents or ks.ents[-1][0] <= horizon):
+                    del states[key]
+                    rec = records[key]
                     rec[i] = None
                     if rec.count(None) == len(rec):
                         del records[key]
