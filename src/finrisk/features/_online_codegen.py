@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from finrisk.features import _online_state as st
-from finrisk.features.derived import formula
+from finrisk.features.derived import EARTH_RADIUS_KM, formula
 from finrisk.features.expr import Filter
 from finrisk.features.spec import DerivedKind
 
@@ -414,7 +414,13 @@ _INLINE = {
     formula(DerivedKind.SPEED_KMH): "None if {1} == 0 else {0} / ({1} / 3600)",
     formula(DerivedKind.NOT_EQUAL): "True if {0} != {1} else False",
     formula(DerivedKind.EQUAL): "True if {0} == {1} else False",
+    # haversine_km over floats, the same operations in the same order (two calls less per event)
+    formula(DerivedKind.DISTANCE_KM): "2 * EARTH_RADIUS_KM * asin(min(1.0, sqrt(sin(((_p2 := radians(float({2})))"
+                                      " - (_p1 := radians(float({0})))) / 2) ** 2 + cos(_p1) * cos(_p2)"
+                                      " * sin(radians(float({3}) - float({1})) / 2) ** 2)))",
 }
+_MATH = {"EARTH_RADIUS_KM": EARTH_RADIUS_KM, "asin": math.asin, "sqrt": math.sqrt, "sin": math.sin,
+         "cos": math.cos, "radians": math.radians}
 
 
 def _derived_lines(derived: Derived, ns: dict[str, Any], direct: bool = False) -> list[str]:
@@ -433,6 +439,7 @@ def _derived_lines(derived: Derived, ns: dict[str, Any], direct: bool = False) -
             ns[f"derive{n}"] = fn
             value = f"derive{n}({', '.join(names)})"
         else:
+            ns.update(_MATH)
             value = template.format(*names)
         lines += [f"if {missing}:", f"    out[{idx}] = None", "else:", f"    out[{idx}] = {value}"]
     return lines
