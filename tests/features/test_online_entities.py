@@ -112,3 +112,25 @@ def test_entity_table_slots() -> None:
     assert table.records == {"c1": [None, {"d1": "p"}]}
     pair.clear()
     assert table.records == {}
+
+
+def test_the_shorter_windows_of_a_group_sit_in_the_record_after_the_longest() -> None:
+    fs = parse_features(parse_yaml("""\
+features:
+  n_10m: {key: customer_id, events: login, agg: count, window: 10m}
+  n_1h: {key: customer_id, events: login, agg: count, window: 1h}
+""", "features.yaml"), REGISTRY)
+    engine = OnlineFeatureEngine(fs, allowed_lateness_us=0)
+    late = OnlineFeatureEngine(fs, allowed_lateness_us=3_600_000_000)
+    events = [_event(i, "login", 4 * i, customer_id="c1") for i in range(40)]
+    for e in events:
+        engine.process(e)
+    for e in [events[1], events[0], *events[2:]]:  # the generic (late) path makes the state here
+        late.process(e)
+    for eng in (engine, late):
+        (rec,) = eng._tables["customer_id"].records.values()
+        assert len(rec) == 2 and rec[1] is rec[0].sibs[0] and rec[0] is not rec[1]
+    engine.process(_event(99, "transaction", 400, customer_id="c2"))  # expiry drops both windows and the record
+    for i in range(100, 400):
+        engine.process(_event(i, "login", 400 + i, customer_id="c2"))
+    assert list(engine._tables["customer_id"].records) == ["c2"]

@@ -167,7 +167,7 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], access: _Acc
             reads += _on(var, _count_once(lines))
         # the window moves only at its due (see KeyState): until then its aggregates hold as they are
         slides += [f"if t >= {var}.due:", f"    {w}slide({var}, t)"]  # the longest (trimming) one last
-    unpack = [f"({', '.join(names[:-1])},) = ks.sibs"] if len(wins) > 1 else []
+    unpack = access.unpack(names[:-1])
     get = access.get("ks")
     empty = _indent([f"out[{i}] = {v!r}" for win in wins for i, v in win.empty if values] or ["pass"], 4)
     read_only = [*get, "if ks is None:", *empty, "else:", *_indent([*unpack, *slides], 4), *_indent(reads, 4)]
@@ -220,17 +220,28 @@ class _Access:
     by a new one in table ``T<n>`` when a state is stored) and, for a composite key, the record's dict
     of the rest of the key (local ``sub``). See :mod:`._online_entities`."""
 
-    def __init__(self, table: str, width: int, slot: int, composite: bool) -> None:
-        self.table, self.width, self.slot, self.composite = table, width, slot, composite
+    def __init__(self, table: str, width: int, slot: int, composite: bool, siblings: int = 0) -> None:
+        self.table, self.width, self.slot, self.composite, self.siblings = table, width, slot, composite, siblings
+
+    def unpack(self, names: Sequence[str]) -> list[str]:
+        """The shorter windows' states (``ks`` set): from the record's slots after the group's (one
+        object less to reach than ``ks.sibs``), or for a composite key from ``ks.sibs``."""
+        if not names:
+            return []
+        if self.siblings:
+            assert len(names) == self.siblings
+            return [f"{name} = rec[{self.slot + 1 + j}]" for j, name in enumerate(names)]
+        return [f"({', '.join(names)},) = ks.sibs"]
 
     def get(self, var: str) -> list[str]:
         if not self.composite:
             return [f"{var} = rec[{self.slot}]"]
         return [f"sd = rec[{self.slot}]", f"{var} = None if sd is None else sd.get(sub)"]
 
-    def put(self, value: str) -> list[str]:
+    def put(self, value: str, siblings: Sequence[str] = ()) -> list[str]:
         lines = [f"if rec is {self.table}_EMPTY:", f"    rec = {self.table}[key] = [None] * {self.width}"]
         if not self.composite:  # and in the slot's dict by key (see Slot.by_key)
+            lines += [f"rec[{self.slot + 1 + j}] = {name}" for j, name in enumerate(siblings) if self.siblings]
             return [*lines, f"rec[{self.slot}] = {self.table}_K{self.slot}[key] = {value}"]
         return [*lines, f"sd = rec[{self.slot}]", "if sd is None:", f"    sd = rec[{self.slot}] = {{}}",
                 f"sd[sub] = {value}"]
@@ -276,7 +287,7 @@ def _new_state(group: Any, access: _Access) -> list[str]:
         if var != "ks":
             lines.append(f"{var}.sibs = ()")
     sibs = ", ".join(names[:-1])
-    return [*lines, f"ks.sibs = ({sibs},)" if sibs else "ks.sibs = ()", *access.put("ks")]
+    return [*lines, f"ks.sibs = ({sibs},)" if sibs else "ks.sibs = ()", *access.put("ks", names[:-1])]
 
 
 def _display(items: list[str], mutable: bool) -> str:
@@ -522,7 +533,7 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
         block: list[str] = []
         for n, group, own in members:
             p = f"g{n}_"
-            access = _Access(tv, table.width, group.slot.index, group.slot.composite)
+            access = _Access(tv, table.width, group.slot.index, group.slot.composite, group.slot.siblings)
             if isinstance(group, WindowGroup):
                 shape = tuple((name, None if n is None else group.filters[n].text) for name, n in group.fields)
                 stmts = _window_body(group, own, p, ns, access, entries.get(shape, ""), values, flags)

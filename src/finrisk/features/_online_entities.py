@@ -30,10 +30,13 @@ class EntityTable:
         self.records: dict[Any, list[Any]] = {}
         self.width = 0  # slots per record; fixed once the engine has made its groups
 
-    def slot(self, composite: bool) -> Slot:
-        """A new slot for one group (every record made afterwards has it)."""
-        self.width += 1
-        return Slot(self, self.width - 1, composite)
+    def slot(self, composite: bool, siblings: int = 0) -> Slot:
+        """A new slot for one group (every record made afterwards has it); a single-field key's group
+        with several windows also gets one slot per shorter window (its state's ``sibs``), read by the
+        step from the record instead of through the state."""
+        index = self.width
+        self.width += 1 + (0 if composite else siblings)
+        return Slot(self, index, composite, 0 if composite else siblings)
 
     def record(self, value: Any) -> list[Any]:
         """The record of ``value``, made when missing."""
@@ -49,10 +52,11 @@ class Slot:
     A full key is the field's value for a single-field key, else the tuple of the key's values.
     """
 
-    def __init__(self, table: EntityTable, index: int, composite: bool) -> None:
+    def __init__(self, table: EntityTable, index: int, composite: bool, siblings: int = 0) -> None:
         self.table = table
         self.index = index
         self.composite = composite
+        self.siblings = siblings
         #: for a single-field key, this group's states by key besides the records: what the sweep walks
         #: (copying the whole table for each group's sweep cycle, and walking entities without a state
         #: here, doubled the sweep's cost); the generated step adds to it when it makes a state
@@ -76,7 +80,10 @@ class Slot:
     def put(self, key: Any, state: Any) -> None:
         """Set the state of ``key``."""
         if not self.composite:
-            self.table.record(key)[self.index] = state
+            rec = self.table.record(key)
+            rec[self.index] = state
+            if self.siblings:
+                rec[self.index + 1:self.index + 1 + self.siblings] = state.sibs
             self.by_key[key] = state
             return
         head, rest = self._split(key)
@@ -100,7 +107,7 @@ class Slot:
                 if inner:
                     return
         self.by_key.pop(key, None)
-        rec[self.index] = None
+        rec[self.index:self.index + 1 + self.siblings] = [None] * (1 + self.siblings)
         if not any(s is not None for s in rec):
             del records[head]
 

@@ -85,7 +85,7 @@ class _Group:
         table = tables.get(first.key[0])
         if table is None:
             table = tables[first.key[0]] = EntityTable(first.key[0])
-        self.slot: Slot = table.slot(len(first.key) > 1)
+        self.slot: Slot = table.slot(len(first.key) > 1, len({f.window_us for f in features}) - 1)
         self.single_key = first.key[0] if len(first.key) == 1 else None
         self.events = frozenset(first.events)
         self.filter = first.filter
@@ -406,7 +406,7 @@ class WindowGroup(_Group):
                 if ks is not None and (not ks.ents or ks.ents[-1][0] <= horizon):
                     del states[key]
                     rec = records[key]
-                    rec[i] = None
+                    rec[i:i + 1 + slot.siblings] = [None] * (1 + slot.siblings)
                     if rec.count(None) == len(rec):
                         del records[key]
         del pending[-budget:]
