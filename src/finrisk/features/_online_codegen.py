@@ -470,7 +470,8 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
     """One function running every group of ``plan`` for an in-order event: ``step(event, t, eid)``,
     which returns every feature's value as a list in index order.
 
-    Groups with the same key fields share one key extraction; first_seen groups placed at another
+    Groups keyed by the same first field share one lookup of its record (see _online_entities);
+    first_seen groups placed at another
     time call their own ``process``; the ``derived`` features follow, inline (their event fields read
     with the others). Each value is a local of the step (``o<index>``, set on every path: a group
     whose key the event lacks sets its outputs to None), and the list is built once at the end: a

@@ -10,13 +10,16 @@ are counted in :class:`LatenessReport` with their ids and still processed best-e
 Layout
 ------
 - Features whose group keys (:meth:`~finrisk.features.spec.FeatureSet.groups`) differ at most by
-  window share one :class:`~finrisk.features._online_group.WindowGroup`: a dict from entity key to a
+  window share one :class:`~finrisk.features._online_group.WindowGroup`: per entity key a
   :class:`~finrisk.features._online_state.KeyState` (entries sorted by placement, event time and
   event id; running count, exact integer sums and sums of squares, count-distinct dicts and
   monotonic min/max deques over the window). ``first_seen`` features keep one entry per key.
+- The states of all groups keyed by one field live in one record per value of that field
+  (:mod:`finrisk.features._online_entities`: a slot per group, a composite key's states in a small
+  dict inside the record of its first field).
 - For each event type and shape, the engine generates one function that runs every group the
-  event reads or feeds (:mod:`finrisk.features._online_codegen`): each field is read once, groups
-  with the same key fields look it up once, filters are inlined, each window slides with its
+  event reads or feeds (:mod:`finrisk.features._online_codegen`): each field is read once, each
+  entity's record is looked up once, filters are inlined, each window slides with its
   column updates unrolled, and the derived features follow inline. The generic methods of the
   groups (and ``compile_derived``) remain the reference and serve the out-of-order path.
   :meth:`OnlineFeatureEngine.values` (a list in :attr:`~OnlineFeatureEngine.names` order) is the
