@@ -81,13 +81,35 @@ def test_packed_sort_and_unique_ints_match_numpy() -> None:
         assert np.array_equal(unique_ints(many), np.unique(many))
 
 
-def test_radix_time_order_is_a_stable_argsort() -> None:
-    from finrisk.graph.build import time_order
+def test_grouped_order_is_a_stable_lexsort_by_key_then_time() -> None:
+    from finrisk.graph.build import order_by
 
     rng = np.random.default_rng(8)
-    for t in (rng.integers(0, 30 * 86400, 5000), rng.integers(-5, 5, 300), rng.integers(0, 2**40, 2000),
+    for t in (rng.integers(0, 30 * 86400, 5000), rng.integers(-5, 5, 3000), rng.integers(0, 2**40, 2000),
               rng.integers(0, 2**62, 50), np.zeros(0, dtype=np.int64), np.array([7])):
-        np.testing.assert_array_equal(time_order(t), np.argsort(t, kind="stable"))
+        key = rng.integers(0, 40, len(t))  # runs of ~125 (sorted as a hub's) and of ~1 (insertion sort)
+        key[: len(t) // 2] = rng.integers(0, max(len(t), 1), len(t) // 2)
+        np.testing.assert_array_equal(order_by(key, t), np.lexsort((t, key)))
+
+
+@pytest.mark.parametrize("span", [3, 30 * 86400, 2**61])  # ties; a month of seconds; too wide to pack (lexsort)
+def test_out_and_in_orders_break_time_ties_by_input_row(span: int) -> None:
+    rng = np.random.default_rng(span % 1000)
+    n = 20_000
+    weight = rng.pareto(1.2, 500) + 1  # a few hubs with runs over 32 edges
+    src = rng.choice(500, n, p=weight / weight.sum())
+    dst = rng.choice(500, n, p=weight / weight.sum())
+    t = rng.integers(-span // 2, span // 2, n)
+    g = build_transfer_graph(src, dst, rng.random(n), t)
+    codes = {v: i for i, v in enumerate(g.nodes.tolist())}
+    s_code, d_code = np.array([codes[v] for v in src]), np.array([codes[v] for v in dst])
+    np.testing.assert_array_equal(g.row, np.lexsort((np.arange(n), t, s_code)))
+    np.testing.assert_array_equal(g.src, s_code[g.row])
+    np.testing.assert_array_equal(g.dst, d_code[g.row])
+    np.testing.assert_array_equal(g.time, t[g.row])
+    np.testing.assert_array_equal(g.row[g.in_order], np.lexsort((np.arange(n), t, d_code)))
+    np.testing.assert_array_equal(g.in_ptr, np.concatenate([[0], np.cumsum(np.bincount(d_code, minlength=g.n_nodes))]))
+    np.testing.assert_array_equal(g.out_ptr, np.concatenate([[0], np.cumsum(np.bincount(s_code, minlength=g.n_nodes))]))
 
 
 def test_integer_ids_are_numbered_like_pandas_factorize() -> None:
