@@ -65,29 +65,60 @@ def test_one_device_seen_in_two_tables_is_one_identifier() -> None:
     assert dict(zip(ig.accounts.tolist(), ig.first_seen.tolist(), strict=True)) == {"a": 2, "b": 6, "c": 9}
 
 
-def test_packed_sort_and_unique_ints_match_numpy() -> None:
-    import numpy as np
-
-    from finrisk.graph.build import order_by, unique_ints
+def test_order_by_falls_back_to_lexsort_for_keys_or_times_it_cannot_pack() -> None:
+    from finrisk.graph.build import order_by
 
     rng = np.random.default_rng(0)
     key, t = rng.integers(0, 50, 2000), rng.integers(-10**9, 10**9, 2000)
     assert order_by(key, t).tolist() == np.lexsort((t, key)).tolist()
-    big = np.array([2**40, 0, 2**40]), np.array([5, 2**40, 1])  # would overflow a packed key: lexsort fallback
+    big = np.array([2**40, 0, 2**40]), np.array([5, 2**40, 1])  # sparse keys: lexsort fallback
     assert order_by(*big).tolist() == np.lexsort((big[1], big[0])).tolist()
-    assert unique_ints(key * 7).tolist() == np.unique(key * 7).tolist() and unique_ints(key[:0]).tolist() == []
-    for high in (1, 3_000, 2**40, 2**62):  # the radix path: one to four passes, digits of different widths
-        many = rng.integers(0, high, 200_000)
-        assert np.array_equal(unique_ints(many), np.unique(many))
+    negative = np.array([3, -1, 3, 0]), np.array([2, 1, 1, 0])
+    assert order_by(*negative).tolist() == np.lexsort((negative[1], negative[0])).tolist()
 
 
-def test_radix_time_order_is_a_stable_argsort() -> None:
-    from finrisk.graph.build import time_order
+def test_unique_pairs_match_numpy_unique_of_rows() -> None:
+    from finrisk.graph.build import unique_pairs
+
+    rng = np.random.default_rng(5)
+    for n_first, n_second, n in ((50, 3, 4000), (3000, 10**6, 20_000), (10, 2**60, 500), (5, 5, 0)):
+        first, second = rng.integers(0, n_first, n), rng.integers(0, n_second, n)
+        second[: n // 3] = second[n // 3: 2 * (n // 3)]  # repeated pairs
+        first[: n // 3] = first[n // 3: 2 * (n // 3)]
+        got = unique_pairs(first, second, n_first)
+        expected = np.unique(np.stack([first, second], axis=1), axis=0).reshape(-1, 2)
+        np.testing.assert_array_equal(np.stack(got, axis=1).reshape(-1, 2), expected)
+
+
+def test_grouped_order_is_a_stable_lexsort_by_key_then_time() -> None:
+    from finrisk.graph.build import order_by
 
     rng = np.random.default_rng(8)
-    for t in (rng.integers(0, 30 * 86400, 5000), rng.integers(-5, 5, 300), rng.integers(0, 2**40, 2000),
+    for t in (rng.integers(0, 30 * 86400, 5000), rng.integers(-5, 5, 3000), rng.integers(0, 2**40, 2000),
               rng.integers(0, 2**62, 50), np.zeros(0, dtype=np.int64), np.array([7])):
-        np.testing.assert_array_equal(time_order(t), np.argsort(t, kind="stable"))
+        key = rng.integers(0, 40, len(t))  # runs of ~125 (sorted as a hub's) and of ~1 (insertion sort)
+        key[: len(t) // 2] = rng.integers(0, max(len(t), 1), len(t) // 2)
+        np.testing.assert_array_equal(order_by(key, t), np.lexsort((t, key)))
+
+
+@pytest.mark.parametrize("span", [3, 30 * 86400, 2**61])  # ties; a month of seconds; too wide to pack (lexsort)
+def test_out_and_in_orders_break_time_ties_by_input_row(span: int) -> None:
+    rng = np.random.default_rng(span % 1000)
+    n = 20_000
+    weight = rng.pareto(1.2, 500) + 1  # a few hubs with runs over 32 edges
+    src = rng.choice(500, n, p=weight / weight.sum())
+    dst = rng.choice(500, n, p=weight / weight.sum())
+    t = rng.integers(-span // 2, span // 2, n)
+    g = build_transfer_graph(src, dst, rng.random(n), t)
+    codes = {v: i for i, v in enumerate(g.nodes.tolist())}
+    s_code, d_code = np.array([codes[v] for v in src]), np.array([codes[v] for v in dst])
+    np.testing.assert_array_equal(g.row, np.lexsort((np.arange(n), t, s_code)))
+    np.testing.assert_array_equal(g.src, s_code[g.row])
+    np.testing.assert_array_equal(g.dst, d_code[g.row])
+    np.testing.assert_array_equal(g.time, t[g.row])
+    np.testing.assert_array_equal(g.row[g.in_order], np.lexsort((np.arange(n), t, d_code)))
+    np.testing.assert_array_equal(g.in_ptr, np.concatenate([[0], np.cumsum(np.bincount(d_code, minlength=g.n_nodes))]))
+    np.testing.assert_array_equal(g.out_ptr, np.concatenate([[0], np.cumsum(np.bincount(s_code, minlength=g.n_nodes))]))
 
 
 def test_integer_ids_are_numbered_like_pandas_factorize() -> None:

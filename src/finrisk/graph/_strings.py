@@ -21,13 +21,17 @@ from finrisk._jit import kernel
 IntArray = npt.NDArray[np.int64]
 
 
+BATCH = 16  # keys hashed, and their slots first read, together: see _short_codes
+
+
 @kernel
 def _packed_codes(  # pragma: no cover - compiled; checked against pandas.factorize in tests/graph/test_strings.py
     offsets: npt.NDArray[Any], data: npt.NDArray[np.uint8],
 ) -> tuple[IntArray, IntArray, bool]:
     """Codes in first-appearance order and the first position of each distinct string, for strings of at most
     15 bytes: each is packed with its length into two 64-bit words, the exact key of an open-addressing table
-    whose slots hold (key, code) side by side, so a lookup is one cache miss. Returns ok=False on a longer one."""
+    whose slots hold (key, code) side by side, so a lookup is one cache miss (taken a batch at a time, as in
+    :func:`_short_codes`). Returns ok=False on a longer one."""
     n = len(offsets) - 1
     codes = np.empty(n, dtype=np.int64)
     bits = 16
@@ -36,53 +40,64 @@ def _packed_codes(  # pragma: no cover - compiled; checked against pandas.factor
     first = np.empty(1 << 12, dtype=np.int64)
     k = 0
     golden = np.uint64(0x9E3779B97F4A7C15)
-    for i in range(n):
-        lo, hi = offsets[i], offsets[i + 1]
-        length = hi - lo
-        if length > 15:
-            return codes, first[:0].copy(), False
-        w1 = np.uint64(0)
-        w2 = np.uint64(length) << np.uint64(56)
-        for j in range(min(length, 8)):
-            w1 |= np.uint64(data[lo + j]) << np.uint64(8 * j)
-        for j in range(8, length):
-            w2 |= np.uint64(data[lo + j]) << np.uint64(8 * (j - 8))
-        h = (w1 * golden) ^ (w2 + (w2 >> np.uint64(29)))
-        h *= golden
-        slot = np.int64(h >> np.uint64(64 - bits))
-        while True:
-            at = 4 * slot
-            c = np.int64(table[at + 2]) - 1
-            if c < 0:
-                if k == len(first):
-                    first = np.concatenate((first, np.empty(k, dtype=np.int64)))
-                table[at] = w1
-                table[at + 1] = w2
-                table[at + 2] = np.uint64(k + 1)
-                first[k] = i
-                c = np.int64(k)
-                k += 1
-                if 2 * k > size:  # keep the table at most half full: double it and re-place every key
-                    old = table
-                    bits += 1
-                    size = 1 << bits
-                    table = np.zeros(4 * size, dtype=np.uint64)
-                    for o in range(len(old) // 4):
-                        if old[4 * o + 2] == 0:
-                            continue
-                        v1, v2 = old[4 * o], old[4 * o + 1]
-                        g = ((v1 * golden) ^ (v2 + (v2 >> np.uint64(29)))) * golden
-                        s = np.int64(g >> np.uint64(64 - bits))
-                        while table[4 * s + 2] != 0:
-                            s = (s + 1) & (size - 1)
-                        table[4 * s] = v1
-                        table[4 * s + 1] = v2
-                        table[4 * s + 2] = old[4 * o + 2]
-                break
-            if table[at] == w1 and table[at + 1] == w2:
-                break
-            slot = (slot + 1) & (size - 1)
-        codes[i] = c
+    keys1 = np.empty(BATCH, dtype=np.uint64)
+    keys2 = np.empty(BATCH, dtype=np.uint64)
+    hashes = np.empty(BATCH, dtype=np.uint64)
+    touched = np.uint64(0)
+    for base in range(0, n, BATCH):
+        m = min(BATCH, n - base)
+        for j in range(m):
+            lo, hi = offsets[base + j], offsets[base + j + 1]
+            length = hi - lo
+            if length > 15:
+                return codes, first[:0].copy(), False
+            w1 = np.uint64(0)
+            w2 = np.uint64(length) << np.uint64(56)
+            for q in range(min(length, 8)):
+                w1 |= np.uint64(data[lo + q]) << np.uint64(8 * q)
+            for q in range(8, length):
+                w2 |= np.uint64(data[lo + q]) << np.uint64(8 * (q - 8))
+            h = ((w1 * golden) ^ (w2 + (w2 >> np.uint64(29)))) * golden
+            keys1[j], keys2[j], hashes[j] = w1, w2, h
+            touched ^= table[4 * np.int64(h >> np.uint64(64 - bits)) + 2]
+        for j in range(m):
+            w1, w2 = keys1[j], keys2[j]
+            slot = np.int64(hashes[j] >> np.uint64(64 - bits))
+            while True:
+                at = 4 * slot
+                c = np.int64(table[at + 2]) - 1
+                if c < 0:
+                    if k == len(first):
+                        first = np.concatenate((first, np.empty(k, dtype=np.int64)))
+                    table[at] = w1
+                    table[at + 1] = w2
+                    table[at + 2] = np.uint64(k + 1)
+                    first[k] = base + j
+                    c = np.int64(k)
+                    k += 1
+                    if 2 * k > size:  # keep the table at most half full: double it and re-place every key
+                        old = table
+                        bits += 1
+                        size = 1 << bits
+                        table = np.zeros(4 * size, dtype=np.uint64)
+                        for o in range(len(old) // 4):
+                            if old[4 * o + 2] == 0:
+                                continue
+                            v1, v2 = old[4 * o], old[4 * o + 1]
+                            g = ((v1 * golden) ^ (v2 + (v2 >> np.uint64(29)))) * golden
+                            s = np.int64(g >> np.uint64(64 - bits))
+                            while table[4 * s + 2] != 0:
+                                s = (s + 1) & (size - 1)
+                            table[4 * s] = v1
+                            table[4 * s + 1] = v2
+                            table[4 * s + 2] = old[4 * o + 2]
+                    break
+                if table[at] == w1 and table[at + 1] == w2:
+                    break
+                slot = (slot + 1) & (size - 1)
+            codes[base + j] = c
+    if touched == np.uint64(1):  # keeps the touching reads from being optimised away; changes nothing
+        codes[0] = codes[0]
     return codes, first[:k].copy(), True
 
 
@@ -91,7 +106,9 @@ def _short_codes(  # pragma: no cover - compiled; checked against pandas.factori
     offsets: npt.NDArray[Any], data: npt.NDArray[np.uint8],
 ) -> tuple[IntArray, IntArray]:
     """:func:`_packed_codes` for strings of at most 7 bytes: one word per key, 16-byte slots (key, code), so the
-    table is half the size and more of it stays in cache (1.35 -> ~1.0 s CPU for 10 M ids)."""
+    table is half the size and more of it stays in cache (1.35 -> ~1.0 s CPU for 10 M ids). Keys go a batch
+    of :data:`BATCH` at a time: all hashed and their slots read first, so the batch's cache misses overlap
+    instead of each lookup waiting for its own (10 M ids: 0.83-1.24 -> 0.49-0.68 s CPU, same runs)."""
     n = len(offsets) - 1
     codes = np.empty(n, dtype=np.int64)
     bits = 16
@@ -100,40 +117,52 @@ def _short_codes(  # pragma: no cover - compiled; checked against pandas.factori
     first = np.empty(1 << 12, dtype=np.int64)
     k = 0
     golden = np.uint64(0x9E3779B97F4A7C15)
-    for i in range(n):
-        lo, hi = offsets[i], offsets[i + 1]
-        w = np.uint64(hi - lo) << np.uint64(56)
-        for j in range(hi - lo):
-            w |= np.uint64(data[lo + j]) << np.uint64(8 * j)
-        slot = np.int64((w * golden) >> np.uint64(64 - bits))
-        while True:
-            c = np.int64(table[2 * slot + 1]) - 1
-            if c < 0:
-                if k == len(first):
-                    first = np.concatenate((first, np.empty(k, dtype=np.int64)))
-                table[2 * slot] = w
-                table[2 * slot + 1] = np.uint64(k + 1)
-                first[k] = i
-                c = np.int64(k)
-                k += 1
-                if 2 * k > size:  # keep the table at most half full: double it and re-place every key
-                    old = table
-                    bits += 1
-                    size = 1 << bits
-                    table = np.zeros(2 * size, dtype=np.uint64)
-                    for o in range(len(old) // 2):
-                        if old[2 * o + 1] == 0:
-                            continue
-                        s = np.int64((old[2 * o] * golden) >> np.uint64(64 - bits))
-                        while table[2 * s + 1] != 0:
-                            s = (s + 1) & (size - 1)
-                        table[2 * s] = old[2 * o]
-                        table[2 * s + 1] = old[2 * o + 1]
-                break
-            if table[2 * slot] == w:
-                break
-            slot = (slot + 1) & (size - 1)
-        codes[i] = c
+    keys = np.empty(BATCH, dtype=np.uint64)
+    hashes = np.empty(BATCH, dtype=np.uint64)
+    touched = np.uint64(0)
+    for base in range(0, n, BATCH):
+        m = min(BATCH, n - base)
+        for j in range(m):
+            lo, hi = offsets[base + j], offsets[base + j + 1]
+            w = np.uint64(hi - lo) << np.uint64(56)
+            for q in range(hi - lo):
+                w |= np.uint64(data[lo + q]) << np.uint64(8 * q)
+            h = w * golden
+            keys[j], hashes[j] = w, h
+            touched ^= table[2 * np.int64(h >> np.uint64(64 - bits)) + 1]
+        for j in range(m):
+            w = keys[j]
+            slot = np.int64(hashes[j] >> np.uint64(64 - bits))
+            while True:
+                c = np.int64(table[2 * slot + 1]) - 1
+                if c < 0:
+                    if k == len(first):
+                        first = np.concatenate((first, np.empty(k, dtype=np.int64)))
+                    table[2 * slot] = w
+                    table[2 * slot + 1] = np.uint64(k + 1)
+                    first[k] = base + j
+                    c = np.int64(k)
+                    k += 1
+                    if 2 * k > size:  # keep the table at most half full: double it and re-place every key
+                        old = table
+                        bits += 1
+                        size = 1 << bits
+                        table = np.zeros(2 * size, dtype=np.uint64)
+                        for o in range(len(old) // 2):
+                            if old[2 * o + 1] == 0:
+                                continue
+                            s = np.int64((old[2 * o] * golden) >> np.uint64(64 - bits))
+                            while table[2 * s + 1] != 0:
+                                s = (s + 1) & (size - 1)
+                            table[2 * s] = old[2 * o]
+                            table[2 * s + 1] = old[2 * o + 1]
+                    break
+                if table[2 * slot] == w:
+                    break
+                slot = (slot + 1) & (size - 1)
+            codes[base + j] = c
+    if touched == np.uint64(1):  # keeps the touching reads from being optimised away; changes nothing
+        codes[0] = codes[0]
     return codes, first[:k].copy()
 
 

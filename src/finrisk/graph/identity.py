@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from finrisk.errors import GraphInputError
 from finrisk.graph._strings import factorize_strings
-from finrisk.graph.build import IntArray, as_epoch_seconds, unique_ints
+from finrisk.graph.build import IntArray, as_epoch_seconds, unique_pairs
 
 # Employer is left out by default: colleagues share it by design, so it would tie whole firms into rings.
 DEFAULT_IDENTIFIERS = ("device_id", "phone", "id_number", "card_id", "ip", "address")
@@ -191,8 +191,7 @@ def _assemble(
     identifiers = IdentifierTable(kinds, id_values)
     link_id = np.concatenate(link_id_parts) if link_id_parts else np.zeros(0, np.int64)
     link_acc = np.concatenate(link_acc_parts) if link_acc_parts else np.zeros(0, np.int64)
-    n_ids = max(len(identifiers), 1)
-    unique_keys = unique_ints(link_acc * n_ids + link_id)
+    link_account, link_identifier = unique_pairs(link_acc, link_id, len(accounts))
     first = np.full(len(accounts), -1, dtype=np.int64)
     if seen:
         who = np.concatenate([remap[number][codes] for number, codes, _ in seen])
@@ -204,7 +203,7 @@ def _assemble(
             seen_at = earliest != never
             first[seen_at] = earliest[seen_at]
     return IdentityGraph(accounts=np.asarray(accounts, dtype=object), identifiers=identifiers,
-                         link_account=unique_keys // n_ids, link_identifier=unique_keys % n_ids, first_seen=first)
+                         link_account=link_account, link_identifier=link_identifier, first_seen=first)
 
 
 def build_identity_graph(
