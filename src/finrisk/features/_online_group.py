@@ -78,7 +78,8 @@ def to_us(value: datetime | str | int) -> int:
         epoch = EPOCHS.get(tz)
         if epoch is not None:
             return (value - epoch) // MICRO
-        if (type(tz) is timezone or getattr(tz, "key", None) in _UTC_NAMES) and len(EPOCHS) < _MAX_EPOCHS:
+        if tz is not None and (type(tz) is timezone or getattr(tz, "key", None) in _UTC_NAMES) \
+                and len(EPOCHS) < _MAX_EPOCHS:
             EPOCHS[tz] = datetime(1970, 1, 1, tzinfo=tz) + cast(timedelta, tz.utcoffset(_NAIVE_EPOCH))
         return (value - _EPOCH) // MICRO
     if isinstance(value, int):
