@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -290,3 +290,33 @@ def test_filters_share_a_group_only_where_no_window_sees_more_entries() -> None:
     shapes = sorted(sorted(f.name for f in g.features) for g in OnlineFeatureEngine(fs)._groups)
     # a 1-hour window over every login, or a 24-hour one over transfers, would move on events it never saw
     assert shapes == [["all_24h", "ok_24h"], ["failed_1h"], ["pay_1h", "pay_24h"], ["tr_1h"]]
+
+
+def test_event_times_in_any_time_zone_give_the_same_values() -> None:
+    """The engine reads event times through a per-tzinfo epoch (see ``_online_group.EPOCHS``): zoneinfo's
+    UTC (what pyarrow returns), fixed offsets either side of UTC and a zone with daylight saving time
+    must all give the values of the same instants written in UTC."""
+    from zoneinfo import ZoneInfo
+
+    from finrisk.features._online_group import to_us
+
+    stream = random_stream(3, 300)
+    base = OnlineFeatureEngine(FS)
+    expected = [base.process(e) for e in stream]
+    zones = [ZoneInfo("UTC"), timezone(timedelta(hours=-5)), timezone(timedelta(hours=5, minutes=30)),
+             ZoneInfo("Europe/Berlin")]
+    for n, zone in enumerate(zones):
+        engine = OnlineFeatureEngine(FS)
+        moved = [{**e, "event_time": e["event_time"].astimezone(zones[(n + i) % len(zones)] if i % 3 else zone)}
+                 for i, e in enumerate(stream)]
+        got = [engine.process(e) for e in moved]
+        assert got == expected, zone
+        warm = OnlineFeatureEngine(FS)  # the update-only path reads times the same way
+        for e in moved[:-1]:
+            warm.add(e)
+        assert warm.process(moved[-1]) == expected[-1]
+    summer = datetime(2026, 7, 1, 12, tzinfo=ZoneInfo("Europe/Berlin"))
+    for when in (summer, summer.astimezone(timezone(timedelta(hours=-3))), summer.astimezone(ZoneInfo("Etc/UTC"))):
+        assert to_us(when) == to_us(when) == (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    with pytest.raises(TypeError, match="naive"):
+        to_us(datetime(2026, 1, 1))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
 from finrisk.features._online_codegen import compile_slide
@@ -45,10 +45,19 @@ from finrisk.features._online_state import (
 from finrisk.features.expr import Filter
 from finrisk.features.spec import Aggregation, WindowFeature
 
-__all__ = ["FirstSeenGroup", "Window", "WindowGroup", "to_us"]
+__all__ = ["EPOCHS", "MICRO", "FirstSeenGroup", "Window", "WindowGroup", "to_us"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
+MICRO = timedelta(microseconds=1)
+#: The epoch written in each time zone seen whose offset from UTC never changes (``datetime.timezone``,
+#: zoneinfo's names of UTC), by tzinfo object: ``(value - EPOCHS[value.tzinfo]) // MICRO`` is then exact,
+#: and the subtraction of two datetimes with the same tzinfo is plain arithmetic, without the two
+#: ``utcoffset`` calls another epoch costs (measured: 0.7 against 2.0 us per event with zoneinfo's UTC,
+#: the tzinfo pyarrow gives; about 5% of the online engine's time). Filled by :func:`to_us`.
+EPOCHS: dict[Any, datetime] = {UTC: _EPOCH}
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"})
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_MAX_EPOCHS = 64  # tzinfo objects are few (zoneinfo caches them by name); never let the cache grow
 _CODES = {Aggregation.COUNT: COUNT, Aggregation.SUM: SUM, Aggregation.MEAN: MEAN, Aggregation.STD: STD,
           Aggregation.MIN: MIN, Aggregation.MAX: MAX, Aggregation.COUNT_DISTINCT: COUNT_DISTINCT,
           Aggregation.LAST: LAST, Aggregation.TIME_SINCE_LAST: TIME_SINCE_LAST}
@@ -65,11 +74,18 @@ def to_us(value: datetime | str | int) -> int:
     """Microseconds since the epoch, exactly: an aware datetime, an ISO 8601 string (as timestamp
     fields other than ``event_time`` come back from the event log) or an int already in µs."""
     if isinstance(value, datetime):
-        return (value - _EPOCH) // _MICRO
+        tz = value.tzinfo
+        epoch = EPOCHS.get(tz)
+        if epoch is not None:
+            return (value - epoch) // MICRO
+        if tz is not None and (type(tz) is timezone or getattr(tz, "key", None) in _UTC_NAMES) \
+                and len(EPOCHS) < _MAX_EPOCHS:
+            EPOCHS[tz] = datetime(1970, 1, 1, tzinfo=tz) + cast(timedelta, tz.utcoffset(_NAIVE_EPOCH))
+        return (value - _EPOCH) // MICRO
     if isinstance(value, int):
         return value
     parsed = datetime.fromisoformat(value)
-    return ((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)) - _EPOCH) // _MICRO
+    return ((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)) - _EPOCH) // MICRO
 
 
 class _Group:

@@ -44,13 +44,13 @@ import pickle
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 from finrisk.errors import SnapshotError
 from finrisk.features._online_codegen import compile_derived, compile_plan
 from finrisk.features._online_entities import EntityTable
-from finrisk.features._online_group import FirstSeenGroup, WindowGroup, to_us
+from finrisk.features._online_group import EPOCHS, MICRO, FirstSeenGroup, WindowGroup, to_us
 from finrisk.features.derived import formula
 from finrisk.features.spec import Aggregation, FeatureSet, WindowFeature
 from finrisk.store.log import EventLog
@@ -65,8 +65,6 @@ _FORMAT = 4  # 2: KeyState gained ``due``; 3: windows of one group share entries
 # 4: groups that differ only by filter share entries (a filter per column)
 _NEVER = -(1 << 62)
 _SWEEP_BUDGET = 8  # keys checked for expiry per in-order event
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 
 
 def _no_sweep(newest_us: int, budget: int) -> None:
@@ -214,7 +212,8 @@ class OnlineFeatureEngine:
         """Every feature's value for ``event`` as a list in :attr:`names` order (from the events
         before it), then add it to the state: :meth:`process` without building a dict."""
         when = event["event_time"]
-        t = (when - _EPOCH) // _MICRO if when.__class__ is datetime else to_us(when)
+        epoch = EPOCHS.get(when.tzinfo) if when.__class__ is datetime else None  # see EPOCHS
+        t = (when - epoch) // MICRO if epoch is not None else to_us(when)
         eid = event["event_id"]
         plan, step = self._plans.get(event.get("event_type")) or self._plan(event)
         if t > self._t or (t == self._t and eid > self._id):
@@ -238,7 +237,8 @@ class OnlineFeatureEngine:
         the same exact path as in :meth:`values`.
         """
         when = event["event_time"]
-        t = (when - _EPOCH) // _MICRO if when.__class__ is datetime else to_us(when)
+        epoch = EPOCHS.get(when.tzinfo) if when.__class__ is datetime else None  # see EPOCHS
+        t = (when - epoch) // MICRO if epoch is not None else to_us(when)
         eid = event["event_id"]
         if t > self._t or (t == self._t and eid > self._id):
             etype = event.get("event_type")
