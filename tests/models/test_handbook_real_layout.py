@@ -172,13 +172,13 @@ def test_the_handbook_repository_layout_loads_trains_and_reports_from_the_cli(
     first = str(date(2018, 4, 9))  # a week of history, then two folds of 7 / 7 / 7 days
     result = runner.invoke(app, ["models", "train", "-w", ws, "--from", first, "--label-delay", "7",
                                  "--train-days", "7", "--delay-days", "7", "--test-days", "7", "--folds", "2",
-                                 "--step-days", "7", "--kinds", "lightgbm,logistic", "--trees", "20"])
+                                 "--step-days", "7", "--trees", "20"])  # default kinds: blend, lightgbm, logistic
     assert result.exit_code == 0, result.output
     meta = json.loads((Path(ws) / "models" / "fraud" / "v1" / "meta.json").read_text())
-    assert [r["kind"] for r in meta["folds"]] == ["lightgbm", "logistic"] * 2
+    assert [r["kind"] for r in meta["folds"]] == ["blend", "lightgbm", "logistic"] * 2 and meta["kind"] == "blend"
     assert 0.5 < meta["metrics"]["auc"] <= 1 and 0 < meta["metrics"]["average_precision"] <= 1
     assert meta["window"].startswith(first)
     report = runner.invoke(app, ["models", "report", "fraud", "-w", ws])
     assert report.exit_code == 0, report.output
-    assert "fraud v1 (lightgbm)" in report.output
+    assert "fraud v1 (blend)" in report.output
     assert (Path(ws) / "models" / "fraud" / "v1" / "report.html").exists()
