@@ -72,6 +72,11 @@ class ServedModel:
         self._feature_inputs = inputs[:n_features]
         self._field_inputs = [n[len(EVENT_PREFIX):] for n in inputs[n_features:]]
         self._forest: Forest | None = None
+        lin = model.linear
+        #: The logistic part as arrays once (medians, means, scales, coefficients): converting the
+        #: stored lists per call cost ~13 us of a blend's ~26 us per score (CPU, 30 inputs).
+        self._lin = None if lin is None else tuple(np.asarray(v, dtype=np.float64)
+                                                   for v in (lin.medians, lin.means, lin.scales, lin.coef))
         if model.booster is not None:
             self._forest = flatten_booster(model.booster.dump_model())
             self._forest.predict_one(np.zeros(len(inputs)))  # compile the kernels now, not on the first event
@@ -105,11 +110,11 @@ class ServedModel:
         if self.event_types and event.get("event_type") not in self.event_types:
             return None
         x = self.vector(event, features)
-        linear = self.model.linear
-        if self._forest is not None and linear is None:
+        if self._lin is None:
+            assert self._forest is not None
             return self._forest.predict_one(x)
-        assert linear is not None
-        z = float(linear.decision(x[None, :])[0])
+        assert self.model.linear is not None
+        z = float(self._standardised(x) @ self._lin[3]) + self.model.linear.intercept
         if self._forest is not None:  # blend: the same weighted log-odds as TrainedModel.log_odds
             w = self.model.params.blend_weight
             z = w * self._forest.raw_one(x) + (1 - w) * z
@@ -128,16 +133,21 @@ class ServedModel:
         A logistic model's contributions are exact either way (coefficient x standardised value); a
         blend's are its parts' contributions weighted as its log-odds are.
         """
-        lin = self.model.linear
-        linear = None if lin is None else lin.standardise(x[None, :])[0] * np.asarray(lin.coef)
+        linear = None if self._lin is None else self._standardised(x) * self._lin[3]
         if self._forest is None:
             assert linear is not None
-            return linear  # type: ignore[no-any-return]
+            return linear
         forest = self._forest_contributions(x, method)
         if linear is None:
             return forest
         w = self.model.params.blend_weight
-        return w * forest + (1 - w) * linear  # type: ignore[no-any-return]
+        return w * forest + (1 - w) * linear
+
+    def _standardised(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The row as the logistic part reads it: missing -> training median, then standardised."""
+        assert self._lin is not None
+        medians, means, scales, _ = self._lin
+        return (np.where(np.isnan(x), medians, x) - means) / scales
 
     def _forest_contributions(self, x: npt.NDArray[np.float64],
                               method: Literal["path", "shap"]) -> npt.NDArray[np.float64]:
