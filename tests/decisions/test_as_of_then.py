@@ -162,7 +162,8 @@ def test_cli_refuses_rules_with_as_of_then(decided: tuple[Workspace, dict[str, s
     assert result.exit_code != 0 and "--rules" in result.output
 
 
-def test_models_are_those_deployed_at_the_decision_time(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["lightgbm", "blend"])
+def test_models_are_those_deployed_at_the_decision_time(tmp_path: Path, kind: str) -> None:
     from finrisk.models.registry import ModelRegistry
     from finrisk.models.train import TrainParams, train_model
 
@@ -170,10 +171,9 @@ def test_models_are_those_deployed_at_the_decision_time(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     x = rng.normal(size=(600, 2)) * [1.0, 2000.0] + [0.0, 1000.0]
     y = (x[:, 1] > 2500).astype(int)
-    model = train_model(x, y, inputs=["cust_txn_1h", "event.amount"],
-                        params=TrainParams(trees=20, leaves=4, min_child_samples=5))
-    inverted = train_model(x, 1 - y, inputs=["cust_txn_1h", "event.amount"],
-                           params=TrainParams(trees=20, leaves=4, min_child_samples=5))
+    params = TrainParams(kind=kind, trees=20, leaves=4, min_child_samples=5)  # type: ignore[arg-type]
+    model = train_model(x, y, inputs=["cust_txn_1h", "event.amount"], params=params)
+    inverted = train_model(x, 1 - y, inputs=["cust_txn_1h", "event.amount"], params=params)
     registry = ModelRegistry(ws)
     v1 = registry.register("fraud", model, {"event_type": "transaction"})
     v2 = registry.register("fraud", inverted, {"event_type": "transaction"})

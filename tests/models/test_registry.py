@@ -124,7 +124,7 @@ def test_cli_train_list_deploy_rollback_report(world_ws: Workspace, monkeypatch:
     shown = runner.invoke(app, ["models", "report", "clitest", *w])
     assert shown.exit_code == 0 and "data_fingerprint" in shown.output and "report.html" in shown.output
     bad = runner.invoke(app, ["models", "train", "--kinds", "xgboost", *w])
-    assert bad.exit_code == 1 and "--kinds: expected one of lightgbm, logistic, got 'xgboost'" in bad.output
+    assert bad.exit_code == 1 and "--kinds: expected one of lightgbm, logistic, blend, got 'xgboost'" in bad.output
 
 
 def test_scoring_commands_refuse_a_fraud_model(registry: ModelRegistry) -> None:

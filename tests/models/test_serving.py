@@ -114,7 +114,7 @@ def test_categorical_splits_are_refused() -> None:
 
 
 def test_bad_parameters_are_named() -> None:
-    with pytest.raises(ModelError, match="kind: expected one of lightgbm, logistic, got 'xgb'"):
+    with pytest.raises(ModelError, match="kind: expected one of lightgbm, logistic, blend, got 'xgb'"):
         TrainParams(kind="xgb")  # type: ignore[arg-type]
     with pytest.raises(ModelError, match="needs both classes"):
         train_model(np.zeros((10, 1)), np.zeros(10), inputs=["a"])

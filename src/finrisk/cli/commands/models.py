@@ -59,7 +59,8 @@ def train(
     labels: Annotated[str, typer.Option(help=f"Label source: {', '.join(LABEL_SOURCES)}.")] = "ground_truth",
     label_delay: Annotated[int, typer.Option(help="Days until a label is known.", min=0)] = 7,
     kinds: Annotated[str, typer.Option(help=f"Model kinds to evaluate ({', '.join(KINDS)}); the first "
-                                            "is registered.")] = "lightgbm,logistic",
+                                            "is registered (blend: LightGBM and logistic log-odds "
+                                            "weighted, docs/models.md).")] = "blend,lightgbm,logistic",
     trees: Annotated[int, typer.Option(min=1, help="LightGBM trees.")] = 300,
     leaves: Annotated[int, typer.Option(min=2, help="LightGBM leaves per tree.")] = 31,
     train_days: Annotated[int, typer.Option(min=1, help="Days of training events per fold.")] = 7,
