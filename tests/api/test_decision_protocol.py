@@ -12,10 +12,15 @@ from typing import Any
 import orjson
 import pytest
 import uvicorn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from finrisk.api import ApiKeyStore, Role, create_app
 from finrisk.api.coalescing import CoalescingHttpToolsProtocol
 from finrisk.api.decision_protocol import DecisionHttpProtocol
+from finrisk.api.fast_decisions import plain_event
+from finrisk.api.schemas.decisions import EventIn
 from finrisk.decisions.service import DecisionService
 from finrisk.store.relational import open_database
 
@@ -184,3 +189,22 @@ def test_chunked_bodies_and_other_routes_take_uvicorns_path(servers: tuple[dict[
     (elsewhere,), _ = _exchange(ports["direct"], _request(b"{}", headers, path="/v1/nothing"))
     assert elsewhere[0] == 404
     assert CountingProtocol.direct == before
+
+
+_values = st.one_of(st.none(), st.integers(), st.floats(allow_nan=False), st.booleans(),
+                    st.text(max_size=3), st.text(min_size=60, max_size=210), st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["event_id", "event_type", "event_time", "amount"]), _values)
+       | st.lists(st.integers(), max_size=2) | st.text(max_size=3))
+def test_the_cheap_event_check_passes_only_what_the_model_accepts(body: Any) -> None:
+    try:
+        EventIn.__pydantic_validator__.validate_python(body)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert not plain_event(body) or accepted  # never lets through what the model refuses
+    if isinstance(body, dict) and accepted and all(type(body[k]) is str for k in ("event_id", "event_type",
+                                                                                   "event_time")):
+        assert plain_event(body)  # and is not needlessly strict for the usual body

@@ -38,7 +38,7 @@ from finrisk.api.metrics import ApiMetrics
 from finrisk.api.middleware import BodyTooLarge, declared_within, read_body, too_large_response
 from finrisk.api.schemas.decisions import EventIn
 
-__all__ = ["DECISIONS_PATH", "Answer", "FastDecisions"]
+__all__ = ["DECISIONS_PATH", "Answer", "FastDecisions", "plain_event"]
 
 DECISIONS_PATH = "/v1/decisions"
 _CONTENT_TYPE = (b"content-type", b"application/json")
@@ -63,6 +63,18 @@ class Answer(NamedTuple):
     key_id: str | None = None
     action: str | None = None
     decision_id: str | None = None
+
+
+def plain_event(body: Any) -> bool:
+    """True only for a body :class:`EventIn` accepts: an object whose common fields are strings of
+    allowed lengths. The event validator checks every field next anyway; skipping the model's own
+    validator for these (the usual case) saves a pass over the body (~2% of the loop's time under
+    load); anything else gets the model's exact problems."""
+    if type(body) is not dict:
+        return False
+    eid, etype, etime = body.get("event_id"), body.get("event_type"), body.get("event_time")
+    return (type(eid) is str and 0 < len(eid) <= 200 and type(etype) is str and 0 < len(etype) <= 100
+            and type(etime) is str and 0 < len(etime) <= 64)
 
 
 def _error_answer(exc: Exception, key_id: str | None) -> Answer:
@@ -104,7 +116,7 @@ class FastDecisions:
             if raw is None:
                 assert read is not None
                 raw = await read()
-            event = parse_json_object(content_type, raw, EventIn)
+            event = parse_json_object(content_type, raw, EventIn, plain_event)
             decision, body = await service.decide_json_async(event)  # the logged bytes: serialised once
             self.metrics.observe_decision(decision)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a problem answer, as in FastAPI
