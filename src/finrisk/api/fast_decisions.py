@@ -33,7 +33,7 @@ from finrisk.api.auth import Authenticator, Permission, authorize
 from finrisk.api.deps import ServiceHolder, ready_service
 from finrisk.api.errors import error_response
 from finrisk.api.json_body import is_json_media_type, parse_json_object, unsupported_media_type
-from finrisk.api.logging import ACCESS_LOGGER
+from finrisk.api.logging import ACCESS_LOGGER, log_fields
 from finrisk.api.metrics import ApiMetrics
 from finrisk.api.middleware import BodyTooLarge, declared_within, read_body, too_large_response
 from finrisk.api.schemas.decisions import EventIn
@@ -137,7 +137,7 @@ class FastDecisions:
                 if answer.action is not None:
                     fields["action"] = answer.action
                     fields["decision_id"] = answer.decision_id
-            _access_log.info("request", extra={"fields": fields})
+            log_fields(_access_log, "request", fields)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != DECISIONS_PATH or scope["method"] != "POST":
