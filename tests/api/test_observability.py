@@ -172,3 +172,28 @@ def test_served_access_lines_skip_the_record_but_read_the_same() -> None:
 
 def _seconds(ts: str) -> float:
     return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+
+
+def test_request_counts_read_as_prometheus_clients_own_counter_and_histogram() -> None:
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    from finrisk.api.metrics import LATENCY_BUCKETS
+
+    reference = CollectorRegistry()
+    counter = Counter("finrisk_http_requests", "x", ["method", "route", "status"], registry=reference)
+    histogram = Histogram("finrisk_http_request_duration_seconds", "x", ["method", "route"],
+                          buckets=LATENCY_BUCKETS, registry=reference)
+    ours = ApiMetrics()
+    observed = [("POST", "/v1/decisions", 200, s) for s in (0.0001, 0.0005, 0.0007, 0.002, 0.0031, 0.5, 12.0)]
+    observed += [("POST", "/v1/decisions", 422, 0.001), ("GET", "/v1/lists", 200, 0.01)]
+    for method, route, status, seconds in observed:
+        ours.observe_request(method, route, status, seconds)
+        counter.labels(method, route, str(status)).inc()
+        histogram.labels(method, route).observe(seconds)
+
+    def samples(text: str) -> set[str]:  # bucket, count, sum and total lines (not the `_created` times)
+        return {line for line in text.splitlines() if line.startswith("finrisk_http_request")
+                and "_created" not in line}
+
+    expected = samples(generate_latest(reference).decode())
+    assert expected and samples(ours.render().decode()) == expected
