@@ -17,7 +17,9 @@ and answers a fixed JSON: the floor the HTTP stack itself sets on this machine (
     python benchmarks/decision_http.py [--quick] [--rate 2000] [--seconds 60] [--connections 64]
 
 The last line of stdout is one JSON object: offered_rps, achieved_rps, p50_ms, p99_ms, p999_ms,
-errors, lost, and the peer's figures.
+errors, lost, the peer's figures, and the disk's fsync time measured just before the run
+(``disk_fsync_p50_ms`` / ``_p99_ms``: each decision waits for about one and a half group commits,
+each one fsync, so that is a floor under its latency that no server change removes).
 """
 
 from __future__ import annotations
@@ -217,6 +219,32 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _fsync_probe(directory: Path, seconds: float = 2.0) -> dict[str, float]:
+    """How long this disk takes to fsync a 4 KiB overwrite (no size change, as in a reused WAL), now.
+
+    Every decision waits for the group commit holding it, one fsync, and on average for half of the
+    one before: the disk's fsync time is a floor under the p99 that no server change removes.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "fsync.probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        os.write(fd, b"\0" * 4096 * 64)
+        os.fsync(fd)
+        times: list[float] = []
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            os.pwrite(fd, b"x" * 4096, (len(times) % 64) * 4096)
+            t = time.perf_counter()
+            os.fsync(fd)
+            times.append(time.perf_counter() - t)
+    finally:
+        os.close(fd)
+        path.unlink()
+    pct = _percentiles(times)
+    return {"disk_fsync_p50_ms": pct["p50_ms"], "disk_fsync_p99_ms": pct["p99_ms"]}
+
+
 def _free_port() -> int:
     import socket
 
@@ -245,6 +273,7 @@ def main() -> None:
     try:
         ws = _workspace(tmp / "ws")
         events = _events(tmp, warmup + total, customers=3000 if args.quick else 10000, days=3)
+        disk = _fsync_probe(ws.log_dir)
         key = secrets.token_urlsafe(24)
         env = {**os.environ, "FINRISK_API_KEY": key}
         log = tmp / "serve.log"
@@ -281,6 +310,7 @@ def main() -> None:
             "seconds": seconds,
             "connections": args.connections,
             "durability": ws.settings.store.durability,
+            **disk,
             "access_log": args.access_log,
             "serve_args": args.serve_arg,
             "rules": "demo",
@@ -314,7 +344,8 @@ def main() -> None:
             })
         print(f"offered {args.rate:.0f} req/s for {seconds:.0f} s: achieved {result['achieved_rps']} req/s, "
               f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, p99.9 {result['p999_ms']} ms, "
-              f"errors {result['errors']}, lost {lost}, server CPU {result['server_cpu_us_per_request']} us/request",
+              f"errors {result['errors']}, lost {lost}, server CPU {result['server_cpu_us_per_request']} us/request; "
+              f"disk fsync p50 {disk['disk_fsync_p50_ms']} ms, p99 {disk['disk_fsync_p99_ms']} ms",
               file=sys.stderr)
         print(json.dumps(result))
     finally:

@@ -7,13 +7,14 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from finrisk.api import Role
-from finrisk.api.logging import BufferedStreamHandler, configure_logging
+from finrisk.api.logging import BufferedStreamHandler, configure_logging, log_fields
 from finrisk.api.metrics import ApiMetrics
 from finrisk.decisions.model import Decision, ShadowVerdict
 
@@ -127,3 +128,72 @@ def test_served_access_lines_are_written_in_batches_and_none_is_lost() -> None:
             h.close()
         access.propagate = True
         logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
+
+
+def test_served_access_lines_skip_the_record_but_read_the_same() -> None:
+    stream = io.StringIO()
+    saved = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
+    handler = configure_logging(stream=stream, buffer_access_s=60)  # written only by close() below
+    access = logging.getLogger("finrisk.api.access")
+    try:
+        buffered = next(h for h in access.handlers if isinstance(h, BufferedStreamHandler))
+        fields = {"method": "POST", "route": "/v1/decisions", "status": 200, "latency_ms": 1.25, "key_id": "k"}
+        log_fields(access, "request", dict(fields))  # the fast way (no LogRecord)
+        access.info("request", extra={"fields": dict(fields)})  # the ordinary way
+        access.disabled = True  # `finrisk serve --no-access-log`
+        log_fields(access, "request", {"n": "not written"})
+        access.disabled = False
+        buffered.close()
+        fast, ordinary = (json.loads(line) for line in stream.getvalue().splitlines())
+        assert abs(_seconds(fast["ts"]) - _seconds(ordinary["ts"])) < 1.0
+        fast.pop("ts"), ordinary.pop("ts")
+        assert fast == ordinary == {"level": "info", "logger": "finrisk.api.access", "msg": "request", **fields}
+    finally:
+        logging.getLogger("finrisk").removeHandler(handler)
+        for h in list(access.handlers):
+            access.removeHandler(h)
+            h.close()
+        access.propagate = True
+        logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
+    records: list[logging.LogRecord] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    capture = Capture()
+    access.addHandler(capture)  # any other set-up (a test's capture, a filter) gets the record itself
+    try:
+        log_fields(access, "request", {"status": 204})
+    finally:
+        access.removeHandler(capture)
+    assert [r.fields for r in records] == [{"status": 204}]  # type: ignore[attr-defined]
+
+
+def _seconds(ts: str) -> float:
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+
+
+def test_request_counts_read_as_prometheus_clients_own_counter_and_histogram() -> None:
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    from finrisk.api.metrics import LATENCY_BUCKETS
+
+    reference = CollectorRegistry()
+    counter = Counter("finrisk_http_requests", "x", ["method", "route", "status"], registry=reference)
+    histogram = Histogram("finrisk_http_request_duration_seconds", "x", ["method", "route"],
+                          buckets=LATENCY_BUCKETS, registry=reference)
+    ours = ApiMetrics()
+    observed = [("POST", "/v1/decisions", 200, s) for s in (0.0001, 0.0005, 0.0007, 0.002, 0.0031, 0.5, 12.0)]
+    observed += [("POST", "/v1/decisions", 422, 0.001), ("GET", "/v1/lists", 200, 0.01)]
+    for method, route, status, seconds in observed:
+        ours.observe_request(method, route, status, seconds)
+        counter.labels(method, route, str(status)).inc()
+        histogram.labels(method, route).observe(seconds)
+
+    def samples(text: str) -> set[str]:  # bucket, count, sum and total lines (not the `_created` times)
+        return {line for line in text.splitlines() if line.startswith("finrisk_http_request")
+                and "_created" not in line}
+
+    expected = samples(generate_latest(reference).decode())
+    assert expected and samples(ours.render().decode()) == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 
 from finrisk.decisions.writer import GroupCommitWriter
 from finrisk.store import EmbeddedEventLog
@@ -51,3 +52,35 @@ def test_an_idle_log_with_new_writes_is_checkpointed_after_a_while(log: Embedded
     finally:
         checkpointer.close()
     assert log.count() == 1
+
+
+
+def test_after_a_background_checkpoint_the_writer_catches_up_and_the_wal_restarts(
+        log: EmbeddedEventLog, make_txn: MakeTxn) -> None:
+    writer = GroupCommitWriter(log)
+
+    def append(prefix: str, n: int) -> None:
+        futures = [writer.submit(make_txn(f"{prefix}{i}"), (f"d{prefix}{i}", b"{}")) for i in range(n)]
+        assert all(f.result(timeout=30).status is AppendStatus.STORED for f in futures)
+
+    try:
+        checkpointer = log._checkpointer
+        assert checkpointer is not None
+        append("a", 200)
+        # A reader's snapshot keeps the background pass from copying what comes after it, as commits
+        # landing during the pass do under load: the pass ends with part of the WAL not copied.
+        with sqlite3.connect(log.path) as reader:
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM events").fetchone()
+            append("b", 200)
+            checkpointer.checkpoint()
+            reader.rollback()
+        frames = (Path(f"{log.path}-wal").stat().st_size - 32) // (24 + 4096)  # header; frame header + page
+        append("c", 1)  # its commit is followed by the writer's catch-up ...
+        assert log._finished == checkpointer.checkpoints
+        for i in range(3):  # ... so the next ones write the WAL from its start again
+            append(f"d{i}-", 1)
+        assert _wal_frames(log) < frames  # the last three commits' frames, not the whole history
+    finally:
+        writer.close()
+    assert log.count() == 404 and log.get_decision("dd2-0") == b"{}"

@@ -7,10 +7,14 @@ Point Prometheus at it with an ``X-API-Key`` header (``http_headers`` in the scr
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from finrisk.decisions.model import Decision, IngestResult
 
@@ -20,6 +24,49 @@ __all__ = ["ApiMetrics"]
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 
+class _RequestCounts(Collector):
+    """``finrisk_http_requests_total`` and ``finrisk_http_request_duration_seconds`` from plain numbers.
+
+    Every answered request adds to them; with prometheus_client's ``Counter`` and ``Histogram`` that
+    took a lock per value and a walk over the buckets in Python (about 1.5% of the event loop's
+    time at 2,000 decisions/s, py-spy). Here a request adds to a list of integers; the families
+    are built when scraped. Requests are counted on the event loop's thread (the ASGI layers and the
+    fast path run there), so the numbers need no lock.
+    """
+
+    def __init__(self) -> None:
+        # (method, route, status) -> [count, sum of seconds, count per bucket (+Inf last)]
+        self.by_key: dict[tuple[str, str, int], list[Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        stats = self.by_key.get(key)
+        if stats is None:
+            stats = self.by_key[key] = [0, 0.0, [0] * (len(LATENCY_BUCKETS) + 1)]
+        stats[0] += 1
+        stats[1] += seconds
+        stats[2][bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le: a value on a bound counts in its bucket
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily("finrisk_http_requests", "HTTP requests answered, by route template and "
+                                       "status", labels=["method", "route", "status"])
+        latency = HistogramMetricFamily("finrisk_http_request_duration_seconds", "Time to answer an HTTP request",
+                                        labels=["method", "route"])
+        merged: dict[tuple[str, str], tuple[list[int], float]] = {}
+        for (method, route, status), (count, total, buckets) in list(self.by_key.items()):
+            requests.add_metric([method, route, str(status)], count)
+            counts, seconds = merged.get((method, route), ([0] * len(buckets), 0.0))
+            merged[(method, route)] = ([a + b for a, b in zip(counts, buckets, strict=True)], seconds + total)
+        for (method, route), (counts, seconds) in merged.items():
+            cumulative, running = [], 0
+            for bound, n in zip((*(repr(float(b)) for b in LATENCY_BUCKETS), "+Inf"), counts, strict=True):
+                running += n
+                cumulative.append((bound, running))
+            latency.add_metric([method, route], cumulative, seconds)
+        yield requests
+        yield latency
+
+
 class ApiMetrics:
     """Request counts and latency per route template and status; decisions by action; rule hits by rule."""
 
@@ -27,13 +74,10 @@ class ApiMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._children: dict[tuple[int, str], Any] = {}
         r = self.registry
-        self.requests = Counter("finrisk_http_requests", "HTTP requests answered, by route template and status",
-                                ["method", "route", "status"], registry=r)
-        self.latency = Histogram("finrisk_http_request_duration_seconds", "Time to answer an HTTP request",
-                                 ["method", "route"], buckets=LATENCY_BUCKETS, registry=r)
+        self._requests = _RequestCounts()
+        r.register(self._requests)
         self.decisions = Counter("finrisk_decisions", "Decisions made (retries answered from the log excluded)",
                                  ["action"], registry=r)
         self.rule_hits = Counter("finrisk_rule_hits", "Rules that hit in live decisions", ["rule"], registry=r)
@@ -43,14 +87,8 @@ class ApiMetrics:
                                        ["outcome"], registry=r)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        # ``labels()`` builds and looks up a key on every call; the children are kept per key instead.
-        key = (method, route, status)
-        children = self._request_children.get(key)
-        if children is None:
-            children = self._request_children[key] = (self.requests.labels(method, route, str(status)),
-                                                       self.latency.labels(method, route))
-        children[0].inc()
-        children[1].observe(seconds)
+        """Count an answered request and its time (on the event loop's thread; see :class:`_RequestCounts`)."""
+        self._requests.observe(method, route, status, seconds)
 
     def observe_decision(self, decision: Decision) -> None:
         if decision.idempotent:  # the first answer was counted already

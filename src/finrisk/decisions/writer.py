@@ -131,6 +131,7 @@ class GroupCommitWriter:
                     break
                 batch.append(item)
             self._commit(batch)
+            self.log.finish_checkpoint()  # after a background checkpoint: the WAL restarts, stays small
 
     def _commit(self, batch: list[_Item]) -> None:
         tickets = [item[3] for item in batch]

@@ -22,7 +22,9 @@ import uvicorn
 
 from finrisk.api.app import create_app
 from finrisk.api.coalescing import CoalescingHttpToolsProtocol
+from finrisk.api.decision_protocol import DecisionHttpProtocol
 from finrisk.api.deps import ServiceHolder
+from finrisk.api.gil import SERVING_SWITCH_INTERVAL_S, set_switch_interval
 from finrisk.api.heap import freeze_loaded_state
 from finrisk.api.logging import configure_logging
 from finrisk.api.store import open_key_store
@@ -75,6 +77,12 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="One JSON line per request on stderr.")] = True,
     coalesce_writes: Annotated[bool, typer.Option(hidden=True, help="One socket write per response "
                                                   "(off only to compare).")] = True,
+    direct_decisions: Annotated[bool, typer.Option(hidden=True, help="Answer plain POST /v1/decisions "
+                                                   "requests from the HTTP parser, without an ASGI cycle "
+                                                   "(off only to compare).")] = True,
+    switch_interval_ms: Annotated[float, typer.Option(hidden=True, min=0.01, help="The GIL switch interval while "
+                                                      "serving (CPython's default is 5; to compare).")]
+    = SERVING_SWITCH_INTERVAL_S * 1000,
 ) -> None:
     """Serve the decision API for a workspace (keys: 'finrisk keys create', or FINRISK_API_KEY)."""
     with user_errors():
@@ -84,6 +92,7 @@ def serve(
     host = host or str(getattr(service_settings, "host", "127.0.0.1"))
     port = port if port is not None else int(getattr(service_settings, "port", 8000))
     admin_key = os.environ.get(ADMIN_KEY_ENV) or None
+    set_switch_interval(switch_interval_ms / 1000)  # bounded GIL hand-offs between the loop and the writer
     handler = configure_logging(buffer_access_s=0.05)  # access lines: one write per 50 ms, not per request
     # uvicorn's own errors ("Exception in ASGI application") go through the same JSON formatter, which
     # keeps the exception type and drops its text and traceback (they may quote an event).
@@ -102,7 +111,9 @@ def serve(
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     base_url = f"http://{shown}:{bound_port}"
-    http: Any = CoalescingHttpToolsProtocol if coalesce_writes else "auto"
+    http: Any = "auto"
+    if coalesce_writes:
+        http = DecisionHttpProtocol if direct_decisions else CoalescingHttpToolsProtocol
     config = uvicorn.Config(app, http=http, log_config=None, access_log=False, timeout_graceful_shutdown=10,
                             backlog=2048, server_header=False,
                             proxy_headers=False)  # no client addresses are used: skip the per-request rewrite

@@ -1,0 +1,153 @@
+"""``POST /v1/decisions`` answered straight from the HTTP parser, without an ASGI request cycle.
+
+uvicorn turns every request into an ASGI cycle: a scope dict, a ``RequestResponseCycle`` with an
+``asyncio.Event``, ``receive`` and ``send`` messages, header checks by regular expression on the
+way out. On this machine a bare uvicorn app answering a fixed JSON costs 80-86 µs of CPU per
+request at 2,000 requests/s; the same answer from an ``asyncio.Protocol`` on httptools, 25-30 µs
+(same load generator, same window; ``docs/api.md``, fourth round). At 2,000 decisions/s on two
+shared cores that difference is a tenth of a core.
+
+:class:`DecisionHttpProtocol` is uvicorn's httptools protocol (with coalesced writes) that takes
+the plain case of the hot route itself: ``POST /v1/decisions`` with a ``Content-Length`` within the
+body limit, no ``Expect: 100-continue``, no upgrade, nothing else in flight on the connection.
+It gathers the body as the parser hands it over and runs :meth:`FastDecisions.answer` and
+:meth:`FastDecisions.record`: the same key check, errors, decision, metrics and access line as the
+ASGI path. Every other request (another route, a chunked or oversized body, a pipelined request
+behind one in flight) goes through uvicorn as before, so those keep uvicorn's behaviour exactly.
+It needs the app uvicorn loaded to be the :class:`~finrisk.api.app.FinriskAPI` itself (``finrisk
+serve`` turns uvicorn's proxy-header middleware off); wrapped in anything, every request takes
+uvicorn's path.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+
+from finrisk.api.coalescing import CoalescingHttpToolsProtocol
+from finrisk.api.fast_decisions import DECISIONS_PATH, Answer, FastDecisions
+from finrisk.api.middleware import declared_within
+
+__all__ = ["DecisionHttpProtocol"]
+
+_PATH = DECISIONS_PATH.encode()
+
+
+class _NoEvent:
+    """uvicorn's connection code sets the cycle's ``message_event``; a direct request has none to wake."""
+
+    @staticmethod
+    def set() -> None:
+        return None
+
+
+class _DirectCycle:
+    """One directly answered request; stands as ``protocol.cycle`` so uvicorn's own code (pipelining,
+    shutdown, lost connections) sees a request in flight exactly as it sees one of its own."""
+
+    __slots__ = ("chunks", "content_type", "disconnected", "keep_alive", "key", "response_complete", "started")
+
+    message_event = _NoEvent
+
+    def __init__(self, key: str | None, content_type: str | None, keep_alive: bool, started: float) -> None:
+        self.key = key
+        self.content_type = content_type
+        self.keep_alive = keep_alive
+        self.started = started
+        self.chunks: list[bytes] = []
+        self.disconnected = False
+        self.response_complete = False
+
+
+class DecisionHttpProtocol(CoalescingHttpToolsProtocol):
+    """:class:`CoalescingHttpToolsProtocol` answering plain ``POST /v1/decisions`` requests itself."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        fast = getattr(self.app, "fast_path", None)
+        self._fast = fast if isinstance(fast, FastDecisions) and self.limit_concurrency is None else None
+        self._direct: _DirectCycle | None = None
+
+    def on_message_begin(self) -> None:
+        self._direct = None
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        fast = self._fast
+        if (fast is not None and self.url == _PATH and not self.expect_100_continue
+                and (self.cycle is None or self.cycle.response_complete)
+                and self.parser.get_method() == b"POST" and not self.parser.should_upgrade()):
+            direct = self._direct_cycle(fast)
+            if direct is not None:
+                self._direct = self.cycle = direct  # type: ignore[assignment]
+                return
+        super().on_headers_complete()
+
+    def _direct_cycle(self, fast: FastDecisions) -> _DirectCycle | None:
+        """The request's direct cycle, or None when it is not the plain case (uvicorn takes it)."""
+        key = content_type = length = None
+        for name, value in self.headers:
+            if name == b"x-api-key":
+                key = value.decode("latin-1")
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                if length is not None:
+                    return None
+                length = value
+            elif name == b"transfer-encoding":
+                return None
+        if length is None or not declared_within(length, fast.max_body_bytes):
+            return None
+        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        return _DirectCycle(key, content_type, keep_alive, time.perf_counter())
+
+    def on_body(self, body: bytes) -> None:
+        direct = self._direct
+        if direct is None:
+            super().on_body(body)
+        else:
+            direct.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        direct = self._direct
+        if direct is None:
+            super().on_message_complete()
+            return
+        assert self._fast is not None
+        task = self.loop.create_task(self._answer(self._fast, direct))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)  # a graceful stop waits for it, as for uvicorn's own request tasks
+
+    async def _answer(self, fast: FastDecisions, direct: _DirectCycle) -> None:
+        chunks = direct.chunks
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        answer: Answer | None = None
+        status = 500
+        try:
+            answer = await fast.answer(direct.key, direct.content_type, raw)
+            if self.flow.write_paused and not direct.disconnected:
+                await self.flow.drain()
+            if not direct.disconnected and not self.transport.is_closing():  # gone: the decision stays logged
+                self.transport.write(self._encode(answer, direct.keep_alive))
+            status = answer.status
+        finally:  # also when cancelled (a stop past its grace period): the connection is closed, not left hanging
+            fast.record(status, direct.started, answer)
+            direct.response_complete = True
+            if answer is None or not direct.keep_alive:
+                self.transport.close()
+            self.on_response_complete()
+
+    def _encode(self, answer: Answer, keep_alive: bool) -> bytes:
+        """Status line, uvicorn's default headers (``date``), the answer's headers and body."""
+        parts = [STATUS_LINE[answer.status]]
+        for name, value in self.server_state.default_headers:
+            parts += (name, b": ", value, b"\r\n")
+        for name, value in answer.headers:
+            parts += (name, b": ", value, b"\r\n")
+        if not keep_alive:
+            parts.append(b"connection: close\r\n")
+        parts += (b"\r\n", answer.body)
+        return b"".join(parts)

@@ -1,0 +1,210 @@
+"""POST /v1/decisions answered from the HTTP parser gives, byte for byte, what the ASGI path gives."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import uvicorn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from finrisk.api import ApiKeyStore, Role, create_app
+from finrisk.api.coalescing import CoalescingHttpToolsProtocol
+from finrisk.api.decision_protocol import DecisionHttpProtocol
+from finrisk.api.fast_decisions import plain_event
+from finrisk.api.schemas.decisions import EventIn
+from finrisk.decisions.service import DecisionService
+from finrisk.store.relational import open_database
+
+from ._workspace import make_workspace, txn
+
+
+class CountingProtocol(DecisionHttpProtocol):
+    """The protocol under test, counting the requests it answered itself (not through uvicorn's cycle)."""
+
+    direct = 0
+
+    async def _answer(self, *args: Any) -> None:
+        type(self).direct += 1
+        await super()._answer(*args)
+
+
+def _serve(app: Any, protocol: Any) -> tuple[uvicorn.Server, threading.Thread, int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, http=protocol, log_config=None, access_log=False, lifespan="off", proxy_headers=False,
+                            date_header=False)  # a date could tick between the two answers compared
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return server, thread, sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, int], dict[Role, str]]]:
+    ws = make_workspace(Path(tmp_path_factory.mktemp("direct")) / "ws")
+    service = DecisionService.open(ws)
+    keys = ApiKeyStore(open_database(ws.database_url))
+    role_keys = {role: keys.create(name=f"test {role.value}", role=role)[1] for role in Role}
+    app = create_app(service, keys)
+    running = {name: _serve(app, protocol) for name, protocol in
+               (("direct", CountingProtocol), ("asgi", CoalescingHttpToolsProtocol))}
+    try:
+        yield {name: port for name, (_, _, port) in running.items()}, role_keys
+    finally:
+        for server, thread, _ in running.values():
+            server.should_exit = True
+            thread.join(10)
+        service.close()
+
+
+def _request(body: bytes | None, headers: dict[str, str], *, path: str = "/v1/decisions",
+             version: str = "1.1") -> bytes:
+    lines = [f"POST {path} HTTP/{version}", "Host: test"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    if body is not None and "Transfer-Encoding" not in headers:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+def _exchange(port: int, data: bytes, answers: int = 1, *, wait_close: float = 0.0
+              ) -> tuple[list[tuple[int, dict[str, str], bytes]], bool]:
+    """Send ``data`` on one connection; read ``answers`` responses; and whether the server then closed it
+    (within ``wait_close`` seconds)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(data)
+        buffer = b""
+        out = []
+        for _ in range(answers):
+            while b"\r\n\r\n" not in buffer:
+                chunk = conn.recv(65536)
+                assert chunk, "connection closed before an answer"
+                buffer += chunk
+            head, buffer = buffer.split(b"\r\n\r\n", 1)
+            status_line, *header_lines = head.decode("latin-1").split("\r\n")
+            headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in header_lines)}
+            length = int(headers["content-length"])
+            while len(buffer) < length:
+                chunk = conn.recv(65536)
+                assert chunk
+                buffer += chunk
+            out.append((int(status_line.split()[1]), headers, buffer[:length]))
+            buffer = buffer[length:]
+        if not wait_close:
+            return out, False
+        conn.settimeout(wait_close)
+        try:
+            closed = conn.recv(1) == b""
+        except TimeoutError:
+            closed = False
+    return out, closed
+
+
+def _cases(role_keys: dict[Role, str], tag: str) -> dict[str, tuple[int, bytes | None, dict[str, str]]]:
+    service = {"X-API-Key": role_keys[Role.SERVICE], "Content-Type": "application/json"}
+    return {
+        "no key": (401, orjson.dumps(txn(f"n-{tag}")), {"Content-Type": "application/json"}),
+        "role without decide": (403, orjson.dumps(txn(f"r-{tag}")),
+                                {"X-API-Key": role_keys[Role.ANALYST], "Content-Type": "application/json"}),
+        "bad json": (422, b'{"event_id": ', service),
+        "array": (422, b"[1, 2]", service),
+        "wrong types": (422, b'{"event_id": 13800138000, "event_type": "login"}', service),
+        "bad event field": (422, orjson.dumps(txn(f"f-{tag}", amount="lots")), service),
+        "form body": (415, b"event_id=e1", {"X-API-Key": role_keys[Role.SERVICE],
+                                            "Content-Type": "application/x-www-form-urlencoded"}),
+        "no content type": (415, b'{"event_id": "e1"}', {"X-API-Key": role_keys[Role.SERVICE]}),
+        "over the limit": (413, b"{" + b" " * (1 << 20) + b"}", service),
+    }
+
+
+def test_errors_are_the_same_bytes_on_both_paths(servers: tuple[dict[str, int], dict[Role, str]]) -> None:
+    ports, role_keys = servers
+    before = CountingProtocol.direct
+    for case, (status, body, headers) in _cases(role_keys, "x").items():
+        (direct,), _ = _exchange(ports["direct"], _request(body, headers))
+        (asgi,), _ = _exchange(ports["asgi"], _request(body, headers))
+        assert direct[0] == asgi[0] == status, (case, direct, asgi)
+        assert direct[1] == asgi[1], case  # same headers (problem media type, WWW-Authenticate on a 401)
+        assert direct[2] == asgi[2], case
+    assert CountingProtocol.direct - before == 8  # all but the oversized body, which uvicorn's cycle reads
+
+
+def test_decisions_retries_and_conflicts(servers: tuple[dict[str, int], dict[Role, str]]) -> None:
+    ports, role_keys = servers
+    headers = {"X-API-Key": role_keys[Role.SERVICE], "Content-Type": "application/json"}
+    before = CountingProtocol.direct
+    (first,), closed = _exchange(ports["direct"], _request(orjson.dumps(txn("d-1", amount=5000)), headers),
+                                 wait_close=0.3)
+    assert first[0] == 200 and not closed  # keep-alive
+    assert first[1]["content-type"] == "application/json"
+    decision = orjson.loads(first[2])
+    assert decision["action"] == "review" and decision["idempotent"] is False
+    (retry,), _ = _exchange(ports["asgi"], _request(orjson.dumps(txn("d-1", amount=5000)), headers))
+    assert orjson.loads(retry[2])["decision_id"] == decision["decision_id"]
+    (again,), _ = _exchange(ports["direct"], _request(orjson.dumps(txn("d-1", amount=5000)), headers))
+    assert again[0] == 200 and again[2] == retry[2]  # the stored decision, marked idempotent
+    (conflict,), _ = _exchange(ports["direct"], _request(orjson.dumps(txn("d-1", amount=6000)), headers))
+    assert conflict[0] == 409
+    assert CountingProtocol.direct - before == 3
+
+
+def test_keep_alive_pipelining_close_and_http_1_0(servers: tuple[dict[str, int], dict[Role, str]]) -> None:
+    ports, role_keys = servers
+    headers = {"X-API-Key": role_keys[Role.SERVICE], "Content-Type": "application/json"}
+    # Three requests in one write: the second and third wait behind the first and are answered in order.
+    pipelined = b"".join(_request(orjson.dumps(txn(f"p-{i}", amount=10 + i)), headers) for i in range(3))
+    answers, closed = _exchange(ports["direct"], pipelined, answers=3, wait_close=0.3)
+    assert [a[0] for a in answers] == [200, 200, 200] and not closed
+    logged_ids = [orjson.loads(a[2])["event_id"] for a in answers]
+    assert logged_ids == ["p-0", "p-1", "p-2"]
+    (last,), closed = _exchange(ports["direct"], _request(orjson.dumps(txn("p-close")),
+                                                          {**headers, "Connection": "close"}), wait_close=5)
+    assert last[0] == 200 and last[1]["connection"] == "close" and closed
+    (old,), closed = _exchange(ports["direct"], _request(orjson.dumps(txn("p-1.0")), headers, version="1.0"),
+                               wait_close=5)
+    assert old[0] == 200 and closed
+
+
+def test_chunked_bodies_and_other_routes_take_uvicorns_path(servers: tuple[dict[str, int], dict[Role, str]]) -> None:
+    ports, role_keys = servers
+    headers = {"X-API-Key": role_keys[Role.SERVICE], "Content-Type": "application/json"}
+    body = orjson.dumps(txn("c-1"))
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    before = CountingProtocol.direct
+    (answer,), _ = _exchange(ports["direct"], _request(None, {**headers, "Transfer-Encoding": "chunked"}) + chunked)
+    assert answer[0] == 200 and orjson.loads(answer[2])["event_id"] == "c-1"
+    (query,), _ = _exchange(ports["direct"], _request(orjson.dumps(txn("c-2")), headers, path="/v1/decisions?x=1"))
+    assert query[0] == 200
+    (elsewhere,), _ = _exchange(ports["direct"], _request(b"{}", headers, path="/v1/nothing"))
+    assert elsewhere[0] == 404
+    assert CountingProtocol.direct == before
+
+
+_values = st.one_of(st.none(), st.integers(), st.floats(allow_nan=False), st.booleans(),
+                    st.text(max_size=3), st.text(min_size=60, max_size=210), st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["event_id", "event_type", "event_time", "amount"]), _values)
+       | st.lists(st.integers(), max_size=2) | st.text(max_size=3))
+def test_the_cheap_event_check_passes_only_what_the_model_accepts(body: Any) -> None:
+    try:
+        EventIn.__pydantic_validator__.validate_python(body)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert not plain_event(body) or accepted  # never lets through what the model refuses
+    if isinstance(body, dict) and accepted and all(type(body[k]) is str for k in ("event_id", "event_type",
+                                                                                   "event_time")):
+        assert plain_event(body)  # and is not needlessly strict for the usual body
