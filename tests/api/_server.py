@@ -1,15 +1,36 @@
-"""Start ``finrisk serve`` in a subprocess and wait until its health check answers 200."""
+"""Start ``finrisk serve`` in a subprocess and wait until its health check answers 200; or an app under
+uvicorn on a thread of this process (:func:`serve_in_thread`)."""
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
+import uvicorn
+
+
+def serve_in_thread(app: Any, protocol: Any, **config: Any) -> tuple[uvicorn.Server, threading.Thread, int]:
+    """``app`` under uvicorn with the HTTP ``protocol`` class on a free local port; returns once started.
+    Stop it with ``server.should_exit = True`` and ``thread.join()``."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, http=protocol, log_config=None, access_log=False, lifespan="off",
+                                          **config))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return server, thread, sock.getsockname()[1]
+
 
 LISTENING = re.compile(r"listening on (http://\S+)")
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from finrisk.api.coalescing import CoalescingHttpToolsProtocol, CoalescingTransport
+
+from ._server import serve_in_thread
 
 
 def test_writes_in_one_step_arrive_joined_in_order_and_close_flushes_first() -> None:
@@ -60,18 +58,9 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
 
 @pytest.fixture
 def port() -> Iterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(_app, http=CoalescingHttpToolsProtocol, log_config=None, access_log=False,
-                            lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
+    server, thread, port = serve_in_thread(_app, CoalescingHttpToolsProtocol)
     try:
-        yield sock.getsockname()[1]
+        yield port
     finally:
         server.should_exit = True
         thread.join(10)

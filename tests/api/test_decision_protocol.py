@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-import uvicorn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -24,6 +21,7 @@ from finrisk.api.schemas.decisions import EventIn
 from finrisk.decisions.service import DecisionService
 from finrisk.store.relational import open_database
 
+from ._server import serve_in_thread
 from ._workspace import make_workspace, txn
 
 
@@ -37,20 +35,6 @@ class CountingProtocol(DecisionHttpProtocol):
         await super()._answer(*args)
 
 
-def _serve(app: Any, protocol: Any) -> tuple[uvicorn.Server, threading.Thread, int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, http=protocol, log_config=None, access_log=False, lifespan="off", proxy_headers=False,
-                            date_header=False)  # a date could tick between the two answers compared
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return server, thread, sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, int], dict[Role, str]]]:
     ws = make_workspace(Path(tmp_path_factory.mktemp("direct")) / "ws")
@@ -58,7 +42,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str
     keys = ApiKeyStore(open_database(ws.database_url))
     role_keys = {role: keys.create(name=f"test {role.value}", role=role)[1] for role in Role}
     app = create_app(service, keys)
-    running = {name: _serve(app, protocol) for name, protocol in
+    running = {name: serve_in_thread(app, protocol, proxy_headers=False, date_header=False)  # a date could tick
+               for name, protocol in
                (("direct", CountingProtocol), ("asgi", CoalescingHttpToolsProtocol))}
     try:
         yield {name: port for name, (_, _, port) in running.items()}, role_keys

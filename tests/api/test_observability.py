@@ -6,7 +6,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -27,6 +27,30 @@ def log_lines() -> Iterator[io.StringIO]:
         yield stream
     finally:
         logging.getLogger("finrisk").removeHandler(handler)
+
+
+@pytest.fixture
+def serve_logging() -> Iterator[Callable[[float], tuple[io.StringIO, logging.Logger]]]:
+    """``finrisk serve``'s logging set-up (buffered access lines) into a string; undone afterwards."""
+    saved = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
+    access = logging.getLogger("finrisk.api.access")
+    handlers: list[logging.Handler] = []
+
+    def configure(buffer_access_s: float) -> tuple[io.StringIO, logging.Logger]:
+        stream = io.StringIO()
+        handlers.append(configure_logging(stream=stream, buffer_access_s=buffer_access_s))
+        return stream, access
+
+    try:
+        yield configure
+    finally:
+        for handler in handlers:
+            logging.getLogger("finrisk").removeHandler(handler)
+        for h in list(access.handlers):
+            access.removeHandler(h)
+            h.close()
+        access.propagate = True
+        logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
 
 
 def test_one_json_line_per_request_with_the_route_template(
@@ -101,60 +125,41 @@ def test_an_unexpected_error_is_a_bare_500_logged_by_type_and_route(
     assert "13800138000" not in logged
 
 
-def test_served_access_lines_are_written_in_batches_and_none_is_lost() -> None:
-    stream = io.StringIO()
-    saved = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
-    handler = configure_logging(stream=stream, buffer_access_s=0.02)
-    access = logging.getLogger("finrisk.api.access")
-    try:
-        buffered = [h for h in access.handlers if isinstance(h, BufferedStreamHandler)]
-        assert len(buffered) == 1 and not access.propagate  # not written twice
-        for i in range(500):
-            access.info("request", extra={"fields": {"status": 200, "n": i}})
-        logging.getLogger("finrisk.other").warning("plain")  # other loggers: written at once
-        assert '"msg":"plain"' in stream.getvalue()
-        deadline = time.monotonic() + 5
-        while stream.getvalue().count('"logger":"finrisk.api.access"') < 500 and time.monotonic() < deadline:
-            time.sleep(0.01)  # the handler's own thread writes them
-        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-        assert [line["n"] for line in lines if line["logger"] == "finrisk.api.access"] == list(range(500))
-        access.info("request", extra={"fields": {"status": 200, "n": "last"}})
-        buffered[0].close()  # at shutdown (logging.shutdown) what is buffered is written
-        assert stream.getvalue().splitlines()[-1].endswith('"n":"last"}')
-    finally:
-        logging.getLogger("finrisk").removeHandler(handler)
-        for h in list(access.handlers):
-            access.removeHandler(h)
-            h.close()
-        access.propagate = True
-        logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
+def test_served_access_lines_are_written_in_batches_and_none_is_lost(
+        serve_logging: Callable[[float], tuple[io.StringIO, logging.Logger]]) -> None:
+    stream, access = serve_logging(0.02)
+    buffered = [h for h in access.handlers if isinstance(h, BufferedStreamHandler)]
+    assert len(buffered) == 1 and not access.propagate  # not written twice
+    for i in range(500):
+        access.info("request", extra={"fields": {"status": 200, "n": i}})
+    logging.getLogger("finrisk.other").warning("plain")  # other loggers: written at once
+    assert '"msg":"plain"' in stream.getvalue()
+    deadline = time.monotonic() + 5
+    while stream.getvalue().count('"logger":"finrisk.api.access"') < 500 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the handler's own thread writes them
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["n"] for line in lines if line["logger"] == "finrisk.api.access"] == list(range(500))
+    access.info("request", extra={"fields": {"status": 200, "n": "last"}})
+    buffered[0].close()  # at shutdown (logging.shutdown) what is buffered is written
+    assert stream.getvalue().splitlines()[-1].endswith('"n":"last"}')
 
 
-def test_served_access_lines_skip_the_record_but_read_the_same() -> None:
-    stream = io.StringIO()
-    saved = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
-    handler = configure_logging(stream=stream, buffer_access_s=60)  # written only by close() below
-    access = logging.getLogger("finrisk.api.access")
-    try:
-        buffered = next(h for h in access.handlers if isinstance(h, BufferedStreamHandler))
-        fields = {"method": "POST", "route": "/v1/decisions", "status": 200, "latency_ms": 1.25, "key_id": "k"}
-        log_fields(access, "request", dict(fields))  # the fast way (no LogRecord)
-        access.info("request", extra={"fields": dict(fields)})  # the ordinary way
-        access.disabled = True  # `finrisk serve --no-access-log`
-        log_fields(access, "request", {"n": "not written"})
-        access.disabled = False
-        buffered.close()
-        fast, ordinary = (json.loads(line) for line in stream.getvalue().splitlines())
-        assert abs(_seconds(fast["ts"]) - _seconds(ordinary["ts"])) < 1.0
-        fast.pop("ts"), ordinary.pop("ts")
-        assert fast == ordinary == {"level": "info", "logger": "finrisk.api.access", "msg": "request", **fields}
-    finally:
-        logging.getLogger("finrisk").removeHandler(handler)
-        for h in list(access.handlers):
-            access.removeHandler(h)
-            h.close()
-        access.propagate = True
-        logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
+def test_served_access_lines_skip_the_record_but_read_the_same(
+        serve_logging: Callable[[float], tuple[io.StringIO, logging.Logger]]) -> None:
+    stream, access = serve_logging(60)  # written only by close() below
+    buffered = next(h for h in access.handlers if isinstance(h, BufferedStreamHandler))
+    fields = {"method": "POST", "route": "/v1/decisions", "status": 200, "latency_ms": 1.25, "key_id": "k"}
+    log_fields(access, "request", dict(fields))  # the fast way (no LogRecord)
+    access.info("request", extra={"fields": dict(fields)})  # the ordinary way
+    access.disabled = True  # `finrisk serve --no-access-log`
+    log_fields(access, "request", {"n": "not written"})
+    access.disabled = False
+    buffered.close()
+    fast, ordinary = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert abs(_seconds(fast["ts"]) - _seconds(ordinary["ts"])) < 1.0
+    fast.pop("ts"), ordinary.pop("ts")
+    assert fast == ordinary == {"level": "info", "logger": "finrisk.api.access", "msg": "request", **fields}
+    access.removeHandler(buffered)  # serve's set-up gone: what follows is any other set-up
     records: list[logging.LogRecord] = []
 
     class Capture(logging.Handler):

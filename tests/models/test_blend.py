@@ -13,21 +13,12 @@ from finrisk.errors import ModelError
 from finrisk.models import ServedModel, TrainParams, train_model
 from finrisk.models.registry import ModelRegistry
 
-NAMES = ["a", "b", "c", "d", "e", "event.amount"]
-
-
-def _data(n: int, seed: int = 3) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 6))
-    x[rng.random((n, 6)) < 0.1] = np.nan
-    x[rng.random((n, 6)) < 0.1] = 0.0
-    y = (np.nan_to_num(x[:, 0]) + np.nan_to_num(x[:, 1]) * 2 + rng.normal(size=n) > 1.5).astype(int)
-    return x, y
+from ._rows import NAMES, scoring_rows
 
 
 @pytest.fixture(scope="module")
 def blend() -> Any:
-    x, y = _data(3000)
+    x, y = scoring_rows(3000)
     return train_model(x, y, inputs=NAMES, params=TrainParams(kind="blend", trees=40, leaves=15, blend_weight=0.6))
 
 
@@ -37,10 +28,10 @@ def _row_dicts(row: np.ndarray[Any, Any]) -> tuple[dict[str, Any], dict[str, Any
 
 
 def test_a_blend_is_the_weighted_log_odds_of_its_two_parts(blend: Any) -> None:
-    x, y = _data(3000)
+    x, y = scoring_rows(3000)
     lgb_alone = train_model(x, y, inputs=NAMES, params=TrainParams(trees=40, leaves=15))
     lin_alone = train_model(x, y, inputs=NAMES, params=TrainParams(kind="logistic"))
-    test, _ = _data(500, seed=8)
+    test, _ = scoring_rows(500, seed=8)
     raw = lgb_alone.booster.predict(test, raw_score=True)
     z = 0.6 * raw + 0.4 * lin_alone.linear.decision(test)
     assert np.allclose(blend.predict(test), 1 / (1 + np.exp(-z)), atol=1e-12)
@@ -52,7 +43,7 @@ def test_a_blend_is_the_weighted_log_odds_of_its_two_parts(blend: Any) -> None:
 
 def test_the_served_blend_scores_what_it_predicts_and_its_reasons_add_up(blend: Any) -> None:
     served = ServedModel(blend, name="fraud", version="1", descriptions={"b": "Transfers in the last hour."})
-    x, _ = _data(300, seed=9)
+    x, _ = scoring_rows(300, seed=9)
     expected = blend.predict(x)
     got = np.array([served.score(*_row_dicts(row)) for row in x])
     assert np.max(np.abs(got - expected)) < 1e-9
@@ -78,7 +69,7 @@ def test_a_registered_blend_loads_checked_and_scores_the_same(blend: Any, tmp_pa
     folder = tmp_path / "ws" / "models" / "fraud" / "v1"
     assert (folder / "blend.json").exists() and registry.meta("fraud", "1")["params"]["blend_weight"] == 0.6
     served = registry.load("fraud", "1")
-    x, _ = _data(50, seed=4)
+    x, _ = scoring_rows(50, seed=4)
     for row, e in zip(x, blend.predict(x), strict=True):
         event, features = _row_dicts(row)
         assert served.score({"event_type": "transaction", **event}, features) == pytest.approx(e, abs=1e-9)

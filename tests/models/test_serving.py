@@ -12,27 +12,17 @@ from finrisk.errors import ModelError
 from finrisk.models import ServedModel, TrainParams, train_model
 from finrisk.models._forest import flatten_booster
 
-
-def _data(n: int, seed: int = 3) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 6))
-    x[rng.random((n, 6)) < 0.1] = np.nan
-    x[rng.random((n, 6)) < 0.1] = 0.0
-    y = (np.nan_to_num(x[:, 0]) + np.nan_to_num(x[:, 1]) * 2 + rng.normal(size=n) > 1.5).astype(int)
-    return x, y
-
-
-NAMES = ["a", "b", "c", "d", "e", "event.amount"]
+from ._rows import NAMES, scoring_rows
 
 
 @pytest.fixture(scope="module")
 def model() -> Any:
-    x, y = _data(3000)
+    x, y = scoring_rows(3000)
     return train_model(x, y, inputs=NAMES, params=TrainParams(trees=40, leaves=15))
 
 
 def test_forest_equals_lightgbm_row_by_row_and_in_batch(model: Any) -> None:
-    x, _ = _data(1500, seed=9)
+    x, _ = scoring_rows(1500, seed=9)
     forest = flatten_booster(model.booster.dump_model())
     expected = model.booster.predict(x)
     assert np.abs(forest.predict(x) - expected).max() <= 1e-12
@@ -42,7 +32,7 @@ def test_forest_equals_lightgbm_row_by_row_and_in_batch(model: Any) -> None:
 
 @pytest.mark.parametrize("zero_as_missing", [False, True])
 def test_missing_value_rules_match_lightgbm(zero_as_missing: bool) -> None:
-    x, y = _data(2000, seed=5)
+    x, y = scoring_rows(2000, seed=5)
     booster = lgb.train({"objective": "binary", "num_leaves": 7, "verbose": -1, "zero_as_missing": zero_as_missing,
                          "min_data_in_leaf": 5}, lgb.Dataset(x, y), num_boost_round=15)
     forest = flatten_booster(booster.dump_model())
@@ -52,7 +42,7 @@ def test_missing_value_rules_match_lightgbm(zero_as_missing: bool) -> None:
 
 def test_served_model_scores_from_feature_dict_and_event(model: Any) -> None:
     served = ServedModel(model, name="fraud", version="3", event_types=("transaction",))
-    x, _ = _data(50, seed=11)
+    x, _ = scoring_rows(50, seed=11)
     for row, expected in zip(x, model.booster.predict(x), strict=True):
         features = {n: (None if np.isnan(v) else float(v)) for n, v in zip(NAMES[:5], row[:5], strict=True)}
         event = {"event_type": "transaction", "amount": None if np.isnan(row[5]) else float(row[5])}
@@ -63,7 +53,7 @@ def test_served_model_scores_from_feature_dict_and_event(model: Any) -> None:
 
 def test_path_contributions_add_up_to_the_raw_score(model: Any) -> None:
     served = ServedModel(model, name="fraud", version="1")
-    x, _ = _data(20, seed=2)
+    x, _ = scoring_rows(20, seed=2)
     forest = served._forest
     assert forest is not None
     for row in x:
@@ -92,7 +82,7 @@ def test_a_non_numeric_input_is_named(model: Any) -> None:
 
 
 def test_logistic_model_serves_exactly_what_it_predicts() -> None:
-    x, y = _data(2000)
+    x, y = scoring_rows(2000)
     model = train_model(x, y, inputs=NAMES, params=TrainParams(kind="logistic"))
     served = ServedModel(model, name="lr", version="1")
     expected = model.predict(x[:30])
@@ -122,7 +112,7 @@ def test_bad_parameters_are_named() -> None:
 
 @pytest.mark.parametrize("zero_as_missing", [False, True])
 def test_bitvector_scorer_gives_the_walks_bits_and_lightgbms_scores(zero_as_missing: bool) -> None:
-    x, y = _data(2000, seed=13)
+    x, y = scoring_rows(2000, seed=13)
     booster = lgb.train({"objective": "binary", "num_leaves": 31, "verbose": -1, "zero_as_missing": zero_as_missing,
                          "min_data_in_leaf": 5}, lgb.Dataset(x, y), num_boost_round=30)
     forest = flatten_booster(booster.dump_model())
@@ -137,7 +127,7 @@ def test_bitvector_scorer_gives_the_walks_bits_and_lightgbms_scores(zero_as_miss
 
 
 def test_trees_of_33_to_64_leaves_use_wide_masks() -> None:
-    x, y = _data(3000, seed=19)
+    x, y = scoring_rows(3000, seed=19)
     booster = lgb.train({"objective": "binary", "num_leaves": 60, "min_data_in_leaf": 2, "verbose": -1,
                          "zero_as_missing": True}, lgb.Dataset(x, y), num_boost_round=5)
     assert max(t["num_leaves"] for t in booster.dump_model()["tree_info"]) > 32
@@ -149,7 +139,7 @@ def test_trees_of_33_to_64_leaves_use_wide_masks() -> None:
 
 
 def test_trees_of_more_than_64_leaves_keep_the_walk() -> None:
-    x, y = _data(3000, seed=17)
+    x, y = scoring_rows(3000, seed=17)
     booster = lgb.train({"objective": "binary", "num_leaves": 80, "min_data_in_leaf": 2, "verbose": -1},
                         lgb.Dataset(x, y), num_boost_round=3)
     assert max(t["num_leaves"] for t in booster.dump_model()["tree_info"]) > 64

@@ -190,6 +190,16 @@ def rebuild_extremes(columns: tuple[Column, ...], ks: KeyState) -> None:
     ks.dirty = False
 
 
+def _latest(ks: KeyState, pos: int) -> Any:
+    """The newest non-null value at ``pos`` in the window ``ks.ents[ws:we]``, or None."""
+    ents = ks.ents
+    for i in range(ks.we - 1, ks.ws - 1, -1):
+        v = ents[i][pos]
+        if v is not None:
+            return v
+    return None
+
+
 def read(columns: tuple[Column, ...], reads: tuple[FeatureRead, ...], ks: KeyState, t: int,
          out: list[Any]) -> None:
     """Write each feature's value over the window ``ks.ents[ws:we]`` into ``out``."""
@@ -217,26 +227,11 @@ def read(columns: tuple[Column, ...], reads: tuple[FeatureRead, ...], ks: KeySta
             d = ks.dist[c]
             out[idx] = len(d) if d is not None else 0
         elif code == LAST:
-            out[idx] = None
-            if ks.nn[c]:
-                pos = columns[c][0]
-                ents = ks.ents
-                for i in range(ks.we - 1, ks.ws - 1, -1):
-                    v = ents[i][pos]
-                    if v is not None:
-                        out[idx] = v
-                        break
+            out[idx] = _latest(ks, columns[c][0]) if ks.nn[c] else None
         elif code == COUNT_MATCHED:
             out[idx] = ks.nn[c]
         elif code == TIME_SINCE_MATCHED:
-            out[idx] = None
-            if ks.nn[c]:
-                pos = columns[c][0]
-                ents = ks.ents
-                for i in range(ks.we - 1, ks.ws - 1, -1):
-                    v = ents[i][pos]
-                    if v is not None:
-                        out[idx] = (t - v) / 1_000_000
-                        break
+            v = _latest(ks, columns[c][0]) if ks.nn[c] else None
+            out[idx] = None if v is None else (t - v) / 1_000_000
         else:  # TIME_SINCE_LAST
             out[idx] = (t - ks.ents[ks.we - 1][0]) / 1_000_000 if ks.we > ks.ws else None

@@ -275,29 +275,10 @@ def _sorted_in(dst: Int32Array, time: IntArray, row: IntArray, n_nodes: int) -> 
 
 
 @kernel
-def _dense_codes(values: IntArray, n_values: int) -> tuple[IntArray, IntArray]:  # pragma: no cover - compiled
-    """``pandas.factorize`` for small non-negative integers: codes in order of first appearance, through
-    an array indexed by value instead of a hash table."""
-    code_of = np.full(n_values, -1, dtype=np.int64)
-    codes = np.empty(len(values), dtype=np.int64)
-    uniques = np.empty(min(len(values), n_values), dtype=np.int64)
-    k = 0
-    for i in range(len(values)):
-        c = code_of[values[i]]
-        if c < 0:
-            c = k
-            code_of[values[i]] = k
-            uniques[k] = values[i]
-            k += 1
-        codes[i] = c
-    return codes, uniques[:k]
-
-
-@kernel
-def _assign_codes(values: IntArray, code_of: Int32Array, uniques: IntArray, k: int,
-                  codes: Int32Array) -> int:  # pragma: no cover - compiled
+def _assign_codes(values: IntArray, code_of: Int32Array | IntArray, uniques: IntArray, k: int,
+                  codes: Int32Array | IntArray) -> int:  # pragma: no cover - compiled
     """Codes of ``values`` through the value-indexed ``code_of``, new values numbered from ``k``; returns the
-    next free code."""
+    next free code (``int32`` codes for the graph's edge columns, ``int64`` for :func:`_dense_codes`)."""
     for i in range(len(values)):
         c = code_of[values[i]]
         if c < 0:
@@ -307,6 +288,16 @@ def _assign_codes(values: IntArray, code_of: Int32Array, uniques: IntArray, k: i
             k += 1
         codes[i] = c
     return k
+
+
+def _dense_codes(values: IntArray, n_values: int) -> tuple[IntArray, IntArray]:
+    """``pandas.factorize`` for small non-negative integers: codes in order of first appearance, through
+    an array indexed by value instead of a hash table (:func:`_assign_codes`)."""
+    code_of = np.full(n_values, -1, dtype=np.int64)
+    codes = np.empty(len(values), dtype=np.int64)
+    uniques = np.empty(min(len(values), n_values), dtype=np.int64)
+    k = _assign_codes(values, code_of, uniques, 0, codes)
+    return codes, uniques[:k]
 
 
 @kernel
