@@ -132,3 +132,27 @@ def test_integer_ids_are_numbered_like_pandas_factorize() -> None:
         np.testing.assert_array_equal(uniques, expected_uniques)
     g = build_transfer_graph(np.array([5, 9]), np.array([9, 5]), [1.0, 2.0], [1, 2])
     assert g.nodes.tolist() == [5, 9] and isinstance(g.nodes[0], int)
+
+
+@pytest.mark.parametrize(("n", "n_keys"), [(0, 5), (1, 1), (300, 2), (120_000, 30_000), (60_000, 3_000_000)])
+def test_bucket_sort_matches_lexsort_and_carries_its_payload(n: int, n_keys: int) -> None:
+    """Many buckets (120,000 items: ~29), empty buckets (keys far fewer than their range), hubs, a given tie."""
+    from finrisk.graph._bucket_sort import bucket_grouped
+
+    rng = np.random.default_rng(n)
+    key = rng.integers(0, n_keys, n).astype(np.int32)
+    key[rng.random(n) < 0.1] = n_keys // 2  # a hub: a run far over 32 items
+    t = rng.integers(0, 50, n)
+    tie = rng.permutation(n).astype(np.int64)
+    pay_a, pay_b = rng.integers(0, 10**9, n).astype(np.int32), rng.random(n)
+    words, ptr, keys, a, b, times = bucket_grouped(key, t, tie, n_keys, 0, 20, pay_a, pay_b, unpack=True)
+    order = np.lexsort((tie, t, key))
+    np.testing.assert_array_equal(words, tie[order])
+    np.testing.assert_array_equal(times, t[order])
+    np.testing.assert_array_equal(keys, key[order])
+    np.testing.assert_array_equal(a, pay_a[order])
+    np.testing.assert_array_equal(b, pay_b[order])
+    np.testing.assert_array_equal(ptr, np.concatenate([[0], np.cumsum(np.bincount(key, minlength=n_keys))]))
+    packed, *_ = bucket_grouped(key, t, np.zeros(0, np.int64), n_keys, 0, 20, pay_a[:0], pay_b[:0])
+    stable = np.lexsort((np.arange(n), t, key))
+    np.testing.assert_array_equal(packed, (t[stable] << 20) | stable)

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from finrisk._jit import kernel
 from finrisk.errors import GraphInputError
+from finrisk.graph._bucket_sort import bucket_grouped
 from finrisk.graph._strings import factorize_strings
 
 IntArray = npt.NDArray[np.int64]
@@ -223,42 +224,16 @@ def _grouped(  # pragma: no cover - compiled; checked against lexsort in tests/g
     return words, carried, ptr
 
 
-@kernel
-def _out_order(  # pragma: no cover - compiled; the graph tests check the result
-    s: Int32Array, d: Int32Array, amt: FloatArray, t: IntArray, n_nodes: int, low: int, bits: int,
-) -> tuple[Int32Array, Int32Array, FloatArray, IntArray, IntArray, IntArray]:
-    """The edge columns in (source, time) order, ties by input row, with the input row of each edge and the
-    sources' pointer array: one counting sort (:func:`_grouped`) and one pass unpacking and gathering.
-    Consumes ``s`` and ``d`` (the build's own id arrays): the sorted targets are written over ``s`` and the
-    sorted sources over ``d``, and the rows over the packed words, since touching fresh memory costs about
-    0.4 ms per MB on this machine (60 MB saved at 5 M transfers)."""
-    none = np.zeros(0, dtype=np.int64)
-    row, _, out_ptr = _grouped(s, t, none, none, n_nodes, low, bits)
-    n = len(row)
-    d2 = s
-    a2 = np.empty(n, dtype=np.float64)
-    t2 = np.empty(n, dtype=np.int64)
-    mask = (1 << bits) - 1
-    for i in range(n):
-        w = row[i]
-        r = w & mask
-        t2[i] = (w >> bits) + low
-        row[i] = r
-        d2[i] = d[r]
-        a2[i] = amt[r]
-    s2 = d
-    for node in range(n_nodes):
-        for i in range(out_ptr[node], out_ptr[node + 1]):
-            s2[i] = node
-    return s2, d2, a2, t2, row, out_ptr
-
-
 def _sorted_out(s: Int32Array, d: Int32Array, amt: FloatArray, t: IntArray,
                 n_nodes: int) -> tuple[Int32Array, Int32Array, FloatArray, IntArray, IntArray, IntArray]:
-    """:func:`_out_order`, or ``lexsort`` when times span too much to pack beside a row number."""
+    """The edge columns in (source, time) order, ties by input row, with the input row of each edge and the
+    sources' pointer array: :func:`bucket_grouped` carrying target and amount, or ``lexsort`` when times span
+    too much to pack beside a row number."""
     packing = _packing(t, len(s))
     if packing is not None:
-        return _out_order(s, d, amt, t, n_nodes, *packing)
+        none = np.zeros(0, dtype=np.int64)
+        row, out_ptr, s2, d2, a2, t2 = bucket_grouped(s, t, none, n_nodes, *packing, d, amt, unpack=True)
+        return s2, d2, a2, t2, row, out_ptr
     row = np.lexsort((t, s)).astype(np.int64)
     out_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
     np.cumsum(np.bincount(s, minlength=n_nodes), out=out_ptr[1:])
@@ -266,11 +241,13 @@ def _sorted_out(s: Int32Array, d: Int32Array, amt: FloatArray, t: IntArray,
 
 
 def _sorted_in(dst: Int32Array, time: IntArray, row: IntArray, n_nodes: int) -> IntArray:
-    """Edge positions by (target, time, input row): :func:`_grouped` carrying the positions, or ``lexsort``."""
+    """Edge positions by (target, time, input row): :func:`bucket_grouped` carrying the positions, or
+    ``lexsort``."""
     packing = _packing(time, len(dst))
     if packing is None:
         return np.lexsort((row, time, dst)).astype(np.int64)
-    _, positions, _ = _grouped(dst, time, row, np.arange(len(dst), dtype=np.int64), n_nodes, *packing)
+    none = np.zeros(0, dtype=np.float64)
+    positions: IntArray = bucket_grouped(dst, time, row, n_nodes, *packing, np.arange(len(dst)), none)[3]
     return positions
 
 
@@ -300,11 +277,10 @@ def _dense_codes(values: IntArray, n_values: int) -> tuple[IntArray, IntArray]:
     return codes, uniques[:k]
 
 
-@kernel
-def _dense_pair_codes(src: IntArray, dst: IntArray,
-                      n_values: int) -> tuple[Int32Array, Int32Array, IntArray]:  # pragma: no cover - compiled
+def _dense_pair_codes(src: IntArray, dst: IntArray, n_values: int) -> tuple[Int32Array, Int32Array, IntArray]:
     """:func:`_dense_codes` of ``src`` then ``dst`` as one column, without concatenating them, into ``int32``
-    codes (the graph's id type): half the memory written for 10 M ids, and an ``int32`` table in cache."""
+    codes (the graph's id type): half the memory written for 10 M ids, and an ``int32`` table in cache. The
+    arrays are numpy's (huge pages: see :func:`bucket_grouped`), filled by :func:`_assign_codes`."""
     code_of = np.full(n_values, -1, dtype=np.int32)
     uniques = np.empty(min(len(src) + len(dst), n_values), dtype=np.int64)
     s = np.empty(len(src), dtype=np.int32)
