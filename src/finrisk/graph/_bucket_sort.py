@@ -22,16 +22,18 @@ IntArray = npt.NDArray[np.int64]
 
 BUCKET_ITEMS = 4096  # items per bucket aimed at: ~100 KB of words and payload, sorted in L2
 MAX_BUCKETS = 2048  # open write streams in the first pass (4 arrays x 64 B each: 512 KB, within L2)
+DIRECT_ITEMS = 1 << 19  # up to here the items fit in cache: one bucket per key, placed directly (no pass 2)
 
 
 def bucket_grouped(
     key: npt.NDArray[np.integer[Any]], t: IntArray, tie: IntArray, n_keys: int, low: int, bits: int,
-    pay_a: npt.NDArray[Any], pay_b: npt.NDArray[Any], *, unpack: bool = False,
+    pay_a: npt.NDArray[Any], pay_b: npt.NDArray[Any], *, unpack: bool = False, direct_items: int = DIRECT_ITEMS,
 ) -> tuple[IntArray, IntArray, npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any], IntArray]:
     """Items ``0..n-1`` ordered by (``key``, ``t``, ``tie``; ``tie`` empty: the item itself). Returns each
     item's word ``(t - low) << bits | tie`` in that order, each key's start, the keys in that order, and
     ``pay_a`` and ``pay_b`` (either may be empty: not carried) in that order, and (``unpack``) the times in that
     order, the words then holding the tie alone (unpacked per bucket while it is in cache). ``0 <= key < n_keys``.
+    Up to ``direct_items`` items are placed by key directly (they fit in cache; tests lower it).
 
     The outputs are allocated here by numpy, not inside the kernel: numpy asks the kernel for huge pages on
     large arrays, and first touching them cost 0.005 s per 40 MB where numba's own allocation cost 0.018 s
@@ -43,7 +45,7 @@ def bucket_grouped(
     c = np.empty(n if len(pay_b) else 0, dtype=pay_b.dtype)
     ptr = np.zeros(n_keys + 1, dtype=np.int64)
     times = np.empty(n if unpack else 0, dtype=np.int64)
-    _bucket_sort(key, t, tie, low, bits, pay_a, pay_b, words, keys, a, c, ptr, times)
+    _bucket_sort(key, t, tie, low, bits, pay_a, pay_b, words, keys, a, c, ptr, times, direct_items)
     return words, ptr, keys, a, c, times
 
 
@@ -51,7 +53,7 @@ def bucket_grouped(
 def _bucket_sort(  # pragma: no cover - compiled; checked against lexsort in tests/graph/test_build.py
     key: npt.NDArray[np.integer[Any]], t: IntArray, tie: IntArray, low: int, bits: int,
     pay_a: npt.NDArray[Any], pay_b: npt.NDArray[Any], words: IntArray, keys: npt.NDArray[Any],
-    a: npt.NDArray[Any], c: npt.NDArray[Any], ptr: IntArray, times: IntArray,
+    a: npt.NDArray[Any], c: npt.NDArray[Any], ptr: IntArray, times: IntArray, direct_items: int,
 ) -> None:
     """:func:`bucket_grouped` into its outputs (``ptr`` zeroed, ``n_keys + 1`` long)."""
     n = len(key)
@@ -67,7 +69,7 @@ def _bucket_sort(  # pragma: no cover - compiled; checked against lexsort in tes
         ptr[k + 1] += ptr[k]
     shift = 0
     target = max(min(n // BUCKET_ITEMS, MAX_BUCKETS), 1)
-    while (n_keys >> shift) > target:
+    while n > direct_items and (n_keys >> shift) > target:
         shift += 1
     n_buckets = ((n_keys - 1) >> shift) + 1 if n_keys else 0
     fill = np.empty(n_buckets, dtype=np.int64)
@@ -87,36 +89,38 @@ def _bucket_sort(  # pragma: no cover - compiled; checked against lexsort in tes
             a[at] = pay_a[i]
         if carry_b:
             c[at] = pay_b[i]
-    w_s = np.empty(widest, dtype=np.int64)
-    k_s = np.empty(widest, dtype=key.dtype)
-    a_s = np.empty(widest if carry_a else 0, dtype=pay_a.dtype)
-    c_s = np.empty(widest if carry_b else 0, dtype=pay_b.dtype)
-    place = np.empty(min(1 << shift, max(n_keys, 1)), dtype=np.int64)
+    spread = shift > 0  # else every bucket is one key: pass 1 placed the items where they end
+    w_s = np.empty(widest if spread else 0, dtype=np.int64)
+    k_s = np.empty(widest if spread else 0, dtype=key.dtype)
+    a_s = np.empty(widest if spread and carry_a else 0, dtype=pay_a.dtype)
+    c_s = np.empty(widest if spread and carry_b else 0, dtype=pay_b.dtype)
+    place = np.empty(min(1 << shift, max(n_keys, 1)) if spread else 0, dtype=np.int64)
     for b in range(n_buckets):  # pass 2: each bucket by key within its own range, through a scratch copy
         first = b << shift
         last = min((b + 1) << shift, n_keys)
         lo, hi = ptr[first], ptr[last]
-        if hi - lo == 0:
+        if hi == lo:
             continue
-        for j in range(hi - lo):
-            w_s[j] = words[lo + j]
-            k_s[j] = keys[lo + j]
-            if carry_a:
-                a_s[j] = a[lo + j]
-            if carry_b:
-                c_s[j] = c[lo + j]
-        for k in range(first, last):
-            place[k - first] = ptr[k]
-        for j in range(hi - lo):
-            k = k_s[j]
-            at = place[k - first]
-            place[k - first] = at + 1
-            words[at] = w_s[j]
-            keys[at] = k
-            if carry_a:
-                a[at] = a_s[j]
-            if carry_b:
-                c[at] = c_s[j]
+        if spread:
+            for j in range(hi - lo):
+                w_s[j] = words[lo + j]
+                k_s[j] = keys[lo + j]
+                if carry_a:
+                    a_s[j] = a[lo + j]
+                if carry_b:
+                    c_s[j] = c[lo + j]
+            for k in range(first, last):
+                place[k - first] = ptr[k]
+            for j in range(hi - lo):
+                k = k_s[j]
+                at = place[k - first]
+                place[k - first] = at + 1
+                words[at] = w_s[j]
+                keys[at] = k
+                if carry_a:
+                    a[at] = a_s[j]
+                if carry_b:
+                    c[at] = c_s[j]
         for k in range(first, last):  # pass 3: each key's run by its word (time, tie)
             _sort_run(words, a, c, ptr[k], ptr[k + 1], carry_a, carry_b)
         if unpack:
@@ -130,14 +134,10 @@ def _bucket_sort(  # pragma: no cover - compiled; checked against lexsort in tes
 def _sort_run(words: IntArray, a: npt.NDArray[Any], c: npt.NDArray[Any], lo: int, hi: int, carry_a: bool,
               carry_b: bool) -> None:  # pragma: no cover - compiled
     """Sort ``words[lo:hi]`` in place carrying ``a`` and ``c``: insertion sort for the usual handful of items,
-    ``argsort`` for a hub's run."""
+    a heap sort for a hub's run. No ``np.argsort`` here: numba names its sort helpers alike in every cached
+    kernel, and a process mixing cached and freshly compiled ones crashed (numba issue 10128's shape)."""
     if hi - lo > 32:
-        by = np.argsort(words[lo:hi])
-        words[lo:hi] = words[lo:hi][by]
-        if carry_a:
-            a[lo:hi] = a[lo:hi][by]
-        if carry_b:
-            c[lo:hi] = c[lo:hi][by]
+        _heap_sort(words, a, c, lo, hi, carry_a, carry_b)
         return
     for i in range(lo + 1, hi):
         w = words[i]
@@ -158,3 +158,40 @@ def _sort_run(words: IntArray, a: npt.NDArray[Any], c: npt.NDArray[Any], lo: int
             a[j + 1] = va
         if carry_b:
             c[j + 1] = vc
+
+
+@kernel
+def _heap_sort(words: IntArray, a: npt.NDArray[Any], c: npt.NDArray[Any], lo: int, hi: int, carry_a: bool,
+               carry_b: bool) -> None:  # pragma: no cover - compiled
+    """In-place heap sort of ``words[lo:hi]`` (distinct words), swapping ``a`` and ``c`` alongside."""
+    m = hi - lo
+    for start in range(m // 2 - 1, -1, -1):
+        _sift(words, a, c, lo, start, m, carry_a, carry_b)
+    for end in range(m - 1, 0, -1):
+        _swap(words, a, c, lo, lo + end, carry_a, carry_b)
+        _sift(words, a, c, lo, 0, end, carry_a, carry_b)
+
+
+@kernel
+def _sift(words: IntArray, a: npt.NDArray[Any], c: npt.NDArray[Any], lo: int, root: int, size: int,
+          carry_a: bool, carry_b: bool) -> None:  # pragma: no cover - compiled
+    while True:
+        child = 2 * root + 1
+        if child >= size:
+            return
+        if child + 1 < size and words[lo + child + 1] > words[lo + child]:
+            child += 1
+        if words[lo + root] >= words[lo + child]:
+            return
+        _swap(words, a, c, lo + root, lo + child, carry_a, carry_b)
+        root = child
+
+
+@kernel
+def _swap(words: IntArray, a: npt.NDArray[Any], c: npt.NDArray[Any], i: int, j: int, carry_a: bool,
+          carry_b: bool) -> None:  # pragma: no cover - compiled
+    words[i], words[j] = words[j], words[i]
+    if carry_a:
+        a[i], a[j] = a[j], a[i]
+    if carry_b:
+        c[i], c[j] = c[j], c[i]

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from finrisk._jit import kernel
 from finrisk.errors import GraphInputError
-from finrisk.graph._bucket_sort import bucket_grouped
+from finrisk.graph._bucket_sort import DIRECT_ITEMS, bucket_grouped
 from finrisk.graph._strings import factorize_strings
 
 IntArray = npt.NDArray[np.int64]
@@ -224,12 +224,45 @@ def _grouped(  # pragma: no cover - compiled; checked against lexsort in tests/g
     return words, carried, ptr
 
 
+@kernel
+def _out_order(  # pragma: no cover - compiled; the graph tests check the result
+    s: Int32Array, d: Int32Array, amt: FloatArray, t: IntArray, n_nodes: int, low: int, bits: int,
+) -> tuple[Int32Array, Int32Array, FloatArray, IntArray, IntArray, IntArray]:
+    """The edge columns in (source, time) order for inputs that fit in cache (up to ``DIRECT_ITEMS``): one
+    counting sort of packed words (:func:`_grouped`) and one pass unpacking and gathering (0.006-0.015 s CPU at
+    250,000 transfers where :func:`bucket_grouped` carrying target and amount took 0.010-0.015 s, same runs).
+    Consumes ``s`` and ``d`` (the build's own id arrays): the sorted targets are written over ``s`` and the
+    sorted sources over ``d``, and the rows over the packed words, since touching fresh memory costs about
+    0.4 ms per MB on this machine (60 MB saved at 5 M transfers)."""
+    none = np.zeros(0, dtype=np.int64)
+    row, _, out_ptr = _grouped(s, t, none, none, n_nodes, low, bits)
+    n = len(row)
+    d2 = s
+    a2 = np.empty(n, dtype=np.float64)
+    t2 = np.empty(n, dtype=np.int64)
+    mask = (1 << bits) - 1
+    for i in range(n):
+        w = row[i]
+        r = w & mask
+        t2[i] = (w >> bits) + low
+        row[i] = r
+        d2[i] = d[r]
+        a2[i] = amt[r]
+    s2 = d
+    for node in range(n_nodes):
+        for i in range(out_ptr[node], out_ptr[node + 1]):
+            s2[i] = node
+    return s2, d2, a2, t2, row, out_ptr
+
+
 def _sorted_out(s: Int32Array, d: Int32Array, amt: FloatArray, t: IntArray,
                 n_nodes: int) -> tuple[Int32Array, Int32Array, FloatArray, IntArray, IntArray, IntArray]:
     """The edge columns in (source, time) order, ties by input row, with the input row of each edge and the
-    sources' pointer array: :func:`bucket_grouped` carrying target and amount, or ``lexsort`` when times span
-    too much to pack beside a row number."""
+    sources' pointer array: :func:`bucket_grouped` carrying target and amount (:func:`_out_order` while the
+    edges fit in cache), or ``lexsort`` when times span too much to pack beside a row number."""
     packing = _packing(t, len(s))
+    if packing is not None and len(s) <= DIRECT_ITEMS:
+        return _out_order(s, d, amt, t, n_nodes, *packing)
     if packing is not None:
         none = np.zeros(0, dtype=np.int64)
         row, out_ptr, s2, d2, a2, t2 = bucket_grouped(s, t, none, n_nodes, *packing, d, amt, unpack=True)
