@@ -55,7 +55,9 @@ def _bucket_sort(  # pragma: no cover - compiled; checked against lexsort in tes
     pay_a: npt.NDArray[Any], pay_b: npt.NDArray[Any], words: IntArray, keys: npt.NDArray[Any],
     a: npt.NDArray[Any], c: npt.NDArray[Any], ptr: IntArray, times: IntArray, direct_items: int,
 ) -> None:
-    """:func:`bucket_grouped` into its outputs (``ptr`` zeroed, ``n_keys + 1`` long)."""
+    """:func:`bucket_grouped` into its outputs (``ptr`` zeroed, ``n_keys + 1`` long). In pass 1 a word also
+    carries its key's low ``shift`` bits above the time (when they fit in 63 bits: else one bucket per key),
+    so the keys need not travel through the passes: they are written in order at the end."""
     n = len(key)
     n_keys = len(ptr) - 1
     own = len(tie) == 0
@@ -63,14 +65,22 @@ def _bucket_sort(  # pragma: no cover - compiled; checked against lexsort in tes
     carry_b = len(pay_b) > 0
     unpack = len(times) > 0
     mask = (1 << bits) - 1
+    top = 0
     for i in range(n):
         ptr[key[i] + 1] += 1
+        top = max(top, t[i] - low)
     for k in range(n_keys):
         ptr[k + 1] += ptr[k]
+    above = bits
+    while top >> (above - bits):
+        above += 1
     shift = 0
     target = max(min(n // BUCKET_ITEMS, MAX_BUCKETS), 1)
     while n > direct_items and (n_keys >> shift) > target:
         shift += 1
+    if above + shift > 63:
+        shift = 0
+    low_key = (1 << shift) - 1
     n_buckets = ((n_keys - 1) >> shift) + 1 if n_keys else 0
     fill = np.empty(n_buckets, dtype=np.int64)
     widest = 0
@@ -83,18 +93,17 @@ def _bucket_sort(  # pragma: no cover - compiled; checked against lexsort in tes
         b = k >> shift
         at = fill[b]
         fill[b] = at + 1
-        words[at] = ((t[i] - low) << bits) | (i if own else tie[i])
-        keys[at] = k
+        words[at] = ((k & low_key) << above) | ((t[i] - low) << bits) | (i if own else tie[i])
         if carry_a:
             a[at] = pay_a[i]
         if carry_b:
             c[at] = pay_b[i]
     spread = shift > 0  # else every bucket is one key: pass 1 placed the items where they end
     w_s = np.empty(widest if spread else 0, dtype=np.int64)
-    k_s = np.empty(widest if spread else 0, dtype=key.dtype)
     a_s = np.empty(widest if spread and carry_a else 0, dtype=pay_a.dtype)
     c_s = np.empty(widest if spread and carry_b else 0, dtype=pay_b.dtype)
     place = np.empty(min(1 << shift, max(n_keys, 1)) if spread else 0, dtype=np.int64)
+    below = (1 << above) - 1
     for b in range(n_buckets):  # pass 2: each bucket by key within its own range, through a scratch copy
         first = b << shift
         last = min((b + 1) << shift, n_keys)
@@ -104,7 +113,6 @@ def _bucket_sort(  # pragma: no cover - compiled; checked against lexsort in tes
         if spread:
             for j in range(hi - lo):
                 w_s[j] = words[lo + j]
-                k_s[j] = keys[lo + j]
                 if carry_a:
                     a_s[j] = a[lo + j]
                 if carry_b:
@@ -112,17 +120,19 @@ def _bucket_sort(  # pragma: no cover - compiled; checked against lexsort in tes
             for k in range(first, last):
                 place[k - first] = ptr[k]
             for j in range(hi - lo):
-                k = k_s[j]
-                at = place[k - first]
-                place[k - first] = at + 1
-                words[at] = w_s[j]
-                keys[at] = k
+                w = w_s[j]
+                k = w >> above
+                at = place[k]
+                place[k] = at + 1
+                words[at] = w & below
                 if carry_a:
                     a[at] = a_s[j]
                 if carry_b:
                     c[at] = c_s[j]
         for k in range(first, last):  # pass 3: each key's run by its word (time, tie)
             _sort_run(words, a, c, ptr[k], ptr[k + 1], carry_a, carry_b)
+            for j in range(ptr[k], ptr[k + 1]):
+                keys[j] = k
         if unpack:
             for j in range(lo, hi):
                 w = words[j]
