@@ -132,3 +132,51 @@ def test_integer_ids_are_numbered_like_pandas_factorize() -> None:
         np.testing.assert_array_equal(uniques, expected_uniques)
     g = build_transfer_graph(np.array([5, 9]), np.array([9, 5]), [1.0, 2.0], [1, 2])
     assert g.nodes.tolist() == [5, 9] and isinstance(g.nodes[0], int)
+
+
+@pytest.mark.parametrize("direct_items", [0, 1 << 19])  # buckets of keys; one key per bucket (small inputs)
+@pytest.mark.parametrize(("n", "n_keys"), [(0, 5), (1, 1), (300, 2), (120_000, 30_000), (60_000, 3_000_000)])
+def test_bucket_sort_matches_lexsort_and_carries_its_payload(n: int, n_keys: int, direct_items: int) -> None:
+    """Many buckets (120,000 items: ~29), empty buckets (keys far fewer than their range), hubs, a given tie."""
+    from finrisk.graph._bucket_sort import bucket_grouped
+
+    rng = np.random.default_rng(n)
+    key = rng.integers(0, n_keys, n).astype(np.int32)
+    key[rng.random(n) < 0.1] = n_keys // 2  # a hub: a run far over 32 items
+    t = rng.integers(0, 50, n)
+    tie = rng.permutation(n).astype(np.int64)
+    pay_a, pay_b = rng.integers(0, 10**9, n).astype(np.int32), rng.random(n)
+    words, ptr, keys, a, b, times = bucket_grouped(key, t, tie, n_keys, 0, 20, pay_a, pay_b, unpack=True,
+                                                    direct_items=direct_items)
+    order = np.lexsort((tie, t, key))
+    np.testing.assert_array_equal(words, tie[order])
+    np.testing.assert_array_equal(times, t[order])
+    np.testing.assert_array_equal(keys, key[order])
+    np.testing.assert_array_equal(a, pay_a[order])
+    np.testing.assert_array_equal(b, pay_b[order])
+    np.testing.assert_array_equal(ptr, np.concatenate([[0], np.cumsum(np.bincount(key, minlength=n_keys))]))
+    packed, *_ = bucket_grouped(key, t, np.zeros(0, np.int64), n_keys, 0, 20, pay_a[:0], pay_b[:0],
+                                  direct_items=direct_items)
+    stable = np.lexsort((np.arange(n), t, key))
+    np.testing.assert_array_equal(packed, (t[stable] << 20) | stable)
+
+
+@pytest.mark.parametrize("span", [1000, 2**38])  # the key's low bits ride in the word; too wide for them
+def test_a_graph_past_the_cache_sized_path_is_ordered_the_same(span: int) -> None:
+    """Over ``DIRECT_ITEMS`` edges the build takes the bucketed sort: same orders as ``lexsort``."""
+    from finrisk.graph._bucket_sort import DIRECT_ITEMS
+
+    rng = np.random.default_rng(3)
+    n = DIRECT_ITEMS + 70_000
+    src, dst = rng.integers(0, 90_000, n), rng.integers(0, 90_000, n)
+    src[rng.random(n) < 0.05] = 17  # a hub
+    t = rng.integers(0, span, n)
+    g = build_transfer_graph(src, dst, rng.random(n), t)
+    code = np.full(90_000, -1)
+    code[g.nodes.astype(np.int64)] = np.arange(g.n_nodes)
+    s_code, d_code = code[src], code[dst]
+    np.testing.assert_array_equal(g.row, np.lexsort((np.arange(n), t, s_code)))
+    np.testing.assert_array_equal(g.src, s_code[g.row])
+    np.testing.assert_array_equal(g.dst, d_code[g.row])
+    np.testing.assert_array_equal(g.time, t[g.row])
+    np.testing.assert_array_equal(g.row[g.in_order], np.lexsort((np.arange(n), t, d_code)))

@@ -63,7 +63,10 @@ def _pagerank_over_edges(ends_a: IntArray, ends_b: IntArray, weight: FloatArray 
     w = np.zeros(0) if weight is None or bool((weight == 1.0).all()) else np.asarray(weight, dtype=np.float64)
     restart = np.zeros(size)
     restart[seeds] = 1.0 / len(seeds)
-    degree, parent, leaf_weight = _fold_leaves(ends_a, ends_b, w, restart)
+    # Work arrays are numpy's (huge pages: first touch ~4x cheaper than numba's own allocation, see
+    # graph/_bucket_sort.py), filled by the kernels.
+    degree, parent, leaf_weight = np.zeros(size), np.full(size, -1, dtype=np.int64), np.zeros(size)
+    _fold_leaves(ends_a, ends_b, w, restart, degree, parent, leaf_weight, np.zeros(size, dtype=np.int32))
     leaves = np.flatnonzero(parent >= 0)
     folded = np.bincount(parent[leaves], leaf_weight[leaves], minlength=size)
     nodes = np.flatnonzero((degree > 0) & (parent < 0))
@@ -100,33 +103,30 @@ def _conjugate_gradients(indptr: IntArray, indices: Int32Array, weights: FloatAr
     r = rhs.copy()
     direction = r.copy()
     q = np.empty(m)
+    z = np.empty(m)  # the product's scratch, reused: not a fresh 10 MB (at 1 M accounts) per step
     rr = float(np.square(r).sum())
     residual = float(np.abs(r * root_degree).sum())
     for _ in range(p.max_iter):
         if residual <= stop:
             break
-        curvature = _product(indptr, indices, weights, scale, diag, d, direction, q)
+        curvature = _product(indptr, indices, weights, scale, diag, d, direction, q, z)
         rr, residual = _advance(u, r, direction, q, rr / curvature, rr, root_degree)
     return u
 
 
 @kernel
-def _fold_leaves(ends_a: IntArray, ends_b: IntArray, w: FloatArray, restart: FloatArray,
-                 ) -> tuple[FloatArray, IntArray, FloatArray]:  # pragma: no cover - compiled
+def _fold_leaves(ends_a: IntArray, ends_b: IntArray, w: FloatArray, restart: FloatArray, degree: FloatArray,
+                 parent: IntArray, leaf_weight: FloatArray, links: Int32Array) -> None:  # pragma: no cover - compiled
     """Degree of every node (``w`` empty: unit weights) and, for each leaf, its one neighbour (``parent``,
-    -1 for other nodes) and link weight. A leaf has one link, no restart mass and a neighbour with more links
-    (two linked leaves are a component of their own and stay)."""
-    size = len(restart)
-    degree = np.zeros(size)
-    links = np.zeros(size, dtype=np.int64)
+    -1 for other nodes) and link weight, into the given zeroed arrays (``parent`` all -1). A leaf has one
+    link, no restart mass and a neighbour with more links (two linked leaves are a component of their own and
+    stay)."""
     for e in range(len(ends_a)):
         weight = w[e] if len(w) else 1.0
         degree[ends_a[e]] += weight
         degree[ends_b[e]] += weight
         links[ends_a[e]] += 1
         links[ends_b[e]] += 1
-    parent = np.full(size, -1, dtype=np.int64)
-    leaf_weight = np.zeros(size)
     for e in range(len(ends_a)):
         a = ends_a[e]
         b = ends_b[e]
@@ -138,16 +138,26 @@ def _fold_leaves(ends_a: IntArray, ends_b: IntArray, w: FloatArray, restart: Flo
         elif leaf_b and not leaf_a:
             parent[b] = a
             leaf_weight[b] = w[e] if len(w) else 1.0
-    return degree, parent, leaf_weight
+
+
+def _place_edges(ends_a: IntArray, ends_b: IntArray, w: FloatArray, local: IntArray,
+                 m: int) -> tuple[IntArray, Int32Array, FloatArray]:
+    """CSR rows over the kept nodes (``local`` id, -1: folded) with each edge stored from both ends: a
+    counting sort (one pass to count, one to place; int32 columns) into numpy's arrays. A ``scipy.sparse``
+    assembly also sorts and sums duplicates, which the product does not need."""
+    indptr = np.zeros(m + 1, dtype=np.int64)
+    _count_rows(ends_a, ends_b, local, indptr)
+    indices = np.empty(int(indptr[m]), dtype=np.int32)
+    weights = np.empty(int(indptr[m]) if len(w) else 0)
+    _fill_rows(ends_a, ends_b, w, local, indptr, indices, weights)
+    return indptr, indices, weights
 
 
 @kernel
-def _place_edges(ends_a: IntArray, ends_b: IntArray, w: FloatArray, local: IntArray, m: int,
-                 ) -> tuple[IntArray, Int32Array, FloatArray]:  # pragma: no cover - compiled
-    """CSR rows over the kept nodes (``local`` id, -1: folded) with each edge stored from both ends: a
-    counting sort (one pass to count, one to place; int32 columns). A ``scipy.sparse`` assembly also sorts
-    and sums duplicates, which the product does not need."""
-    indptr = np.zeros(m + 1, dtype=np.int64)
+def _count_rows(ends_a: IntArray, ends_b: IntArray, local: IntArray,
+                indptr: IntArray) -> None:  # pragma: no cover - compiled
+    """Row starts of :func:`_place_edges` (``indptr`` zeroed)."""
+    m = len(indptr) - 1
     for e in range(len(ends_a)):
         a = local[ends_a[e]]
         b = local[ends_b[e]]
@@ -156,9 +166,13 @@ def _place_edges(ends_a: IntArray, ends_b: IntArray, w: FloatArray, local: IntAr
             indptr[b + 1] += 1
     for i in range(m):
         indptr[i + 1] += indptr[i]
+
+
+@kernel
+def _fill_rows(ends_a: IntArray, ends_b: IntArray, w: FloatArray, local: IntArray, indptr: IntArray,
+               indices: Int32Array, weights: FloatArray) -> None:  # pragma: no cover - compiled
+    """Columns (and weights) of :func:`_place_edges`' rows."""
     fill = indptr[:-1].copy()
-    indices = np.empty(indptr[m], dtype=np.int32)
-    weights = np.empty(indptr[m] if len(w) else 0)
     for e in range(len(ends_a)):
         a = local[ends_a[e]]
         b = local[ends_b[e]]
@@ -171,17 +185,19 @@ def _place_edges(ends_a: IntArray, ends_b: IntArray, w: FloatArray, local: IntAr
         fill[a] += 1  # before the other end: a self-loop takes two slots of its row
         indices[fill[b]] = a
         fill[b] += 1
-    return indptr, indices, weights
 
 
 @kernel
-def _product(indptr: IntArray, indices: Int32Array, weights: FloatArray, scale: FloatArray, diag: FloatArray,
-             d: float, v: FloatArray, out: FloatArray) -> float:  # pragma: no cover - compiled; vs networkx
+def _product(  # pragma: no cover - compiled; checked against networkx
+    indptr: IntArray, indices: Int32Array, weights: FloatArray, scale: FloatArray, diag: FloatArray, d: float,
+    v: FloatArray, out: FloatArray, z: FloatArray,
+) -> float:
     """``out = (diag - d S) v`` with ``S = D^-1/2 A D^-1/2`` read from the CSR rows of ``A`` (``weights`` empty:
     all 1), returning ``v . out``. One pass, no matrix values stored for unweighted graphs: scipy's product
     over an assembled ``S`` plus numpy's dot took longer (and the dot went through a multithreaded BLAS that
     spins on a busy machine)."""
-    z = v * scale
+    for i in range(len(v)):
+        z[i] = v[i] * scale[i]
     total = 0.0
     weighted = len(weights) > 0
     for i in range(len(v)):
