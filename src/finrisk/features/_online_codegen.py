@@ -181,8 +181,11 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], access: _Acc
         # each window at its end (``now`` follows: every entry in a window lies at or before its ``now``,
         # which insert() relies on), with a lag it joins when the window reaches it (slide).
         insert = ["ks.ents.append(ent)"]
-        for win, var in zip(wins, names, strict=True):
-            if group.lag_us == 0:
+        for j, (win, var) in enumerate(zip(wins, names, strict=True)):
+            if group.lag_us == 0 and win.kernel is not None:  # the same, compiled (see _online_native)
+                ns[f"{p}w{j}_push"] = win.kernel.push
+                insert.append(f"{p}w{j}_push({var}, ent, t)")
+            elif group.lag_us == 0:
                 # after the slide, a lag-0 window's due is FAR (empty) or within (t, t + window]: only an
                 # empty window gets the new entry's
                 insert += _on(var, [*_add_lines(win, win.fields, flags, group.filters), "ks.we += 1", "ks.now = t",

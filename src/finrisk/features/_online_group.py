@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from finrisk.features._online_codegen import compile_slide
 from finrisk.features._online_entities import EntityTable, Slot
+from finrisk.features._online_native import KERNEL
 from finrisk.features._online_state import (
     COUNT,
     COUNT_DISTINCT,
@@ -178,7 +179,11 @@ class Window:
             (index[f.name], _code(f, source_of[f.name]), own.index(src) if (src := source_of[f.name]) else -1)
             for f in features)
         self.empty = tuple((index[f.name], _EMPTY.get(f.agg)) for f in features)
-        self.slide = compile_slide(self)  # advance() for t >= ks.due, generated (the hot path's)
+        #: the compiled slide and push of this window (None: the generated Python code runs)
+        self.kernel = None if KERNEL is None else KERNEL.Window(self.columns, self.lag_us, self.window_us,
+                                                                  lateness_us, trims)
+        # advance() for t >= ks.due (the hot path's): compiled, or generated Python
+        self.slide = self.kernel.slide if self.kernel is not None else compile_slide(self)
 
     def advance(self, ks: KeyState, t: int) -> None:
         """Move the running window of ``ks`` to end at ``t`` (``t`` not before ``ks.now``)."""

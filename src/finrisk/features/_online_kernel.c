@@ -1,0 +1,569 @@
+/*
+ * Compiled kernel of the online feature engine: one window's slide and in-order push.
+ *
+ * Why C: the generated Python step spends a large share of its time sliding windows and adding the
+ * event to them, a few dozen interpreter operations per window and column (see docs/features.md,
+ * "Compiled window kernel", for the measured gain). This module does exactly what the generated
+ * Python code of finrisk.features._online_codegen does (compile_slide and the lag-0 insert), on the
+ * very same KeyState objects, through the same Python number protocol (exact integer sums of
+ * int(v * 2**64), the same comparisons and tie order), so the values and the state are identical
+ * with or without it and snapshots do not depend on it. finrisk.features._online_native loads it and
+ * falls back to the Python code when it is missing or FINRISK_PURE_PYTHON is set.
+ *
+ * KeyState keeps its fields in __slots__: bind() reads their offsets from the class's member
+ * descriptors once, and the kernel reads and writes them in place (type-checked on every call).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+enum { F_ENTS, F_WS, F_WE, F_NOW, F_DUE, F_NN, F_S1, F_S2, F_MINS, F_MAXS, F_DIST, F_DIRTY, F_SIBS, N_FIELDS };
+static const char *FIELD_NAMES[N_FIELDS] = {"ents", "ws", "we", "now", "due", "nn", "s1", "s2",
+                                            "mins", "maxs", "dist", "dirty", "sibs"};
+static Py_ssize_t offsets[N_FIELDS];
+static PyTypeObject *keystate_type = NULL;
+static PyObject *scale = NULL;  /* the float 2**64 */
+static long long far_due = 0;   /* FAR: a due that never comes */
+static PyObject *str_pop, *str_popleft, *str_append;
+
+typedef struct {
+    Py_ssize_t pos;
+    int sums, squares, minimum, maximum, distinct, counts;
+} Column;
+
+typedef struct {
+    PyObject_HEAD
+    Column *columns;
+    Py_ssize_t ncolumns;
+    long long lag, span, horizon; /* span: lag + window; horizon: span + lateness */
+    long long window;
+    int trims;
+} WindowObject;
+
+/* ---- KeyState fields ---- */
+
+static inline PyObject *get_field(PyObject *ks, int f) {
+    PyObject *v = *(PyObject **)((char *)ks + offsets[f]);
+    if (v == NULL) {
+        PyErr_Format(PyExc_AttributeError, "KeyState has no value for '%s'", FIELD_NAMES[f]);
+    }
+    return v; /* borrowed */
+}
+
+static inline void set_field(PyObject *ks, int f, PyObject *value) { /* steals value */
+    PyObject **slot = (PyObject **)((char *)ks + offsets[f]);
+    PyObject *old = *slot;
+    *slot = value;
+    Py_XDECREF(old);
+}
+
+static int get_ll(PyObject *ks, int f, long long *out) {
+    PyObject *v = get_field(ks, f);
+    if (v == NULL) return -1;
+    long long x = PyLong_AsLongLong(v);
+    if (x == -1 && PyErr_Occurred()) return -1;
+    *out = x;
+    return 0;
+}
+
+static int set_ll(PyObject *ks, int f, long long x) {
+    PyObject *v = PyLong_FromLongLong(x);
+    if (v == NULL) return -1;
+    set_field(ks, f, v);
+    return 0;
+}
+
+static int check_state(PyObject *ks) {
+    if (!PyObject_TypeCheck(ks, keystate_type)) {
+        PyErr_Format(PyExc_TypeError, "expected a KeyState, got %.100s", Py_TYPE(ks)->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
+/* placement of an entry: entry[0], an int */
+static int placement(PyObject *ent, long long *out) {
+    if (!PyTuple_Check(ent) || PyTuple_GET_SIZE(ent) < 1) {
+        PyErr_SetString(PyExc_TypeError, "an entry must be a non-empty tuple");
+        return -1;
+    }
+    long long p = PyLong_AsLongLong(PyTuple_GET_ITEM(ent, 0));
+    if (p == -1 && PyErr_Occurred()) return -1;
+    *out = p;
+    return 0;
+}
+
+/* seq[c] += delta (seq a list: the aggregates a column writes; anything else goes through the protocol) */
+static int item_add(PyObject *seq, Py_ssize_t c, PyObject *delta, int subtract) {
+    PyObject *old = PySequence_GetItem(seq, c);
+    if (old == NULL) return -1;
+    PyObject *now = subtract ? PyNumber_Subtract(old, delta) : PyNumber_Add(old, delta);
+    Py_DECREF(old);
+    if (now == NULL) return -1;
+    if (PyList_CheckExact(seq) && c < PyList_GET_SIZE(seq)) {
+        return PyList_SetItem(seq, c, now);
+    }
+    int rc = PySequence_SetItem(seq, c, now);
+    Py_DECREF(now);
+    return rc;
+}
+
+static PyObject *one = NULL;
+
+/* int(v * SCALE), exactly as the Python code computes it */
+static PyObject *scaled(PyObject *v) {
+    PyObject *f = PyNumber_Multiply(v, scale);
+    if (f == NULL) return NULL;
+    PyObject *x = PyNumber_Long(f);
+    Py_DECREF(f);
+    return x;
+}
+
+static int sums_update(PyObject *ks, Py_ssize_t c, const Column *col, PyObject *v, int subtract) {
+    PyObject *x = scaled(v);
+    if (x == NULL) return -1;
+    PyObject *s1 = get_field(ks, F_S1);
+    if (s1 == NULL || item_add(s1, c, x, subtract) < 0) goto fail;
+    if (col->squares) {
+        PyObject *xx = PyNumber_Multiply(x, x);
+        if (xx == NULL) goto fail;
+        PyObject *s2 = get_field(ks, F_S2);
+        int rc = s2 == NULL ? -1 : item_add(s2, c, xx, subtract);
+        Py_DECREF(xx);
+        if (rc < 0) goto fail;
+    }
+    Py_DECREF(x);
+    return 0;
+fail:
+    Py_DECREF(x);
+    return -1;
+}
+
+static int is_dirty(PyObject *ks) {
+    PyObject *d = get_field(ks, F_DIRTY);
+    if (d == NULL) return -1;
+    return PyObject_IsTrue(d);
+}
+
+/* while dq and dq[-1][pos] <op> v: dq.pop(); then dq.append(ent) */
+static int monotonic_push(PyObject *dq, Py_ssize_t pos, PyObject *v, PyObject *ent, int op) {
+    for (;;) {
+        Py_ssize_t n = PyObject_Size(dq);
+        if (n < 0) return -1;
+        if (n == 0) break;
+        PyObject *tail = PySequence_GetItem(dq, n - 1);
+        if (tail == NULL) return -1;
+        PyObject *tv = PySequence_GetItem(tail, pos);
+        Py_DECREF(tail);
+        if (tv == NULL) return -1;
+        int cmp = PyObject_RichCompareBool(tv, v, op);
+        Py_DECREF(tv);
+        if (cmp < 0) return -1;
+        if (!cmp) break;
+        PyObject *r = PyObject_CallMethodNoArgs(dq, str_pop);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+    }
+    PyObject *r = PyObject_CallMethodOneArg(dq, str_append, ent);
+    if (r == NULL) return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* if dq and dq[0] is ent: dq.popleft() */
+static int monotonic_leave(PyObject *dq, PyObject *ent) {
+    int truth = PyObject_IsTrue(dq);
+    if (truth <= 0) return truth;
+    PyObject *head = PySequence_GetItem(dq, 0);
+    if (head == NULL) return -1;
+    int same = head == ent;
+    Py_DECREF(head);
+    if (same) {
+        PyObject *r = PyObject_CallMethodNoArgs(dq, str_popleft);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
+/* _online_state.add: ``ent`` joins the running aggregates */
+static int add_entry(WindowObject *w, PyObject *ks, PyObject *ent) {
+    Py_ssize_t size = PyTuple_GET_SIZE(ent);
+    for (Py_ssize_t c = 0; c < w->ncolumns; c++) {
+        const Column *col = &w->columns[c];
+        if (col->pos >= size) {
+            PyErr_SetString(PyExc_IndexError, "entry shorter than the window's columns");
+            return -1;
+        }
+        PyObject *v = PyTuple_GET_ITEM(ent, col->pos);
+        if (v == Py_None) continue;
+        if (col->counts) {
+            PyObject *nn = get_field(ks, F_NN);
+            if (nn == NULL || item_add(nn, c, one, 0) < 0) return -1;
+        }
+        if (col->sums && sums_update(ks, c, col, v, 0) < 0) return -1;
+        if (col->distinct) {
+            PyObject *dist = get_field(ks, F_DIST);
+            if (dist == NULL) return -1;
+            PyObject *d = PySequence_GetItem(dist, c);
+            if (d == NULL) return -1;
+            if (!PyDict_Check(d)) {
+                Py_DECREF(d);
+                PyErr_SetString(PyExc_TypeError, "a distinct-value column needs a dict");
+                return -1;
+            }
+            PyObject *count = PyDict_GetItemWithError(d, v);
+            PyObject *now;
+            if (count == NULL) {
+                if (PyErr_Occurred()) { Py_DECREF(d); return -1; }
+                now = PyLong_FromLong(1);
+            } else {
+                now = PyNumber_Add(count, one);
+            }
+            int rc = now == NULL ? -1 : PyDict_SetItem(d, v, now);
+            Py_XDECREF(now);
+            Py_DECREF(d);
+            if (rc < 0) return -1;
+        }
+        if (col->minimum || col->maximum) {
+            int dirty = is_dirty(ks);
+            if (dirty < 0) return -1;
+            if (!dirty) {
+                if (col->maximum) {
+                    PyObject *maxs = get_field(ks, F_MAXS);
+                    PyObject *dq = maxs == NULL ? NULL : PySequence_GetItem(maxs, c);
+                    if (dq == NULL) return -1;
+                    int rc = monotonic_push(dq, col->pos, v, ent, Py_LE);
+                    Py_DECREF(dq);
+                    if (rc < 0) return -1;
+                }
+                if (col->minimum) {
+                    PyObject *mins = get_field(ks, F_MINS);
+                    PyObject *dq = mins == NULL ? NULL : PySequence_GetItem(mins, c);
+                    if (dq == NULL) return -1;
+                    int rc = monotonic_push(dq, col->pos, v, ent, Py_GE);
+                    Py_DECREF(dq);
+                    if (rc < 0) return -1;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* _online_state.remove: ``ent``, the oldest entry of the window, leaves the running aggregates */
+static int remove_entry(WindowObject *w, PyObject *ks, PyObject *ent) {
+    Py_ssize_t size = PyTuple_GET_SIZE(ent);
+    for (Py_ssize_t c = 0; c < w->ncolumns; c++) {
+        const Column *col = &w->columns[c];
+        if (col->pos >= size) {
+            PyErr_SetString(PyExc_IndexError, "entry shorter than the window's columns");
+            return -1;
+        }
+        PyObject *v = PyTuple_GET_ITEM(ent, col->pos);
+        if (v == Py_None) continue;
+        if (col->counts) {
+            PyObject *nn = get_field(ks, F_NN);
+            if (nn == NULL || item_add(nn, c, one, 1) < 0) return -1;
+        }
+        if (col->sums && sums_update(ks, c, col, v, 1) < 0) return -1;
+        if (col->distinct) {
+            PyObject *dist = get_field(ks, F_DIST);
+            if (dist == NULL) return -1;
+            PyObject *d = PySequence_GetItem(dist, c);
+            if (d == NULL) return -1;
+            if (!PyDict_Check(d)) {
+                Py_DECREF(d);
+                PyErr_SetString(PyExc_TypeError, "a distinct-value column needs a dict");
+                return -1;
+            }
+            PyObject *count = PyDict_GetItemWithError(d, v);
+            if (count == NULL) {
+                if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, v);
+                Py_DECREF(d);
+                return -1;
+            }
+            PyObject *left = PyNumber_Subtract(count, one);
+            int rc = -1;
+            if (left != NULL) {
+                int truth = PyObject_IsTrue(left);
+                rc = truth < 0 ? -1 : truth ? PyDict_SetItem(d, v, left) : PyDict_DelItem(d, v);
+                Py_DECREF(left);
+            }
+            Py_DECREF(d);
+            if (rc < 0) return -1;
+        }
+        if (col->minimum || col->maximum) {
+            int dirty = is_dirty(ks);
+            if (dirty < 0) return -1;
+            if (!dirty) {
+                if (col->maximum) {
+                    PyObject *maxs = get_field(ks, F_MAXS);
+                    PyObject *dq = maxs == NULL ? NULL : PySequence_GetItem(maxs, c);
+                    if (dq == NULL) return -1;
+                    int rc = monotonic_leave(dq, ent);
+                    Py_DECREF(dq);
+                    if (rc < 0) return -1;
+                }
+                if (col->minimum) {
+                    PyObject *mins = get_field(ks, F_MINS);
+                    PyObject *dq = mins == NULL ? NULL : PySequence_GetItem(mins, c);
+                    if (dq == NULL) return -1;
+                    int rc = monotonic_leave(dq, ent);
+                    Py_DECREF(dq);
+                    if (rc < 0) return -1;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static int shift_sibling(PyObject *sib, long long k) {
+    long long ws, we;
+    if (check_state(sib) < 0 || get_ll(sib, F_WS, &ws) < 0 || get_ll(sib, F_WE, &we) < 0) return -1;
+    if (set_ll(sib, F_WS, ws - k) < 0) return -1;
+    return set_ll(sib, F_WE, we - k);
+}
+
+/* the generated slide of _online_codegen.compile_slide (Window.advance for t >= ks.due) */
+static int slide(WindowObject *w, PyObject *ks, PyObject *tobj) {
+    long long t = PyLong_AsLongLong(tobj);
+    if (t == -1 && PyErr_Occurred()) return -1;
+    Py_INCREF(tobj);
+    set_field(ks, F_NOW, tobj);
+    PyObject *ents = get_field(ks, F_ENTS);
+    if (ents == NULL) return -1;
+    if (!PyList_Check(ents)) {
+        PyErr_SetString(PyExc_TypeError, "KeyState.ents must be a list");
+        return -1;
+    }
+    Py_INCREF(ents);
+    int rc = -1;
+    Py_ssize_t n = PyList_GET_SIZE(ents);
+    long long we, ws, p;
+    if (get_ll(ks, F_WE, &we) < 0) goto done;
+    long long hi = t - w->lag;
+    while (we < n && we < PyList_GET_SIZE(ents)) {
+        PyObject *ent = PyList_GET_ITEM(ents, we);
+        if (placement(ent, &p) < 0) goto done;
+        if (p > hi) break;
+        Py_INCREF(ent);
+        int r = add_entry(w, ks, ent);
+        Py_DECREF(ent);
+        if (r < 0) goto done;
+        we++;
+    }
+    if (set_ll(ks, F_WE, we) < 0 || get_ll(ks, F_WS, &ws) < 0) goto done;
+    long long lo = t - w->span;
+    while (ws < we && ws < PyList_GET_SIZE(ents)) {
+        PyObject *ent = PyList_GET_ITEM(ents, ws);
+        if (placement(ent, &p) < 0) goto done;
+        if (p > lo) break;
+        Py_INCREF(ent);
+        int r = remove_entry(w, ks, ent);
+        Py_DECREF(ent);
+        if (r < 0) goto done;
+        ws++;
+    }
+    if (set_ll(ks, F_WS, ws) < 0) goto done;
+    if (w->trims && ws >= 32 && 2 * ws >= n && ws / 2 < PyList_GET_SIZE(ents)) {
+        long long cut = t - w->horizon;
+        if (placement(PyList_GET_ITEM(ents, ws / 2), &p) < 0) goto done;
+        if (p <= cut) {
+            /* bisect_left(ents, (cut + 1,), 0, ws): the first entry placed after the cut */
+            Py_ssize_t a = 0, b = (Py_ssize_t)ws;
+            while (a < b) {
+                Py_ssize_t mid = (a + b) / 2;
+                if (placement(PyList_GET_ITEM(ents, mid), &p) < 0) goto done;
+                if (p < cut + 1) a = mid + 1; else b = mid;
+            }
+            long long k = a;
+            if (PyList_SetSlice(ents, 0, a, NULL) < 0) goto done;
+            ws -= k;
+            we -= k;
+            if (set_ll(ks, F_WS, ws) < 0 || set_ll(ks, F_WE, we) < 0) goto done;
+            PyObject *sibs = get_field(ks, F_SIBS);
+            if (sibs == NULL) goto done;
+            PyObject *seq = PySequence_Fast(sibs, "KeyState.sibs must be a sequence");
+            if (seq == NULL) goto done;
+            for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+                if (shift_sibling(PySequence_Fast_GET_ITEM(seq, i), k) < 0) { Py_DECREF(seq); goto done; }
+            }
+            Py_DECREF(seq);
+        }
+    }
+    long long due = far_due;
+    Py_ssize_t len = PyList_GET_SIZE(ents);
+    if (ws < we && ws < len) {
+        if (placement(PyList_GET_ITEM(ents, ws), &p) < 0) goto done;
+        due = p + w->span;
+    }
+    if (we < len) {
+        if (placement(PyList_GET_ITEM(ents, we), &p) < 0) goto done;
+        if (p + w->lag < due) due = p + w->lag;
+    }
+    rc = set_ll(ks, F_DUE, due);
+done:
+    Py_DECREF(ents);
+    return rc;
+}
+
+static PyObject *Window_slide(WindowObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "slide(ks, t) takes 2 arguments");
+        return NULL;
+    }
+    if (check_state(args[0]) < 0 || slide(self, args[0], args[1]) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* the generated lag-0 insert of one window: ``ent`` (already appended to ks.ents) joins at its end */
+static PyObject *Window_push(WindowObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "push(ks, ent, t) takes 3 arguments");
+        return NULL;
+    }
+    PyObject *ks = args[0], *ent = args[1], *tobj = args[2];
+    if (check_state(ks) < 0) return NULL;
+    if (!PyTuple_Check(ent)) {
+        PyErr_SetString(PyExc_TypeError, "an entry must be a tuple");
+        return NULL;
+    }
+    long long t = PyLong_AsLongLong(tobj);
+    if (t == -1 && PyErr_Occurred()) return NULL;
+    long long we, due;
+    if (add_entry(self, ks, ent) < 0 || get_ll(ks, F_WE, &we) < 0 || set_ll(ks, F_WE, we + 1) < 0) return NULL;
+    Py_INCREF(tobj);
+    set_field(ks, F_NOW, tobj);
+    if (get_ll(ks, F_DUE, &due) < 0) return NULL;
+    if (due == far_due && set_ll(ks, F_DUE, t + self->window) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static int Window_init(WindowObject *self, PyObject *args, PyObject *kwds) {
+    PyObject *columns;
+    long long lag, window, lateness;
+    int trims;
+    static char *kwlist[] = {"columns", "lag_us", "window_us", "lateness_us", "trims", NULL};
+    if (keystate_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "call bind(KeyState, SCALE, FAR) first");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OLLLp", kwlist, &columns, &lag, &window, &lateness, &trims))
+        return -1;
+    PyObject *seq = PySequence_Fast(columns, "columns must be a sequence");
+    if (seq == NULL) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Column *cols = PyMem_Calloc(n ? n : 1, sizeof(Column));
+    if (cols == NULL) { Py_DECREF(seq); PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t c = 0; c < n; c++) {
+        Column *col = &cols[c];
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, c), "npppppp;a column is (pos, sums, squares, "
+                              "minimum, maximum, distinct, counts)", &col->pos, &col->sums, &col->squares,
+                              &col->minimum, &col->maximum, &col->distinct, &col->counts)) {
+            PyMem_Free(cols);
+            Py_DECREF(seq);
+            return -1;
+        }
+        if (col->pos < 1) {
+            PyMem_Free(cols);
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError, "a column's position must be positive");
+            return -1;
+        }
+    }
+    Py_DECREF(seq);
+    PyMem_Free(self->columns);
+    self->columns = cols;
+    self->ncolumns = n;
+    self->lag = lag;
+    self->window = window;
+    self->span = lag + window;
+    self->horizon = lag + window + lateness;
+    self->trims = trims;
+    return 0;
+}
+
+static void Window_dealloc(WindowObject *self) {
+    PyMem_Free(self->columns);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef Window_methods[] = {
+    {"slide", (PyCFunction)(void (*)(void))Window_slide, METH_FASTCALL,
+     "slide(ks, t): move the window of ks to end at t (t >= ks.due), as the generated slide does."},
+    {"push", (PyCFunction)(void (*)(void))Window_push, METH_FASTCALL,
+     "push(ks, ent, t): an in-order entry (appended to ks.ents) joins a lag-0 window at its end."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject WindowType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "finrisk.features._online_kernel.Window",
+    .tp_basicsize = sizeof(WindowObject),
+    .tp_dealloc = (destructor)Window_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Window(columns, lag_us, window_us, lateness_us, trims): one window's compiled slide and push.",
+    .tp_methods = Window_methods,
+    .tp_init = (initproc)Window_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyObject *bind(PyObject *module, PyObject *args) {
+    PyObject *cls, *scale_obj;
+    long long far;
+    if (!PyArg_ParseTuple(args, "O!O!L", &PyType_Type, &cls, &PyFloat_Type, &scale_obj, &far)) return NULL;
+    Py_ssize_t found[N_FIELDS];
+    for (int f = 0; f < N_FIELDS; f++) {
+        PyObject *descr = PyObject_GetAttrString(cls, FIELD_NAMES[f]);
+        if (descr == NULL) return NULL;
+        if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+            Py_DECREF(descr);
+            return PyErr_Format(PyExc_TypeError, "KeyState.%s is not a slot", FIELD_NAMES[f]);
+        }
+        PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+        if (m->type != T_OBJECT_EX) {
+            Py_DECREF(descr);
+            return PyErr_Format(PyExc_TypeError, "KeyState.%s is not an object slot", FIELD_NAMES[f]);
+        }
+        found[f] = m->offset;
+        Py_DECREF(descr);
+    }
+    memcpy(offsets, found, sizeof offsets);
+    Py_INCREF(cls);
+    Py_XSETREF(keystate_type, (PyTypeObject *)cls);
+    Py_INCREF(scale_obj);
+    Py_XSETREF(scale, scale_obj);
+    far_due = far;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"bind", bind, METH_VARARGS, "bind(KeyState, SCALE, FAR): the state class whose slots the kernel reads."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_online_kernel",
+    "Compiled slide and push of one window of the online feature engine (see _online_native).", -1,
+    module_methods,
+};
+
+PyMODINIT_FUNC PyInit__online_kernel(void) {
+    if (PyType_Ready(&WindowType) < 0) return NULL;
+    str_pop = PyUnicode_InternFromString("pop");
+    str_popleft = PyUnicode_InternFromString("popleft");
+    str_append = PyUnicode_InternFromString("append");
+    one = PyLong_FromLong(1);
+    if (str_pop == NULL || str_popleft == NULL || str_append == NULL || one == NULL) return NULL;
+    PyObject *m = PyModule_Create(&module_def);
+    if (m == NULL) return NULL;
+    Py_INCREF(&WindowType);
+    if (PyModule_AddObject(m, "Window", (PyObject *)&WindowType) < 0) {
+        Py_DECREF(&WindowType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,41 @@
+"""Which window kernel the online engine runs: the compiled one (``_online_kernel``, C) or Python.
+
+The C extension is optional: it is built by ``pip install`` where a C compiler and Python's headers
+are found (setup.py), and does exactly what the generated Python slide and push do, on the same
+state objects, so values, state and snapshots are the same either way. ``FINRISK_PURE_PYTHON=1``
+forces the Python code (the tests run both ways); a missing extension is said once in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from finrisk.features import _online_state as st
+
+__all__ = ["KERNEL", "kernel_name", "load_kernel"]
+
+log = logging.getLogger("finrisk.features")
+
+
+def load_kernel() -> Any:
+    """The compiled kernel module, bound to :class:`KeyState`, or None (pure Python)."""
+    if os.environ.get("FINRISK_PURE_PYTHON", "").strip() not in ("", "0"):
+        return None
+    try:
+        from finrisk.features import _online_kernel  # type: ignore[attr-defined]
+    except ImportError as exc:
+        log.info("online features: compiled kernel not available (%s); running the pure-Python engine", exc)
+        return None
+    _online_kernel.bind(st.KeyState, st.SCALE, st.FAR)
+    return _online_kernel
+
+
+#: the compiled kernel, or None: read once at import (set FINRISK_PURE_PYTHON before importing finrisk)
+KERNEL: Any = load_kernel()
+
+
+def kernel_name() -> str:
+    """``"c"`` when the compiled kernel runs, else ``"python"`` (benchmarks and stats report it)."""
+    return "c" if KERNEL is not None else "python"
