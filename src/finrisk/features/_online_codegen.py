@@ -170,6 +170,8 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], access: _Acc
     unpack = access.unpack(names[:-1])
     get = access.get("ks")
     empty = _indent([f"out[{i}] = {v!r}" for win in wins for i, v in win.empty if values] or ["pass"], 4)
+    if group.time_field is None and group.kernel is not None:  # the compiled group step (_online_native)
+        return _kernel_body(group, own, p, ns, get, empty, _new_state(group, access), ent, values, flags)
     read_only = [*get, "if ks is None:", *empty, "else:", *_indent([*unpack, *slides], 4), *_indent(reads, 4)]
     # one window: ``elif t >= ks.due`` after the new state (no sibling to unpack)
     moved = (["else:", *_indent([*unpack, *slides], 4)] if unpack
@@ -215,6 +217,33 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], access: _Acc
     else:
         body += [*reads, "if ent is not None:", *_indent(insert, 4)]
     return lines + _indent(body, 4)
+
+
+def _kernel_body(group: Any, own: bool, p: str, ns: dict[str, Any], get: list[str], empty: list[str],
+                 new_state: list[str], ent: str, values: bool, flags: dict[str, str] | None) -> list[str]:
+    """:func:`_window_body` for an event-time group with a compiled kernel: one call slides the windows,
+    reads the features (unpacked into their locals) and inserts the event, as the Python lines do."""
+    ns.update({f"{p}run": group.kernel.run, f"{p}feed": group.kernel.feed})
+    outs = [f"out[{i}]" for win in group.windows for i, _code, _c in win.reads]
+
+    def call(entry: str) -> str:
+        if values and outs:
+            return f"{', '.join(outs)}, = {p}run(ks, t, {entry})"
+        return f"{p}feed(ks, t, {entry})"
+
+    read_only = [*get, "if ks is None:", *empty, "else:", f"    {call('None')}"]
+    if not own:
+        return read_only
+    feeds = [f"ent = {ent or _entry_source(group.fields, flags, group.filters)}", *get,
+             "if ks is None:", *_indent(new_state, 4), call("ent")]
+    if group.filters and not group.always:  # kept when it matches any column's filter
+        matched = " or ".join(_flag(flags, flt) for flt in group.filters)
+        return [f"if {matched}:", *_indent(feeds, 4), "else:", *_indent(read_only, 4)]
+    if group.filter is None:
+        return feeds
+    flt = filter_source(group.filter)
+    return [f"if {flt if flt is not None else f'{p}matches(event)'}:", *_indent(feeds, 4),
+            "else:", *_indent(read_only, 4)]
 
 
 class _Access:

@@ -40,6 +40,7 @@ from finrisk.features._online_state import (
     KeyState,
     add,
     read,
+    rebuild_extremes,
     remove,
     set_due,
 )
@@ -267,6 +268,13 @@ class WindowGroup(_Group):
         self.lag_us = first.lag_us
         self._pending: list[Any] = []
         self._next_sweep = -(1 << 62)
+        #: the compiled in-order step of an event-time group (slides, reads, insert in one call; see
+        #: _online_native), or None: the generated Python code runs
+        self.kernel = None
+        if KERNEL is not None and len(self.windows) <= KERNEL.MAX_WINDOWS:
+            self.kernel = KERNEL.Group(
+                [(win.kernel, win.columns, [(code, c, win.columns[c][0] if c >= 0 else 0) for _, code, c in win.reads])
+                 for win in self.windows], self.include_current, rebuild_extremes)
 
     def new_state(self, now: int) -> KeyState:
         """A fresh per-key state: the longest window's, with the shorter ones' sharing its entries."""

@@ -16,6 +16,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <math.h>
 
 enum { F_ENTS, F_WS, F_WE, F_NOW, F_DUE, F_NN, F_S1, F_S2, F_MINS, F_MAXS, F_DIST, F_DIRTY, F_SIBS, N_FIELDS };
 static const char *FIELD_NAMES[N_FIELDS] = {"ents", "ws", "we", "now", "due", "nn", "s1", "s2",
@@ -510,6 +511,378 @@ static PyTypeObject WindowType = {
     .tp_new = PyType_GenericNew,
 };
 
+
+/* ---- one state group: slide its windows, read its features, insert the event, in one call ---- */
+
+enum { R_COUNT, R_SUM, R_MEAN, R_STD, R_MIN, R_MAX, R_COUNT_DISTINCT, R_LAST, R_TIME_SINCE_LAST,
+       R_COUNT_MATCHED, R_TIME_SINCE_MATCHED };
+
+typedef struct {
+    int code;
+    Py_ssize_t c, pos;
+} Read;
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t nwin;
+    WindowObject **windows;   /* shortest first; the last is the state's own (the longest) */
+    PyObject **columns;       /* each window's Python columns tuple (for rebuild) */
+    Read **reads;
+    Py_ssize_t *nreads;
+    Py_ssize_t nout;
+    int include_current;
+    PyObject *rebuild;        /* _online_state.rebuild_extremes */
+} GroupObject;
+
+static PyObject *inv_scale = NULL, *inv_scale2 = NULL, *million = NULL;
+
+/* the newest non-null value at ``pos`` in ents[ws:we] (None when there is none) */
+static PyObject *latest(PyObject *ents, long long ws, long long we, Py_ssize_t pos) {
+    for (long long i = we - 1; i >= ws; i--) {
+        if (i >= PyList_GET_SIZE(ents)) continue;
+        PyObject *ent = PyList_GET_ITEM(ents, i);
+        if (!PyTuple_Check(ent) || pos >= PyTuple_GET_SIZE(ent)) {
+            PyErr_SetString(PyExc_TypeError, "an entry must be a tuple with the window's columns");
+            return NULL;
+        }
+        PyObject *v = PyTuple_GET_ITEM(ent, pos);
+        if (v != Py_None) { Py_INCREF(v); return v; }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *item(PyObject *ks, int f, Py_ssize_t c) {
+    PyObject *seq = get_field(ks, f);
+    return seq == NULL ? NULL : PySequence_GetItem(seq, c);
+}
+
+/* seconds from ``v`` (µs) to ``t``: (t - v) / 1_000_000 */
+static PyObject *since(PyObject *tobj, PyObject *v) {
+    PyObject *d = PyNumber_Subtract(tobj, v);
+    if (d == NULL) return NULL;
+    PyObject *r = PyNumber_TrueDivide(d, million);
+    Py_DECREF(d);
+    return r;
+}
+
+/* one feature's value, as _online_codegen._READS computes it (new reference) */
+static PyObject *read_one(GroupObject *g, Py_ssize_t w, const Read *r, PyObject *ks, PyObject *tobj) {
+    long long ws, we;
+    PyObject *n, *v, *x, *y;
+    switch (r->code) {
+    case R_COUNT:
+        if (get_ll(ks, F_WS, &ws) < 0 || get_ll(ks, F_WE, &we) < 0) return NULL;
+        return PyLong_FromLongLong(we - ws);
+    case R_SUM:
+        if ((v = item(ks, F_S1, r->c)) == NULL) return NULL;
+        x = PyNumber_Multiply(v, inv_scale);
+        Py_DECREF(v);
+        return x;
+    case R_MEAN: {
+        if ((n = item(ks, F_NN, r->c)) == NULL) return NULL;
+        int truth = PyObject_IsTrue(n);
+        if (truth <= 0) { Py_DECREF(n); if (truth < 0) return NULL; Py_RETURN_NONE; }
+        if ((v = item(ks, F_S1, r->c)) == NULL) { Py_DECREF(n); return NULL; }
+        x = PyNumber_Multiply(v, inv_scale);
+        Py_DECREF(v);
+        y = x == NULL ? NULL : PyNumber_TrueDivide(x, n);
+        Py_XDECREF(x);
+        Py_DECREF(n);
+        return y;
+    }
+    case R_STD: {
+        if ((n = item(ks, F_NN, r->c)) == NULL) return NULL;
+        long long nv = PyLong_AsLongLong(n);
+        if (nv == -1 && PyErr_Occurred()) { Py_DECREF(n); return NULL; }
+        if (nv <= 1) { Py_DECREF(n); Py_RETURN_NONE; }
+        /* sqrt((n * s2 - s * s) * INV_SCALE2 / (n * (n - 1))) */
+        PyObject *s = item(ks, F_S1, r->c), *s2 = item(ks, F_S2, r->c);
+        PyObject *a = NULL, *b = NULL, *num = NULL, *den = NULL, *q = NULL, *out = NULL;
+        if (s == NULL || s2 == NULL) goto std_done;
+        if ((a = PyNumber_Multiply(n, s2)) == NULL || (b = PyNumber_Multiply(s, s)) == NULL) goto std_done;
+        if ((num = PyNumber_Subtract(a, b)) == NULL) goto std_done;
+        Py_SETREF(num, PyNumber_Multiply(num, inv_scale2));
+        if (num == NULL) goto std_done;
+        if ((den = PyLong_FromLongLong(nv * (nv - 1))) == NULL) goto std_done;
+        if ((q = PyNumber_TrueDivide(num, den)) == NULL) goto std_done;
+        double qd = PyFloat_AsDouble(q);
+        if (qd == -1.0 && PyErr_Occurred()) goto std_done;
+        if (qd < 0) { PyErr_SetString(PyExc_ValueError, "math domain error"); goto std_done; }
+        out = PyFloat_FromDouble(sqrt(qd));
+    std_done:
+        Py_DECREF(n); Py_XDECREF(s); Py_XDECREF(s2); Py_XDECREF(a); Py_XDECREF(b);
+        Py_XDECREF(num); Py_XDECREF(den); Py_XDECREF(q);
+        return out;
+    }
+    case R_MIN:
+    case R_MAX: {
+        int dirty = is_dirty(ks);
+        if (dirty < 0) return NULL;
+        if (dirty) {
+            PyObject *res = PyObject_CallFunctionObjArgs(g->rebuild, g->columns[w], ks, NULL);
+            if (res == NULL) return NULL;
+            Py_DECREF(res);
+        }
+        PyObject *dq = item(ks, r->code == R_MIN ? F_MINS : F_MAXS, r->c);
+        if (dq == NULL) return NULL;
+        int truth = PyObject_IsTrue(dq);
+        if (truth <= 0) { Py_DECREF(dq); if (truth < 0) return NULL; Py_RETURN_NONE; }
+        PyObject *head = PySequence_GetItem(dq, 0);
+        Py_DECREF(dq);
+        if (head == NULL) return NULL;
+        v = PySequence_GetItem(head, r->pos);
+        Py_DECREF(head);
+        if (v == NULL) return NULL;
+        x = PyNumber_Float(v);
+        Py_DECREF(v);
+        return x;
+    }
+    case R_COUNT_DISTINCT: {
+        PyObject *d = item(ks, F_DIST, r->c);
+        if (d == NULL) return NULL;
+        Py_ssize_t len = PyObject_Size(d);
+        Py_DECREF(d);
+        return len < 0 ? NULL : PyLong_FromSsize_t(len);
+    }
+    case R_COUNT_MATCHED:
+        return item(ks, F_NN, r->c);
+    case R_LAST:
+    case R_TIME_SINCE_MATCHED: {
+        if ((n = item(ks, F_NN, r->c)) == NULL) return NULL;
+        int truth = PyObject_IsTrue(n);
+        Py_DECREF(n);
+        if (truth <= 0) { if (truth < 0) return NULL; Py_RETURN_NONE; }
+        PyObject *ents = get_field(ks, F_ENTS);
+        if (ents == NULL || get_ll(ks, F_WS, &ws) < 0 || get_ll(ks, F_WE, &we) < 0) return NULL;
+        if (!PyList_Check(ents)) { PyErr_SetString(PyExc_TypeError, "KeyState.ents must be a list"); return NULL; }
+        v = latest(ents, ws, we, r->pos);
+        if (v == NULL || r->code == R_LAST) return v;
+        x = since(tobj, v);
+        Py_DECREF(v);
+        return x;
+    }
+    case R_TIME_SINCE_LAST: {
+        PyObject *ents = get_field(ks, F_ENTS);
+        if (ents == NULL || get_ll(ks, F_WS, &ws) < 0 || get_ll(ks, F_WE, &we) < 0) return NULL;
+        if (we <= ws) Py_RETURN_NONE;
+        if (!PyList_Check(ents) || we - 1 >= PyList_GET_SIZE(ents)) {
+            PyErr_SetString(PyExc_IndexError, "window end past the entries");
+            return NULL;
+        }
+        PyObject *ent = PyList_GET_ITEM(ents, we - 1);
+        if (!PyTuple_Check(ent) || PyTuple_GET_SIZE(ent) < 1) {
+            PyErr_SetString(PyExc_TypeError, "an entry must be a non-empty tuple");
+            return NULL;
+        }
+        return since(tobj, PyTuple_GET_ITEM(ent, 0));
+    }
+    }
+    PyErr_SetString(PyExc_ValueError, "unknown read");
+    return NULL;
+}
+
+/* the event's entry joins the group: appended to the shared entries, then each window (lag 0: at its
+   end; with a lag: when the window reaches it, so only its due moves) */
+static int group_insert(GroupObject *g, PyObject **states, PyObject *ent, PyObject *tobj, long long t) {
+    PyObject *ents = get_field(states[g->nwin - 1], F_ENTS);
+    if (ents == NULL || PyList_Append(ents, ent) < 0) return -1;
+    for (Py_ssize_t i = 0; i < g->nwin; i++) {
+        WindowObject *w = g->windows[i];
+        PyObject *ks = states[i];
+        long long we, due;
+        if (w->lag == 0) {
+            if (add_entry(w, ks, ent) < 0 || get_ll(ks, F_WE, &we) < 0 || set_ll(ks, F_WE, we + 1) < 0) return -1;
+            Py_INCREF(tobj);
+            set_field(ks, F_NOW, tobj);
+            if (get_ll(ks, F_DUE, &due) < 0) return -1;
+            if (due == far_due && set_ll(ks, F_DUE, t + w->window) < 0) return -1;
+        } else {
+            if (get_ll(ks, F_DUE, &due) < 0) return -1;
+            if (due > t + w->lag && set_ll(ks, F_DUE, t + w->lag) < 0) return -1;
+        }
+    }
+    return 0;
+}
+
+#define MAX_WINDOWS 16
+
+/* run(ks, t, ent, reads): slide every window due, insert ``ent`` (None: nothing to insert) before or
+   after the reads as include_current says; the values as a tuple in the group's read order (reads
+   false: update only, None) */
+static PyObject *group_run(GroupObject *g, PyObject *ks, PyObject *tobj, PyObject *ent, int reads) {
+    if (check_state(ks) < 0) return NULL;
+    long long t = PyLong_AsLongLong(tobj);
+    if (t == -1 && PyErr_Occurred()) return NULL;
+    if (ent != Py_None && !PyTuple_Check(ent)) {
+        PyErr_SetString(PyExc_TypeError, "an entry must be a tuple");
+        return NULL;
+    }
+    PyObject *states[MAX_WINDOWS];
+    PyObject *sibs = get_field(ks, F_SIBS);
+    if (sibs == NULL) return NULL;
+    if (!PyTuple_Check(sibs) || PyTuple_GET_SIZE(sibs) != g->nwin - 1) {
+        PyErr_SetString(PyExc_ValueError, "KeyState.sibs does not match the group's windows");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < g->nwin - 1; i++) {
+        states[i] = PyTuple_GET_ITEM(sibs, i);
+        if (check_state(states[i]) < 0) return NULL;
+    }
+    states[g->nwin - 1] = ks;
+    Py_INCREF(sibs);  /* the states stay alive while the group runs */
+    PyObject *out = NULL;
+    for (Py_ssize_t i = 0; i < g->nwin; i++) {
+        long long due;
+        if (get_ll(states[i], F_DUE, &due) < 0) goto fail;
+        if (t >= due && slide(g->windows[i], states[i], tobj) < 0) goto fail;
+    }
+    if (ent != Py_None && g->include_current && group_insert(g, states, ent, tobj, t) < 0) goto fail;
+    if (reads) {
+        out = PyTuple_New(g->nout);
+        if (out == NULL) goto fail;
+        Py_ssize_t k = 0;
+        for (Py_ssize_t i = 0; i < g->nwin; i++) {
+            for (Py_ssize_t j = 0; j < g->nreads[i]; j++) {
+                PyObject *v = read_one(g, i, &g->reads[i][j], states[i], tobj);
+                if (v == NULL) goto fail;
+                PyTuple_SET_ITEM(out, k++, v);
+            }
+        }
+    }
+    if (ent != Py_None && !g->include_current && group_insert(g, states, ent, tobj, t) < 0) goto fail;
+    Py_DECREF(sibs);
+    if (out == NULL) Py_RETURN_NONE;
+    return out;
+fail:
+    Py_DECREF(sibs);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+static PyObject *Group_run(GroupObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "run(ks, t, ent) takes 3 arguments");
+        return NULL;
+    }
+    return group_run(self, args[0], args[1], args[2], 1);
+}
+
+static PyObject *Group_feed(GroupObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "feed(ks, t, ent) takes 3 arguments");
+        return NULL;
+    }
+    return group_run(self, args[0], args[1], args[2], 0);
+}
+
+static void Group_clear_arrays(GroupObject *self) {
+    for (Py_ssize_t i = 0; i < self->nwin; i++) {
+        if (self->windows) Py_XDECREF(self->windows[i]);
+        if (self->columns) Py_XDECREF(self->columns[i]);
+        if (self->reads) PyMem_Free(self->reads[i]);
+    }
+    PyMem_Free(self->windows);
+    PyMem_Free(self->columns);
+    PyMem_Free(self->reads);
+    PyMem_Free(self->nreads);
+    self->windows = NULL;
+    self->columns = NULL;
+    self->reads = NULL;
+    self->nreads = NULL;
+    self->nwin = 0;
+}
+
+/* Group(windows, include_current, rebuild): windows, shortest first, each (Window, columns, reads)
+   with reads ((code, column, pos), ...) in output order */
+static int Group_init(GroupObject *self, PyObject *args, PyObject *kwds) {
+    PyObject *windows, *rebuild;
+    int include_current;
+    static char *kwlist[] = {"windows", "include_current", "rebuild", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OpO", kwlist, &windows, &include_current, &rebuild)) return -1;
+    PyObject *seq = PySequence_Fast(windows, "windows must be a sequence");
+    if (seq == NULL) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n < 1 || n > MAX_WINDOWS) {
+        Py_DECREF(seq);
+        PyErr_Format(PyExc_ValueError, "a group has 1 to %d windows", MAX_WINDOWS);
+        return -1;
+    }
+    Group_clear_arrays(self);
+    self->windows = PyMem_Calloc(n, sizeof(WindowObject *));
+    self->columns = PyMem_Calloc(n, sizeof(PyObject *));
+    self->reads = PyMem_Calloc(n, sizeof(Read *));
+    self->nreads = PyMem_Calloc(n, sizeof(Py_ssize_t));
+    if (!self->windows || !self->columns || !self->reads || !self->nreads) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->nwin = n;
+    self->nout = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *win, *cols, *reads;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "O!OO;a window is (Window, columns, reads)",
+                              &WindowType, &win, &cols, &reads)) goto fail;
+        Py_INCREF(win);
+        self->windows[i] = (WindowObject *)win;
+        Py_INCREF(cols);
+        self->columns[i] = cols;
+        PyObject *rs = PySequence_Fast(reads, "reads must be a sequence");
+        if (rs == NULL) goto fail;
+        Py_ssize_t m = PySequence_Fast_GET_SIZE(rs);
+        self->reads[i] = PyMem_Calloc(m ? m : 1, sizeof(Read));
+        if (self->reads[i] == NULL) { Py_DECREF(rs); PyErr_NoMemory(); goto fail; }
+        self->nreads[i] = m;
+        for (Py_ssize_t j = 0; j < m; j++) {
+            Read *r = &self->reads[i][j];
+            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(rs, j), "inn;a read is (code, column, pos)",
+                                  &r->code, &r->c, &r->pos)) { Py_DECREF(rs); goto fail; }
+            if (r->code < R_COUNT || r->code > R_TIME_SINCE_MATCHED) {
+                Py_DECREF(rs);
+                PyErr_Format(PyExc_ValueError, "unknown read code %d", r->code);
+                goto fail;
+            }
+        }
+        Py_DECREF(rs);
+        self->nout += m;
+    }
+    Py_DECREF(seq);
+    Py_INCREF(rebuild);
+    Py_XSETREF(self->rebuild, rebuild);
+    self->include_current = include_current;
+    return 0;
+fail:
+    Py_DECREF(seq);
+    Group_clear_arrays(self);
+    return -1;
+}
+
+static void Group_dealloc(GroupObject *self) {
+    Group_clear_arrays(self);
+    Py_XDECREF(self->rebuild);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef Group_methods[] = {
+    {"run", (PyCFunction)(void (*)(void))Group_run, METH_FASTCALL,
+     "run(ks, t, ent): slide the windows, read every feature (a tuple) and insert ent (None: no insert)."},
+    {"feed", (PyCFunction)(void (*)(void))Group_feed, METH_FASTCALL,
+     "feed(ks, t, ent): as run, without the reads (the update-only step)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject GroupType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "finrisk.features._online_kernel.Group",
+    .tp_basicsize = sizeof(GroupObject),
+    .tp_dealloc = (destructor)Group_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Group(windows, include_current, rebuild): one state group's in-order step, compiled.",
+    .tp_methods = Group_methods,
+    .tp_init = (initproc)Group_init,
+    .tp_new = PyType_GenericNew,
+};
+
 static PyObject *bind(PyObject *module, PyObject *args) {
     PyObject *cls, *scale_obj;
     long long far;
@@ -551,7 +924,11 @@ static struct PyModuleDef module_def = {
 };
 
 PyMODINIT_FUNC PyInit__online_kernel(void) {
-    if (PyType_Ready(&WindowType) < 0) return NULL;
+    if (PyType_Ready(&WindowType) < 0 || PyType_Ready(&GroupType) < 0) return NULL;
+    inv_scale = PyFloat_FromDouble(1.0 / 18446744073709551616.0);
+    inv_scale2 = PyFloat_FromDouble((1.0 / 18446744073709551616.0) * (1.0 / 18446744073709551616.0));
+    million = PyLong_FromLong(1000000);
+    if (inv_scale == NULL || inv_scale2 == NULL || million == NULL) return NULL;
     str_pop = PyUnicode_InternFromString("pop");
     str_popleft = PyUnicode_InternFromString("popleft");
     str_append = PyUnicode_InternFromString("append");
@@ -562,6 +939,16 @@ PyMODINIT_FUNC PyInit__online_kernel(void) {
     Py_INCREF(&WindowType);
     if (PyModule_AddObject(m, "Window", (PyObject *)&WindowType) < 0) {
         Py_DECREF(&WindowType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "MAX_WINDOWS", MAX_WINDOWS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&GroupType);
+    if (PyModule_AddObject(m, "Group", (PyObject *)&GroupType) < 0) {
+        Py_DECREF(&GroupType);
         Py_DECREF(m);
         return NULL;
     }
