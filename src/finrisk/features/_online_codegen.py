@@ -514,7 +514,7 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
     """
     from finrisk.features._online_group import WindowGroup
 
-    ns: dict[str, Any] = {"KeyState": st.KeyState, "new": object.__new__, "deque": deque, "add": st.add,
+    ns: dict[str, Any] = {"KeyState": st.KeyState, "new": st.KeyState.__new__, "deque": deque, "add": st.add,
                           "SCALE": st.SCALE, "rebuild": st.rebuild_extremes, "last": _last,
                           "INV_SCALE": st.INV_SCALE, "INV_SCALE2": st.INV_SCALE2, "sqrt": math.sqrt, "FAR": st.FAR}
     if not values:

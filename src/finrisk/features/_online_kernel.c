@@ -10,8 +10,8 @@
  * with or without it and snapshots do not depend on it. finrisk.features._online_native loads it and
  * falls back to the Python code when it is missing or FINRISK_PURE_PYTHON is set.
  *
- * KeyState keeps its fields in __slots__: bind() reads their offsets from the class's member
- * descriptors once, and the kernel reads and writes them in place (type-checked on every call).
+ * With this module built, _online_state.KeyState derives from State (below): the window's bounds,
+ * time and due are machine integers in the state object, read and written in place.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -21,25 +21,75 @@
 enum { F_ENTS, F_WS, F_WE, F_NOW, F_DUE, F_NN, F_S1, F_S2, F_MINS, F_MAXS, F_DIST, F_DIRTY, F_SIBS, N_FIELDS };
 static const char *FIELD_NAMES[N_FIELDS] = {"ents", "ws", "we", "now", "due", "nn", "s1", "s2",
                                             "mins", "maxs", "dist", "dirty", "sibs"};
-static Py_ssize_t offsets[N_FIELDS];
-static PyTypeObject *keystate_type = NULL;
+
+/* The per-key state of one window (the base of _online_state.KeyState when this module is built): the
+   window's bounds, time and due as machine integers in the object itself, not four int objects to
+   reach (and to allocate at every move); the aggregates stay Python objects, as in the Python class. */
+typedef struct {
+    PyObject_HEAD
+    long long ws, we, now, due;
+    PyObject *ents, *nn, *s1, *s2, *mins, *maxs, *dist, *dirty, *sibs;
+} StateObject;
+
+static Py_ssize_t offsets[N_FIELDS] = {
+    offsetof(StateObject, ents), offsetof(StateObject, ws), offsetof(StateObject, we),
+    offsetof(StateObject, now), offsetof(StateObject, due), offsetof(StateObject, nn),
+    offsetof(StateObject, s1), offsetof(StateObject, s2), offsetof(StateObject, mins),
+    offsetof(StateObject, maxs), offsetof(StateObject, dist), offsetof(StateObject, dirty),
+    offsetof(StateObject, sibs)};
 static PyObject *scale = NULL;  /* the float 2**64 */
 static long long far_due = 0;   /* FAR: a due that never comes */
 static PyObject *str_pop, *str_popleft, *str_append;
 
-typedef struct {
-    Py_ssize_t pos;
-    int sums, squares, minimum, maximum, distinct, counts;
-} Column;
+static int State_traverse(StateObject *self, visitproc visit, void *arg) {
+    Py_VISIT(self->ents); Py_VISIT(self->nn); Py_VISIT(self->s1); Py_VISIT(self->s2); Py_VISIT(self->mins);
+    Py_VISIT(self->maxs); Py_VISIT(self->dist); Py_VISIT(self->dirty); Py_VISIT(self->sibs);
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
 
-typedef struct {
-    PyObject_HEAD
-    Column *columns;
-    Py_ssize_t ncolumns;
-    long long lag, span, horizon; /* span: lag + window; horizon: span + lateness */
-    long long window;
-    int trims;
-} WindowObject;
+static int State_clear(StateObject *self) {
+    Py_CLEAR(self->ents); Py_CLEAR(self->nn); Py_CLEAR(self->s1); Py_CLEAR(self->s2); Py_CLEAR(self->mins);
+    Py_CLEAR(self->maxs); Py_CLEAR(self->dist); Py_CLEAR(self->dirty); Py_CLEAR(self->sibs);
+    return 0;
+}
+
+static void State_dealloc(StateObject *self) {
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    State_clear(self);
+    tp->tp_free((PyObject *)self);  /* a Python subclass's own dealloc releases its type */
+}
+
+static PyMemberDef State_members[] = {
+    {"ents", T_OBJECT_EX, offsetof(StateObject, ents), 0, "entries, sorted"},
+    {"ws", T_LONGLONG, offsetof(StateObject, ws), 0, "first entry in the window"},
+    {"we", T_LONGLONG, offsetof(StateObject, we), 0, "first entry after the window"},
+    {"now", T_LONGLONG, offsetof(StateObject, now), 0, "the window's end (µs)"},
+    {"due", T_LONGLONG, offsetof(StateObject, due), 0, "when the window next moves (µs)"},
+    {"nn", T_OBJECT_EX, offsetof(StateObject, nn), 0, NULL},
+    {"s1", T_OBJECT_EX, offsetof(StateObject, s1), 0, NULL},
+    {"s2", T_OBJECT_EX, offsetof(StateObject, s2), 0, NULL},
+    {"mins", T_OBJECT_EX, offsetof(StateObject, mins), 0, NULL},
+    {"maxs", T_OBJECT_EX, offsetof(StateObject, maxs), 0, NULL},
+    {"dist", T_OBJECT_EX, offsetof(StateObject, dist), 0, NULL},
+    {"dirty", T_OBJECT_EX, offsetof(StateObject, dirty), 0, NULL},
+    {"sibs", T_OBJECT_EX, offsetof(StateObject, sibs), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject StateType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "finrisk.features._online_kernel.State",
+    .tp_basicsize = sizeof(StateObject),
+    .tp_dealloc = (destructor)State_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The fields of one window's per-key state (the base of _online_state.KeyState).",
+    .tp_traverse = (traverseproc)State_traverse,
+    .tp_clear = (inquiry)State_clear,
+    .tp_members = State_members,
+    .tp_new = PyType_GenericNew,
+};
 
 /* ---- KeyState fields ---- */
 
@@ -58,24 +108,18 @@ static inline void set_field(PyObject *ks, int f, PyObject *value) { /* steals v
     Py_XDECREF(old);
 }
 
-static int get_ll(PyObject *ks, int f, long long *out) {
-    PyObject *v = get_field(ks, f);
-    if (v == NULL) return -1;
-    long long x = PyLong_AsLongLong(v);
-    if (x == -1 && PyErr_Occurred()) return -1;
-    *out = x;
+static inline int get_ll(PyObject *ks, int f, long long *out) {
+    *out = *(long long *)((char *)ks + offsets[f]);
     return 0;
 }
 
-static int set_ll(PyObject *ks, int f, long long x) {
-    PyObject *v = PyLong_FromLongLong(x);
-    if (v == NULL) return -1;
-    set_field(ks, f, v);
+static inline int set_ll(PyObject *ks, int f, long long x) {
+    *(long long *)((char *)ks + offsets[f]) = x;
     return 0;
 }
 
 static int check_state(PyObject *ks) {
-    if (!PyObject_TypeCheck(ks, keystate_type)) {
+    if (!PyObject_TypeCheck(ks, &StateType)) {
         PyErr_Format(PyExc_TypeError, "expected a KeyState, got %.100s", Py_TYPE(ks)->tp_name);
         return -1;
     }
@@ -108,6 +152,20 @@ static int item_add(PyObject *seq, Py_ssize_t c, PyObject *delta, int subtract) 
     Py_DECREF(now);
     return rc;
 }
+
+typedef struct {
+    Py_ssize_t pos;
+    int sums, squares, minimum, maximum, distinct, counts;
+} Column;
+
+typedef struct {
+    PyObject_HEAD
+    Column *columns;
+    Py_ssize_t ncolumns;
+    long long lag, span, horizon; /* span: lag + window; horizon: span + lateness */
+    long long window;
+    int trims;
+} WindowObject;
 
 static PyObject *one = NULL;
 
@@ -331,8 +389,7 @@ static int shift_sibling(PyObject *sib, long long k) {
 static int slide(WindowObject *w, PyObject *ks, PyObject *tobj) {
     long long t = PyLong_AsLongLong(tobj);
     if (t == -1 && PyErr_Occurred()) return -1;
-    Py_INCREF(tobj);
-    set_field(ks, F_NOW, tobj);
+    set_ll(ks, F_NOW, t);
     PyObject *ents = get_field(ks, F_ENTS);
     if (ents == NULL) return -1;
     if (!PyList_Check(ents)) {
@@ -435,8 +492,7 @@ static PyObject *Window_push(WindowObject *self, PyObject *const *args, Py_ssize
     if (t == -1 && PyErr_Occurred()) return NULL;
     long long we, due;
     if (add_entry(self, ks, ent) < 0 || get_ll(ks, F_WE, &we) < 0 || set_ll(ks, F_WE, we + 1) < 0) return NULL;
-    Py_INCREF(tobj);
-    set_field(ks, F_NOW, tobj);
+    set_ll(ks, F_NOW, t);
     if (get_ll(ks, F_DUE, &due) < 0) return NULL;
     if (due == far_due && set_ll(ks, F_DUE, t + self->window) < 0) return NULL;
     Py_RETURN_NONE;
@@ -447,8 +503,8 @@ static int Window_init(WindowObject *self, PyObject *args, PyObject *kwds) {
     long long lag, window, lateness;
     int trims;
     static char *kwlist[] = {"columns", "lag_us", "window_us", "lateness_us", "trims", NULL};
-    if (keystate_type == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "call bind(KeyState, SCALE, FAR) first");
+    if (scale == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "call bind(SCALE, FAR) first");
         return -1;
     }
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OLLLp", kwlist, &columns, &lag, &window, &lateness, &trims))
@@ -692,8 +748,7 @@ static int group_insert(GroupObject *g, PyObject **states, PyObject *ent, PyObje
         long long we, due;
         if (w->lag == 0) {
             if (add_entry(w, ks, ent) < 0 || get_ll(ks, F_WE, &we) < 0 || set_ll(ks, F_WE, we + 1) < 0) return -1;
-            Py_INCREF(tobj);
-            set_field(ks, F_NOW, tobj);
+            set_ll(ks, F_NOW, t);
             if (get_ll(ks, F_DUE, &due) < 0) return -1;
             if (due == far_due && set_ll(ks, F_DUE, t + w->window) < 0) return -1;
         } else {
@@ -884,28 +939,9 @@ static PyTypeObject GroupType = {
 };
 
 static PyObject *bind(PyObject *module, PyObject *args) {
-    PyObject *cls, *scale_obj;
+    PyObject *scale_obj;
     long long far;
-    if (!PyArg_ParseTuple(args, "O!O!L", &PyType_Type, &cls, &PyFloat_Type, &scale_obj, &far)) return NULL;
-    Py_ssize_t found[N_FIELDS];
-    for (int f = 0; f < N_FIELDS; f++) {
-        PyObject *descr = PyObject_GetAttrString(cls, FIELD_NAMES[f]);
-        if (descr == NULL) return NULL;
-        if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-            Py_DECREF(descr);
-            return PyErr_Format(PyExc_TypeError, "KeyState.%s is not a slot", FIELD_NAMES[f]);
-        }
-        PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
-        if (m->type != T_OBJECT_EX) {
-            Py_DECREF(descr);
-            return PyErr_Format(PyExc_TypeError, "KeyState.%s is not an object slot", FIELD_NAMES[f]);
-        }
-        found[f] = m->offset;
-        Py_DECREF(descr);
-    }
-    memcpy(offsets, found, sizeof offsets);
-    Py_INCREF(cls);
-    Py_XSETREF(keystate_type, (PyTypeObject *)cls);
+    if (!PyArg_ParseTuple(args, "O!L", &PyFloat_Type, &scale_obj, &far)) return NULL;
     Py_INCREF(scale_obj);
     Py_XSETREF(scale, scale_obj);
     far_due = far;
@@ -913,7 +949,7 @@ static PyObject *bind(PyObject *module, PyObject *args) {
 }
 
 static PyMethodDef module_methods[] = {
-    {"bind", bind, METH_VARARGS, "bind(KeyState, SCALE, FAR): the state class whose slots the kernel reads."},
+    {"bind", bind, METH_VARARGS, "bind(SCALE, FAR): the constants of _online_state."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -924,7 +960,8 @@ static struct PyModuleDef module_def = {
 };
 
 PyMODINIT_FUNC PyInit__online_kernel(void) {
-    if (PyType_Ready(&WindowType) < 0 || PyType_Ready(&GroupType) < 0) return NULL;
+    if (PyType_Ready(&StateType) < 0 || PyType_Ready(&WindowType) < 0 || PyType_Ready(&GroupType) < 0)
+        return NULL;
     inv_scale = PyFloat_FromDouble(1.0 / 18446744073709551616.0);
     inv_scale2 = PyFloat_FromDouble((1.0 / 18446744073709551616.0) * (1.0 / 18446744073709551616.0));
     million = PyLong_FromLong(1000000);
@@ -939,6 +976,12 @@ PyMODINIT_FUNC PyInit__online_kernel(void) {
     Py_INCREF(&WindowType);
     if (PyModule_AddObject(m, "Window", (PyObject *)&WindowType) < 0) {
         Py_DECREF(&WindowType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&StateType);
+    if (PyModule_AddObject(m, "State", (PyObject *)&StateType) < 0) {
+        Py_DECREF(&StateType);
         Py_DECREF(m);
         return NULL;
     }

@@ -2,7 +2,8 @@
 
 The C extension is optional: it is built by ``pip install`` where a C compiler and Python's headers
 are found (setup.py), and does exactly what the generated Python slide and push do, on the same
-state objects, so values, state and snapshots are the same either way. ``FINRISK_PURE_PYTHON=1``
+state objects (whose window bounds it keeps as machine integers: ``KeyState`` then derives from its
+``State``), so values, state and snapshots are the same either way. ``FINRISK_PURE_PYTHON=1``
 forces the Python code (the tests run both ways); a missing extension is said once in the log.
 """
 
@@ -12,15 +13,13 @@ import logging
 import os
 from typing import Any
 
-from finrisk.features import _online_state as st
-
 __all__ = ["KERNEL", "kernel_name", "load_kernel"]
 
 log = logging.getLogger("finrisk.features")
 
 
 def load_kernel() -> Any:
-    """The compiled kernel module, bound to :class:`KeyState`, or None (pure Python)."""
+    """The compiled kernel module, or None (pure Python)."""
     if os.environ.get("FINRISK_PURE_PYTHON", "").strip() not in ("", "0"):
         return None
     try:
@@ -28,7 +27,6 @@ def load_kernel() -> Any:
     except ImportError as exc:
         log.info("online features: compiled kernel not available (%s); running the pure-Python engine", exc)
         return None
-    _online_kernel.bind(st.KeyState, st.SCALE, st.FAR)
     return _online_kernel
 
 

@@ -50,6 +50,7 @@ from typing import Any, ClassVar
 from finrisk.errors import SnapshotError
 from finrisk.features._online_codegen import compile_derived, compile_plan
 from finrisk.features._online_entities import EntityTable
+from finrisk.features._online_state import FIELDS, KeyState
 from finrisk.features._online_group import EPOCHS, MICRO, FirstSeenGroup, WindowGroup, to_us
 from finrisk.features.derived import formula
 from finrisk.features.spec import Aggregation, FeatureSet, WindowFeature
@@ -395,6 +396,8 @@ def _deep_size(obj: Any, seen: set[int]) -> int:
             stack.extend(o.values())
         elif isinstance(o, (list, tuple, set, frozenset)) or type(o).__name__ == "deque":
             stack.extend(o)
+        elif isinstance(o, KeyState):
+            stack.extend(getattr(o, s) for s in FIELDS)
         elif hasattr(o, "__slots__"):
             stack.extend(getattr(o, s) for s in o.__slots__)
     return size
