@@ -25,6 +25,9 @@ static const char *FIELD_NAMES[N_FIELDS] = {"ents", "ws", "we", "now", "due", "n
 /* The per-key state of one window (the base of _online_state.KeyState when this module is built): the
    window's bounds, time and due as machine integers in the object itself, not four int objects to
    reach (and to allocate at every move); the aggregates stay Python objects, as in the Python class. */
+/* Not tracked by the garbage collector: a state cannot be part of a reference cycle (it holds lists,
+   tuples and dicts of event values and entries, and its shorter windows' states, which hold no state),
+   so the collector need not walk the states (their lists and dicts stay tracked, as roots). */
 typedef struct {
     PyObject_HEAD
     long long ws, we, now, due;
@@ -41,24 +44,10 @@ static PyObject *scale = NULL;  /* the float 2**64 */
 static long long far_due = 0;   /* FAR: a due that never comes */
 static PyObject *str_pop, *str_popleft, *str_append;
 
-static int State_traverse(StateObject *self, visitproc visit, void *arg) {
-    Py_VISIT(self->ents); Py_VISIT(self->nn); Py_VISIT(self->s1); Py_VISIT(self->s2); Py_VISIT(self->mins);
-    Py_VISIT(self->maxs); Py_VISIT(self->dist); Py_VISIT(self->dirty); Py_VISIT(self->sibs);
-    Py_VISIT(Py_TYPE(self));
-    return 0;
-}
-
-static int State_clear(StateObject *self) {
+static void State_dealloc(StateObject *self) {
     Py_CLEAR(self->ents); Py_CLEAR(self->nn); Py_CLEAR(self->s1); Py_CLEAR(self->s2); Py_CLEAR(self->mins);
     Py_CLEAR(self->maxs); Py_CLEAR(self->dist); Py_CLEAR(self->dirty); Py_CLEAR(self->sibs);
-    return 0;
-}
-
-static void State_dealloc(StateObject *self) {
-    PyTypeObject *tp = Py_TYPE(self);
-    PyObject_GC_UnTrack(self);
-    State_clear(self);
-    tp->tp_free((PyObject *)self);  /* a Python subclass's own dealloc releases its type */
+    Py_TYPE(self)->tp_free((PyObject *)self);  /* a Python subclass's own dealloc releases its type */
 }
 
 static PyMemberDef State_members[] = {
@@ -83,10 +72,8 @@ static PyTypeObject StateType = {
     .tp_name = "finrisk.features._online_kernel.State",
     .tp_basicsize = sizeof(StateObject),
     .tp_dealloc = (destructor)State_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "The fields of one window's per-key state (the base of _online_state.KeyState).",
-    .tp_traverse = (traverseproc)State_traverse,
-    .tp_clear = (inquiry)State_clear,
     .tp_members = State_members,
     .tp_new = PyType_GenericNew,
 };
@@ -171,6 +158,9 @@ static PyObject *one = NULL;
 
 /* int(v * SCALE), exactly as the Python code computes it */
 static PyObject *scaled(PyObject *v) {
+    if (PyFloat_CheckExact(v)) { /* float * float, then int(): Python's float.__int__ is PyLong_FromDouble */
+        return PyLong_FromDouble(PyFloat_AS_DOUBLE(v) * PyFloat_AS_DOUBLE(scale));
+    }
     PyObject *f = PyNumber_Multiply(v, scale);
     if (f == NULL) return NULL;
     PyObject *x = PyNumber_Long(f);
