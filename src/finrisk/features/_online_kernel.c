@@ -975,6 +975,11 @@ PyMODINIT_FUNC PyInit__online_kernel(void) {
         Py_DECREF(m);
         return NULL;
     }
+    /* the interface version _online_native expects (a stale build is not used) */
+    if (PyModule_AddIntConstant(m, "API", 1) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     if (PyModule_AddIntConstant(m, "MAX_WINDOWS", MAX_WINDOWS) < 0) {
         Py_DECREF(m);
         return NULL;

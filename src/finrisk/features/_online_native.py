@@ -9,6 +9,7 @@ forces the Python code (the tests run both ways); a missing extension is said on
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 __all__ = ["KERNEL", "kernel_name", "load_kernel"]
 
 log = logging.getLogger("finrisk.features")
+#: the interface version the Python side expects of ``_online_kernel`` (its ``API``); bump both together
+API = 1
 
 
 def load_kernel() -> Any:
@@ -23,11 +26,15 @@ def load_kernel() -> Any:
     if os.environ.get("FINRISK_PURE_PYTHON", "").strip() not in ("", "0"):
         return None
     try:
-        from finrisk.features import _online_kernel  # type: ignore[attr-defined]
+        kernel = importlib.import_module("finrisk.features._online_kernel")
     except ImportError as exc:
-        log.info("online features: compiled kernel not available (%s); running the pure-Python engine", exc)
+        log.warning("online features: compiled kernel not available (%s); running the pure-Python engine", exc)
         return None
-    return _online_kernel
+    if getattr(kernel, "API", None) != API:  # built from another version of _online_kernel.c
+        log.warning("online features: compiled kernel is stale (API %s, expected %s; rebuild with `pip install -e .`);"
+                    " running the pure-Python engine", getattr(kernel, "API", None), API)
+        return None
+    return kernel
 
 
 #: the compiled kernel, or None: read once at import (set FINRISK_PURE_PYTHON before importing finrisk)

@@ -33,8 +33,8 @@ from typing import Any, cast
 
 from finrisk.features._online_native import KERNEL
 
-__all__ = ["COUNT_MATCHED", "FAR", "FIELDS", "TIME_SINCE_MATCHED", "Column", "Entry", "FeatureRead", "KeyState", "add", "read",
-           "rebuild_extremes", "remove", "set_due"]
+__all__ = ["COUNT_MATCHED", "FAR", "FIELDS", "TIME_SINCE_MATCHED", "Column", "Entry", "FeatureRead", "KeyState", "add",
+           "read", "rebuild_extremes", "remove", "set_due"]
 
 #: ``(placement_us, event_time_us, event_id, value_0, value_1, ...)``
 Entry = tuple[Any, ...]

@@ -50,8 +50,8 @@ from typing import Any, ClassVar
 from finrisk.errors import SnapshotError
 from finrisk.features._online_codegen import compile_derived, compile_plan
 from finrisk.features._online_entities import EntityTable
-from finrisk.features._online_state import FIELDS, KeyState
 from finrisk.features._online_group import EPOCHS, MICRO, FirstSeenGroup, WindowGroup, to_us
+from finrisk.features._online_state import FIELDS, KeyState
 from finrisk.features.derived import formula
 from finrisk.features.spec import Aggregation, FeatureSet, WindowFeature
 from finrisk.store.log import EventLog
