@@ -123,3 +123,13 @@ def test_bad_arguments_raise_instead_of_crashing() -> None:
     ks = KeyState(columns, 0)
     assert group.run(ks, 5, (5, 5, "e", 1.5)) == (0,)  # read before the insert (include_current false)
     assert group.run(ks, 6, None) == (1,)
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_a_stale_build_is_not_used(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from finrisk.features._online_native import load_kernel
+
+    assert load_kernel() is KERNEL
+    monkeypatch.setattr(KERNEL, "API", KERNEL.API + 1)
+    assert load_kernel() is None
+    assert "compiled kernel is stale" in caplog.text

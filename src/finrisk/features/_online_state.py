@@ -33,8 +33,8 @@ from typing import Any, cast
 
 from finrisk.features._online_native import KERNEL
 
-__all__ = ["COUNT_MATCHED", "FAR", "FIELDS", "TIME_SINCE_MATCHED", "Column", "Entry", "FeatureRead", "KeyState", "add",
-           "read", "rebuild_extremes", "remove", "set_due"]
+__all__ = ["COUNT_MATCHED", "FAR", "FIELDS", "INLINE_FIELDS", "TIME_SINCE_MATCHED", "Column", "Entry", "FeatureRead",
+           "KeyState", "add", "read", "rebuild_extremes", "remove", "set_due"]
 
 #: ``(placement_us, event_time_us, event_id, value_0, value_1, ...)``
 Entry = tuple[Any, ...]
@@ -63,6 +63,8 @@ FIELDS = ("ents", "ws", "we", "now", "due", "nn", "s1", "s2", "mins", "maxs", "d
 #: with the compiled kernel, the fields live in its ``State`` (``ws``, ``we``, ``now``, ``due`` as machine
 #: integers in the object); without it, in this class's slots. Pickles name this class either way.
 _Base: Any = object if KERNEL is None else KERNEL.State
+#: the fields held inside the state object itself (no object of their own: sizes count them once)
+INLINE_FIELDS = frozenset() if KERNEL is None else frozenset({"ws", "we", "now", "due"})
 
 
 class KeyState(_Base):  # type: ignore[misc]

@@ -51,7 +51,7 @@ from finrisk.errors import SnapshotError
 from finrisk.features._online_codegen import compile_derived, compile_plan
 from finrisk.features._online_entities import EntityTable
 from finrisk.features._online_group import EPOCHS, MICRO, FirstSeenGroup, WindowGroup, to_us
-from finrisk.features._online_state import FIELDS, KeyState
+from finrisk.features._online_state import FIELDS, INLINE_FIELDS, KeyState
 from finrisk.features.derived import formula
 from finrisk.features.spec import Aggregation, FeatureSet, WindowFeature
 from finrisk.store.log import EventLog
@@ -397,7 +397,7 @@ def _deep_size(obj: Any, seen: set[int]) -> int:
         elif isinstance(o, (list, tuple, set, frozenset)) or type(o).__name__ == "deque":
             stack.extend(o)
         elif isinstance(o, KeyState):
-            stack.extend(getattr(o, s) for s in FIELDS)
+            stack.extend(getattr(o, s) for s in FIELDS if s not in INLINE_FIELDS)
         elif hasattr(o, "__slots__"):
             stack.extend(getattr(o, s) for s in o.__slots__)
     return size
