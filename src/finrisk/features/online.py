@@ -25,6 +25,9 @@ Layout
   :meth:`OnlineFeatureEngine.values` (a list in :attr:`~OnlineFeatureEngine.names` order) is the
   hot path; :meth:`~OnlineFeatureEngine.process` makes it a dict. :meth:`~OnlineFeatureEngine.add`
   (and ``update``) runs a second generated step that changes the state identically but reads nothing.
+- Where the optional C extension was built (:mod:`finrisk.features._online_native`), each event-time
+  group's slides, reads and insert are one compiled call, on the same state and with the same values;
+  ``FINRISK_PURE_PYTHON=1`` runs the Python code instead.
 - Memory is bounded by the windows: a key's entries older than ``now - lag - window - lateness``
   are cut when its window slides, and a sweep walks a few keys per event to drop keys whose
   newest entry is that old.
