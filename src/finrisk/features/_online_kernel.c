@@ -729,7 +729,7 @@ static PyObject *read_one(GroupObject *g, Py_ssize_t w, const Read *r, PyObject 
 
 /* the event's entry joins the group: appended to the shared entries, then each window (lag 0: at its
    end; with a lag: when the window reaches it, so only its due moves) */
-static int group_insert(GroupObject *g, PyObject **states, PyObject *ent, PyObject *tobj, long long t) {
+static int group_insert(GroupObject *g, PyObject **states, PyObject *ent, long long t) {
     PyObject *ents = get_field(states[g->nwin - 1], F_ENTS);
     if (ents == NULL || PyList_Append(ents, ent) < 0) return -1;
     for (Py_ssize_t i = 0; i < g->nwin; i++) {
@@ -781,7 +781,7 @@ static PyObject *group_run(GroupObject *g, PyObject *ks, PyObject *tobj, PyObjec
         if (get_ll(states[i], F_DUE, &due) < 0) goto fail;
         if (t >= due && slide(g->windows[i], states[i], tobj) < 0) goto fail;
     }
-    if (ent != Py_None && g->include_current && group_insert(g, states, ent, tobj, t) < 0) goto fail;
+    if (ent != Py_None && g->include_current && group_insert(g, states, ent, t) < 0) goto fail;
     if (reads) {
         out = PyTuple_New(g->nout);
         if (out == NULL) goto fail;
@@ -794,7 +794,7 @@ static PyObject *group_run(GroupObject *g, PyObject *ks, PyObject *tobj, PyObjec
             }
         }
     }
-    if (ent != Py_None && !g->include_current && group_insert(g, states, ent, tobj, t) < 0) goto fail;
+    if (ent != Py_None && !g->include_current && group_insert(g, states, ent, t) < 0) goto fail;
     Py_DECREF(sibs);
     if (out == NULL) Py_RETURN_NONE;
     return out;
