@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from finrisk._yamlfile import parse_yaml
 from finrisk.events import EventTypeRegistry
+from finrisk.features._online_native import kernel_name
 from finrisk.features.online import OnlineFeatureEngine
 from finrisk.features.spec import FeatureSet, parse_features
 from finrisk.simulate import WorldConfig, simulate_world
@@ -207,6 +208,9 @@ def main() -> None:
         "events": len(events),
         "timed_events": len(events) - warm,
         "features": len(fs),
+        # the window kernel that ran: "c" (the compiled extension) or "python" (FINRISK_PURE_PYTHON=1, or
+        # not built); run the benchmark both ways to compare them
+        "kernel": kernel_name(),
         "events_per_s": round(rate),
         "events_per_s_cpu": round(cpu_rate),
         "p50_us": _pct(times, 0.5),

@@ -170,6 +170,8 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], access: _Acc
     unpack = access.unpack(names[:-1])
     get = access.get("ks")
     empty = _indent([f"out[{i}] = {v!r}" for win in wins for i, v in win.empty if values] or ["pass"], 4)
+    if group.time_field is None and group.kernel is not None:  # the compiled group step (_online_native)
+        return _kernel_body(group, own, p, ns, get, empty, _new_state(group, access), ent, values, flags)
     read_only = [*get, "if ks is None:", *empty, "else:", *_indent([*unpack, *slides], 4), *_indent(reads, 4)]
     # one window: ``elif t >= ks.due`` after the new state (no sibling to unpack)
     moved = (["else:", *_indent([*unpack, *slides], 4)] if unpack
@@ -181,8 +183,11 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], access: _Acc
         # each window at its end (``now`` follows: every entry in a window lies at or before its ``now``,
         # which insert() relies on), with a lag it joins when the window reaches it (slide).
         insert = ["ks.ents.append(ent)"]
-        for win, var in zip(wins, names, strict=True):
-            if group.lag_us == 0:
+        for j, (win, var) in enumerate(zip(wins, names, strict=True)):
+            if group.lag_us == 0 and win.kernel is not None:  # the same, compiled (see _online_native)
+                ns[f"{p}w{j}_push"] = win.kernel.push
+                insert.append(f"{p}w{j}_push({var}, ent, t)")
+            elif group.lag_us == 0:
                 # after the slide, a lag-0 window's due is FAR (empty) or within (t, t + window]: only an
                 # empty window gets the new entry's
                 insert += _on(var, [*_add_lines(win, win.fields, flags, group.filters), "ks.we += 1", "ks.now = t",
@@ -212,6 +217,33 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], access: _Acc
     else:
         body += [*reads, "if ent is not None:", *_indent(insert, 4)]
     return lines + _indent(body, 4)
+
+
+def _kernel_body(group: Any, own: bool, p: str, ns: dict[str, Any], get: list[str], empty: list[str],
+                 new_state: list[str], ent: str, values: bool, flags: dict[str, str] | None) -> list[str]:
+    """:func:`_window_body` for an event-time group with a compiled kernel: one call slides the windows,
+    reads the features (unpacked into their locals) and inserts the event, as the Python lines do."""
+    ns.update({f"{p}run": group.kernel.run, f"{p}feed": group.kernel.feed})
+    outs = [f"out[{i}]" for win in group.windows for i, _code, _c in win.reads]
+
+    def call(entry: str) -> str:
+        if values and outs:
+            return f"{', '.join(outs)}, = {p}run(ks, t, {entry})"
+        return f"{p}feed(ks, t, {entry})"
+
+    read_only = [*get, "if ks is None:", *empty, "else:", f"    {call('None')}"]
+    if not own:
+        return read_only
+    feeds = [f"ent = {ent or _entry_source(group.fields, flags, group.filters)}", *get,
+             "if ks is None:", *_indent(new_state, 4), call("ent")]
+    if group.filters and not group.always:  # kept when it matches any column's filter
+        matched = " or ".join(_flag(flags, flt) for flt in group.filters)
+        return [f"if {matched}:", *_indent(feeds, 4), "else:", *_indent(read_only, 4)]
+    if group.filter is None:
+        return feeds
+    flt = filter_source(group.filter)
+    return [f"if {flt if flt is not None else f'{p}matches(event)'}:", *_indent(feeds, 4),
+            "else:", *_indent(read_only, 4)]
 
 
 class _Access:
@@ -482,7 +514,7 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
     """
     from finrisk.features._online_group import WindowGroup
 
-    ns: dict[str, Any] = {"KeyState": st.KeyState, "new": object.__new__, "deque": deque, "add": st.add,
+    ns: dict[str, Any] = {"KeyState": st.KeyState, "new": st.KeyState.__new__, "deque": deque, "add": st.add,
                           "SCALE": st.SCALE, "rebuild": st.rebuild_extremes, "last": _last,
                           "INV_SCALE": st.INV_SCALE, "INV_SCALE2": st.INV_SCALE2, "sqrt": math.sqrt, "FAR": st.FAR}
     if not values:

@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from finrisk.features._online_codegen import compile_slide
 from finrisk.features._online_entities import EntityTable, Slot
+from finrisk.features._online_native import KERNEL
 from finrisk.features._online_state import (
     COUNT,
     COUNT_DISTINCT,
@@ -39,6 +40,7 @@ from finrisk.features._online_state import (
     KeyState,
     add,
     read,
+    rebuild_extremes,
     remove,
     set_due,
 )
@@ -178,7 +180,11 @@ class Window:
             (index[f.name], _code(f, source_of[f.name]), own.index(src) if (src := source_of[f.name]) else -1)
             for f in features)
         self.empty = tuple((index[f.name], _EMPTY.get(f.agg)) for f in features)
-        self.slide = compile_slide(self)  # advance() for t >= ks.due, generated (the hot path's)
+        #: the compiled slide and push of this window (None: the generated Python code runs)
+        self.kernel = None if KERNEL is None else KERNEL.Window(self.columns, self.lag_us, self.window_us,
+                                                                  lateness_us, trims)
+        # advance() for t >= ks.due (the hot path's): compiled, or generated Python
+        self.slide = self.kernel.slide if self.kernel is not None else compile_slide(self)
 
     def advance(self, ks: KeyState, t: int) -> None:
         """Move the running window of ``ks`` to end at ``t`` (``t`` not before ``ks.now``)."""
@@ -262,6 +268,13 @@ class WindowGroup(_Group):
         self.lag_us = first.lag_us
         self._pending: list[Any] = []
         self._next_sweep = -(1 << 62)
+        #: the compiled in-order step of an event-time group (slides, reads, insert in one call; see
+        #: _online_native), or None: the generated Python code runs
+        self.kernel = None
+        if KERNEL is not None and len(self.windows) <= KERNEL.MAX_WINDOWS:
+            self.kernel = KERNEL.Group(
+                [(win.kernel, win.columns, [(code, c, win.columns[c][0] if c >= 0 else 0) for _, code, c in win.reads])
+                 for win in self.windows], self.include_current, rebuild_extremes)
 
     def new_state(self, now: int) -> KeyState:
         """A fresh per-key state: the longest window's, with the shorter ones' sharing its entries."""

@@ -31,8 +31,10 @@ from collections import deque
 from math import sqrt
 from typing import Any, cast
 
-__all__ = ["COUNT_MATCHED", "FAR", "TIME_SINCE_MATCHED", "Column", "Entry", "FeatureRead", "KeyState", "add", "read",
-           "rebuild_extremes", "remove", "set_due"]
+from finrisk.features._online_native import KERNEL
+
+__all__ = ["COUNT_MATCHED", "FAR", "FIELDS", "INLINE_FIELDS", "TIME_SINCE_MATCHED", "Column", "Entry", "FeatureRead",
+           "KeyState", "add", "read", "rebuild_extremes", "remove", "set_due"]
 
 #: ``(placement_us, event_time_us, event_id, value_0, value_1, ...)``
 Entry = tuple[Any, ...]
@@ -52,12 +54,23 @@ COUNT, SUM, MEAN, STD, MIN, MAX, COUNT_DISTINCT, LAST, TIME_SINCE_LAST = range(9
 #: a filtered count and time_since_last in a group of several filters: read the column of the filter
 #: (``True`` or the event time when the event matched, else null): its non-null count, its latest value
 COUNT_MATCHED, TIME_SINCE_MATCHED = 9, 10
+if KERNEL is not None:
+    KERNEL.bind(SCALE, FAR)
 
 
-class KeyState:
+#: the fields of a :class:`KeyState`, in the order of its pickled state
+FIELDS = ("ents", "ws", "we", "now", "due", "nn", "s1", "s2", "mins", "maxs", "dist", "dirty", "sibs")
+#: with the compiled kernel, the fields live in its ``State`` (``ws``, ``we``, ``now``, ``due`` as machine
+#: integers in the object); without it, in this class's slots. Pickles name this class either way.
+_Base: Any = object if KERNEL is None else KERNEL.State
+#: the fields held inside the state object itself (no object of their own: sizes count them once)
+INLINE_FIELDS = frozenset() if KERNEL is None else frozenset({"ws", "we", "now", "due"})
+
+
+class KeyState(_Base):  # type: ignore[misc]
     """Entries and running aggregates of one entity key of one state group."""
 
-    __slots__ = ("ents", "ws", "we", "now", "due", "nn", "s1", "s2", "mins", "maxs", "dist", "dirty", "sibs")
+    __slots__ = FIELDS if KERNEL is None else ()
 
     def __init__(self, columns: tuple[Column, ...], now: int) -> None:
         self.ents: list[Entry] = []
@@ -77,10 +90,10 @@ class KeyState:
         self.sibs: tuple[KeyState, ...] = ()
 
     def __getstate__(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, s) for s in self.__slots__)
+        return tuple(getattr(self, s) for s in FIELDS)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        for name, value in zip(self.__slots__, state, strict=True):
+        for name, value in zip(FIELDS, state, strict=True):
             setattr(self, name, value)
 
 

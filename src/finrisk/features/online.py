@@ -25,6 +25,9 @@ Layout
   :meth:`OnlineFeatureEngine.values` (a list in :attr:`~OnlineFeatureEngine.names` order) is the
   hot path; :meth:`~OnlineFeatureEngine.process` makes it a dict. :meth:`~OnlineFeatureEngine.add`
   (and ``update``) runs a second generated step that changes the state identically but reads nothing.
+- Where the optional C extension was built (:mod:`finrisk.features._online_native`), each event-time
+  group's slides, reads and insert are one compiled call, on the same state and with the same values;
+  ``FINRISK_PURE_PYTHON=1`` runs the Python code instead.
 - Memory is bounded by the windows: a key's entries older than ``now - lag - window - lateness``
   are cut when its window slides, and a sweep walks a few keys per event to drop keys whose
   newest entry is that old.
@@ -51,6 +54,7 @@ from finrisk.errors import SnapshotError
 from finrisk.features._online_codegen import compile_derived, compile_plan
 from finrisk.features._online_entities import EntityTable
 from finrisk.features._online_group import EPOCHS, MICRO, FirstSeenGroup, WindowGroup, to_us
+from finrisk.features._online_state import FIELDS, INLINE_FIELDS, KeyState
 from finrisk.features.derived import formula
 from finrisk.features.spec import Aggregation, FeatureSet, WindowFeature
 from finrisk.store.log import EventLog
@@ -395,6 +399,8 @@ def _deep_size(obj: Any, seen: set[int]) -> int:
             stack.extend(o.values())
         elif isinstance(o, (list, tuple, set, frozenset)) or type(o).__name__ == "deque":
             stack.extend(o)
+        elif isinstance(o, KeyState):
+            stack.extend(getattr(o, s) for s in FIELDS if s not in INLINE_FIELDS)
         elif hasattr(o, "__slots__"):
             stack.extend(getattr(o, s) for s in o.__slots__)
     return size

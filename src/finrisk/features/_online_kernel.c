@@ -1,0 +1,994 @@
+/*
+ * Compiled kernel of the online feature engine: one window's slide and in-order push.
+ *
+ * Why C: the generated Python step spends a large share of its time sliding windows and adding the
+ * event to them, a few dozen interpreter operations per window and column (see docs/features.md,
+ * "Compiled window kernel", for the measured gain). This module does exactly what the generated
+ * Python code of finrisk.features._online_codegen does (compile_slide and the lag-0 insert), on the
+ * very same KeyState objects, through the same Python number protocol (exact integer sums of
+ * int(v * 2**64), the same comparisons and tie order), so the values and the state are identical
+ * with or without it and snapshots do not depend on it. finrisk.features._online_native loads it and
+ * falls back to the Python code when it is missing or FINRISK_PURE_PYTHON is set.
+ *
+ * With this module built, _online_state.KeyState derives from State (below): the window's bounds,
+ * time and due are machine integers in the state object, read and written in place.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <math.h>
+
+enum { F_ENTS, F_WS, F_WE, F_NOW, F_DUE, F_NN, F_S1, F_S2, F_MINS, F_MAXS, F_DIST, F_DIRTY, F_SIBS, N_FIELDS };
+static const char *FIELD_NAMES[N_FIELDS] = {"ents", "ws", "we", "now", "due", "nn", "s1", "s2",
+                                            "mins", "maxs", "dist", "dirty", "sibs"};
+
+/* The per-key state of one window (the base of _online_state.KeyState when this module is built): the
+   window's bounds, time and due as machine integers in the object itself, not four int objects to
+   reach (and to allocate at every move); the aggregates stay Python objects, as in the Python class. */
+/* Not tracked by the garbage collector: a state cannot be part of a reference cycle (it holds lists,
+   tuples and dicts of event values and entries, and its shorter windows' states, which hold no state),
+   so the collector need not walk the states (their lists and dicts stay tracked, as roots). */
+typedef struct {
+    PyObject_HEAD
+    long long ws, we, now, due;
+    PyObject *ents, *nn, *s1, *s2, *mins, *maxs, *dist, *dirty, *sibs;
+} StateObject;
+
+static Py_ssize_t offsets[N_FIELDS] = {
+    offsetof(StateObject, ents), offsetof(StateObject, ws), offsetof(StateObject, we),
+    offsetof(StateObject, now), offsetof(StateObject, due), offsetof(StateObject, nn),
+    offsetof(StateObject, s1), offsetof(StateObject, s2), offsetof(StateObject, mins),
+    offsetof(StateObject, maxs), offsetof(StateObject, dist), offsetof(StateObject, dirty),
+    offsetof(StateObject, sibs)};
+static PyObject *scale = NULL;  /* the float 2**64 */
+static long long far_due = 0;   /* FAR: a due that never comes */
+static PyObject *str_pop, *str_popleft, *str_append;
+
+static void State_dealloc(StateObject *self) {
+    Py_CLEAR(self->ents); Py_CLEAR(self->nn); Py_CLEAR(self->s1); Py_CLEAR(self->s2); Py_CLEAR(self->mins);
+    Py_CLEAR(self->maxs); Py_CLEAR(self->dist); Py_CLEAR(self->dirty); Py_CLEAR(self->sibs);
+    Py_TYPE(self)->tp_free((PyObject *)self);  /* a Python subclass's own dealloc releases its type */
+}
+
+static PyMemberDef State_members[] = {
+    {"ents", T_OBJECT_EX, offsetof(StateObject, ents), 0, "entries, sorted"},
+    {"ws", T_LONGLONG, offsetof(StateObject, ws), 0, "first entry in the window"},
+    {"we", T_LONGLONG, offsetof(StateObject, we), 0, "first entry after the window"},
+    {"now", T_LONGLONG, offsetof(StateObject, now), 0, "the window's end (µs)"},
+    {"due", T_LONGLONG, offsetof(StateObject, due), 0, "when the window next moves (µs)"},
+    {"nn", T_OBJECT_EX, offsetof(StateObject, nn), 0, NULL},
+    {"s1", T_OBJECT_EX, offsetof(StateObject, s1), 0, NULL},
+    {"s2", T_OBJECT_EX, offsetof(StateObject, s2), 0, NULL},
+    {"mins", T_OBJECT_EX, offsetof(StateObject, mins), 0, NULL},
+    {"maxs", T_OBJECT_EX, offsetof(StateObject, maxs), 0, NULL},
+    {"dist", T_OBJECT_EX, offsetof(StateObject, dist), 0, NULL},
+    {"dirty", T_OBJECT_EX, offsetof(StateObject, dirty), 0, NULL},
+    {"sibs", T_OBJECT_EX, offsetof(StateObject, sibs), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject StateType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "finrisk.features._online_kernel.State",
+    .tp_basicsize = sizeof(StateObject),
+    .tp_dealloc = (destructor)State_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "The fields of one window's per-key state (the base of _online_state.KeyState).",
+    .tp_members = State_members,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ---- KeyState fields ---- */
+
+static inline PyObject *get_field(PyObject *ks, int f) {
+    PyObject *v = *(PyObject **)((char *)ks + offsets[f]);
+    if (v == NULL) {
+        PyErr_Format(PyExc_AttributeError, "KeyState has no value for '%s'", FIELD_NAMES[f]);
+    }
+    return v; /* borrowed */
+}
+
+static inline void set_field(PyObject *ks, int f, PyObject *value) { /* steals value */
+    PyObject **slot = (PyObject **)((char *)ks + offsets[f]);
+    PyObject *old = *slot;
+    *slot = value;
+    Py_XDECREF(old);
+}
+
+static inline int get_ll(PyObject *ks, int f, long long *out) {
+    *out = *(long long *)((char *)ks + offsets[f]);
+    return 0;
+}
+
+static inline int set_ll(PyObject *ks, int f, long long x) {
+    *(long long *)((char *)ks + offsets[f]) = x;
+    return 0;
+}
+
+static int check_state(PyObject *ks) {
+    if (!PyObject_TypeCheck(ks, &StateType)) {
+        PyErr_Format(PyExc_TypeError, "expected a KeyState, got %.100s", Py_TYPE(ks)->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
+/* placement of an entry: entry[0], an int */
+static int placement(PyObject *ent, long long *out) {
+    if (!PyTuple_Check(ent) || PyTuple_GET_SIZE(ent) < 1) {
+        PyErr_SetString(PyExc_TypeError, "an entry must be a non-empty tuple");
+        return -1;
+    }
+    long long p = PyLong_AsLongLong(PyTuple_GET_ITEM(ent, 0));
+    if (p == -1 && PyErr_Occurred()) return -1;
+    *out = p;
+    return 0;
+}
+
+/* seq[c] += delta (seq a list: the aggregates a column writes; anything else goes through the protocol) */
+static int item_add(PyObject *seq, Py_ssize_t c, PyObject *delta, int subtract) {
+    PyObject *old = PySequence_GetItem(seq, c);
+    if (old == NULL) return -1;
+    PyObject *now = subtract ? PyNumber_Subtract(old, delta) : PyNumber_Add(old, delta);
+    Py_DECREF(old);
+    if (now == NULL) return -1;
+    if (PyList_CheckExact(seq) && c < PyList_GET_SIZE(seq)) {
+        return PyList_SetItem(seq, c, now);
+    }
+    int rc = PySequence_SetItem(seq, c, now);
+    Py_DECREF(now);
+    return rc;
+}
+
+typedef struct {
+    Py_ssize_t pos;
+    int sums, squares, minimum, maximum, distinct, counts;
+} Column;
+
+typedef struct {
+    PyObject_HEAD
+    Column *columns;
+    Py_ssize_t ncolumns;
+    long long lag, span, horizon; /* span: lag + window; horizon: span + lateness */
+    long long window;
+    int trims;
+} WindowObject;
+
+static PyObject *one = NULL;
+
+/* int(v * SCALE), exactly as the Python code computes it */
+static PyObject *scaled(PyObject *v) {
+    if (PyFloat_CheckExact(v)) { /* float * float, then int(): Python's float.__int__ is PyLong_FromDouble */
+        return PyLong_FromDouble(PyFloat_AS_DOUBLE(v) * PyFloat_AS_DOUBLE(scale));
+    }
+    PyObject *f = PyNumber_Multiply(v, scale);
+    if (f == NULL) return NULL;
+    PyObject *x = PyNumber_Long(f);
+    Py_DECREF(f);
+    return x;
+}
+
+static int sums_update(PyObject *ks, Py_ssize_t c, const Column *col, PyObject *v, int subtract) {
+    PyObject *x = scaled(v);
+    if (x == NULL) return -1;
+    PyObject *s1 = get_field(ks, F_S1);
+    if (s1 == NULL || item_add(s1, c, x, subtract) < 0) goto fail;
+    if (col->squares) {
+        PyObject *xx = PyNumber_Multiply(x, x);
+        if (xx == NULL) goto fail;
+        PyObject *s2 = get_field(ks, F_S2);
+        int rc = s2 == NULL ? -1 : item_add(s2, c, xx, subtract);
+        Py_DECREF(xx);
+        if (rc < 0) goto fail;
+    }
+    Py_DECREF(x);
+    return 0;
+fail:
+    Py_DECREF(x);
+    return -1;
+}
+
+static int is_dirty(PyObject *ks) {
+    PyObject *d = get_field(ks, F_DIRTY);
+    if (d == NULL) return -1;
+    return PyObject_IsTrue(d);
+}
+
+/* while dq and dq[-1][pos] <op> v: dq.pop(); then dq.append(ent) */
+static int monotonic_push(PyObject *dq, Py_ssize_t pos, PyObject *v, PyObject *ent, int op) {
+    for (;;) {
+        Py_ssize_t n = PyObject_Size(dq);
+        if (n < 0) return -1;
+        if (n == 0) break;
+        PyObject *tail = PySequence_GetItem(dq, n - 1);
+        if (tail == NULL) return -1;
+        PyObject *tv = PySequence_GetItem(tail, pos);
+        Py_DECREF(tail);
+        if (tv == NULL) return -1;
+        int cmp = PyObject_RichCompareBool(tv, v, op);
+        Py_DECREF(tv);
+        if (cmp < 0) return -1;
+        if (!cmp) break;
+        PyObject *r = PyObject_CallMethodNoArgs(dq, str_pop);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+    }
+    PyObject *r = PyObject_CallMethodOneArg(dq, str_append, ent);
+    if (r == NULL) return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* if dq and dq[0] is ent: dq.popleft() */
+static int monotonic_leave(PyObject *dq, PyObject *ent) {
+    int truth = PyObject_IsTrue(dq);
+    if (truth <= 0) return truth;
+    PyObject *head = PySequence_GetItem(dq, 0);
+    if (head == NULL) return -1;
+    int same = head == ent;
+    Py_DECREF(head);
+    if (same) {
+        PyObject *r = PyObject_CallMethodNoArgs(dq, str_popleft);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
+/* _online_state.add: ``ent`` joins the running aggregates */
+static int add_entry(WindowObject *w, PyObject *ks, PyObject *ent) {
+    Py_ssize_t size = PyTuple_GET_SIZE(ent);
+    for (Py_ssize_t c = 0; c < w->ncolumns; c++) {
+        const Column *col = &w->columns[c];
+        if (col->pos >= size) {
+            PyErr_SetString(PyExc_IndexError, "entry shorter than the window's columns");
+            return -1;
+        }
+        PyObject *v = PyTuple_GET_ITEM(ent, col->pos);
+        if (v == Py_None) continue;
+        if (col->counts) {
+            PyObject *nn = get_field(ks, F_NN);
+            if (nn == NULL || item_add(nn, c, one, 0) < 0) return -1;
+        }
+        if (col->sums && sums_update(ks, c, col, v, 0) < 0) return -1;
+        if (col->distinct) {
+            PyObject *dist = get_field(ks, F_DIST);
+            if (dist == NULL) return -1;
+            PyObject *d = PySequence_GetItem(dist, c);
+            if (d == NULL) return -1;
+            if (!PyDict_Check(d)) {
+                Py_DECREF(d);
+                PyErr_SetString(PyExc_TypeError, "a distinct-value column needs a dict");
+                return -1;
+            }
+            PyObject *count = PyDict_GetItemWithError(d, v);
+            PyObject *now;
+            if (count == NULL) {
+                if (PyErr_Occurred()) { Py_DECREF(d); return -1; }
+                now = PyLong_FromLong(1);
+            } else {
+                now = PyNumber_Add(count, one);
+            }
+            int rc = now == NULL ? -1 : PyDict_SetItem(d, v, now);
+            Py_XDECREF(now);
+            Py_DECREF(d);
+            if (rc < 0) return -1;
+        }
+        if (col->minimum || col->maximum) {
+            int dirty = is_dirty(ks);
+            if (dirty < 0) return -1;
+            if (!dirty) {
+                if (col->maximum) {
+                    PyObject *maxs = get_field(ks, F_MAXS);
+                    PyObject *dq = maxs == NULL ? NULL : PySequence_GetItem(maxs, c);
+                    if (dq == NULL) return -1;
+                    int rc = monotonic_push(dq, col->pos, v, ent, Py_LE);
+                    Py_DECREF(dq);
+                    if (rc < 0) return -1;
+                }
+                if (col->minimum) {
+                    PyObject *mins = get_field(ks, F_MINS);
+                    PyObject *dq = mins == NULL ? NULL : PySequence_GetItem(mins, c);
+                    if (dq == NULL) return -1;
+                    int rc = monotonic_push(dq, col->pos, v, ent, Py_GE);
+                    Py_DECREF(dq);
+                    if (rc < 0) return -1;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* _online_state.remove: ``ent``, the oldest entry of the window, leaves the running aggregates */
+static int remove_entry(WindowObject *w, PyObject *ks, PyObject *ent) {
+    Py_ssize_t size = PyTuple_GET_SIZE(ent);
+    for (Py_ssize_t c = 0; c < w->ncolumns; c++) {
+        const Column *col = &w->columns[c];
+        if (col->pos >= size) {
+            PyErr_SetString(PyExc_IndexError, "entry shorter than the window's columns");
+            return -1;
+        }
+        PyObject *v = PyTuple_GET_ITEM(ent, col->pos);
+        if (v == Py_None) continue;
+        if (col->counts) {
+            PyObject *nn = get_field(ks, F_NN);
+            if (nn == NULL || item_add(nn, c, one, 1) < 0) return -1;
+        }
+        if (col->sums && sums_update(ks, c, col, v, 1) < 0) return -1;
+        if (col->distinct) {
+            PyObject *dist = get_field(ks, F_DIST);
+            if (dist == NULL) return -1;
+            PyObject *d = PySequence_GetItem(dist, c);
+            if (d == NULL) return -1;
+            if (!PyDict_Check(d)) {
+                Py_DECREF(d);
+                PyErr_SetString(PyExc_TypeError, "a distinct-value column needs a dict");
+                return -1;
+            }
+            PyObject *count = PyDict_GetItemWithError(d, v);
+            if (count == NULL) {
+                if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, v);
+                Py_DECREF(d);
+                return -1;
+            }
+            PyObject *left = PyNumber_Subtract(count, one);
+            int rc = -1;
+            if (left != NULL) {
+                int truth = PyObject_IsTrue(left);
+                rc = truth < 0 ? -1 : truth ? PyDict_SetItem(d, v, left) : PyDict_DelItem(d, v);
+                Py_DECREF(left);
+            }
+            Py_DECREF(d);
+            if (rc < 0) return -1;
+        }
+        if (col->minimum || col->maximum) {
+            int dirty = is_dirty(ks);
+            if (dirty < 0) return -1;
+            if (!dirty) {
+                if (col->maximum) {
+                    PyObject *maxs = get_field(ks, F_MAXS);
+                    PyObject *dq = maxs == NULL ? NULL : PySequence_GetItem(maxs, c);
+                    if (dq == NULL) return -1;
+                    int rc = monotonic_leave(dq, ent);
+                    Py_DECREF(dq);
+                    if (rc < 0) return -1;
+                }
+                if (col->minimum) {
+                    PyObject *mins = get_field(ks, F_MINS);
+                    PyObject *dq = mins == NULL ? NULL : PySequence_GetItem(mins, c);
+                    if (dq == NULL) return -1;
+                    int rc = monotonic_leave(dq, ent);
+                    Py_DECREF(dq);
+                    if (rc < 0) return -1;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static int shift_sibling(PyObject *sib, long long k) {
+    long long ws, we;
+    if (check_state(sib) < 0 || get_ll(sib, F_WS, &ws) < 0 || get_ll(sib, F_WE, &we) < 0) return -1;
+    if (set_ll(sib, F_WS, ws - k) < 0) return -1;
+    return set_ll(sib, F_WE, we - k);
+}
+
+/* the generated slide of _online_codegen.compile_slide (Window.advance for t >= ks.due) */
+static int slide(WindowObject *w, PyObject *ks, PyObject *tobj) {
+    long long t = PyLong_AsLongLong(tobj);
+    if (t == -1 && PyErr_Occurred()) return -1;
+    set_ll(ks, F_NOW, t);
+    PyObject *ents = get_field(ks, F_ENTS);
+    if (ents == NULL) return -1;
+    if (!PyList_Check(ents)) {
+        PyErr_SetString(PyExc_TypeError, "KeyState.ents must be a list");
+        return -1;
+    }
+    Py_INCREF(ents);
+    int rc = -1;
+    Py_ssize_t n = PyList_GET_SIZE(ents);
+    long long we, ws, p;
+    if (get_ll(ks, F_WE, &we) < 0) goto done;
+    long long hi = t - w->lag;
+    while (we < n && we < PyList_GET_SIZE(ents)) {
+        PyObject *ent = PyList_GET_ITEM(ents, we);
+        if (placement(ent, &p) < 0) goto done;
+        if (p > hi) break;
+        Py_INCREF(ent);
+        int r = add_entry(w, ks, ent);
+        Py_DECREF(ent);
+        if (r < 0) goto done;
+        we++;
+    }
+    if (set_ll(ks, F_WE, we) < 0 || get_ll(ks, F_WS, &ws) < 0) goto done;
+    long long lo = t - w->span;
+    while (ws < we && ws < PyList_GET_SIZE(ents)) {
+        PyObject *ent = PyList_GET_ITEM(ents, ws);
+        if (placement(ent, &p) < 0) goto done;
+        if (p > lo) break;
+        Py_INCREF(ent);
+        int r = remove_entry(w, ks, ent);
+        Py_DECREF(ent);
+        if (r < 0) goto done;
+        ws++;
+    }
+    if (set_ll(ks, F_WS, ws) < 0) goto done;
+    if (w->trims && ws >= 32 && 2 * ws >= n && ws / 2 < PyList_GET_SIZE(ents)) {
+        long long cut = t - w->horizon;
+        if (placement(PyList_GET_ITEM(ents, ws / 2), &p) < 0) goto done;
+        if (p <= cut) {
+            /* bisect_left(ents, (cut + 1,), 0, ws): the first entry placed after the cut */
+            Py_ssize_t a = 0, b = (Py_ssize_t)ws;
+            while (a < b) {
+                Py_ssize_t mid = (a + b) / 2;
+                if (placement(PyList_GET_ITEM(ents, mid), &p) < 0) goto done;
+                if (p < cut + 1) a = mid + 1; else b = mid;
+            }
+            long long k = a;
+            if (PyList_SetSlice(ents, 0, a, NULL) < 0) goto done;
+            ws -= k;
+            we -= k;
+            if (set_ll(ks, F_WS, ws) < 0 || set_ll(ks, F_WE, we) < 0) goto done;
+            PyObject *sibs = get_field(ks, F_SIBS);
+            if (sibs == NULL) goto done;
+            PyObject *seq = PySequence_Fast(sibs, "KeyState.sibs must be a sequence");
+            if (seq == NULL) goto done;
+            for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+                if (shift_sibling(PySequence_Fast_GET_ITEM(seq, i), k) < 0) { Py_DECREF(seq); goto done; }
+            }
+            Py_DECREF(seq);
+        }
+    }
+    long long due = far_due;
+    Py_ssize_t len = PyList_GET_SIZE(ents);
+    if (ws < we && ws < len) {
+        if (placement(PyList_GET_ITEM(ents, ws), &p) < 0) goto done;
+        due = p + w->span;
+    }
+    if (we < len) {
+        if (placement(PyList_GET_ITEM(ents, we), &p) < 0) goto done;
+        if (p + w->lag < due) due = p + w->lag;
+    }
+    rc = set_ll(ks, F_DUE, due);
+done:
+    Py_DECREF(ents);
+    return rc;
+}
+
+static PyObject *Window_slide(WindowObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "slide(ks, t) takes 2 arguments");
+        return NULL;
+    }
+    if (check_state(args[0]) < 0 || slide(self, args[0], args[1]) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* the generated lag-0 insert of one window: ``ent`` (already appended to ks.ents) joins at its end */
+static PyObject *Window_push(WindowObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "push(ks, ent, t) takes 3 arguments");
+        return NULL;
+    }
+    PyObject *ks = args[0], *ent = args[1], *tobj = args[2];
+    if (check_state(ks) < 0) return NULL;
+    if (!PyTuple_Check(ent)) {
+        PyErr_SetString(PyExc_TypeError, "an entry must be a tuple");
+        return NULL;
+    }
+    long long t = PyLong_AsLongLong(tobj);
+    if (t == -1 && PyErr_Occurred()) return NULL;
+    long long we, due;
+    if (add_entry(self, ks, ent) < 0 || get_ll(ks, F_WE, &we) < 0 || set_ll(ks, F_WE, we + 1) < 0) return NULL;
+    set_ll(ks, F_NOW, t);
+    if (get_ll(ks, F_DUE, &due) < 0) return NULL;
+    if (due == far_due && set_ll(ks, F_DUE, t + self->window) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static int Window_init(WindowObject *self, PyObject *args, PyObject *kwds) {
+    PyObject *columns;
+    long long lag, window, lateness;
+    int trims;
+    static char *kwlist[] = {"columns", "lag_us", "window_us", "lateness_us", "trims", NULL};
+    if (scale == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "call bind(SCALE, FAR) first");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OLLLp", kwlist, &columns, &lag, &window, &lateness, &trims))
+        return -1;
+    PyObject *seq = PySequence_Fast(columns, "columns must be a sequence");
+    if (seq == NULL) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Column *cols = PyMem_Calloc(n ? n : 1, sizeof(Column));
+    if (cols == NULL) { Py_DECREF(seq); PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t c = 0; c < n; c++) {
+        Column *col = &cols[c];
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, c), "npppppp;a column is (pos, sums, squares, "
+                              "minimum, maximum, distinct, counts)", &col->pos, &col->sums, &col->squares,
+                              &col->minimum, &col->maximum, &col->distinct, &col->counts)) {
+            PyMem_Free(cols);
+            Py_DECREF(seq);
+            return -1;
+        }
+        if (col->pos < 1) {
+            PyMem_Free(cols);
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError, "a column's position must be positive");
+            return -1;
+        }
+    }
+    Py_DECREF(seq);
+    PyMem_Free(self->columns);
+    self->columns = cols;
+    self->ncolumns = n;
+    self->lag = lag;
+    self->window = window;
+    self->span = lag + window;
+    self->horizon = lag + window + lateness;
+    self->trims = trims;
+    return 0;
+}
+
+static void Window_dealloc(WindowObject *self) {
+    PyMem_Free(self->columns);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef Window_methods[] = {
+    {"slide", (PyCFunction)(void (*)(void))Window_slide, METH_FASTCALL,
+     "slide(ks, t): move the window of ks to end at t (t >= ks.due), as the generated slide does."},
+    {"push", (PyCFunction)(void (*)(void))Window_push, METH_FASTCALL,
+     "push(ks, ent, t): an in-order entry (appended to ks.ents) joins a lag-0 window at its end."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject WindowType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "finrisk.features._online_kernel.Window",
+    .tp_basicsize = sizeof(WindowObject),
+    .tp_dealloc = (destructor)Window_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Window(columns, lag_us, window_us, lateness_us, trims): one window's compiled slide and push.",
+    .tp_methods = Window_methods,
+    .tp_init = (initproc)Window_init,
+    .tp_new = PyType_GenericNew,
+};
+
+
+/* ---- one state group: slide its windows, read its features, insert the event, in one call ---- */
+
+enum { R_COUNT, R_SUM, R_MEAN, R_STD, R_MIN, R_MAX, R_COUNT_DISTINCT, R_LAST, R_TIME_SINCE_LAST,
+       R_COUNT_MATCHED, R_TIME_SINCE_MATCHED };
+
+typedef struct {
+    int code;
+    Py_ssize_t c, pos;
+} Read;
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t nwin;
+    WindowObject **windows;   /* shortest first; the last is the state's own (the longest) */
+    PyObject **columns;       /* each window's Python columns tuple (for rebuild) */
+    Read **reads;
+    Py_ssize_t *nreads;
+    Py_ssize_t nout;
+    int include_current;
+    PyObject *rebuild;        /* _online_state.rebuild_extremes */
+} GroupObject;
+
+static PyObject *inv_scale = NULL, *inv_scale2 = NULL, *million = NULL;
+
+/* the newest non-null value at ``pos`` in ents[ws:we] (None when there is none) */
+static PyObject *latest(PyObject *ents, long long ws, long long we, Py_ssize_t pos) {
+    for (long long i = we - 1; i >= ws; i--) {
+        if (i >= PyList_GET_SIZE(ents)) continue;
+        PyObject *ent = PyList_GET_ITEM(ents, i);
+        if (!PyTuple_Check(ent) || pos >= PyTuple_GET_SIZE(ent)) {
+            PyErr_SetString(PyExc_TypeError, "an entry must be a tuple with the window's columns");
+            return NULL;
+        }
+        PyObject *v = PyTuple_GET_ITEM(ent, pos);
+        if (v != Py_None) { Py_INCREF(v); return v; }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *item(PyObject *ks, int f, Py_ssize_t c) {
+    PyObject *seq = get_field(ks, f);
+    return seq == NULL ? NULL : PySequence_GetItem(seq, c);
+}
+
+/* seconds from ``v`` (µs) to ``t``: (t - v) / 1_000_000 */
+static PyObject *since(PyObject *tobj, PyObject *v) {
+    PyObject *d = PyNumber_Subtract(tobj, v);
+    if (d == NULL) return NULL;
+    PyObject *r = PyNumber_TrueDivide(d, million);
+    Py_DECREF(d);
+    return r;
+}
+
+/* one feature's value, as _online_codegen._READS computes it (new reference) */
+static PyObject *read_one(GroupObject *g, Py_ssize_t w, const Read *r, PyObject *ks, PyObject *tobj) {
+    long long ws, we;
+    PyObject *n, *v, *x, *y;
+    switch (r->code) {
+    case R_COUNT:
+        if (get_ll(ks, F_WS, &ws) < 0 || get_ll(ks, F_WE, &we) < 0) return NULL;
+        return PyLong_FromLongLong(we - ws);
+    case R_SUM:
+        if ((v = item(ks, F_S1, r->c)) == NULL) return NULL;
+        x = PyNumber_Multiply(v, inv_scale);
+        Py_DECREF(v);
+        return x;
+    case R_MEAN: {
+        if ((n = item(ks, F_NN, r->c)) == NULL) return NULL;
+        int truth = PyObject_IsTrue(n);
+        if (truth <= 0) { Py_DECREF(n); if (truth < 0) return NULL; Py_RETURN_NONE; }
+        if ((v = item(ks, F_S1, r->c)) == NULL) { Py_DECREF(n); return NULL; }
+        x = PyNumber_Multiply(v, inv_scale);
+        Py_DECREF(v);
+        y = x == NULL ? NULL : PyNumber_TrueDivide(x, n);
+        Py_XDECREF(x);
+        Py_DECREF(n);
+        return y;
+    }
+    case R_STD: {
+        if ((n = item(ks, F_NN, r->c)) == NULL) return NULL;
+        long long nv = PyLong_AsLongLong(n);
+        if (nv == -1 && PyErr_Occurred()) { Py_DECREF(n); return NULL; }
+        if (nv <= 1) { Py_DECREF(n); Py_RETURN_NONE; }
+        /* sqrt((n * s2 - s * s) * INV_SCALE2 / (n * (n - 1))) */
+        PyObject *s = item(ks, F_S1, r->c), *s2 = item(ks, F_S2, r->c);
+        PyObject *a = NULL, *b = NULL, *num = NULL, *den = NULL, *q = NULL, *out = NULL;
+        if (s == NULL || s2 == NULL) goto std_done;
+        if ((a = PyNumber_Multiply(n, s2)) == NULL || (b = PyNumber_Multiply(s, s)) == NULL) goto std_done;
+        if ((num = PyNumber_Subtract(a, b)) == NULL) goto std_done;
+        Py_SETREF(num, PyNumber_Multiply(num, inv_scale2));
+        if (num == NULL) goto std_done;
+        if ((den = PyLong_FromLongLong(nv * (nv - 1))) == NULL) goto std_done;
+        if ((q = PyNumber_TrueDivide(num, den)) == NULL) goto std_done;
+        double qd = PyFloat_AsDouble(q);
+        if (qd == -1.0 && PyErr_Occurred()) goto std_done;
+        if (qd < 0) { PyErr_SetString(PyExc_ValueError, "math domain error"); goto std_done; }
+        out = PyFloat_FromDouble(sqrt(qd));
+    std_done:
+        Py_DECREF(n); Py_XDECREF(s); Py_XDECREF(s2); Py_XDECREF(a); Py_XDECREF(b);
+        Py_XDECREF(num); Py_XDECREF(den); Py_XDECREF(q);
+        return out;
+    }
+    case R_MIN:
+    case R_MAX: {
+        int dirty = is_dirty(ks);
+        if (dirty < 0) return NULL;
+        if (dirty) {
+            PyObject *res = PyObject_CallFunctionObjArgs(g->rebuild, g->columns[w], ks, NULL);
+            if (res == NULL) return NULL;
+            Py_DECREF(res);
+        }
+        PyObject *dq = item(ks, r->code == R_MIN ? F_MINS : F_MAXS, r->c);
+        if (dq == NULL) return NULL;
+        int truth = PyObject_IsTrue(dq);
+        if (truth <= 0) { Py_DECREF(dq); if (truth < 0) return NULL; Py_RETURN_NONE; }
+        PyObject *head = PySequence_GetItem(dq, 0);
+        Py_DECREF(dq);
+        if (head == NULL) return NULL;
+        v = PySequence_GetItem(head, r->pos);
+        Py_DECREF(head);
+        if (v == NULL) return NULL;
+        x = PyNumber_Float(v);
+        Py_DECREF(v);
+        return x;
+    }
+    case R_COUNT_DISTINCT: {
+        PyObject *d = item(ks, F_DIST, r->c);
+        if (d == NULL) return NULL;
+        Py_ssize_t len = PyObject_Size(d);
+        Py_DECREF(d);
+        return len < 0 ? NULL : PyLong_FromSsize_t(len);
+    }
+    case R_COUNT_MATCHED:
+        return item(ks, F_NN, r->c);
+    case R_LAST:
+    case R_TIME_SINCE_MATCHED: {
+        if ((n = item(ks, F_NN, r->c)) == NULL) return NULL;
+        int truth = PyObject_IsTrue(n);
+        Py_DECREF(n);
+        if (truth <= 0) { if (truth < 0) return NULL; Py_RETURN_NONE; }
+        PyObject *ents = get_field(ks, F_ENTS);
+        if (ents == NULL || get_ll(ks, F_WS, &ws) < 0 || get_ll(ks, F_WE, &we) < 0) return NULL;
+        if (!PyList_Check(ents)) { PyErr_SetString(PyExc_TypeError, "KeyState.ents must be a list"); return NULL; }
+        v = latest(ents, ws, we, r->pos);
+        if (v == NULL || r->code == R_LAST) return v;
+        x = since(tobj, v);
+        Py_DECREF(v);
+        return x;
+    }
+    case R_TIME_SINCE_LAST: {
+        PyObject *ents = get_field(ks, F_ENTS);
+        if (ents == NULL || get_ll(ks, F_WS, &ws) < 0 || get_ll(ks, F_WE, &we) < 0) return NULL;
+        if (we <= ws) Py_RETURN_NONE;
+        if (!PyList_Check(ents) || we - 1 >= PyList_GET_SIZE(ents)) {
+            PyErr_SetString(PyExc_IndexError, "window end past the entries");
+            return NULL;
+        }
+        PyObject *ent = PyList_GET_ITEM(ents, we - 1);
+        if (!PyTuple_Check(ent) || PyTuple_GET_SIZE(ent) < 1) {
+            PyErr_SetString(PyExc_TypeError, "an entry must be a non-empty tuple");
+            return NULL;
+        }
+        return since(tobj, PyTuple_GET_ITEM(ent, 0));
+    }
+    }
+    PyErr_SetString(PyExc_ValueError, "unknown read");
+    return NULL;
+}
+
+/* the event's entry joins the group: appended to the shared entries, then each window (lag 0: at its
+   end; with a lag: when the window reaches it, so only its due moves) */
+static int group_insert(GroupObject *g, PyObject **states, PyObject *ent, long long t) {
+    PyObject *ents = get_field(states[g->nwin - 1], F_ENTS);
+    if (ents == NULL || PyList_Append(ents, ent) < 0) return -1;
+    for (Py_ssize_t i = 0; i < g->nwin; i++) {
+        WindowObject *w = g->windows[i];
+        PyObject *ks = states[i];
+        long long we, due;
+        if (w->lag == 0) {
+            if (add_entry(w, ks, ent) < 0 || get_ll(ks, F_WE, &we) < 0 || set_ll(ks, F_WE, we + 1) < 0) return -1;
+            set_ll(ks, F_NOW, t);
+            if (get_ll(ks, F_DUE, &due) < 0) return -1;
+            if (due == far_due && set_ll(ks, F_DUE, t + w->window) < 0) return -1;
+        } else {
+            if (get_ll(ks, F_DUE, &due) < 0) return -1;
+            if (due > t + w->lag && set_ll(ks, F_DUE, t + w->lag) < 0) return -1;
+        }
+    }
+    return 0;
+}
+
+#define MAX_WINDOWS 16
+
+/* run(ks, t, ent, reads): slide every window due, insert ``ent`` (None: nothing to insert) before or
+   after the reads as include_current says; the values as a tuple in the group's read order (reads
+   false: update only, None) */
+static PyObject *group_run(GroupObject *g, PyObject *ks, PyObject *tobj, PyObject *ent, int reads) {
+    if (check_state(ks) < 0) return NULL;
+    long long t = PyLong_AsLongLong(tobj);
+    if (t == -1 && PyErr_Occurred()) return NULL;
+    if (ent != Py_None && !PyTuple_Check(ent)) {
+        PyErr_SetString(PyExc_TypeError, "an entry must be a tuple");
+        return NULL;
+    }
+    PyObject *states[MAX_WINDOWS];
+    PyObject *sibs = get_field(ks, F_SIBS);
+    if (sibs == NULL) return NULL;
+    if (!PyTuple_Check(sibs) || PyTuple_GET_SIZE(sibs) != g->nwin - 1) {
+        PyErr_SetString(PyExc_ValueError, "KeyState.sibs does not match the group's windows");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < g->nwin - 1; i++) {
+        states[i] = PyTuple_GET_ITEM(sibs, i);
+        if (check_state(states[i]) < 0) return NULL;
+    }
+    states[g->nwin - 1] = ks;
+    Py_INCREF(sibs);  /* the states stay alive while the group runs */
+    PyObject *out = NULL;
+    for (Py_ssize_t i = 0; i < g->nwin; i++) {
+        long long due;
+        if (get_ll(states[i], F_DUE, &due) < 0) goto fail;
+        if (t >= due && slide(g->windows[i], states[i], tobj) < 0) goto fail;
+    }
+    if (ent != Py_None && g->include_current && group_insert(g, states, ent, t) < 0) goto fail;
+    if (reads) {
+        out = PyTuple_New(g->nout);
+        if (out == NULL) goto fail;
+        Py_ssize_t k = 0;
+        for (Py_ssize_t i = 0; i < g->nwin; i++) {
+            for (Py_ssize_t j = 0; j < g->nreads[i]; j++) {
+                PyObject *v = read_one(g, i, &g->reads[i][j], states[i], tobj);
+                if (v == NULL) goto fail;
+                PyTuple_SET_ITEM(out, k++, v);
+            }
+        }
+    }
+    if (ent != Py_None && !g->include_current && group_insert(g, states, ent, t) < 0) goto fail;
+    Py_DECREF(sibs);
+    if (out == NULL) Py_RETURN_NONE;
+    return out;
+fail:
+    Py_DECREF(sibs);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+static PyObject *Group_run(GroupObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "run(ks, t, ent) takes 3 arguments");
+        return NULL;
+    }
+    return group_run(self, args[0], args[1], args[2], 1);
+}
+
+static PyObject *Group_feed(GroupObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "feed(ks, t, ent) takes 3 arguments");
+        return NULL;
+    }
+    return group_run(self, args[0], args[1], args[2], 0);
+}
+
+static void Group_clear_arrays(GroupObject *self) {
+    for (Py_ssize_t i = 0; i < self->nwin; i++) {
+        if (self->windows) Py_XDECREF(self->windows[i]);
+        if (self->columns) Py_XDECREF(self->columns[i]);
+        if (self->reads) PyMem_Free(self->reads[i]);
+    }
+    PyMem_Free(self->windows);
+    PyMem_Free(self->columns);
+    PyMem_Free(self->reads);
+    PyMem_Free(self->nreads);
+    self->windows = NULL;
+    self->columns = NULL;
+    self->reads = NULL;
+    self->nreads = NULL;
+    self->nwin = 0;
+}
+
+/* Group(windows, include_current, rebuild): windows, shortest first, each (Window, columns, reads)
+   with reads ((code, column, pos), ...) in output order */
+static int Group_init(GroupObject *self, PyObject *args, PyObject *kwds) {
+    PyObject *windows, *rebuild;
+    int include_current;
+    static char *kwlist[] = {"windows", "include_current", "rebuild", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OpO", kwlist, &windows, &include_current, &rebuild)) return -1;
+    PyObject *seq = PySequence_Fast(windows, "windows must be a sequence");
+    if (seq == NULL) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n < 1 || n > MAX_WINDOWS) {
+        Py_DECREF(seq);
+        PyErr_Format(PyExc_ValueError, "a group has 1 to %d windows", MAX_WINDOWS);
+        return -1;
+    }
+    Group_clear_arrays(self);
+    self->windows = PyMem_Calloc(n, sizeof(WindowObject *));
+    self->columns = PyMem_Calloc(n, sizeof(PyObject *));
+    self->reads = PyMem_Calloc(n, sizeof(Read *));
+    self->nreads = PyMem_Calloc(n, sizeof(Py_ssize_t));
+    if (!self->windows || !self->columns || !self->reads || !self->nreads) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->nwin = n;
+    self->nout = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *win, *cols, *reads;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "O!OO;a window is (Window, columns, reads)",
+                              &WindowType, &win, &cols, &reads)) goto fail;
+        Py_INCREF(win);
+        self->windows[i] = (WindowObject *)win;
+        Py_INCREF(cols);
+        self->columns[i] = cols;
+        PyObject *rs = PySequence_Fast(reads, "reads must be a sequence");
+        if (rs == NULL) goto fail;
+        Py_ssize_t m = PySequence_Fast_GET_SIZE(rs);
+        self->reads[i] = PyMem_Calloc(m ? m : 1, sizeof(Read));
+        if (self->reads[i] == NULL) { Py_DECREF(rs); PyErr_NoMemory(); goto fail; }
+        self->nreads[i] = m;
+        for (Py_ssize_t j = 0; j < m; j++) {
+            Read *r = &self->reads[i][j];
+            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(rs, j), "inn;a read is (code, column, pos)",
+                                  &r->code, &r->c, &r->pos)) { Py_DECREF(rs); goto fail; }
+            if (r->code < R_COUNT || r->code > R_TIME_SINCE_MATCHED) {
+                Py_DECREF(rs);
+                PyErr_Format(PyExc_ValueError, "unknown read code %d", r->code);
+                goto fail;
+            }
+        }
+        Py_DECREF(rs);
+        self->nout += m;
+    }
+    Py_DECREF(seq);
+    Py_INCREF(rebuild);
+    Py_XSETREF(self->rebuild, rebuild);
+    self->include_current = include_current;
+    return 0;
+fail:
+    Py_DECREF(seq);
+    Group_clear_arrays(self);
+    return -1;
+}
+
+static void Group_dealloc(GroupObject *self) {
+    Group_clear_arrays(self);
+    Py_XDECREF(self->rebuild);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef Group_methods[] = {
+    {"run", (PyCFunction)(void (*)(void))Group_run, METH_FASTCALL,
+     "run(ks, t, ent): slide the windows, read every feature (a tuple) and insert ent (None: no insert)."},
+    {"feed", (PyCFunction)(void (*)(void))Group_feed, METH_FASTCALL,
+     "feed(ks, t, ent): as run, without the reads (the update-only step)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject GroupType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "finrisk.features._online_kernel.Group",
+    .tp_basicsize = sizeof(GroupObject),
+    .tp_dealloc = (destructor)Group_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Group(windows, include_current, rebuild): one state group's in-order step, compiled.",
+    .tp_methods = Group_methods,
+    .tp_init = (initproc)Group_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyObject *bind(PyObject *module, PyObject *args) {
+    PyObject *scale_obj;
+    long long far;
+    if (!PyArg_ParseTuple(args, "O!L", &PyFloat_Type, &scale_obj, &far)) return NULL;
+    Py_INCREF(scale_obj);
+    Py_XSETREF(scale, scale_obj);
+    far_due = far;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"bind", bind, METH_VARARGS, "bind(SCALE, FAR): the constants of _online_state."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_online_kernel",
+    "Compiled slide and push of one window of the online feature engine (see _online_native).", -1,
+    module_methods,
+};
+
+PyMODINIT_FUNC PyInit__online_kernel(void) {
+    if (PyType_Ready(&StateType) < 0 || PyType_Ready(&WindowType) < 0 || PyType_Ready(&GroupType) < 0)
+        return NULL;
+    inv_scale = PyFloat_FromDouble(1.0 / 18446744073709551616.0);
+    inv_scale2 = PyFloat_FromDouble((1.0 / 18446744073709551616.0) * (1.0 / 18446744073709551616.0));
+    million = PyLong_FromLong(1000000);
+    if (inv_scale == NULL || inv_scale2 == NULL || million == NULL) return NULL;
+    str_pop = PyUnicode_InternFromString("pop");
+    str_popleft = PyUnicode_InternFromString("popleft");
+    str_append = PyUnicode_InternFromString("append");
+    one = PyLong_FromLong(1);
+    if (str_pop == NULL || str_popleft == NULL || str_append == NULL || one == NULL) return NULL;
+    PyObject *m = PyModule_Create(&module_def);
+    if (m == NULL) return NULL;
+    Py_INCREF(&WindowType);
+    if (PyModule_AddObject(m, "Window", (PyObject *)&WindowType) < 0) {
+        Py_DECREF(&WindowType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&StateType);
+    if (PyModule_AddObject(m, "State", (PyObject *)&StateType) < 0) {
+        Py_DECREF(&StateType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    /* the interface version _online_native expects (a stale build is not used) */
+    if (PyModule_AddIntConstant(m, "API", 1) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "MAX_WINDOWS", MAX_WINDOWS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&GroupType);
+    if (PyModule_AddObject(m, "Group", (PyObject *)&GroupType) < 0) {
+        Py_DECREF(&GroupType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

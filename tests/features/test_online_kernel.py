@@ -1,0 +1,135 @@
+"""The compiled kernel of the online engine (``_online_kernel``, C) and its pure-Python fallback.
+
+When the extension is built, the engine must really run it (every event-time window group through one
+compiled call); ``FINRISK_PURE_PYTHON=1`` must switch it off; a snapshot written by either must restore
+in the other with the same values afterwards; bad arguments to the kernel raise, never crash. The
+parity, property, late-event and add tests run both ways (``make test`` runs them with the extension,
+CI or a developer with ``FINRISK_PURE_PYTHON=1`` without it); values are the same by construction.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finrisk.features._online_group import WindowGroup
+from finrisk.features._online_native import KERNEL, kernel_name
+from finrisk.features._online_state import KeyState
+from finrisk.features.online import OnlineFeatureEngine
+
+from .test_online_state import FS, random_stream, shuffle_locally
+
+BUILT = importlib.util.find_spec("finrisk.features._online_kernel") is not None
+PURE = os.environ.get("FINRISK_PURE_PYTHON", "").strip() not in ("", "0")
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+# run in a child process: restore a snapshot (stdin, pickled with the stream), print the later values
+_CHILD = """
+import json, pickle, sys
+from finrisk.features._online_native import kernel_name
+from finrisk.features.online import OnlineFeatureEngine
+from tests.features.test_online_state import FS
+snapshot, later, replay = pickle.load(sys.stdin.buffer)
+engine = OnlineFeatureEngine.restore(FS, snapshot)
+values = [engine.process(e) for e in later]
+engine = OnlineFeatureEngine.restore(FS, snapshot)  # the snapshot handed back: after ``replay``
+for e in replay:
+    engine.process(e)
+sys.stdout.buffer.write(pickle.dumps((kernel_name(), values, engine.snapshot())))
+"""
+
+
+def _child(pure: bool, payload: Any) -> tuple[str, list[Any], bytes]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(SRC.parent)])}
+    env.pop("FINRISK_PURE_PYTHON", None)
+    if pure:
+        env["FINRISK_PURE_PYTHON"] = "1"
+    done = subprocess.run([sys.executable, "-c", _CHILD], input=pickle.dumps(payload), env=env,
+                          capture_output=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    result: tuple[str, list[Any], bytes] = pickle.loads(done.stdout)
+    return result
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_the_built_kernel_is_used() -> None:
+    assert kernel_name() == "c"
+    assert issubclass(KeyState, KERNEL.State)
+    engine = OnlineFeatureEngine(FS)
+    groups = [g for g in engine._groups if isinstance(g, WindowGroup) and g.time_field is None]
+    assert groups and all(g.kernel is not None for g in groups)
+    for event in random_stream(3, 50):
+        engine.process(event)
+    states = [ks for g in groups for ks in g.states.values()]
+    assert states and all(isinstance(ks, KERNEL.State) for ks in states)
+
+
+def test_pure_python_switch() -> None:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "FINRISK_PURE_PYTHON": "1"}
+    code = ("import json; from finrisk.features._online_native import kernel_name; "
+            "from finrisk.features._online_state import KeyState; "
+            "print(json.dumps([kernel_name(), KeyState.__mro__[1].__name__]))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=True, timeout=60)
+    assert json.loads(out.stdout) == ["python", "object"]
+
+
+@pytest.mark.skipif(not BUILT, reason="the C kernel is not built here")
+def test_snapshots_cross_between_the_kernel_and_pure_python() -> None:
+    """Written with one, restored with the other (both ways): the same values on the later events."""
+    stream = shuffle_locally(random_stream(21, 360), 21)
+    first, later, last = stream[:150], stream[150:250], stream[250:]
+    engine = OnlineFeatureEngine(FS)
+    for event in first:
+        engine.process(event)
+    expected = [engine.process(e) for e in later]
+    expected_last = [engine.process(e) for e in last]
+    name, values, snapshot = _child(True, (engine_snapshot(first), later, later))  # kernel -> Python
+    assert name == "python" and values == expected
+    name, values, _ = _child(False, (snapshot, last, []))  # Python -> kernel
+    assert name == "c" and values == expected_last
+
+
+def engine_snapshot(events: list[dict[str, Any]]) -> bytes:
+    """A snapshot after ``events``, written by this process (the kernel unless switched off)."""
+    engine = OnlineFeatureEngine(FS)
+    for event in events:
+        engine.process(event)
+    return engine.snapshot()
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_bad_arguments_raise_instead_of_crashing() -> None:
+    window = KERNEL.Window(((3, True, True, False, True, False, True),), 0, 60_000_000, 0, True)
+    with pytest.raises(TypeError, match="expected a KeyState"):
+        window.slide(object(), 1)
+    with pytest.raises(TypeError, match="a column is"):
+        KERNEL.Window(((3, True),), 0, 1, 0, True)
+    with pytest.raises(ValueError, match="unknown read code"):
+        KERNEL.Group([(window, (), [(99, 0, 3)])], False, print)
+    group = KERNEL.Group([(window, (), [(0, -1, 0)])], False, print)
+    columns = ((3, True, True, False, True, False, True),)
+    with pytest.raises(TypeError, match="an entry must be a tuple"):
+        group.run(KeyState(columns, 0), 5, [5, 5, "e", 1.0])
+    with pytest.raises(IndexError, match="entry shorter"):
+        group.run(KeyState(columns, 0), 5, (5, 5, "e"))
+    ks = KeyState(columns, 0)
+    assert group.run(ks, 5, (5, 5, "e", 1.5)) == (0,)  # read before the insert (include_current false)
+    assert group.run(ks, 6, None) == (1,)
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_a_stale_build_is_not_used(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from finrisk.features._online_native import load_kernel
+
+    assert load_kernel() is KERNEL
+    monkeypatch.setattr(KERNEL, "API", KERNEL.API + 1)
+    assert load_kernel() is None
+    assert "compiled kernel is stale" in caplog.text
