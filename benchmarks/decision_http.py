@@ -219,6 +219,33 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _thread_cpu(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of each thread of a process so far (Linux ``/proc``; empty elsewhere)."""
+    out: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _thread_shares(pid: int, before: dict[int, float], after: dict[int, float], requests: int) -> dict[str, float]:
+    """CPU per request of the server's event-loop thread (the process's first) and of its busiest others."""
+    delta = {tid: cpu - before.get(tid, 0.0) for tid, cpu in after.items()}
+    per = max(1, requests)
+    shares = {"loop": round(delta.pop(pid, 0.0) / per * 1e6, 1)}
+    for rank, (_, cpu) in enumerate(sorted(delta.items(), key=lambda kv: -kv[1])[:3]):
+        shares[f"other_{rank + 1}"] = round(cpu / per * 1e6, 1)
+    return shares
+
+
 def _fsync_probe(directory: Path, seconds: float = 2.0) -> dict[str, float]:
     """How long this disk takes to fsync a 4 KiB overwrite (no size change, as in a reused WAL), now.
 
@@ -285,10 +312,12 @@ def main() -> None:
             requests = [_request(host, port, key, orjson.dumps(e)) for e in events]
             # Warm-up at a quarter of the rate (imports, first compiles, connection set-up); not measured.
             _run_load(host, port, requests[:warmup], args.rate / 4, args.connections)
-            cpu0 = _cpu_seconds(proc.pid)
+            cpu0, threads0 = _cpu_seconds(proc.pid), _thread_cpu(proc.pid)
+            print(f"server pid {proc.pid}: measured load starts", file=sys.stderr, flush=True)
             latencies, acknowledged, errors, elapsed = _run_load(host, port, requests[warmup:], args.rate,
                                                                  args.connections)
             server_cpu = _cpu_seconds(proc.pid) - cpu0
+            threads = _thread_shares(proc.pid, threads0, _thread_cpu(proc.pid), len(latencies))
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=120)
@@ -307,6 +336,7 @@ def main() -> None:
             "lost": lost,
             "acknowledged": len(acknowledged),
             "server_cpu_us_per_request": round(server_cpu / max(1, len(latencies)) * 1e6, 1),
+            "server_thread_cpu_us_per_request": threads,
             "seconds": seconds,
             "connections": args.connections,
             "durability": ws.settings.store.durability,

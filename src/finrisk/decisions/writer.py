@@ -22,7 +22,7 @@ from finrisk.errors import StoreError
 from finrisk.store.embedded_log import EmbeddedEventLog
 from finrisk.store.log import AppendResult
 
-__all__ = ["CommitTicket", "GroupCommitWriter", "committed"]
+__all__ = ["CommitTicket", "GroupCommitWriter", "committed", "resolve"]
 
 _Item = tuple[Mapping[str, Any], tuple[str, bytes] | None, tuple[bytes, str] | None, "CommitTicket"]
 
@@ -140,37 +140,39 @@ class GroupCommitWriter:
                                       canonical=[item[2] for item in batch])
         except Exception as exc:  # noqa: BLE001 - every waiting caller must learn the batch failed
             error = exc if isinstance(exc, StoreError) else StoreError(f"decision log: append failed ({exc})")
-            self._resolve(tickets, None, error)
+            resolve(self._lock, tickets, None, error)
             return
         self.batches += 1
         self.appended += len(batch)
-        self._resolve(tickets, results, None)
+        resolve(self._lock, tickets, results, None)
 
-    def _resolve(self, tickets: list[CommitTicket], results: list[AppendResult] | None,
-                 error: BaseException | None) -> None:
-        waiting: list[Any] = []
-        with self._lock:
-            for i, ticket in enumerate(tickets):
-                if results is not None:
-                    ticket._result = results[i]
-                ticket._error = error
-                ticket._done = True
-                if ticket._waiters is not None:
-                    waiting.extend(ticket._waiters)
-                    ticket._waiters = None
-        if not waiting:
-            return
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-        for waiter in waiting:
-            if isinstance(waiter, tuple):
-                by_loop.setdefault(waiter[0], []).append(waiter[1])
-            elif isinstance(waiter, threading.Event):
-                waiter.set()
-            else:
-                waiter()
-        for loop, futures in by_loop.items():  # one wake-up per loop and batch, not per request
-            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
-                loop.call_soon_threadsafe(_wake, futures)
+
+def resolve(lock: threading.Lock, tickets: list[CommitTicket], results: list[AppendResult] | None,
+            error: BaseException | None) -> None:
+    """Resolve a committed (or failed) batch's tickets; each waiting event loop is woken once."""
+    waiting: list[Any] = []
+    with lock:
+        for i, ticket in enumerate(tickets):
+            if results is not None:
+                ticket._result = results[i]
+            ticket._error = error
+            ticket._done = True
+            if ticket._waiters is not None:
+                waiting.extend(ticket._waiters)
+                ticket._waiters = None
+    if not waiting:
+        return
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for waiter in waiting:
+        if isinstance(waiter, tuple):
+            by_loop.setdefault(waiter[0], []).append(waiter[1])
+        elif isinstance(waiter, threading.Event):
+            waiter.set()
+        else:
+            waiter()
+    for loop, futures in by_loop.items():  # one wake-up per loop and batch, not per request
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_wake, futures)
 
 
 def _wake(futures: list[asyncio.Future[None]]) -> None:  # in the loop

@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,9 +31,16 @@ from finrisk.api.logging import configure_logging
 from finrisk.api.store import open_key_store
 from finrisk.cli._common import WorkspaceOption, err_console, open_workspace, user_errors
 from finrisk.config import Workspace
-from finrisk.decisions.service import DecisionService
+from finrisk.decisions.service import DecisionService, LogWriterKind
 
 ADMIN_KEY_ENV = "FINRISK_API_KEY"
+
+
+class LogWriter(StrEnum):
+    """Where ``finrisk serve`` commits the decision log (docs/api.md, sixth round)."""
+
+    PROCESS = "process"
+    THREAD = "thread"
 
 
 def _say(text: str) -> None:
@@ -40,9 +48,10 @@ def _say(text: str) -> None:
     print(f"finrisk serve: {text}", flush=True)
 
 
-def _load(ws: Workspace, holder: ServiceHolder, server: uvicorn.Server, base_url: str, has_key: bool) -> None:
+def _load(ws: Workspace, holder: ServiceHolder, server: uvicorn.Server, base_url: str, has_key: bool,
+          log_writer: LogWriterKind) -> None:
     try:
-        service = DecisionService.open(ws)
+        service = DecisionService.open(ws, log_writer=log_writer)
     except Exception as exc:  # report and stop: a server that can never decide should not linger
         message = str(exc) or type(exc).__name__
         holder.fail(f"{type(exc).__name__}: {message}")
@@ -83,6 +92,9 @@ def serve(
     switch_interval_ms: Annotated[float, typer.Option(hidden=True, min=0.01, help="The GIL switch interval while "
                                                       "serving (CPython's default is 5; to compare).")]
     = SERVING_SWITCH_INTERVAL_S * 1000,
+    log_writer: Annotated[LogWriter, typer.Option(help="Commit the decision log from a child process (its "
+                                                  "SQLite work then runs beside the GIL) or a thread.")]
+    = LogWriter.PROCESS,
 ) -> None:
     """Serve the decision API for a workspace (keys: 'finrisk keys create', or FINRISK_API_KEY)."""
     with user_errors():
@@ -121,7 +133,8 @@ def serve(
     _say(f"listening on {base_url} (loading workspace {ws.root}; GET /health answers 503 until ready)")
     if admin_key is None and not keys.list():
         _say("no API keys yet: make one with 'finrisk keys create --role admin --name me' or set FINRISK_API_KEY")
-    loader = threading.Thread(target=_load, args=(ws, holder, server, base_url, admin_key is not None),
+    loader = threading.Thread(target=_load, args=(ws, holder, server, base_url, admin_key is not None,
+                                                         log_writer.value),
                               name="finrisk-load", daemon=True)
     loader.start()
     stop_signals: list[int] = []
