@@ -19,7 +19,9 @@ applies the log after it (or rebuilds from the whole log in event-time order), t
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import os
 import logging
 import threading
 import time
@@ -66,6 +68,9 @@ _log = logging.getLogger("finrisk.service")
 
 Progress = Callable[[int, int], None]
 LogWriterKind = Literal["thread", "process"]
+LOG_LINGER_S = float(os.environ.get("FINRISK_LOG_LINGER_S", "0"))
+LOG_SEND_INTERVAL_S = float(os.environ.get("FINRISK_LOG_SEND_INTERVAL_S", "0"))
+"""How long the writer process waits for more events before a commit (docs/api.md, sixth round)."""
 
 
 class DecisionService:
@@ -85,6 +90,7 @@ class DecisionService:
         deployed: DeployedModels | None = None,
         rules_check_interval_s: float | None = 0.5,
         log_writer: LogWriterKind = "thread",
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.workspace = workspace
         self.log = log
@@ -107,7 +113,9 @@ class DecisionService:
             raise StoreError(f"log_writer: expected 'thread' or 'process', got {log_writer!r}")
         # "process" for a long-running server (finrisk serve): commits run beside the GIL (writer_process)
         self._writer: GroupCommitWriter | ProcessCommitWriter = (
-            ProcessCommitWriter(log) if log_writer == "process" else GroupCommitWriter(log))
+            ProcessCommitWriter(log, loop=loop, linger_s=LOG_LINGER_S,
+                                                     send_interval_s=LOG_SEND_INTERVAL_S) if log_writer == "process"
+            else GroupCommitWriter(log))
         # publishes, rollbacks and shadow changes from any process (CLI, another service) go live
         # within about a second; None or a private in-memory store: only through reload_rules()
         self._rules_watcher = (None if rules_check_interval_s is None or rulesets.db.private
@@ -116,11 +124,13 @@ class DecisionService:
     # --- start and stop -------------------------------------------------------------------------
     @classmethod
     def open(cls, workspace: Workspace, *, rebuild_progress: Progress | None = None,
-             log_writer: LogWriterKind = "thread") -> DecisionService:
+             log_writer: LogWriterKind = "thread", loop: asyncio.AbstractEventLoop | None = None,
+             ) -> DecisionService:
         """The service for ``workspace``: log, lists and rule versions opened, feature state loaded.
 
         ``log_writer``: ``"thread"`` commits from a thread of this process; ``"process"`` from a
-        child process (what ``finrisk serve`` uses: see :mod:`finrisk.decisions.writer_process`).
+        child process (what ``finrisk serve`` uses: see :mod:`finrisk.decisions.writer_process`),
+        whose socket ``loop`` (the server's event loop), when given, drives.
         """
         log = open_log(workspace)
         try:
@@ -134,7 +144,8 @@ class DecisionService:
             profiles = ProfileStore.from_warehouse(workspace.warehouse_dir)
             migrate_legacy_scorecards(workspace)  # before the deployments are read: old card files serve too
             service = cls(workspace, log=log, features=features, lists=lists, rulesets=rulesets, profiles=profiles,
-                          ruleset_name=name, deployed=DeployedModels(workspace), log_writer=log_writer)
+                          ruleset_name=name, deployed=DeployedModels(workspace), log_writer=log_writer,
+                          loop=loop)
         except BaseException:
             log.close()
             raise

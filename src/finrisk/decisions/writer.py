@@ -170,7 +170,11 @@ def resolve(lock: threading.Lock, tickets: list[CommitTicket], results: list[App
             waiter.set()
         else:
             waiter()
+    running = asyncio._get_running_loop()  # the writer process's answers are read on the loop itself
     for loop, futures in by_loop.items():  # one wake-up per loop and batch, not per request
+        if loop is running:
+            _wake(futures)
+            continue
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
             loop.call_soon_threadsafe(_wake, futures)
 

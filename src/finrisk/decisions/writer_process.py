@@ -25,13 +25,16 @@ and ``finrisk serve`` opens the service on a loading thread that ends at once.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
+import select
 import socket
 import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -64,10 +67,16 @@ class ProcessCommitWriter:
     """:class:`~finrisk.decisions.writer.GroupCommitWriter`'s interface, committing in a child process.
 
     ``log`` is the serving process's own log object: it is not written through, but its id filter
-    learns every event sent, and its path and durability are the child's.
+    learns every event sent, and its path and durability are the child's. With ``loop`` (the
+    server's event loop) the socket is that loop's: frames submitted during one loop step go out
+    in one ``send`` and the answers are read by the loop itself, so no thread of this process
+    wakes per batch and nothing crosses threads. Without it, a thread reads the answers.
+    ``linger_s``: how long the writer process may wait for more events before it commits a batch
+    (fewer fsyncs per event; see ``docs/api.md``, sixth round).
     """
 
-    def __init__(self, log: EmbeddedEventLog, *, start_timeout_s: float = 60.0) -> None:
+    def __init__(self, log: EmbeddedEventLog, *, loop: asyncio.AbstractEventLoop | None = None,
+                 linger_s: float = 0.0, send_interval_s: float = 0.0, start_timeout_s: float = 60.0) -> None:
         self.log = log
         self.batches = 0
         self.appended = 0
@@ -75,6 +84,11 @@ class ProcessCommitWriter:
         self._waiting: collections.deque[tuple[str, CommitTicket]] = collections.deque()
         self._closed = False
         self._failure: str | None = None
+        self._loop = loop
+        self._send_interval_s = send_interval_s
+        self._outbox: list[bytes] = []  # loop mode: frames not yet handed to the socket
+        self._flushing = False
+        self._inbox = bytearray()  # loop mode: answers read but not yet complete
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with contextlib.suppress(OSError):
             ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
@@ -82,7 +96,7 @@ class ProcessCommitWriter:
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "finrisk.decisions.writer_process", str(theirs.fileno()), str(log.path),
-                 log.durability],
+                 log.durability, str(linger_s)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         finally:
             theirs.close()
@@ -95,9 +109,27 @@ class ProcessCommitWriter:
             code = self._stop_child()
             ours.close()
             raise StoreError(f"event log {log.path}: the writer process did not start (exit code {code})")
-        ours.settimeout(None)
-        self._reader = threading.Thread(target=self._read_results, name="finrisk-log-results", daemon=True)
-        self._reader.start()
+        self._reader: threading.Thread | None = None
+        if loop is None:
+            ours.settimeout(None)
+            self._reader = threading.Thread(target=self._read_results, name="finrisk-log-results", daemon=True)
+            self._reader.start()
+        else:
+            ours.setblocking(False)
+            self._loop_thread: int | None = None
+            attached = threading.Event()
+
+            def attach() -> None:
+                self._loop_thread = threading.get_ident()
+                loop.add_reader(ours.fileno(), self._on_readable)
+                attached.set()
+
+            if _running_loop() is loop:
+                attach()
+            else:
+                loop.call_soon_threadsafe(attach)
+                if not attached.wait(start_timeout_s):
+                    raise StoreError("decision log: the event loop did not take the writer's socket")
 
     @property
     def pid(self) -> int:
@@ -108,20 +140,39 @@ class ProcessCommitWriter:
         """Send ``event`` (with its decision) to the writer process; the ticket resolves after its commit."""
         body, digest = canonical if canonical is not None else _canonical(event)
         did, raw = (b"", b"") if decision is None else (decision[0].encode(), decision[1])
-        frame = _ITEM.pack(_ITEM.size - 4 + len(did) + len(raw) + len(body), digest.encode(), len(did),
-                           len(raw)) + did + raw + body
+        frame = b"".join((_ITEM.pack(_ITEM.size - 4 + len(did) + len(raw) + len(body), digest.encode(), len(did),
+                                     len(raw)), did, raw, body))
         eid = str(event["event_id"])
         ticket = CommitTicket(self._lock)
+        loop = self._loop
         with self._lock:
             if self._closed or self._failure is not None:
                 raise StoreError(self._failure or "the decision log writer is closed (the service is shutting down)")
-            try:
-                self._sock.sendall(frame)
-            except OSError as exc:
-                self._failure = f"decision log: the writer process is gone ({type(exc).__name__})"
-                raise StoreError(self._failure) from None
+            if loop is None:
+                try:
+                    self._sock.sendall(frame)
+                except OSError as exc:
+                    self._failure = f"decision log: the writer process is gone ({type(exc).__name__})"
+                    raise StoreError(self._failure) from None
+                schedule = False
+            else:
+                self._outbox.append(frame)
+                schedule = not self._flushing
+                self._flushing = True
             self.log.expect_id(eid)  # before the commit: a failed one leaves only a false positive
             self._waiting.append((eid, ticket))
+        if schedule:
+            assert loop is not None
+            if threading.get_ident() == self._loop_thread:
+                if self._send_interval_s > 0:  # one send (and one wake-up of the writer) per interval
+                    loop.call_later(self._send_interval_s, self._flush)
+                else:
+                    loop.call_soon(self._flush)  # once per loop step: one send for every frame of the step
+            else:
+                try:
+                    loop.call_soon_threadsafe(self._flush)
+                except RuntimeError:  # the loop has closed: close() sends what is left
+                    pass
         return ticket
 
     def close(self) -> None:
@@ -130,11 +181,42 @@ class ProcessCommitWriter:
             if self._closed:
                 return
             self._closed = True
+        if self._loop is not None:
+            self._detach()
+            self._sock.setblocking(True)
+            with self._lock:
+                pending, self._outbox = b"".join(self._outbox), []
             with contextlib.suppress(OSError):
-                self._sock.shutdown(socket.SHUT_WR)
-        self._reader.join()
+                self._sock.sendall(pending)
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_WR)
+        if self._reader is not None:
+            self._reader.join()
+        else:
+            self._read_results()  # the rest of the answers, on this thread: the loop has let go
         self._stop_child()
         self._sock.close()
+
+    def _detach(self) -> None:
+        """Take the socket back from the event loop (at once if it has stopped)."""
+        loop = self._loop
+        assert loop is not None
+        if loop.is_closed():
+            return
+        if _running_loop() is loop or not loop.is_running():
+            loop.remove_reader(self._sock.fileno())
+            loop.remove_writer(self._sock.fileno())
+            return
+        done = threading.Event()
+
+        def detach() -> None:
+            loop.remove_reader(self._sock.fileno())
+            loop.remove_writer(self._sock.fileno())
+            done.set()
+
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(detach)
+            done.wait(10)
 
     def _stop_child(self, timeout_s: float = 60.0) -> int | None:
         try:
@@ -143,10 +225,86 @@ class ProcessCommitWriter:
             self._proc.kill()
             return self._proc.wait()
 
-    # -- the results thread ----------------------------------------------------------------
+    # -- loop mode: the event loop sends and reads ---------------------------------------------
+    def _flush(self) -> None:
+        with self._lock:
+            data, self._outbox = b"".join(self._outbox), []
+            if not data:
+                self._flushing = False
+                return
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._lost()
+            return
+        if sent < len(data):  # the writer process is behind: wait until the socket takes more
+            with self._lock:
+                self._outbox.insert(0, data[sent:])
+            assert self._loop is not None
+            self._loop.add_writer(self._sock.fileno(), self._writable)
+            return
+        with self._lock:
+            if not self._outbox:
+                self._flushing = False
+                return
+        assert self._loop is not None
+        self._loop.call_soon(self._flush)
+
+    def _writable(self) -> None:
+        assert self._loop is not None
+        self._loop.remove_writer(self._sock.fileno())
+        self._flush()
+
+    def _on_readable(self) -> None:
+        try:
+            chunk = self._sock.recv(1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._lost()
+            return
+        self._inbox += chunk
+        pos = 0
+        inbox = self._inbox
+        while len(inbox) - pos >= _BATCH.size:
+            kind, count = _BATCH.unpack_from(inbox, pos)
+            if kind == b"R":
+                end = pos + _BATCH.size + count * _RESULT.size
+                if len(inbox) < end:
+                    break
+                answers = [_RESULT.unpack_from(inbox, pos + _BATCH.size + i * _RESULT.size) for i in range(count)]
+                self._resolve_batch(answers, None)
+            else:
+                if len(inbox) - pos < _BATCH.size + _MESSAGE.size:
+                    break
+                (size,) = _MESSAGE.unpack_from(inbox, pos + _BATCH.size)
+                end = pos + _BATCH.size + _MESSAGE.size + size
+                if len(inbox) < end:
+                    break
+                message = bytes(inbox[end - size:end]).decode("utf-8", "replace")
+                self._resolve_batch([(b"", -1)] * count, StoreError(message))
+            pos = end
+        del inbox[:pos]
+
+    def _lost(self) -> None:
+        """Loop mode: the writer process closed its end (it died): fail what waits, stop reading."""
+        assert self._loop is not None
+        with contextlib.suppress(Exception):
+            self._loop.remove_reader(self._sock.fileno())
+            self._loop.remove_writer(self._sock.fileno())
+        self._fail_waiting(wait_s=0.0)
+
+    # -- thread mode (and close): a thread reads the answers -----------------------------------
     def _read_results(self) -> None:
         stream = self._sock.makefile("rb")
         try:
+            if self._inbox:
+                stream = _Prefixed(bytes(self._inbox), stream)  # type: ignore[assignment]
+                self._inbox.clear()
             while True:
                 head = stream.read(_BATCH.size)
                 if len(head) < _BATCH.size:
@@ -170,40 +328,62 @@ class ProcessCommitWriter:
     def _resolve_batch(self, answers: list[tuple[bytes, int]], error: StoreError | None) -> None:
         with self._lock:
             taken = [self._waiting.popleft() for _ in answers]
+            if error is None:  # under the lock: submit adds to the same filter (read-modify-write bytes)
+                self.log.learn_appended([seq for code, seq in answers if code == b"S"])
         if error is not None:
             resolve(self._lock, [t for _, t in taken], None, error)
             return
         results = []
-        stored = []
         for (eid, _), (code, seq) in zip(taken, answers, strict=True):
             status = _STATUS[code]
             if status is AppendStatus.CONFLICT:
                 results.append(AppendResult(eid, status, None, EventConflictError(eid)))
             else:
                 results.append(AppendResult(eid, status, seq))
-                if status is AppendStatus.STORED:
-                    stored.append(seq)
-        if stored:
-            with self._lock:  # the filter is added to by submit too (read-modify-write bytes)
-                self.log.learn_appended(stored)
         self.batches += 1
         self.appended += len(answers)
         resolve(self._lock, [t for _, t in taken], results, None)
 
-    def _fail_waiting(self) -> None:
+    def _fail_waiting(self, wait_s: float = 5.0) -> None:
         """The writer process is gone: everything still waiting, and everything later, fails clearly."""
         code = self._proc.poll()
-        if code is None:
+        if code is None and wait_s > 0:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                code = self._proc.wait(timeout=5)
+                code = self._proc.wait(timeout=wait_s)
         with self._lock:
             if self._failure is None and not (self._closed and not self._waiting):
-                self._failure = f"decision log: the writer process ended (exit code {code}); nothing more is logged"
+                ended = "ended" if code is not None else "closed its socket"
+                self._failure = f"decision log: the writer process {ended} (exit code {code}); nothing more is logged"
             taken = list(self._waiting)
             self._waiting.clear()
         if taken:
             error = StoreError(self._failure or "decision log: the writer process ended")
             resolve(self._lock, [t for _, t in taken], None, error)
+
+
+class _Prefixed:
+    """A byte stream that first returns ``head``, then reads ``rest`` (answers the loop read in part)."""
+
+    def __init__(self, head: bytes, rest: Any) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, n: int) -> bytes:
+        out = self._head[:n]
+        self._head = self._head[n:]
+        if len(out) < n:
+            out += self._rest.read(n - len(out))
+        return out
+
+    def close(self) -> None:
+        self._rest.close()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _canonical(event: Mapping[str, Any]) -> tuple[bytes, str]:
@@ -212,8 +392,8 @@ def _canonical(event: Mapping[str, Any]) -> tuple[bytes, str]:
 
 
 # -- the writer process ------------------------------------------------------------------------
-def _serve_log(sock: socket.socket, log: EmbeddedEventLog) -> None:
-    """Commit whatever arrived while the last commit ran, answer, repeat until end of file."""
+def _serve_log(sock: socket.socket, log: EmbeddedEventLog, linger_s: float) -> None:
+    """Commit whatever arrived while the last commit ran (or within ``linger_s``), answer, repeat until EOF."""
     appended = 0
     log.checkpoint_in_background(lambda: appended)  # no commit pays for a WAL checkpoint
     buffer = bytearray()
@@ -227,6 +407,17 @@ def _serve_log(sock: socket.socket, log: EmbeddedEventLog) -> None:
         del buffer[:used]
         if not items:
             continue
+        if linger_s > 0 and not eof:
+            deadline = time.monotonic() + linger_s
+            while (left := deadline - time.monotonic()) > 0 and select.select([sock], [], [], left)[0]:
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    eof = True
+                    break
+                buffer += chunk
+            more, used = _parse_items(buffer)
+            del buffer[:used]
+            items += more
         sock.sendall(_commit(log, items))
         appended += len(items)
         log.finish_checkpoint()  # after a background checkpoint: the WAL restarts, stays small
@@ -266,8 +457,8 @@ def _commit(log: EmbeddedEventLog, items: list[tuple[bytes, str, tuple[str, byte
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m finrisk.decisions.writer_process FD PATH DURABILITY`` (started by ProcessCommitWriter)."""
-    fd, path, durability = (argv if argv is not None else sys.argv[1:])[:3]
+    """``python -m finrisk.decisions.writer_process FD PATH DURABILITY LINGER_S`` (ProcessCommitWriter starts it)."""
+    fd, path, durability, linger = (argv if argv is not None else sys.argv[1:])[:4]
     sock = socket.socket(fileno=int(fd))
     try:
         log = EmbeddedEventLog(Path(path), durability=durability)  # type: ignore[arg-type]
@@ -276,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         sock.sendall(_READY)
-        _serve_log(sock, log)
+        _serve_log(sock, log, float(linger))
     except OSError:  # the serving process is gone mid-answer: what was committed stays committed
         return 0
     finally:

@@ -8,6 +8,7 @@ an admin key without being stored. SIGINT/SIGTERM stop the server gracefully and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -49,9 +50,9 @@ def _say(text: str) -> None:
 
 
 def _load(ws: Workspace, holder: ServiceHolder, server: uvicorn.Server, base_url: str, has_key: bool,
-          log_writer: LogWriterKind) -> None:
+          log_writer: LogWriterKind, loop: asyncio.AbstractEventLoop) -> None:
     try:
-        service = DecisionService.open(ws, log_writer=log_writer)
+        service = DecisionService.open(ws, log_writer=log_writer, loop=loop)
     except Exception as exc:  # report and stop: a server that can never decide should not linger
         message = str(exc) or type(exc).__name__
         holder.fail(f"{type(exc).__name__}: {message}")
@@ -133,19 +134,29 @@ def serve(
     _say(f"listening on {base_url} (loading workspace {ws.root}; GET /health answers 503 until ready)")
     if admin_key is None and not keys.list():
         _say("no API keys yet: make one with 'finrisk keys create --role admin --name me' or set FINRISK_API_KEY")
-    loader = threading.Thread(target=_load, args=(ws, holder, server, base_url, admin_key is not None,
-                                                         log_writer.value),
-                              name="finrisk-load", daemon=True)
-    loader.start()
     stop_signals: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         # uvicorn stops gracefully on these and then re-raises them; recording them here (instead of
         # the default handlers, which would end the process at once) lets the service close cleanly.
         signal.signal(signum, lambda received, _frame: stop_signals.append(received))
+    loaders: list[threading.Thread] = []
+
+    async def load_and_serve() -> None:
+        # the service loads on a thread of its own and is handed this loop, which then drives the
+        # log writer process's socket (no thread of this process wakes per group commit)
+        loader = threading.Thread(target=_load, args=(ws, holder, server, base_url, admin_key is not None,
+                                                      log_writer.value, asyncio.get_running_loop()),
+                                  name="finrisk-load", daemon=True)
+        loaders.append(loader)
+        loader.start()
+        await server.serve(sockets=[sock])
+
     try:
-        server.run(sockets=[sock])
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:  # what server.run() does
+            runner.run(load_and_serve())
     finally:
-        loader.join(timeout=0.1)
+        for loader in loaders:
+            loader.join(timeout=0.1)
         service = holder.service
         if service is not None:
             service.close()
