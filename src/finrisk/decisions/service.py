@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import logging
 import threading
 import time
@@ -68,9 +67,6 @@ _log = logging.getLogger("finrisk.service")
 
 Progress = Callable[[int, int], None]
 LogWriterKind = Literal["thread", "process"]
-LOG_LINGER_S = float(os.environ.get("FINRISK_LOG_LINGER_S", "0"))
-LOG_SEND_INTERVAL_S = float(os.environ.get("FINRISK_LOG_SEND_INTERVAL_S", "0"))
-"""How long the writer process waits for more events before a commit (docs/api.md, sixth round)."""
 
 
 class DecisionService:
@@ -113,9 +109,7 @@ class DecisionService:
             raise StoreError(f"log_writer: expected 'thread' or 'process', got {log_writer!r}")
         # "process" for a long-running server (finrisk serve): commits run beside the GIL (writer_process)
         self._writer: GroupCommitWriter | ProcessCommitWriter = (
-            ProcessCommitWriter(log, loop=loop, linger_s=LOG_LINGER_S,
-                                                     send_interval_s=LOG_SEND_INTERVAL_S) if log_writer == "process"
-            else GroupCommitWriter(log))
+            ProcessCommitWriter(log, loop=loop) if log_writer == "process" else GroupCommitWriter(log))
         # publishes, rollbacks and shadow changes from any process (CLI, another service) go live
         # within about a second; None or a private in-memory store: only through reload_rules()
         self._rules_watcher = (None if rules_check_interval_s is None or rulesets.db.private

@@ -86,9 +86,10 @@ class GroupCommitWriter:
     once the transaction holding it is committed (or fails with :class:`StoreError`).
     """
 
-    def __init__(self, log: EmbeddedEventLog, *, max_batch: int = 1024) -> None:
+    def __init__(self, log: EmbeddedEventLog, *, max_batch: int = 1024, linger_s: float = 0.0) -> None:
         self.log = log
         self.max_batch = max_batch
+        self.linger_s = linger_s
         self.batches = 0
         self.appended = 0
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
@@ -121,9 +122,11 @@ class GroupCommitWriter:
             if first is None:
                 break
             batch = [first]
+            deadline = time.monotonic() + self.linger_s
             while len(batch) < self.max_batch:
                 try:
-                    item = self._queue.get_nowait()
+                    left = deadline - time.monotonic()
+                    item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:

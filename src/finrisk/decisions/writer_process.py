@@ -76,7 +76,7 @@ class ProcessCommitWriter:
     """
 
     def __init__(self, log: EmbeddedEventLog, *, loop: asyncio.AbstractEventLoop | None = None,
-                 linger_s: float = 0.0, send_interval_s: float = 0.0, start_timeout_s: float = 60.0) -> None:
+                 linger_s: float = 0.0, start_timeout_s: float = 60.0) -> None:
         self.log = log
         self.batches = 0
         self.appended = 0
@@ -85,7 +85,6 @@ class ProcessCommitWriter:
         self._closed = False
         self._failure: str | None = None
         self._loop = loop
-        self._send_interval_s = send_interval_s
         self._outbox: list[bytes] = []  # loop mode: frames not yet handed to the socket
         self._flushing = False
         self._inbox = bytearray()  # loop mode: answers read but not yet complete
@@ -164,10 +163,7 @@ class ProcessCommitWriter:
         if schedule:
             assert loop is not None
             if threading.get_ident() == self._loop_thread:
-                if self._send_interval_s > 0:  # one send (and one wake-up of the writer) per interval
-                    loop.call_later(self._send_interval_s, self._flush)
-                else:
-                    loop.call_soon(self._flush)  # once per loop step: one send for every frame of the step
+                loop.call_soon(self._flush)  # once per loop step: one send for every frame of the step
             else:
                 try:
                     loop.call_soon_threadsafe(self._flush)
