@@ -200,3 +200,19 @@ def test_service_with_the_writer_process_keeps_retries_conflicts_and_decisions(t
 def test_an_unknown_log_writer_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="log_writer"):
         DecisionService.open(make_workspace(tmp_path / "ws"), log_writer="fork")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_linger_gathers_events_sent_just_after_the_first_into_one_commit(log: EmbeddedEventLog, kind: str) -> None:
+    from finrisk.decisions.writer import GroupCommitWriter
+
+    writer = (GroupCommitWriter(log, linger_s=0.3) if kind == "thread"
+              else ProcessCommitWriter(log, linger_s=0.3))
+    try:
+        first = writer.submit(_event("g0"))
+        time.sleep(0.02)
+        rest = [writer.submit(_event(f"g{i}")) for i in range(1, 6)]
+        assert all(t.result(timeout=30).status is AppendStatus.STORED for t in [first, *rest])
+        assert writer.batches == 1
+    finally:
+        writer.close()
