@@ -114,3 +114,46 @@ def test_commit_tickets_wake_threads_and_event_loops_once_resolved(log: Embedded
         assert seen == ["late-cb", "again"]
     finally:
         writer.close()
+
+
+def _statements(log: EmbeddedEventLog) -> list[str]:
+    seen: list[str] = []
+    log._db.set_trace_callback(seen.append)
+    return seen
+
+
+def test_new_events_are_committed_in_one_statement_with_their_decisions(log: EmbeddedEventLog,
+                                                                       make_txn: MakeTxn) -> None:
+    log.track_ids()
+    seen = _statements(log)
+    results = log.append([make_txn(f"n{i}") for i in range(5)], decisions=[(f"d{i}", b"{}") for i in range(5)])
+    assert [(r.status, r.seq) for r in results] == [(AppendStatus.STORED, i + 1) for i in range(5)]
+    assert {s.split(" VALUES")[0] for s in seen} == {"INSERT INTO append_new"}  # no BEGIN, no read, no COMMIT
+    assert log.count() == 5 and log.count_decisions() == 5 and log.decision_for_event("n3") == b"{}"
+    retry = log.append([make_txn("n3")], decisions=[("d-other", b"[]")])  # the filter knows it: careful path
+    assert retry[0].status is AppendStatus.DUPLICATE and log.decision_for_event("n3") == b"{}"
+
+
+def test_one_statement_append_falls_back_when_another_process_appended(log: EmbeddedEventLog,
+                                                                       make_txn: MakeTxn) -> None:
+    log.track_ids()
+    log.append([make_txn("ours-1")])
+    with EmbeddedEventLog(log.path, durability="os") as other:  # e.g. `finrisk load` beside the service
+        other.append([make_txn("theirs-1"), make_txn("same-body")])
+    seen = _statements(log)
+    results = log.append([make_txn("ours-2"), make_txn("same-body")], decisions=[("d2", b"{}"), ("d3", b"{}")])
+    assert any(s.startswith("INSERT INTO append_new") for s in seen) and "BEGIN IMMEDIATE" in seen
+    assert [(r.status, r.seq) for r in results] == [(AppendStatus.STORED, 4), (AppendStatus.DUPLICATE, 3)]
+    assert log.count() == 4 and log.decision_for_event("same-body") == b"{}"
+    assert log.body_hash("theirs-1") is not None  # learnt: a retry of it is found
+
+
+def test_one_statement_append_is_all_or_nothing(log: EmbeddedEventLog, make_txn: MakeTxn) -> None:
+    log.track_ids()
+    log.append([make_txn("a")], decisions=[("d-a", b"{}")])
+    # a decision id already used makes the trigger's insert fail: nothing of the statement stays,
+    # and the careful path stores the events and ignores the clashing decision, as it always has
+    results = log.append([make_txn("b"), make_txn("c")], decisions=[("d-b", b"{}"), ("d-a", b"[]")])
+    assert [r.status for r in results] == [AppendStatus.STORED, AppendStatus.STORED]
+    assert [r.seq for r in results] == [2, 3]
+    assert log.count() == 3 and log.decision_for_event("c") is None and log.get_decision("d-a") == b"{}"
