@@ -100,21 +100,6 @@ CREATE TABLE IF NOT EXISTS decisions (
 """
 
 
-# One INSERT of many rows into this view is one autocommit transaction (events and their decisions,
-# all or nothing) run inside a single ``sqlite3_step``: see EmbeddedEventLog._append_new.
-_ONE_STATEMENT_APPEND = """
-CREATE TEMP VIEW IF NOT EXISTS append_new(seq, event_id, event_type, event_time_us, body, body_hash, decision_id,
-                                          decision) AS SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL;
-CREATE TEMP TRIGGER IF NOT EXISTS append_new_row INSTEAD OF INSERT ON append_new BEGIN
-    INSERT INTO events(seq, event_id, event_type, event_time_us, body, body_hash)
-        VALUES (NEW.seq, NEW.event_id, NEW.event_type, NEW.event_time_us, NEW.body, NEW.body_hash);
-    INSERT INTO decisions(decision_id, event_id, body)
-        SELECT NEW.decision_id, NEW.event_id, NEW.decision WHERE NEW.decision_id IS NOT NULL;
-END;
-"""
-_ONE_STATEMENT_MAX_ROWS = 1_000  # 8 variables a row, under SQLite's 32,766
-
-
 def time_to_us(value: Any) -> int:
     """Microseconds since the Unix epoch of a datetime or ISO 8601 string."""
     dt = value if isinstance(value, datetime) else parse_timestamp(value)
@@ -175,7 +160,6 @@ class EmbeddedEventLog(EventLog):
             self._db.execute(f"PRAGMA synchronous={_SYNC[durability]}")
             self._db.execute("PRAGMA busy_timeout=30000")
             self._db.executescript(_SCHEMA)
-            self._db.executescript(_ONE_STATEMENT_APPEND)
             self._rdb = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._rdb.execute("PRAGMA busy_timeout=30000")
             self._rdb.execute("PRAGMA query_only=1")
@@ -212,8 +196,6 @@ class EmbeddedEventLog(EventLog):
             body, digest = given if given is not None else (body := fast_canonical_json(e), body_hash_of(body))
             prepared.append((e["event_id"], body))
             hashes.append(digest)
-        if labels is None and (fast := self._append_new(events, prepared, hashes, decisions)) is not None:
-            return fast
         results: list[AppendResult | None] = [None] * len(events)
         with self._lock, self._write() as db:
             stored: dict[str, tuple[int, str]] = {}
@@ -275,45 +257,6 @@ class EmbeddedEventLog(EventLog):
         if self._ids is not None:  # committed: every id up to seq is in the filter
             self._ids_seq = max(self._ids_seq, seq)
         return [r for r in results if r is not None]
-
-    def _append_new(self, events: Sequence[Mapping[str, Any]], prepared: list[tuple[Any, bytes]], hashes: list[str],
-                    decisions: Sequence[tuple[str, bytes] | None] | None) -> list[AppendResult] | None:
-        """A batch of certainly new events (the id filter has none of them) in one SQL statement, or ``None``.
-
-        Why: ``BEGIN``, the reads, an insert per row and ``COMMIT`` each give the GIL up and take it
-        back, and with the event loop busy every take waited for it (up to the 0.5 ms switch
-        interval): most of a commit's time in a profile of ``finrisk serve`` (docs/api.md, sixth
-        round). One multi-row ``INSERT`` into the ``append_new`` view is one autocommit transaction
-        (its trigger writes the event and its decision), so the GIL is given up once, for the
-        whole commit and its fsync. Positions follow the last one this process knows; if another
-        process appended meanwhile, a key clashes, nothing is written, and the careful path runs.
-        """
-        ids = self._ids
-        n = len(events)
-        if ids is None or n > _ONE_STATEMENT_MAX_ROWS:
-            return None
-        seen: set[Any] = set()
-        for eid, _ in prepared:
-            if eid in seen or ids.may_contain(eid):
-                return None
-            seen.add(eid)
-        with self._lock:
-            first = self._ids_seq + 1
-            values: list[Any] = []
-            for i, ((eid, body), digest) in enumerate(zip(prepared, hashes, strict=True)):
-                event = events[i]
-                made = None if decisions is None else decisions[i]
-                values += (first + i, eid, event["event_type"], time_to_us(event["event_time"]), body, digest,
-                           None if made is None else made[0], None if made is None else made[1])
-                ids.add(eid)  # before the commit: a failed one leaves only a false positive
-            try:
-                self._db.execute("INSERT INTO append_new VALUES " + ",".join(("(?,?,?,?,?,?,?,?)",) * n), values)
-            except sqlite3.IntegrityError:
-                return None  # another process appended (the careful path learns its ids)
-            except sqlite3.Error as exc:
-                raise StoreError(f"event log {self.path}: write failed ({exc})") from None
-            self._ids_seq = first + n - 1
-        return [AppendResult(eid, AppendStatus.STORED, first + i) for i, (eid, _) in enumerate(prepared)]
 
     # -- decisions -------------------------------------------------------------------------
     def get_decision(self, decision_id: str) -> bytes | None:
