@@ -93,10 +93,11 @@ def serve(
     switch_interval_ms: Annotated[float, typer.Option(hidden=True, min=0.01, help="The GIL switch interval while "
                                                       "serving (CPython's default is 5; to compare).")]
     = SERVING_SWITCH_INTERVAL_S * 1000,
-    log_writer: Annotated[LogWriter, typer.Option(help="Commit the decision log from a thread of this process "
-                                                  "or from a child process (its SQLite work then runs beside "
-                                                  "the GIL; no faster on 2 cores: docs/api.md).")]
-    = LogWriter.THREAD,
+    log_writer: Annotated[LogWriter, typer.Option(help="Commit the decision log from a child process (its "
+                                                  "SQLite work then runs beside the GIL: a lower p99 when a core "
+                                                  "is free) or from a thread of this process (less CPU in all; "
+                                                  "docs/api.md, sixth round).")]
+    = LogWriter.PROCESS,
 ) -> None:
     """Serve the decision API for a workspace (keys: 'finrisk keys create', or FINRISK_API_KEY)."""
     with user_errors():
