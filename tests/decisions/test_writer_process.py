@@ -216,3 +216,17 @@ def test_linger_gathers_events_sent_just_after_the_first_into_one_commit(log: Em
         assert writer.batches == 1
     finally:
         writer.close()
+
+
+def test_the_writer_process_checkpoints_the_wal_in_the_background(log: EmbeddedEventLog) -> None:
+    writer = ProcessCommitWriter(log)
+    try:
+        before = log.path.stat().st_size  # pages reach the database file only through a checkpoint
+        tickets = [writer.submit(_event(f"w{i}"), (f"d{i}", b"{}")) for i in range(2_500)]
+        assert all(t.result(timeout=30).status is AppendStatus.STORED for t in tickets)
+        deadline = time.monotonic() + 10
+        while log.path.stat().st_size <= before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert log.path.stat().st_size > before  # nobody in this process checkpointed: the child did
+    finally:
+        writer.close()
