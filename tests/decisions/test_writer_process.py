@@ -230,3 +230,19 @@ def test_the_writer_process_checkpoints_the_wal_in_the_background(log: EmbeddedE
         assert log.path.stat().st_size > before  # nobody in this process checkpointed: the child did
     finally:
         writer.close()
+
+
+def test_loop_mode_sends_more_than_the_socket_holds_in_one_step(log: EmbeddedEventLog) -> None:
+    big = b'{"note": "' + b"x" * 4_000 + b'"}'  # 3,000 frames of ~4 KB: far over the socket's buffer
+
+    async def run() -> list[Any]:
+        writer = ProcessCommitWriter(log, loop=asyncio.get_running_loop())
+        try:
+            tickets = [writer.submit(_event(f"b{i}"), (f"d{i}", big)) for i in range(3_000)]  # one loop step
+            return list(await asyncio.gather(*[committed(t, 60) for t in tickets]))
+        finally:
+            await asyncio.to_thread(writer.close)
+
+    results = asyncio.run(run())
+    assert [r.seq for r in results] == list(range(1, 3_001))
+    assert log.count_decisions() == 3_000 and log.get_decision("d2999") == big
