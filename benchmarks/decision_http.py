@@ -17,7 +17,9 @@ and answers a fixed JSON: the floor the HTTP stack itself sets on this machine (
     python benchmarks/decision_http.py [--quick] [--rate 2000] [--seconds 60] [--connections 64]
 
 The last line of stdout is one JSON object: offered_rps, achieved_rps, p50_ms, p99_ms, p999_ms,
-errors, lost, the peer's figures, and the disk's fsync time measured just before the run
+errors, lost, the server's CPU per request (its child processes, i.e. the log writer process,
+included; ``server_thread_cpu_us_per_request`` splits the serving process: ``loop`` is the event
+loop's thread), the peer's figures, and the disk's fsync time measured just before the run
 (``disk_fsync_p50_ms`` / ``_p99_ms``: each decision waits for about one and a half group commits,
 each one fsync, so that is a floor under its latency that no server change removes).
 """
@@ -210,6 +212,15 @@ def _wait_healthy(host: str, port: int, proc: subprocess.Popen[str], path: str =
     raise SystemExit("server never became healthy")
 
 
+def _log_batches(host: str, port: int) -> int:
+    """The server's group commits so far (``GET /health``'s ``log_batches``; -1 if it does not say)."""
+    import http.client
+
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.request("GET", "/health")
+    return int(orjson.loads(conn.getresponse().read()).get("log_batches", -1))
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux ``/proc``; NaN elsewhere)."""
     try:
@@ -217,6 +228,44 @@ def _cpu_seconds(pid: int) -> float:
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (``finrisk serve``'s log writer process), from ``/proc``."""
+    out: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            out += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return out
+
+
+def _thread_cpu(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of each thread of a process so far (Linux ``/proc``; empty elsewhere)."""
+    out: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _thread_shares(pid: int, before: dict[int, float], after: dict[int, float], requests: int) -> dict[str, float]:
+    """CPU per request of the server's event-loop thread (the process's first) and of its busiest others."""
+    delta = {tid: cpu - before.get(tid, 0.0) for tid, cpu in after.items()}
+    per = max(1, requests)
+    shares = {"loop": round(delta.pop(pid, 0.0) / per * 1e6, 1)}
+    for rank, (_, cpu) in enumerate(sorted(delta.items(), key=lambda kv: -kv[1])[:3]):
+        shares[f"other_{rank + 1}"] = round(cpu / per * 1e6, 1)
+    return shares
 
 
 def _fsync_probe(directory: Path, seconds: float = 2.0) -> dict[str, float]:
@@ -285,10 +334,17 @@ def main() -> None:
             requests = [_request(host, port, key, orjson.dumps(e)) for e in events]
             # Warm-up at a quarter of the rate (imports, first compiles, connection set-up); not measured.
             _run_load(host, port, requests[:warmup], args.rate / 4, args.connections)
-            cpu0 = _cpu_seconds(proc.pid)
+            children = _children(proc.pid)
+            batches0 = _log_batches(host, port)
+            cpu0, threads0 = _cpu_seconds(proc.pid), _thread_cpu(proc.pid)
+            child0 = sum(_cpu_seconds(c) for c in children)
+            print(f"server pid {proc.pid}: measured load starts", file=sys.stderr, flush=True)
             latencies, acknowledged, errors, elapsed = _run_load(host, port, requests[warmup:], args.rate,
                                                                  args.connections)
-            server_cpu = _cpu_seconds(proc.pid) - cpu0
+            child_cpu = sum(_cpu_seconds(c) for c in children) - child0
+            server_cpu = _cpu_seconds(proc.pid) - cpu0 + child_cpu
+            batches = _log_batches(host, port) - batches0
+            threads = _thread_shares(proc.pid, threads0, _thread_cpu(proc.pid), len(latencies))
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=120)
@@ -307,6 +363,9 @@ def main() -> None:
             "lost": lost,
             "acknowledged": len(acknowledged),
             "server_cpu_us_per_request": round(server_cpu / max(1, len(latencies)) * 1e6, 1),
+            "server_thread_cpu_us_per_request": threads,
+            "events_per_commit": round((len(latencies) + len(errors)) / batches, 2) if batches > 0 else None,
+            "writer_process_cpu_us_per_request": round(child_cpu / max(1, len(latencies)) * 1e6, 1),
             "seconds": seconds,
             "connections": args.connections,
             "durability": ws.settings.store.durability,

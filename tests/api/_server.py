@@ -36,11 +36,11 @@ LISTENING = re.compile(r"listening on (http://\S+)")
 
 
 class Server:
-    def __init__(self, workspace: Path, *, admin_key: str, log: Path) -> None:
+    def __init__(self, workspace: Path, *, admin_key: str, log: Path, args: tuple[str, ...] = ()) -> None:
         env = {**os.environ, "FINRISK_API_KEY": admin_key}
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "finrisk.cli.main", "serve", "-w", str(workspace), "--port", "0"],
+            [sys.executable, "-m", "finrisk.cli.main", "serve", "-w", str(workspace), "--port", "0", *args],
             stdout=subprocess.PIPE, stderr=self._log, env=env, text=True,
         )
         assert self.proc.stdout is not None

@@ -20,6 +20,10 @@ KEY = "test-admin-key-0123456789abcdef"
 HEADERS = {"X-API-Key": KEY}
 
 
+def _children(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
 def _load(url: str, worker: int, stop: threading.Event, acknowledged: dict[str, str]) -> None:
     with httpx.Client(headers=HEADERS, timeout=5) as client:
         n = 0
@@ -34,10 +38,12 @@ def _load(url: str, worker: int, stop: threading.Event, acknowledged: dict[str, 
                 acknowledged[eid] = r.json()["decision_id"]
 
 
-def test_serve_survives_kill_9_under_load_and_stops_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("log_writer", ["thread", "process"])
+def test_serve_survives_kill_9_under_load_and_stops_cleanly(tmp_path: Path, log_writer: str) -> None:
     make_workspace(tmp_path / "ws")
     log = tmp_path / "serve.log"
-    server = Server(tmp_path / "ws", admin_key=KEY, log=log)
+    args = ("--log-writer", log_writer)
+    server = Server(tmp_path / "ws", admin_key=KEY, log=log, args=args)
     acknowledged: dict[str, str] = {}
     stop = threading.Event()
     workers = [threading.Thread(target=_load, args=(server.url, w, stop, acknowledged)) for w in range(4)]
@@ -52,6 +58,8 @@ def test_serve_survives_kill_9_under_load_and_stops_cleanly(tmp_path: Path) -> N
         deadline = time.monotonic() + 20
         while len(acknowledged) < 100 and time.monotonic() < deadline:
             time.sleep(0.05)
+        writers = _children(server.proc.pid)
+        assert len(writers) == (1 if log_writer == "process" else 0)
     finally:
         server.stop(signal.SIGKILL)  # mid-load: requests are in flight
         stop.set()
@@ -59,8 +67,13 @@ def test_serve_survives_kill_9_under_load_and_stops_cleanly(tmp_path: Path) -> N
             if w.is_alive():
                 w.join()
     assert len(acknowledged) >= 100
+    deadline = time.monotonic() + 10  # the writer process sees its socket close and ends with the server
+    while any(Path(f"/proc/{pid}").exists() for pid in writers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{pid}/status").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+                   for pid in writers)
 
-    again = Server(tmp_path / "ws", admin_key=KEY, log=log)
+    again = Server(tmp_path / "ws", admin_key=KEY, log=log, args=args)
     try:
         with httpx.Client(headers=HEADERS, timeout=5) as client:
             stored = client.get(f"{again.url}/v1/decisions/{first.json()['decision_id']}")

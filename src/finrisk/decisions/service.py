@@ -19,6 +19,7 @@ applies the log after it (or rebuilds from the whole log in event-time order), t
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import threading
@@ -26,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -39,6 +40,7 @@ from finrisk.decisions.live_rules import RuleSetWatcher
 from finrisk.decisions.model import Decision, IngestResult
 from finrisk.decisions.profiles import ProfileStore
 from finrisk.decisions.writer import CommitTicket, GroupCommitWriter, committed
+from finrisk.decisions.writer_process import ProcessCommitWriter
 from finrisk.errors import (
     EventConflictError,
     FinriskError,
@@ -64,6 +66,7 @@ _COMMIT_TIMEOUT_S = 30.0
 _log = logging.getLogger("finrisk.service")
 
 Progress = Callable[[int, int], None]
+LogWriterKind = Literal["thread", "process"]
 
 
 class DecisionService:
@@ -82,6 +85,8 @@ class DecisionService:
         scorers: Sequence[ModelScorer] = (),
         deployed: DeployedModels | None = None,
         rules_check_interval_s: float | None = 0.5,
+        log_writer: LogWriterKind = "thread",
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.workspace = workspace
         self.log = log
@@ -100,7 +105,11 @@ class DecisionService:
         self._rules_state = rulesets.live_state(ruleset_name)
         self.engine = DecisionEngine(features, self._active(self.ruleset_name), shadows=self._shadows(),
                                      lists=lists, profiles=profiles, scorers=scorers, deployed=deployed)
-        self._writer = GroupCommitWriter(log)
+        if log_writer not in ("thread", "process"):
+            raise StoreError(f"log_writer: expected 'thread' or 'process', got {log_writer!r}")
+        # "process" for a long-running server (finrisk serve): commits run beside the GIL (writer_process)
+        self._writer: GroupCommitWriter | ProcessCommitWriter = (
+            ProcessCommitWriter(log, loop=loop) if log_writer == "process" else GroupCommitWriter(log))
         # publishes, rollbacks and shadow changes from any process (CLI, another service) go live
         # within about a second; None or a private in-memory store: only through reload_rules()
         self._rules_watcher = (None if rules_check_interval_s is None or rulesets.db.private
@@ -108,8 +117,15 @@ class DecisionService:
 
     # --- start and stop -------------------------------------------------------------------------
     @classmethod
-    def open(cls, workspace: Workspace, *, rebuild_progress: Progress | None = None) -> DecisionService:
-        """The service for ``workspace``: log, lists and rule versions opened, feature state loaded."""
+    def open(cls, workspace: Workspace, *, rebuild_progress: Progress | None = None,
+             log_writer: LogWriterKind = "thread", loop: asyncio.AbstractEventLoop | None = None,
+             ) -> DecisionService:
+        """The service for ``workspace``: log, lists and rule versions opened, feature state loaded.
+
+        ``log_writer``: ``"thread"`` commits from a thread of this process; ``"process"`` from a
+        child process (what ``finrisk serve`` uses: see :mod:`finrisk.decisions.writer_process`),
+        whose socket ``loop`` (the server's event loop), when given, drives.
+        """
         log = open_log(workspace)
         try:
             log.track_ids()  # a new event_id then costs no database read to tell it from a retry
@@ -122,7 +138,8 @@ class DecisionService:
             profiles = ProfileStore.from_warehouse(workspace.warehouse_dir)
             migrate_legacy_scorecards(workspace)  # before the deployments are read: old card files serve too
             service = cls(workspace, log=log, features=features, lists=lists, rulesets=rulesets, profiles=profiles,
-                          ruleset_name=name, deployed=DeployedModels(workspace))
+                          ruleset_name=name, deployed=DeployedModels(workspace), log_writer=log_writer,
+                          loop=loop)
         except BaseException:
             log.close()
             raise

@@ -285,6 +285,32 @@ class EmbeddedEventLog(EventLog):
                 ids.add_many((r[0] for r in rows), len(rows))
             self._ids = ids
 
+    def expect_id(self, event_id: str) -> None:
+        """Note an id about to be appended by another process (the decision service's writer process).
+
+        Added before its commit, so a retry after it is looked up in the log; a commit that fails
+        leaves only a false positive. The caller serialises this with :meth:`learn_appended`.
+        """
+        if self._ids is not None:
+            self._ids.add(event_id)
+
+    def learn_appended(self, seqs: Sequence[int]) -> None:
+        """The writer process stored events at ``seqs`` (ascending): learn ids logged in between by others.
+
+        Without a gap (the usual case: only the service appends) this costs no read; otherwise the
+        ids between the last known position and the batch come from the read connection, as
+        :meth:`append` learns them inside its transaction.
+        """
+        if self._ids is None or not seqs:
+            return
+        if seqs[0] > self._ids_seq + 1:
+            with self._rlock:
+                others = [r[0] for r in self._rdb.execute(
+                    "SELECT event_id FROM events WHERE seq > ? AND seq < ?", (self._ids_seq, seqs[0]))]
+            for eid in others:
+                self._ids.add(eid)
+        self._ids_seq = max(self._ids_seq, seqs[-1])
+
     def body_hash(self, event_id: str) -> str | None:
         """The body hash of a stored event (to tell a retry from a conflicting reuse of its id)."""
         if self._ids is not None and not self._ids.may_contain(event_id):

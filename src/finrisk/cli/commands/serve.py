@@ -8,12 +8,14 @@ an admin key without being stored. SIGINT/SIGTERM stop the server gracefully and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 import socket
 import sys
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,9 +32,16 @@ from finrisk.api.logging import configure_logging
 from finrisk.api.store import open_key_store
 from finrisk.cli._common import WorkspaceOption, err_console, open_workspace, user_errors
 from finrisk.config import Workspace
-from finrisk.decisions.service import DecisionService
+from finrisk.decisions.service import DecisionService, LogWriterKind
 
 ADMIN_KEY_ENV = "FINRISK_API_KEY"
+
+
+class LogWriter(StrEnum):
+    """Where ``finrisk serve`` commits the decision log (docs/api.md, sixth round)."""
+
+    PROCESS = "process"
+    THREAD = "thread"
 
 
 def _say(text: str) -> None:
@@ -40,9 +49,10 @@ def _say(text: str) -> None:
     print(f"finrisk serve: {text}", flush=True)
 
 
-def _load(ws: Workspace, holder: ServiceHolder, server: uvicorn.Server, base_url: str, has_key: bool) -> None:
+def _load(ws: Workspace, holder: ServiceHolder, server: uvicorn.Server, base_url: str, has_key: bool,
+          log_writer: LogWriterKind, loop: asyncio.AbstractEventLoop) -> None:
     try:
-        service = DecisionService.open(ws)
+        service = DecisionService.open(ws, log_writer=log_writer, loop=loop)
     except Exception as exc:  # report and stop: a server that can never decide should not linger
         message = str(exc) or type(exc).__name__
         holder.fail(f"{type(exc).__name__}: {message}")
@@ -83,6 +93,11 @@ def serve(
     switch_interval_ms: Annotated[float, typer.Option(hidden=True, min=0.01, help="The GIL switch interval while "
                                                       "serving (CPython's default is 5; to compare).")]
     = SERVING_SWITCH_INTERVAL_S * 1000,
+    log_writer: Annotated[LogWriter, typer.Option(help="Commit the decision log from a child process (its "
+                                                  "SQLite work then runs beside the GIL: a lower p99 when a core "
+                                                  "is free) or from a thread of this process (less CPU in all; "
+                                                  "docs/api.md, sixth round).")]
+    = LogWriter.PROCESS,
 ) -> None:
     """Serve the decision API for a workspace (keys: 'finrisk keys create', or FINRISK_API_KEY)."""
     with user_errors():
@@ -121,18 +136,29 @@ def serve(
     _say(f"listening on {base_url} (loading workspace {ws.root}; GET /health answers 503 until ready)")
     if admin_key is None and not keys.list():
         _say("no API keys yet: make one with 'finrisk keys create --role admin --name me' or set FINRISK_API_KEY")
-    loader = threading.Thread(target=_load, args=(ws, holder, server, base_url, admin_key is not None),
-                              name="finrisk-load", daemon=True)
-    loader.start()
     stop_signals: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         # uvicorn stops gracefully on these and then re-raises them; recording them here (instead of
         # the default handlers, which would end the process at once) lets the service close cleanly.
         signal.signal(signum, lambda received, _frame: stop_signals.append(received))
+    loaders: list[threading.Thread] = []
+
+    async def load_and_serve() -> None:
+        # the service loads on a thread of its own and is handed this loop, which then drives the
+        # log writer process's socket (no thread of this process wakes per group commit)
+        loader = threading.Thread(target=_load, args=(ws, holder, server, base_url, admin_key is not None,
+                                                      log_writer.value, asyncio.get_running_loop()),
+                                  name="finrisk-load", daemon=True)
+        loaders.append(loader)
+        loader.start()
+        await server.serve(sockets=[sock])
+
     try:
-        server.run(sockets=[sock])
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:  # what server.run() does
+            runner.run(load_and_serve())
     finally:
-        loader.join(timeout=0.1)
+        for loader in loaders:
+            loader.join(timeout=0.1)
         service = holder.service
         if service is not None:
             service.close()
