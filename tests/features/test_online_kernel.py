@@ -9,6 +9,7 @@ CI or a developer with ``FINRISK_PURE_PYTHON=1`` without it); values are the sam
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import os
@@ -133,3 +134,31 @@ def test_a_stale_build_is_not_used(monkeypatch: pytest.MonkeyPatch, caplog: pyte
     monkeypatch.setattr(KERNEL, "API", KERNEL.API + 1)
     assert load_kernel() is None
     assert "compiled kernel is stale" in caplog.text
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_entries_the_kernel_keeps_are_not_walked_by_the_collector() -> None:
+    """In-order entries of plain values and their lists leave the collector's care (they cannot make a
+    cycle); an entry holding a container stays tracked; the values stay right after a full collection."""
+    window = KERNEL.Window(((3, False, False, False, False, True, False),), 0, 60_000_000, 0, True)
+    group = KERNEL.Group([(window, (), [(6, 0, 3)])], False, print)
+    ks = KeyState(((3, False, False, False, False, True, False),), 0)
+    ks.dist = ({},)
+    plain, boxed = tuple([5, 5, "e1", "m1"]), tuple([6, 6, "e2", tuple(["m", 2])])  # built at run time: tracked
+    assert gc.is_tracked(ks.ents) and gc.is_tracked(plain)
+    assert group.run(ks, 5, plain) == (0,)
+    assert not gc.is_tracked(ks.ents) and not gc.is_tracked(plain)
+    assert group.run(ks, 6, boxed) == (1,)
+    assert gc.is_tracked(boxed)  # a tuple among its values: left to CPython
+    gc.collect()
+    assert group.run(ks, 7, None) == (2,) and ks.ents == [plain, boxed]
+    engine = OnlineFeatureEngine(FS)
+    stream = random_stream(5, 200)
+    values = [engine.process(e) for e in stream[:100]]
+    gc.collect()
+    values += [engine.process(e) for e in stream[100:]]
+    reference = OnlineFeatureEngine(FS)
+    assert values == [reference.process(e) for e in stream]
+    kept = [ks.ents for g in engine._groups if isinstance(g, WindowGroup) and g.time_field is None
+            for ks in g.states.values()]
+    assert kept and not any(gc.is_tracked(ents) for ents in kept)

@@ -727,11 +727,30 @@ static PyObject *read_one(GroupObject *g, Py_ssize_t w, const Read *r, PyObject 
     return NULL;
 }
 
+/* Why: the collector's young-generation passes walked every new entry tuple and, once promoted, every
+   long-lived entries list (each item's header read: a cache miss per entry). An entry holds event values
+   (numbers, strings, None) and an entries list holds entries only, so neither can be part of a reference
+   cycle; untracking them is what CPython does itself for such tuples at their first collection, done at
+   once (and for the list, which CPython never untracks). Values stay alive by their reference counts. */
+static inline int atomic_value(PyObject *v) {
+    return v == Py_None || PyLong_CheckExact(v) || PyFloat_CheckExact(v) || PyUnicode_CheckExact(v) || PyBool_Check(v);
+}
+
+static void untrack_entries(PyObject *ents, PyObject *ent) {
+    if (PyList_CheckExact(ents) && PyObject_GC_IsTracked(ents)) PyObject_GC_UnTrack(ents);
+    if (!PyTuple_CheckExact(ent) || !PyObject_GC_IsTracked(ent)) return;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(ent); i++) {
+        if (!atomic_value(PyTuple_GET_ITEM(ent, i))) return;
+    }
+    PyObject_GC_UnTrack(ent);
+}
+
 /* the event's entry joins the group: appended to the shared entries, then each window (lag 0: at its
    end; with a lag: when the window reaches it, so only its due moves) */
 static int group_insert(GroupObject *g, PyObject **states, PyObject *ent, long long t) {
     PyObject *ents = get_field(states[g->nwin - 1], F_ENTS);
     if (ents == NULL || PyList_Append(ents, ent) < 0) return -1;
+    untrack_entries(ents, ent);
     for (Py_ssize_t i = 0; i < g->nwin; i++) {
         WindowObject *w = g->windows[i];
         PyObject *ks = states[i];
