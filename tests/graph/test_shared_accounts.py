@@ -107,3 +107,14 @@ def test_scan_shares_the_numbering_and_matches_a_scan_without_it() -> None:
     separate = network_risk(bad, transfers=transfer_graph_from_frame(tx),
                             identities=identity_graph_from_frames(tables))
     assert result.risk == separate
+
+
+def test_the_api_loader_shares_the_numbering_with_the_same_scores() -> None:
+    from finrisk.graph.serving import frames_loader
+
+    tx, tables, bad = world("arrow")
+    g, ig, _ = frames_loader(tx, tables, set(bad))()
+    assert ig is not None and ig.shared is g.accounts is not None
+    separate = network_risk(bad, transfers=transfer_graph_from_frame(tx),
+                            identities=identity_graph_from_frames(tables))
+    assert network_risk(bad, transfers=g, identities=ig) == separate
