@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from finrisk.errors import GraphInputError
 from finrisk.graph._strings import factorize_strings
-from finrisk.graph.build import IntArray, as_epoch_seconds, unique_pairs
+from finrisk.graph.build import IntArray, SharedAccounts, _dense_codes, as_epoch_seconds, unique_pairs
 
 # Employer is left out by default: colleagues share it by design, so it would tie whole firms into rings.
 DEFAULT_IDENTIFIERS = ("device_id", "phone", "id_number", "card_id", "ip", "address")
@@ -82,6 +82,10 @@ class IdentityGraph:
         One row per distinct link.
     first_seen
         Earliest time each account appears (same clock as the events), for "how new" questions.
+    shared, account_numbers
+        When built over a transfer graph's :class:`SharedAccounts`: that numbering, and each account's number
+        in it (the transfer graph's node id for an account that also transfers), so the two graphs join without
+        matching ids. None otherwise.
     """
 
     accounts: npt.NDArray[Any]
@@ -89,6 +93,8 @@ class IdentityGraph:
     link_account: IntArray
     link_identifier: IntArray
     first_seen: IntArray
+    shared: SharedAccounts | None = field(default=None, compare=False)
+    account_numbers: IntArray | None = field(default=None, compare=False)
 
     @property
     def n_accounts(self) -> int:
@@ -131,20 +137,29 @@ def _factorize(values: pd.Series, *, objects: bool = True) -> tuple[IntArray, An
 
 def identity_graph_from_frames(
     frames: Sequence[pd.DataFrame], *, entity: str = "account_id", time: str = "event_time",
-    identifiers: Sequence[str] = DEFAULT_IDENTIFIERS,
+    identifiers: Sequence[str] = DEFAULT_IDENTIFIERS, shared: SharedAccounts | None = None,
 ) -> IdentityGraph:
     """Links from event tables: every non-empty identifier column beside ``entity`` becomes a link.
 
     The entity column is factorised once per table (not once per identifier column), and identifiers of one
     kind are factorised across all tables together, so a device seen at registration and at login is one node.
+    With ``shared`` (a transfer graph's :class:`SharedAccounts` made from these tables' ``entity`` columns, in
+    order) the entity columns are already numbered: their numbers are renumbered as small integers instead of
+    hashing the ids again, giving the same accounts in the same order.
     """
+    if shared is not None and len(shared.codes) != len(frames):
+        raise GraphInputError("shared", f"must number the account column of each of the {len(frames)} tables",
+                              f"{len(shared.codes)} columns")
     uniques: list[npt.NDArray[Any]] = []
     blocks: list[_Block] = []
     seen: list[tuple[int, IntArray, IntArray]] = []
     for number, frame in enumerate(frames):
         if entity not in frame.columns:
             raise GraphInputError(entity, "is a required column of every identity table", "absent")
-        codes, found = _factorize(frame[entity])
+        if shared is not None:
+            codes, found = _renumber(shared.codes[number], len(shared.names))
+        else:
+            codes, found = _factorize(frame[entity])
         uniques.append(found)
         present = codes >= 0
         everyone = bool(present.all())
@@ -159,20 +174,39 @@ def identity_graph_from_frames(
             text = (column if bool(ok.all()) else column[ok]).astype(str)
             filled = (text != "").to_numpy()
             blocks.append((number, codes[ok][filled].astype(np.int64), col, text[filled]))
-    return _assemble(uniques, blocks, seen)
+    return _assemble(uniques, blocks, seen, shared)
+
+
+def _renumber(numbers: IntArray, n_numbers: int) -> tuple[IntArray, IntArray]:
+    """Codes in first-appearance order (-1 where ``numbers`` is -1, a missing id) and the distinct numbers:
+    what factorising the ids would give, from their shared numbers."""
+    present = numbers >= 0
+    if bool(present.all()):
+        return _dense_codes(numbers, n_numbers)
+    codes = np.full(len(numbers), -1, dtype=np.int64)
+    codes[present], found = _dense_codes(numbers[present], n_numbers)
+    return codes, found
 
 
 def _assemble(
     uniques: list[npt.NDArray[Any]], blocks: list[_Block], seen: list[tuple[int, IntArray, IntArray]],
+    shared: SharedAccounts | None = None,
 ) -> IdentityGraph:
-    """Accounts factorised across tables (only the small per-table uniques), identifiers per kind (codes offset
-    by kind), repeated links dropped, first-seen time per account."""
+    """Accounts factorised across tables (only the small per-table uniques: their shared numbers when
+    ``shared`` is given), identifiers per kind (codes offset by kind), repeated links dropped, first-seen time
+    per account."""
     all_uniques = np.concatenate(uniques) if uniques else np.zeros(0, dtype=object)
     if len(uniques) == 1:  # one table: its distinct accounts are already numbered in first-appearance order
         global_codes, accounts = np.arange(len(all_uniques)), all_uniques
+    elif shared is not None:
+        global_codes, accounts = _dense_codes(all_uniques.astype(np.int64), len(shared.names))
     else:
         global_codes, found = pd.factorize(pd.Series(all_uniques, dtype=object))
         accounts = np.asarray(found, dtype=object)
+    numbers: IntArray | None = None
+    if shared is not None:
+        numbers = np.asarray(accounts, dtype=np.int64)
+        accounts = shared.names[numbers]
     offsets = np.cumsum([0, *(len(u) for u in uniques)])
     remap = [global_codes[offsets[i]:offsets[i + 1]].astype(np.int64) for i in range(len(uniques))]
     link_acc_parts: list[IntArray] = []
@@ -203,7 +237,8 @@ def _assemble(
             seen_at = earliest != never
             first[seen_at] = earliest[seen_at]
     return IdentityGraph(accounts=np.asarray(accounts, dtype=object), identifiers=identifiers,
-                         link_account=link_account, link_identifier=link_identifier, first_seen=first)
+                         link_account=link_account, link_identifier=link_identifier, first_seen=first,
+                         shared=shared, account_numbers=numbers)
 
 
 def build_identity_graph(

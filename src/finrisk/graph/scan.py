@@ -38,6 +38,7 @@ from finrisk.graph.typologies import (
     find_scatter_gather,
 )
 
+ENTITY = "account_id"  # the account column of identity tables
 STEPS = ("build", "rings", "loops", "chains", "split_chains", "fan_in", "structured_fan_in", "fan_out",
          "scatter_gather", "gather_scatter", "pass_through", "split_groups", "expand", "propagation")
 
@@ -100,17 +101,24 @@ def scan(
 
     # Step boundaries follow the networkx peer's: "build" is the transfer graph, "rings" builds the identity
     # graph and finds its components (the peer's ring step builds its identity graph too).
-    g: TransferGraph = step("build", lambda: transfer_graph_from_frame(transfers, **(columns or {})))
+    # The build numbers the identity tables' accounts with the transfer ids in one factorisation
+    # (``SharedAccounts``), so the identity graph and propagation join the graphs by number.
+    shared_ids = [f[ENTITY] for f in identity_frames] if all(ENTITY in f.columns for f in identity_frames) else []
+    g: TransferGraph = step("build", lambda: transfer_graph_from_frame(transfers, **(columns or {}),
+                                                                       shared_ids=shared_ids))
     ig: IdentityGraph | None = None
+
+    def identity_graph() -> IdentityGraph:
+        return identity_graph_from_frames(identity_frames, entity=ENTITY, shared=g.accounts)
 
     def rings() -> list[Alert]:
         nonlocal ig
-        ig = identity_graph_from_frames(identity_frames) if identity_frames else None
+        ig = identity_graph() if identity_frames else None
         return find_rings(ig, p.rings, bad=bad_set) if ig is not None else []
 
     alerts += step("rings", rings) or []
     if ig is None and identity_frames:  # rings skipped: propagation still walks the identity links
-        ig = identity_graph_from_frames(identity_frames)
+        ig = identity_graph()
     alerts += step("loops", lambda: find_loops(g, p.loops)) or []
     alerts += step("chains", lambda: find_chains(g, p.chains)) or []
     split = p.split_chains

@@ -30,7 +30,7 @@ from finrisk.graph.build import TransferGraph, transfer_graph_from_frame
 from finrisk.graph.identity import DEFAULT_IDENTIFIERS, IdentityGraph, identity_graph_from_frames
 from finrisk.graph.propagation import network_risk
 from finrisk.graph.query import ACCOUNT_TYPES, IdentityIndex, neighbourhood
-from finrisk.graph.scan import read_warehouse
+from finrisk.graph.scan import ENTITY, read_warehouse
 
 PERSONAL_KINDS = frozenset({"phone", "id_number", "name", "address", "email"})
 PSEUDONYM_PREFIX = "ps_"
@@ -208,8 +208,10 @@ def frames_loader(transfers: Any, identity_frames: list[Any], bad: set[Any]) -> 
     """A loader over in-memory tables (the warehouse loader reads the same shapes)."""
 
     def load() -> tuple[TransferGraph, IdentityGraph | None, set[Any]]:
-        g = transfer_graph_from_frame(transfers)
-        ig = identity_graph_from_frames(identity_frames) if identity_frames else None
+        # One account numbering for both graphs (as the scan does), so propagation matches no ids.
+        ids = [f[ENTITY] for f in identity_frames] if all(ENTITY in f.columns for f in identity_frames) else []
+        g = transfer_graph_from_frame(transfers, shared_ids=ids)
+        ig = identity_graph_from_frames(identity_frames, shared=g.accounts) if identity_frames else None
         return g, ig, bad
 
     return load
