@@ -50,7 +50,7 @@ def test_serve_survives_kill_9_under_load_and_stops_cleanly(tmp_path: Path, log_
     try:
         assert server.url.startswith("http://127.0.0.1:")
         assert httpx.get(f"{server.url}/v1/lists").status_code == 401
-        first = httpx.post(f"{server.url}/v1/decisions", json=txn("s-1", amount=2345), headers=HEADERS)
+        first = httpx.post(f"{server.url}/v1/decisions", json=txn("s-1", amount=2345.75), headers=HEADERS)
         assert first.status_code == 200, first.text
         assert first.json()["action"] == "review"
         for w in workers:
@@ -95,4 +95,4 @@ def test_serve_survives_kill_9_under_load_and_stops_cleanly(tmp_path: Path, log_
     logged = log.read_text()
     assert '"route":"/v1/decisions","status":200' in logged
     assert '"action":"review"' in logged
-    assert "2345" not in logged  # event bodies are never logged
+    assert "2345.75" not in logged  # event bodies are never logged (a "." never occurs in the hex ids logged)
