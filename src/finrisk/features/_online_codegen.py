@@ -100,23 +100,13 @@ _READS = {
              "out[{i}] = float(dq[0][{pos}]) if dq else None"],
     st.COUNT_DISTINCT: ["out[{i}] = len(ks.dist[{c}])"],
     st.LAST: ["if ks.nn[{c}]:", "    v = ks.ents[ks.we - 1][{pos}]",
-              "    out[{i}] = last(ks, {c}, {pos}) if v is None else v", "else:", "    out[{i}] = None"],
+              "    out[{i}] = last(ks, {pos}) if v is None else v", "else:", "    out[{i}] = None"],
     st.TIME_SINCE_LAST: ["out[{i}] = (t - ks.ents[ks.we - 1][0]) / 1_000_000 if ks.we > ks.ws else None"],
     st.COUNT_MATCHED: ["out[{i}] = ks.nn[{c}]"],
     st.TIME_SINCE_MATCHED: ["if ks.nn[{c}]:", "    v = ks.ents[ks.we - 1][{pos}]",
-                            "    out[{i}] = (t - (last(ks, {c}, {pos}) if v is None else v)) / 1_000_000",
+                            "    out[{i}] = (t - (last(ks, {pos}) if v is None else v)) / 1_000_000",
                             "else:", "    out[{i}] = None"],
 }
-
-
-def _last(ks: st.KeyState, c: int, pos: int) -> Any:
-    """The latest non-null value of column ``c`` in the window (there is one: ``nn[c] > 0``)."""
-    ents = ks.ents
-    for i in range(ks.we - 1, ks.ws - 1, -1):
-        v = ents[i][pos]
-        if v is not None:
-            return v
-    return None
 
 
 def _count_once(lines: list[str]) -> list[str]:
@@ -515,7 +505,7 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
     from finrisk.features._online_group import WindowGroup
 
     ns: dict[str, Any] = {"KeyState": st.KeyState, "new": st.KeyState.__new__, "deque": deque, "add": st.add,
-                          "SCALE": st.SCALE, "rebuild": st.rebuild_extremes, "last": _last,
+                          "SCALE": st.SCALE, "rebuild": st.rebuild_extremes, "last": st.latest,
                           "INV_SCALE": st.INV_SCALE, "INV_SCALE2": st.INV_SCALE2, "sqrt": math.sqrt, "FAR": st.FAR}
     if not values:
         derived = ()

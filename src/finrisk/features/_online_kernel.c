@@ -235,73 +235,64 @@ static int monotonic_leave(PyObject *dq, PyObject *ent) {
     return 0;
 }
 
-/* _online_state.add: ``ent`` joins the running aggregates */
-static int add_entry(WindowObject *w, PyObject *ks, PyObject *ent) {
-    Py_ssize_t size = PyTuple_GET_SIZE(ent);
-    for (Py_ssize_t c = 0; c < w->ncolumns; c++) {
-        const Column *col = &w->columns[c];
-        if (col->pos >= size) {
-            PyErr_SetString(PyExc_IndexError, "entry shorter than the window's columns");
-            return -1;
+/* the c-th item of field ``f`` of ``ks`` (a new reference) */
+static PyObject *item(PyObject *ks, int f, Py_ssize_t c) {
+    PyObject *seq = get_field(ks, f);
+    return seq == NULL ? NULL : PySequence_GetItem(seq, c);
+}
+
+/* the count of value ``v`` in column ``c``'s distinct-value dict, one up (joining) or down (leaving:
+ * dropped at zero), as _online_state.add / remove do */
+static int distinct_update(PyObject *ks, Py_ssize_t c, PyObject *v, int subtract) {
+    PyObject *d = item(ks, F_DIST, c);
+    if (d == NULL) return -1;
+    if (!PyDict_Check(d)) {
+        Py_DECREF(d);
+        PyErr_SetString(PyExc_TypeError, "a distinct-value column needs a dict");
+        return -1;
+    }
+    PyObject *count = PyDict_GetItemWithError(d, v);
+    int rc = -1;
+    if (count == NULL) {
+        if (subtract && !PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, v);
+        if (!subtract && !PyErr_Occurred()) {
+            PyObject *first = PyLong_FromLong(1);
+            rc = first == NULL ? -1 : PyDict_SetItem(d, v, first);
+            Py_XDECREF(first);
         }
-        PyObject *v = PyTuple_GET_ITEM(ent, col->pos);
-        if (v == Py_None) continue;
-        if (col->counts) {
-            PyObject *nn = get_field(ks, F_NN);
-            if (nn == NULL || item_add(nn, c, one, 0) < 0) return -1;
+    } else {
+        PyObject *now = subtract ? PyNumber_Subtract(count, one) : PyNumber_Add(count, one);
+        if (now != NULL) {
+            int truth = subtract ? PyObject_IsTrue(now) : 1;
+            rc = truth < 0 ? -1 : truth ? PyDict_SetItem(d, v, now) : PyDict_DelItem(d, v);
+            Py_DECREF(now);
         }
-        if (col->sums && sums_update(ks, c, col, v, 0) < 0) return -1;
-        if (col->distinct) {
-            PyObject *dist = get_field(ks, F_DIST);
-            if (dist == NULL) return -1;
-            PyObject *d = PySequence_GetItem(dist, c);
-            if (d == NULL) return -1;
-            if (!PyDict_Check(d)) {
-                Py_DECREF(d);
-                PyErr_SetString(PyExc_TypeError, "a distinct-value column needs a dict");
-                return -1;
-            }
-            PyObject *count = PyDict_GetItemWithError(d, v);
-            PyObject *now;
-            if (count == NULL) {
-                if (PyErr_Occurred()) { Py_DECREF(d); return -1; }
-                now = PyLong_FromLong(1);
-            } else {
-                now = PyNumber_Add(count, one);
-            }
-            int rc = now == NULL ? -1 : PyDict_SetItem(d, v, now);
-            Py_XDECREF(now);
-            Py_DECREF(d);
-            if (rc < 0) return -1;
-        }
-        if (col->minimum || col->maximum) {
-            int dirty = is_dirty(ks);
-            if (dirty < 0) return -1;
-            if (!dirty) {
-                if (col->maximum) {
-                    PyObject *maxs = get_field(ks, F_MAXS);
-                    PyObject *dq = maxs == NULL ? NULL : PySequence_GetItem(maxs, c);
-                    if (dq == NULL) return -1;
-                    int rc = monotonic_push(dq, col->pos, v, ent, Py_LE);
-                    Py_DECREF(dq);
-                    if (rc < 0) return -1;
-                }
-                if (col->minimum) {
-                    PyObject *mins = get_field(ks, F_MINS);
-                    PyObject *dq = mins == NULL ? NULL : PySequence_GetItem(mins, c);
-                    if (dq == NULL) return -1;
-                    int rc = monotonic_push(dq, col->pos, v, ent, Py_GE);
-                    Py_DECREF(dq);
-                    if (rc < 0) return -1;
-                }
-            }
-        }
+    }
+    Py_DECREF(d);
+    return rc;
+}
+
+/* column ``c``'s monotonic deques (maximum, then minimum) take ``ent`` in or let it leave; nothing
+ * while the state is dirty (its extremes are rebuilt on the next read) */
+static int extremes_update(PyObject *ks, const Column *col, Py_ssize_t c, PyObject *v, PyObject *ent,
+                           int subtract) {
+    int dirty = is_dirty(ks);
+    if (dirty != 0) return dirty < 0 ? -1 : 0;
+    for (int maximum = 1; maximum >= 0; maximum--) {
+        if (!(maximum ? col->maximum : col->minimum)) continue;
+        PyObject *dq = item(ks, maximum ? F_MAXS : F_MINS, c);
+        if (dq == NULL) return -1;
+        int rc = subtract ? monotonic_leave(dq, ent)
+                          : monotonic_push(dq, col->pos, v, ent, maximum ? Py_LE : Py_GE);
+        Py_DECREF(dq);
+        if (rc < 0) return -1;
     }
     return 0;
 }
 
-/* _online_state.remove: ``ent``, the oldest entry of the window, leaves the running aggregates */
-static int remove_entry(WindowObject *w, PyObject *ks, PyObject *ent) {
+/* _online_state.add (``subtract`` 0: ``ent`` joins the running aggregates) and _online_state.remove
+ * (1: ``ent``, the oldest entry of the window, leaves them) */
+static int update_entry(WindowObject *w, PyObject *ks, PyObject *ent, int subtract) {
     Py_ssize_t size = PyTuple_GET_SIZE(ent);
     for (Py_ssize_t c = 0; c < w->ncolumns; c++) {
         const Column *col = &w->columns[c];
@@ -313,57 +304,11 @@ static int remove_entry(WindowObject *w, PyObject *ks, PyObject *ent) {
         if (v == Py_None) continue;
         if (col->counts) {
             PyObject *nn = get_field(ks, F_NN);
-            if (nn == NULL || item_add(nn, c, one, 1) < 0) return -1;
+            if (nn == NULL || item_add(nn, c, one, subtract) < 0) return -1;
         }
-        if (col->sums && sums_update(ks, c, col, v, 1) < 0) return -1;
-        if (col->distinct) {
-            PyObject *dist = get_field(ks, F_DIST);
-            if (dist == NULL) return -1;
-            PyObject *d = PySequence_GetItem(dist, c);
-            if (d == NULL) return -1;
-            if (!PyDict_Check(d)) {
-                Py_DECREF(d);
-                PyErr_SetString(PyExc_TypeError, "a distinct-value column needs a dict");
-                return -1;
-            }
-            PyObject *count = PyDict_GetItemWithError(d, v);
-            if (count == NULL) {
-                if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, v);
-                Py_DECREF(d);
-                return -1;
-            }
-            PyObject *left = PyNumber_Subtract(count, one);
-            int rc = -1;
-            if (left != NULL) {
-                int truth = PyObject_IsTrue(left);
-                rc = truth < 0 ? -1 : truth ? PyDict_SetItem(d, v, left) : PyDict_DelItem(d, v);
-                Py_DECREF(left);
-            }
-            Py_DECREF(d);
-            if (rc < 0) return -1;
-        }
-        if (col->minimum || col->maximum) {
-            int dirty = is_dirty(ks);
-            if (dirty < 0) return -1;
-            if (!dirty) {
-                if (col->maximum) {
-                    PyObject *maxs = get_field(ks, F_MAXS);
-                    PyObject *dq = maxs == NULL ? NULL : PySequence_GetItem(maxs, c);
-                    if (dq == NULL) return -1;
-                    int rc = monotonic_leave(dq, ent);
-                    Py_DECREF(dq);
-                    if (rc < 0) return -1;
-                }
-                if (col->minimum) {
-                    PyObject *mins = get_field(ks, F_MINS);
-                    PyObject *dq = mins == NULL ? NULL : PySequence_GetItem(mins, c);
-                    if (dq == NULL) return -1;
-                    int rc = monotonic_leave(dq, ent);
-                    Py_DECREF(dq);
-                    if (rc < 0) return -1;
-                }
-            }
-        }
+        if (col->sums && sums_update(ks, c, col, v, subtract) < 0) return -1;
+        if (col->distinct && distinct_update(ks, c, v, subtract) < 0) return -1;
+        if ((col->minimum || col->maximum) && extremes_update(ks, col, c, v, ent, subtract) < 0) return -1;
     }
     return 0;
 }
@@ -397,7 +342,7 @@ static int slide(WindowObject *w, PyObject *ks, PyObject *tobj) {
         if (placement(ent, &p) < 0) goto done;
         if (p > hi) break;
         Py_INCREF(ent);
-        int r = add_entry(w, ks, ent);
+        int r = update_entry(w, ks, ent, 0);
         Py_DECREF(ent);
         if (r < 0) goto done;
         we++;
@@ -409,7 +354,7 @@ static int slide(WindowObject *w, PyObject *ks, PyObject *tobj) {
         if (placement(ent, &p) < 0) goto done;
         if (p > lo) break;
         Py_INCREF(ent);
-        int r = remove_entry(w, ks, ent);
+        int r = update_entry(w, ks, ent, 1);
         Py_DECREF(ent);
         if (r < 0) goto done;
         ws++;
@@ -481,7 +426,7 @@ static PyObject *Window_push(WindowObject *self, PyObject *const *args, Py_ssize
     long long t = PyLong_AsLongLong(tobj);
     if (t == -1 && PyErr_Occurred()) return NULL;
     long long we, due;
-    if (add_entry(self, ks, ent) < 0 || get_ll(ks, F_WE, &we) < 0 || set_ll(ks, F_WE, we + 1) < 0) return NULL;
+    if (update_entry(self, ks, ent, 0) < 0 || get_ll(ks, F_WE, &we) < 0 || set_ll(ks, F_WE, we + 1) < 0) return NULL;
     set_ll(ks, F_NOW, t);
     if (get_ll(ks, F_DUE, &due) < 0) return NULL;
     if (due == far_due && set_ll(ks, F_DUE, t + self->window) < 0) return NULL;
@@ -595,11 +540,6 @@ static PyObject *latest(PyObject *ents, long long ws, long long we, Py_ssize_t p
         if (v != Py_None) { Py_INCREF(v); return v; }
     }
     Py_RETURN_NONE;
-}
-
-static PyObject *item(PyObject *ks, int f, Py_ssize_t c) {
-    PyObject *seq = get_field(ks, f);
-    return seq == NULL ? NULL : PySequence_GetItem(seq, c);
 }
 
 /* seconds from ``v`` (µs) to ``t``: (t - v) / 1_000_000 */
@@ -756,7 +696,7 @@ static int group_insert(GroupObject *g, PyObject **states, PyObject *ent, long l
         PyObject *ks = states[i];
         long long we, due;
         if (w->lag == 0) {
-            if (add_entry(w, ks, ent) < 0 || get_ll(ks, F_WE, &we) < 0 || set_ll(ks, F_WE, we + 1) < 0) return -1;
+            if (update_entry(w, ks, ent, 0) < 0 || get_ll(ks, F_WE, &we) < 0 || set_ll(ks, F_WE, we + 1) < 0) return -1;
             set_ll(ks, F_NOW, t);
             if (get_ll(ks, F_DUE, &due) < 0) return -1;
             if (due == far_due && set_ll(ks, F_DUE, t + w->window) < 0) return -1;

@@ -34,7 +34,7 @@ from typing import Any, cast
 from finrisk.features._online_native import KERNEL
 
 __all__ = ["COUNT_MATCHED", "FAR", "FIELDS", "INLINE_FIELDS", "TIME_SINCE_MATCHED", "Column", "Entry", "FeatureRead",
-           "KeyState", "add", "read", "rebuild_extremes", "remove", "set_due"]
+           "KeyState", "add", "latest", "read", "rebuild_extremes", "remove", "set_due"]
 
 #: ``(placement_us, event_time_us, event_id, value_0, value_1, ...)``
 Entry = tuple[Any, ...]
@@ -203,7 +203,7 @@ def rebuild_extremes(columns: tuple[Column, ...], ks: KeyState) -> None:
     ks.dirty = False
 
 
-def _latest(ks: KeyState, pos: int) -> Any:
+def latest(ks: KeyState, pos: int) -> Any:
     """The newest non-null value at ``pos`` in the window ``ks.ents[ws:we]``, or None."""
     ents = ks.ents
     for i in range(ks.we - 1, ks.ws - 1, -1):
@@ -240,11 +240,11 @@ def read(columns: tuple[Column, ...], reads: tuple[FeatureRead, ...], ks: KeySta
             d = ks.dist[c]
             out[idx] = len(d) if d is not None else 0
         elif code == LAST:
-            out[idx] = _latest(ks, columns[c][0]) if ks.nn[c] else None
+            out[idx] = latest(ks, columns[c][0]) if ks.nn[c] else None
         elif code == COUNT_MATCHED:
             out[idx] = ks.nn[c]
         elif code == TIME_SINCE_MATCHED:
-            v = _latest(ks, columns[c][0]) if ks.nn[c] else None
+            v = latest(ks, columns[c][0]) if ks.nn[c] else None
             out[idx] = None if v is None else (t - v) / 1_000_000
         else:  # TIME_SINCE_LAST
             out[idx] = (t - ks.ents[ks.we - 1][0]) / 1_000_000 if ks.we > ks.ws else None
