@@ -3,8 +3,12 @@
 The sample's transactions become transfers (``sourceNodeId -> targetNodeId``, ``value``, ``time`` in steps) and the
 whole scan runs with parameters taken from AMLSim's own typology definitions, never fitted to the labels:
 
-* every laundering transfer in AMLSim is a *split payment*: a member pays its counterparty several legs in
-  one step, where an ordinary pair carries one transfer -> ``min_legs=2``, ``leg_window=1`` step;
+* AMLSim lays each alert on its base graph: the members' pairs are links of that graph, so ordinary payments
+  run over them, and the alert's own payments come on top (split into legs in one step in the 2019 samples,
+  one transaction per hop in AMLSim's current ``FanInTypology``/``CycleTypology``); an ordinary pair carries
+  one transfer. So a pair paying >= 2 times *anywhere in the sample* is the seed -> ``min_legs=2``,
+  ``leg_window`` = the sample's whole span (``--leg-window 1`` gives the earlier one-step split payments: on
+  one-transfer-per-hop data they vanish, see docs/graph.md part G);
 * cycle (AMLSim ``CycleTransactionModel``): every member passes the *same* amount to the next member, at steps
   drawn inside the alert period, not necessarily in ring order -> loops with ``ordered=False``,
   ``amount_tolerance=0.01`` (rounding), 2-6 intermediaries, window = the sample's whole span; and, because many
@@ -62,16 +66,17 @@ COUNTING = ("node level: flagged = member of an alert of the pattern's typologie
             "precision_any = flagged that launder in any pattern / flagged")
 
 
-def amlsim_params(span: int) -> ScanParams:
+def amlsim_params(span: int, leg_window: int | None = None) -> ScanParams:
     """Scan parameters from AMLSim's typology definitions (see the module docstring)."""
     window = max(span, 1)
+    legs = window if leg_window is None else leg_window
     return ScanParams(
         loops=LoopParams(ordered=False, amount_tolerance=0.01, window=window),
         chains=ChainParams(min_hops=3, ordered=False, amount_tolerance=0.0, max_increase=0.0, window=window),
         split_chains=ChainParams(min_hops=2, ordered=False, amount_tolerance=0.0, max_increase=0.0, window=window,
-                                 min_legs=2, leg_window=1),
-        structured_fan_in=SplitFanParams(min_legs=2, leg_window=1, min_senders=2, window=window),
-        split_groups=SplitFanParams(min_legs=2, leg_window=1, min_senders=1),
+                                 min_legs=2, leg_window=legs),
+        structured_fan_in=SplitFanParams(min_legs=2, leg_window=legs, min_senders=2, window=window),
+        split_groups=SplitFanParams(min_legs=2, leg_window=legs, min_senders=1),
         skip=frozenset({"fan_in", "fan_out", "scatter_gather", "gather_scatter", "pass_through", "rings",
                         "propagation"}),
     )
@@ -103,16 +108,17 @@ def _frame(sample: AmlSimSample) -> pd.DataFrame:
                          "event_time": tx["time"]})
 
 
-def evaluate(sample: AmlSimSample, name: str) -> dict[str, Any]:
+def evaluate(sample: AmlSimSample, name: str, leg_window: int | None = None) -> dict[str, Any]:
     """Scan ``sample`` and count node-level precision and recall overall and per pattern."""
     tx = sample.transfers
     frame = _frame(sample)
     span = int(tx["time"].max() - tx["time"].min()) + 1 if len(tx) else 1
     t0 = time.perf_counter()
-    result = scan(frame, params=amlsim_params(span))
+    params = amlsim_params(span, leg_window)
+    result = scan(frame, params=params)
     seconds = time.perf_counter() - t0
     alerts = result.alerts
-    seed = scan(frame, params=amlsim_params(span).model_copy(update={"expand": None, "split_groups": None}))
+    seed = scan(frame, params=params.model_copy(update={"expand": None, "split_groups": None}))
     laundering = set(sample.laundering.tolist())
     attribution = attribute_patterns(sample)
     members = attribution.members
@@ -130,6 +136,7 @@ def evaluate(sample: AmlSimSample, name: str) -> dict[str, Any]:
             "attribution": {"method": attribution.method, "steps": attribution.steps,
                             "unattributed": len(attribution.unattributed),
                             "listed_patterns": list(sample.listed_patterns)},
+            "leg_window": params.split_groups.leg_window if params.split_groups else None,
             "counting": COUNTING, "alerts": result.counts, "scan_seconds": round(seconds, 3),
             "expand_cpu_seconds": result.cpu_seconds.get("expand", 0.0), "step_seconds": result.seconds}
 
@@ -138,10 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", type=Path, help="AMLSim data sets (.tgz or directory, any layout)")
     parser.add_argument("--quick", action="store_true", help="accepted for symmetry; a 20K sample is already quick")
-    parser.add_argument("--mixed", action="store_true",
-                        help="score the given data sets as one (ids offset), patterns from metadata/shape only")
+    parser.add_argument("--mixed", nargs="?", const="metadata", choices=["metadata", "labels"], default=None,
+                        help="score the given data sets as one (ids offset); patterns from metadata + shape "
+                             "(default) or carried as per-account labels")
     parser.add_argument("--one-transfer-per-hop", action="store_true",
                         help="merge each pair's transfers in one step into one transfer of their sum first")
+    parser.add_argument("--leg-window", type=int, default=None,
+                        help="steps within which repeated payments of a pair count (default: the whole span)")
     args = parser.parse_args(argv)
     try:
         samples = [(p.name, load_amlsim(p)) for p in args.paths]
@@ -149,10 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.mixed:
-        samples = [("+".join(n for n, _ in samples), union_samples([s for _, s in samples], keep_labels=False))]
+        union = union_samples([s for _, s in samples], keep_labels=args.mixed == "labels")
+        samples = [("+".join(n for n, _ in samples) + f" (mixed, {args.mixed})", union)]
     if args.one_transfer_per_hop:
         samples = [(f"{n} (one transfer per hop)", one_transfer_per_hop(s)) for n, s in samples]
-    results = [evaluate(s, n) for n, s in samples]
+    results = [evaluate(s, n, args.leg_window) for n, s in samples]
     for r in results:
         print(f"{r['sample']}: precision {r['precision']:.3f} recall {r['recall']:.3f} "
               f"({r['alerts']}) in {r['scan_seconds']:.2f}s", file=sys.stderr)
