@@ -14,8 +14,8 @@ whole scan runs with parameters taken from AMLSim's own typology definitions, ne
   ``amount_tolerance=0.01`` (rounding), 2-6 intermediaries, window = the sample's whole span; and, because many
   cycles have not completed when the sample ends, layering chains of >= 3 hops carrying exactly the same
   amount (unordered) plus chains of >= 2 split hops with the same amount (``split_chains``);
-* fan-in (``FanInTransactionModel``): one receiver, each sender making its split payment at its own step ->
-  structured fan-in with >= 2 split senders, window = whole span (no amount band: ordinary and laundering
+* fan-in (``FanInTransactionModel``): one receiver, each sender making its payment at its own step ->
+  structured fan-in with >= 2 repeat-paying senders, window = whole span (no amount band: ordinary and laundering
   amounts are told apart by nothing here);
 * then every loop, chain and structured fan-in alert is grown by group expansion (``finrisk.graph.expansion``,
   default ``ExpandParams``): AMLSim links an alert's members pairwise in its base graph and ordinary payments run
@@ -23,15 +23,22 @@ whole scan runs with parameters taken from AMLSim's own typology definitions, ne
   significantly many links (payment directions) into the detected part (Poisson tail <= 1e-4, >= 2 links,
   3 rounds).
 
+Input: any AMLSim layout (``sample/``, older and newer ``outputs/``), a .tgz or a directory
+(``finrisk.graph.amlsim``); ``--mixed`` scores several data sets as one (ids offset), ``--one-transfer-per-hop``
+merges each pair's transfers in one step first (docs/graph.md part G).
+
 Counting (node level): a node is *flagged* for a pattern when it is a member of at least one alert of that
-pattern's typologies (``loop`` or ``chain`` for cycle, ``structured_fan_in`` for fan-in); *labelled* when
-``isFraud = 1``. Precision = flagged and labelled / flagged; recall = flagged and labelled / labelled. Each
-sample injects one pattern, so its labelled set is all its ``isFraud`` nodes; ``overall`` is the union of every
-alert's members against the same set.
+pattern's typologies (``loop`` or ``chain`` for cycle, ``structured_fan_in`` for fan-in); *labelled* for a
+pattern when the data puts it in that pattern (``attribute_patterns``: the data's alert types, else the one
+pattern ``metadata.txt`` lists, else the shape of the account's own laundering transfers and its links --
+never detector output; ``attribution`` in the JSON says which). Precision = flagged and labelled / flagged;
+recall = flagged and labelled / labelled; ``precision_any`` counts flagged laundering accounts of any pattern.
+``overall`` is the union of every alert's members against every laundering account (``isFraud`` / SAR).
 The last stdout line is one JSON object with ``precision``, ``recall`` overall and ``per_pattern`` (after
-expansion), ``per_pattern_seed`` (the split-payment detectors alone, before expansion), plus
+expansion), ``per_pattern_seed`` (the repeated-payment detectors alone, before expansion), plus
 ``per_pattern_before``: the same counting for the detectors used before split payments (loops and exact chains
->= 3 hops for cycle; the amount-band fan-in, >= 3 senders within 1%, for fan-in), run on the same data.
+>= 3 hops for cycle; the amount-band fan-in, >= 3 senders within 1%, for fan-in), run on the same data;
+``patterns`` (every attributed pattern with ``recall_any_alert``), ``attribution`` and ``leg_window``.
 """
 
 from __future__ import annotations
