@@ -202,3 +202,21 @@ def test_written_layouts_read_back(tmp_path: Path, layout: str) -> None:
     assert len(back.laundering) == 3 and len(back.transfers) == 3  # outputs_v2 ids are strings, renumbered
     assert back.transfers["laundering"].tolist() == [True, True, False]
     assert attribute_patterns(back).members.keys() == {"cycle"}
+
+
+def test_the_shallowest_run_is_read_whole_and_other_files_are_ignored(tmp_path: Path) -> None:
+    top, deep = tmp_path / "set" / "run_b", tmp_path / "set" / "old" / "run_a"
+    no_metadata = {n: t for n, t in SAMPLE.items() if n != "metadata.txt"}
+    for folder, files in ((top, no_metadata), (deep, OUTPUTS_V1)):
+        folder.mkdir(parents=True)
+        for name, text in files.items():
+            (folder / name).write_text(text)
+    (deep / "metadata.txt").write_text("patterns: 3 cycles\n")  # must not be mixed into run_b
+    (top / "tx_log.csv").write_text("not,read\n")
+    archive = tmp_path / "set.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "set", arcname="set")
+    for where in (tmp_path / "set", archive):
+        sample = load_amlsim(where)
+        assert sample.layout == "sample" and sample.n_nodes == 5
+        assert sample.listed_patterns == ()

@@ -53,39 +53,47 @@ class AmlSimSample:
     listed_patterns: tuple[str, ...] = ()
 
 
+KNOWN_FILES = frozenset({"nodes.csv", "transactions.csv", "metadata.txt", "accounts.csv", "tx.csv", "alerts.csv",
+                         "alert_accounts.csv", "alert_transactions.csv"})
+KEY_FILES = ("nodes.csv", "tx.csv", "transactions.csv")
+
+
 class _Source:
-    """Files of one data set, inside an archive or under a directory; the copy nearest the top wins."""
+    """The files of one data set: the folder nearest the top (inside an archive or under a directory) holding a
+    transactions file; only the files a layout uses are read (AMLSim also writes large logs beside them)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._files: dict[str, bytes] = {}
-        self._load()
-
-    def _load(self) -> None:
-        found: dict[str, tuple[int, bytes]] = {}
-
-        def keep(name: str, depth: int, read: Iterable[bytes]) -> None:
-            base = Path(name).name
-            if base.endswith((".csv", ".txt")) and (base not in found or depth < found[base][0]):
-                found[base] = (depth, b"".join(read))
-
         try:
-            if self.path.is_dir():
-                for file in sorted(self.path.rglob("*")):
-                    if file.is_file() and file.suffix in {".csv", ".txt"}:
-                        keep(str(file.relative_to(self.path)), len(file.relative_to(self.path).parts),
-                             [file.read_bytes()])
+            if path.is_dir():
+                self._load_dir()
             else:
-                with tarfile.open(self.path, "r:*") as tar:
-                    for member in tar.getmembers():
-                        if member.isfile() and member.name.endswith((".csv", ".txt")):
-                            handle = tar.extractfile(member)
-                            if handle is not None:
-                                keep(member.name, member.name.count("/"), [handle.read()])
-        except (OSError, tarfile.TarError) as exc:
-            raise InputFileError(
-                f"{self.path}: cannot read the AMLSim data ({exc.__class__.__name__})") from None
-        self._files = {name: data for name, (_, data) in found.items()}
+                self._load_tar()
+        except (OSError, tarfile.TarError, EOFError) as exc:
+            raise InputFileError(f"{path}: cannot read the AMLSim data ({exc.__class__.__name__})") from None
+
+    @staticmethod
+    def _pick(names: Iterable[str]) -> str | None:
+        """The shallowest folder holding a key file (ties: the first in name order)."""
+        folders = sorted({str(Path(n).parent) for n in names if Path(n).name in KEY_FILES},
+                         key=lambda d: (0 if d == "." else d.count("/") + 1, d))
+        return folders[0] if folders else None
+
+    def _load_dir(self) -> None:
+        files = {str(f.relative_to(self.path)): f for f in self.path.rglob("*")
+                 if f.is_file() and f.name in KNOWN_FILES}
+        folder = self._pick(files)
+        self._files = {Path(n).name: f.read_bytes() for n, f in files.items() if str(Path(n).parent) == folder}
+
+    def _load_tar(self) -> None:
+        with tarfile.open(self.path, "r:*") as tar:
+            members = {m.name: m for m in tar.getmembers() if m.isfile() and Path(m.name).name in KNOWN_FILES}
+            folder = self._pick(members)
+            for name, member in members.items():
+                handle = tar.extractfile(member) if str(Path(name).parent) == folder else None
+                if handle is not None:
+                    self._files[Path(name).name] = handle.read()
 
     def has(self, name: str) -> bool:
         return name in self._files
