@@ -77,7 +77,7 @@ class Attribution:
         return " + ".join(step for step, n in self.steps.items() if n) or "none"
 
 
-def _laundering_groups(sample: AmlSimSample, labelled: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def _laundering_groups(sample: AmlSimSample, labelled: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     """Distinct marked (src, dst) pairs between labelled accounts and the group each labelled account is in."""
     tx = sample.transfers
     marked = tx.loc[tx["laundering"].to_numpy(bool), ["src", "dst"]]
@@ -88,7 +88,7 @@ def _laundering_groups(sample: AmlSimSample, labelled: np.ndarray) -> tuple[pd.D
     n = len(labelled)
     graph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
     _, group = connected_components(graph, directed=True, connection="weak")
-    return pairs.assign(g=group[src] if len(src) else np.empty(0, np.int64)), group, src
+    return pairs.assign(g=group[src] if len(src) else np.empty(0, np.int64)), group
 
 
 def _shapes(pairs: pd.DataFrame) -> dict[int, str]:
@@ -127,7 +127,7 @@ def attribute_patterns(sample: AmlSimSample) -> Attribution:
             pattern_of.setdefault(acct, set()).add(only)
     open_accounts = label_set - set(pattern_of)
     if open_accounts and len(labelled):
-        pairs, group, _ = _laundering_groups(sample, labelled)
+        pairs, group = _laundering_groups(sample, labelled)
         shapes = _shapes(pairs)
         members = pd.DataFrame({"acct": labelled, "g": group})
         members = members[members["g"].isin(np.unique(pairs["g"]))]
