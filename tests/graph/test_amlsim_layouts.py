@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -220,3 +223,19 @@ def test_the_shallowest_run_is_read_whole_and_other_files_are_ignored(tmp_path: 
         sample = load_amlsim(where)
         assert sample.layout == "sample" and sample.n_nodes == 5
         assert sample.listed_patterns == ()
+
+
+def test_benchmark_cli_reads_any_layout_and_reports_bad_input(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "graph_amlsim.py"
+    v1, v2 = _write(tmp_path / "a", OUTPUTS_V1, tgz=True), _write(tmp_path / "b", OUTPUTS_V2, tgz=False)
+    run = subprocess.run([sys.executable, str(script), str(v1), str(v2), "--mixed", "labels",
+                          "--one-transfer-per-hop"], capture_output=True, text=True, timeout=120, check=True)
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["labelled"] == 7 and report["transfers"] == 8
+    assert report["attribution"]["method"] == "labels" and report["attribution"]["unattributed"] == 0
+    assert {p: s["labelled"] for p, s in report["patterns"].items()} == {"cycle": 5, "fan_out": 2}
+    assert set(report["per_pattern"]) == {"cycle", "fan_in"}
+    broken = _write(tmp_path / "c", {**OUTPUTS_V1, "tx.csv": "ACCOUNT_ID,start\n1,2\n"}, tgz=False)
+    bad = subprocess.run([sys.executable, str(script), str(broken)], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert "tx.csv lacks column(s) COUNTER_PARTY_ACCOUNT_NUM, TXN_AMOUNT_ORIG" in bad.stderr
