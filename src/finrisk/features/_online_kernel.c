@@ -17,6 +17,9 @@
 #include <Python.h>
 #include <structmember.h>
 #include <math.h>
+#include <stdint.h>
+#include <limits.h>
+#include <string.h>
 
 enum { F_ENTS, F_WS, F_WE, F_NOW, F_DUE, F_NN, F_S1, F_S2, F_MINS, F_MAXS, F_DIST, F_DIRTY, F_SIBS, N_FIELDS };
 static const char *FIELD_NAMES[N_FIELDS] = {"ents", "ws", "we", "now", "due", "nn", "s1", "s2",
@@ -156,6 +159,293 @@ typedef struct {
 
 static PyObject *one = NULL;
 
+/* ---- Exact: the integer aggregates of a window (non-null counts, sums and sums of squares) ----
+ *
+ * Why: the Python state keeps them as lists of Python ints (sums of int(v * 2**64): 3-6 digit big
+ * integers); every add and remove allocated a new int, wrote it into the list and freed the old one,
+ * and every read went through the list (docs/features.md, "round 3"). Exact holds the same integers
+ * as 256-bit two's-complement machine numbers inside one object, so the compiled group updates and
+ * reads them in place. A value that does not fit (|x| >= 2**255, which needs amounts beyond 2**64 or
+ * so) is kept as a Python int for that column from then on: the arithmetic stays exact either way.
+ * To Python it is a sequence of ints (``ks.s1[c] += x`` works, as in the pure-Python engine) and it
+ * pickles as a plain list, so snapshots are the same with and without the kernel. */
+
+typedef struct { uint64_t w[4]; } I256; /* little-endian limbs, two's complement */
+
+typedef struct {
+    PyObject_VAR_HEAD
+    PyObject **big; /* per column: the value as a Python int when it left the 256-bit range, else NULL */
+    I256 v[1];
+} ExactObject;
+
+static PyTypeObject ExactType;
+#define Exact_Check(o) (Py_TYPE(o) == &ExactType)
+
+static inline int i256_negative(const I256 *a) { return (int64_t)a->w[3] < 0; }
+
+static inline I256 i256_from_i128(__int128 x) {
+    I256 r;
+    r.w[0] = (uint64_t)x;
+    r.w[1] = (uint64_t)((unsigned __int128)x >> 64);
+    r.w[2] = r.w[3] = x < 0 ? ~(uint64_t)0 : 0;
+    return r;
+}
+
+/* *a += b (or -= b); 0, or -1 on signed overflow (then *a is unchanged) */
+static inline int i256_add(I256 *a, const I256 *b, int subtract) {
+    I256 bb = *b, r;
+    if (subtract) { /* -b = ~b + 1 */
+        unsigned __int128 c = 1;
+        for (int i = 0; i < 4; i++) { c += (uint64_t)~b->w[i]; bb.w[i] = (uint64_t)c; c >>= 64; }
+        if (!i256_negative(b) == !i256_negative(&bb) && (b->w[0] | b->w[1] | b->w[2] | b->w[3]) != 0) return -1;
+    }
+    unsigned __int128 c = 0;
+    for (int i = 0; i < 4; i++) { c += (unsigned __int128)a->w[i] + bb.w[i]; r.w[i] = (uint64_t)c; c >>= 64; }
+    if (i256_negative(a) == i256_negative(&bb) && i256_negative(&r) != i256_negative(a)) return -1;
+    *a = r;
+    return 0;
+}
+
+/* x * x for |x| <= 2**127 (always < 2**254: fits) */
+static inline I256 i256_square(__int128 x) {
+    unsigned __int128 u = x < 0 ? -(unsigned __int128)x : (unsigned __int128)x;
+    uint64_t a0 = (uint64_t)u, a1 = (uint64_t)(u >> 64);
+    unsigned __int128 p00 = (unsigned __int128)a0 * a0, p01 = (unsigned __int128)a0 * a1,
+                      p11 = (unsigned __int128)a1 * a1;
+    I256 r = {{(uint64_t)p00, (uint64_t)(p00 >> 64), (uint64_t)p11, (uint64_t)(p11 >> 64)}};
+    for (int k = 0; k < 2; k++) { /* + p01 << 64, twice */
+        unsigned __int128 c = (unsigned __int128)r.w[1] + (uint64_t)p01;
+        r.w[1] = (uint64_t)c;
+        c = (c >> 64) + r.w[2] + (uint64_t)(p01 >> 64);
+        r.w[2] = (uint64_t)c;
+        c = (c >> 64) + r.w[3];
+        r.w[3] = (uint64_t)c;
+    }
+    return r;
+}
+
+/* the value when it fits an __int128 (1), else 0 */
+static inline int i256_as_i128(const I256 *a, __int128 *out) {
+    uint64_t ext = (int64_t)a->w[1] < 0 ? ~(uint64_t)0 : 0;
+    if (a->w[2] != ext || a->w[3] != ext) return 0;
+    *out = (__int128)(((unsigned __int128)a->w[1] << 64) | a->w[0]);
+    return 1;
+}
+
+static PyObject *i256_to_long(const I256 *a) {
+    __int128 x;
+    if (i256_as_i128(a, &x) && x >= LLONG_MIN && x <= LLONG_MAX) return PyLong_FromLongLong((long long)x);
+    unsigned char bytes[32];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 8; j++) bytes[8 * i + j] = (unsigned char)(a->w[i] >> (8 * j));
+    return _PyLong_FromByteArray(bytes, 32, 1, 1);
+}
+
+/* an int into 256 bits: 1 (fits), 0 (too large: no error set), -1 (error) */
+static int i256_from_long(PyObject *v, I256 *out) {
+    if (!PyLong_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "an exact aggregate holds ints, not %.100s", Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    int overflow;
+    long long s = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (s == -1 && PyErr_Occurred()) return -1;
+    if (!overflow) { *out = i256_from_i128(s); return 1; }
+    unsigned char bytes[32];
+    if (_PyLong_AsByteArray((PyLongObject *)v, bytes, 32, 1, 1) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    for (int i = 0; i < 4; i++) {
+        uint64_t w = 0;
+        for (int j = 0; j < 8; j++) w |= (uint64_t)bytes[8 * i + j] << (8 * j);
+        out->w[i] = w;
+    }
+    return 1;
+}
+
+static PyObject *Exact_item(ExactObject *self, Py_ssize_t c) {
+    if (c < 0 || c >= Py_SIZE(self)) {
+        PyErr_SetString(PyExc_IndexError, "exact aggregate index out of range");
+        return NULL;
+    }
+    if (self->big != NULL && self->big[c] != NULL) return Py_NewRef(self->big[c]);
+    return i256_to_long(&self->v[c]);
+}
+
+static int Exact_ass_item(ExactObject *self, Py_ssize_t c, PyObject *value) {
+    if (c < 0 || c >= Py_SIZE(self)) {
+        PyErr_SetString(PyExc_IndexError, "exact aggregate index out of range");
+        return -1;
+    }
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "an exact aggregate has a fixed length");
+        return -1;
+    }
+    I256 x;
+    int fits = i256_from_long(value, &x);
+    if (fits < 0) return -1;
+    if (fits) {
+        self->v[c] = x;
+        if (self->big != NULL) Py_CLEAR(self->big[c]);
+        return 0;
+    }
+    if (self->big == NULL) {
+        self->big = PyMem_Calloc(Py_SIZE(self), sizeof(PyObject *));
+        if (self->big == NULL) { PyErr_NoMemory(); return -1; }
+    }
+    Py_INCREF(value);
+    Py_XSETREF(self->big[c], value);
+    return 0;
+}
+
+static Py_ssize_t Exact_length(ExactObject *self) { return Py_SIZE(self); }
+
+/* column c += x (or -= x) exactly; x a machine number (a 256-bit value), kept boxed once too large */
+static int exact_add(ExactObject *self, Py_ssize_t c, const I256 *x, int subtract) {
+    if (c < 0 || c >= Py_SIZE(self)) {
+        PyErr_SetString(PyExc_IndexError, "exact aggregate index out of range");
+        return -1;
+    }
+    if ((self->big == NULL || self->big[c] == NULL) && i256_add(&self->v[c], x, subtract) == 0) return 0;
+    PyObject *old = Exact_item(self, c), *delta = i256_to_long(x), *now = NULL;
+    if (old != NULL && delta != NULL) now = subtract ? PyNumber_Subtract(old, delta) : PyNumber_Add(old, delta);
+    Py_XDECREF(old);
+    Py_XDECREF(delta);
+    if (now == NULL) return -1;
+    int rc = Exact_ass_item(self, c, now);
+    Py_DECREF(now);
+    return rc;
+}
+
+static inline int exact_small(ExactObject *self, Py_ssize_t c, long long *out) {
+    __int128 x;
+    if ((self->big != NULL && self->big[c] != NULL) || !i256_as_i128(&self->v[c], &x)) return 0;
+    if (x < LLONG_MIN || x > LLONG_MAX) return 0;
+    *out = (long long)x;
+    return 1;
+}
+
+static PyObject *Exact_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    PyObject *init;
+    static char *kwlist[] = {"init", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:Exact", kwlist, &init)) return NULL;
+    PyObject *seq = NULL;
+    Py_ssize_t n;
+    if (PyLong_Check(init)) {
+        n = PyLong_AsSsize_t(init);
+        if (n == -1 && PyErr_Occurred()) return NULL;
+        if (n < 0) { PyErr_SetString(PyExc_ValueError, "an exact aggregate needs a length >= 0"); return NULL; }
+    } else {
+        seq = PySequence_Fast(init, "Exact(n) or Exact(ints)");
+        if (seq == NULL) return NULL;
+        n = PySequence_Fast_GET_SIZE(seq);
+    }
+    ExactObject *self = (ExactObject *)type->tp_alloc(type, n);
+    if (self == NULL) { Py_XDECREF(seq); return NULL; }
+    self->big = NULL;
+    memset(self->v, 0, sizeof(I256) * (size_t)(n ? n : 1));
+    for (Py_ssize_t c = 0; seq != NULL && c < n; c++) {
+        if (Exact_ass_item(self, c, PySequence_Fast_GET_ITEM(seq, c)) < 0) {
+            Py_DECREF(seq);
+            Py_DECREF(self);
+            return NULL;
+        }
+    }
+    Py_XDECREF(seq);
+    return (PyObject *)self;
+}
+
+static void Exact_dealloc(ExactObject *self) {
+    if (self->big != NULL) {
+        for (Py_ssize_t c = 0; c < Py_SIZE(self); c++) Py_XDECREF(self->big[c]);
+        PyMem_Free(self->big);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Exact_list(ExactObject *self) {
+    PyObject *out = PyList_New(Py_SIZE(self));
+    if (out == NULL) return NULL;
+    for (Py_ssize_t c = 0; c < Py_SIZE(self); c++) {
+        PyObject *v = Exact_item(self, c);
+        if (v == NULL) { Py_DECREF(out); return NULL; }
+        PyList_SET_ITEM(out, c, v);
+    }
+    return out;
+}
+
+/* pickled as a plain list of ints: a snapshot restores without the kernel too */
+static PyObject *Exact_reduce(ExactObject *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *items = Exact_list(self);
+    if (items == NULL) return NULL;
+    return Py_BuildValue("(O(N))", (PyObject *)&PyList_Type, items);
+}
+
+static PyObject *Exact_richcompare(PyObject *a, PyObject *b, int op) {
+    if ((op != Py_EQ && op != Py_NE) || !PySequence_Check(a) || !PySequence_Check(b)) Py_RETURN_NOTIMPLEMENTED;
+    PyObject *la = Exact_Check(a) ? Exact_list((ExactObject *)a) : PySequence_List(a);
+    PyObject *lb = la == NULL ? NULL : Exact_Check(b) ? Exact_list((ExactObject *)b) : PySequence_List(b);
+    PyObject *r = lb == NULL ? NULL : PyObject_RichCompare(la, lb, op);
+    Py_XDECREF(la);
+    Py_XDECREF(lb);
+    return r;
+}
+
+static PyObject *Exact_repr(ExactObject *self) {
+    PyObject *items = Exact_list(self);
+    if (items == NULL) return NULL;
+    PyObject *r = PyUnicode_FromFormat("Exact(%R)", items);
+    Py_DECREF(items);
+    return r;
+}
+
+static PySequenceMethods Exact_as_sequence = {
+    .sq_length = (lenfunc)Exact_length,
+    .sq_item = (ssizeargfunc)Exact_item,
+    .sq_ass_item = (ssizeobjargproc)Exact_ass_item,
+};
+
+static PyMethodDef Exact_methods[] = {
+    {"__reduce__", (PyCFunction)Exact_reduce, METH_NOARGS, "pickled as a list of ints"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ExactType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "finrisk.features._online_kernel.Exact",
+    .tp_basicsize = offsetof(ExactObject, v),
+    .tp_itemsize = sizeof(I256),
+    .tp_dealloc = (destructor)Exact_dealloc,
+    .tp_repr = (reprfunc)Exact_repr,
+    .tp_as_sequence = &Exact_as_sequence,
+    .tp_hash = PyObject_HashNotImplemented,
+    .tp_richcompare = Exact_richcompare,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_SEQUENCE,
+    .tp_doc = "Exact(n) or Exact(ints): a window's exact integer aggregates, one per column (see the C source).",
+    .tp_methods = Exact_methods,
+    .tp_new = Exact_new,
+};
+
+/* int(v * SCALE) as a machine number, when v is a float or an int whose scaled value fits 128 bits
+   (1); 0 when it must go through Python (then no error is set) */
+static inline int scaled_native(PyObject *v, __int128 *out) {
+    double d;
+    if (PyFloat_CheckExact(v)) {
+        d = PyFloat_AS_DOUBLE(v);
+    } else if (PyLong_CheckExact(v)) {
+        d = PyLong_AsDouble(v);
+        if (d == -1.0 && PyErr_Occurred()) { PyErr_Clear(); return 0; }
+    } else {
+        return 0;
+    }
+    d *= 18446744073709551616.0;
+    if (!(d > -1.7014118346046923e38 && d < 1.7014118346046923e38)) return 0; /* +-2**127, NaN */
+    *out = (__int128)d; /* truncation toward zero, as int() */
+    return 1;
+}
+
 /* int(v * SCALE), exactly as the Python code computes it */
 static PyObject *scaled(PyObject *v) {
     if (PyFloat_CheckExact(v)) { /* float * float, then int(): Python's float.__int__ is PyLong_FromDouble */
@@ -169,6 +459,16 @@ static PyObject *scaled(PyObject *v) {
 }
 
 static int sums_update(PyObject *ks, Py_ssize_t c, const Column *col, PyObject *v, int subtract) {
+    PyObject *e1 = get_field(ks, F_S1), *e2 = col->squares ? get_field(ks, F_S2) : NULL;
+    if (e1 == NULL || (col->squares && e2 == NULL)) return -1;
+    __int128 xn;
+    if (Exact_Check(e1) && (e2 == NULL || Exact_Check(e2)) && scaled_native(v, &xn)) {
+        I256 x1 = i256_from_i128(xn);
+        if (exact_add((ExactObject *)e1, c, &x1, subtract) < 0) return -1;
+        if (e2 == NULL) return 0;
+        I256 x2 = i256_square(xn);
+        return exact_add((ExactObject *)e2, c, &x2, subtract);
+    }
     PyObject *x = scaled(v);
     if (x == NULL) return -1;
     PyObject *s1 = get_field(ks, F_S1);
@@ -304,7 +604,13 @@ static int update_entry(WindowObject *w, PyObject *ks, PyObject *ent, int subtra
         if (v == Py_None) continue;
         if (col->counts) {
             PyObject *nn = get_field(ks, F_NN);
-            if (nn == NULL || item_add(nn, c, one, subtract) < 0) return -1;
+            if (nn == NULL) return -1;
+            if (Exact_Check(nn)) {
+                static const I256 unit = {{1, 0, 0, 0}};
+                if (exact_add((ExactObject *)nn, c, &unit, subtract) < 0) return -1;
+            } else if (item_add(nn, c, one, subtract) < 0) {
+                return -1;
+            }
         }
         if (col->sums && sums_update(ks, c, col, v, subtract) < 0) return -1;
         if (col->distinct && distinct_update(ks, c, v, subtract) < 0) return -1;
@@ -551,6 +857,17 @@ static PyObject *since(PyObject *tobj, PyObject *v) {
     return r;
 }
 
+/* s1[c] * INV_SCALE from an Exact held as a machine number: 1 (in *out), 0 (go through Python), -1 */
+static int exact_float(PyObject *s1, Py_ssize_t c, double *out) {
+    __int128 x;
+    if (s1 == NULL) return -1;
+    if (!Exact_Check(s1) || c < 0 || c >= Py_SIZE(s1)) return 0;
+    ExactObject *e = (ExactObject *)s1;
+    if ((e->big != NULL && e->big[c] != NULL) || !i256_as_i128(&e->v[c], &x)) return 0;
+    *out = (double)x * (1.0 / 18446744073709551616.0); /* float(s1) rounds once, as Python's int * float */
+    return 1;
+}
+
 /* one feature's value, as _online_codegen._READS computes it (new reference) */
 static PyObject *read_one(GroupObject *g, Py_ssize_t w, const Read *r, PyObject *ks, PyObject *tobj) {
     long long ws, we;
@@ -559,12 +876,26 @@ static PyObject *read_one(GroupObject *g, Py_ssize_t w, const Read *r, PyObject 
     case R_COUNT:
         if (get_ll(ks, F_WS, &ws) < 0 || get_ll(ks, F_WE, &we) < 0) return NULL;
         return PyLong_FromLongLong(we - ws);
-    case R_SUM:
+    case R_SUM: {
+        double d;
+        int fast = exact_float(get_field(ks, F_S1), r->c, &d);
+        if (fast != 0) return fast < 0 ? NULL : PyFloat_FromDouble(d);
         if ((v = item(ks, F_S1, r->c)) == NULL) return NULL;
         x = PyNumber_Multiply(v, inv_scale);
         Py_DECREF(v);
         return x;
+    }
     case R_MEAN: {
+        PyObject *nn = get_field(ks, F_NN);
+        long long count;
+        double d;
+        if (nn == NULL) return NULL;
+        if (Exact_Check(nn) && r->c < Py_SIZE(nn) && exact_small((ExactObject *)nn, r->c, &count)) {
+            if (count == 0) Py_RETURN_NONE;
+            int fast = exact_float(get_field(ks, F_S1), r->c, &d);
+            if (fast < 0) return NULL;
+            if (fast) return PyFloat_FromDouble(d / (double)count);
+        }
         if ((n = item(ks, F_NN, r->c)) == NULL) return NULL;
         int truth = PyObject_IsTrue(n);
         if (truth <= 0) { Py_DECREF(n); if (truth < 0) return NULL; Py_RETURN_NONE; }
@@ -909,7 +1240,8 @@ static struct PyModuleDef module_def = {
 };
 
 PyMODINIT_FUNC PyInit__online_kernel(void) {
-    if (PyType_Ready(&StateType) < 0 || PyType_Ready(&WindowType) < 0 || PyType_Ready(&GroupType) < 0)
+    if (PyType_Ready(&StateType) < 0 || PyType_Ready(&WindowType) < 0 || PyType_Ready(&GroupType) < 0 ||
+        PyType_Ready(&ExactType) < 0)
         return NULL;
     inv_scale = PyFloat_FromDouble(1.0 / 18446744073709551616.0);
     inv_scale2 = PyFloat_FromDouble((1.0 / 18446744073709551616.0) * (1.0 / 18446744073709551616.0));
@@ -935,7 +1267,13 @@ PyMODINIT_FUNC PyInit__online_kernel(void) {
         return NULL;
     }
     /* the interface version _online_native expects (a stale build is not used) */
-    if (PyModule_AddIntConstant(m, "API", 1) < 0) {
+    Py_INCREF(&ExactType);
+    if (PyModule_AddObject(m, "Exact", (PyObject *)&ExactType) < 0) {
+        Py_DECREF(&ExactType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "API", 2) < 0) {
         Py_DECREF(m);
         return NULL;
     }
