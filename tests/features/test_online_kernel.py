@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import pickle
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +163,77 @@ def test_entries_the_kernel_keeps_are_not_walked_by_the_collector() -> None:
     kept = [ks.ents for g in engine._groups if isinstance(g, WindowGroup) and g.time_field is None
             for ks in g.states.values()]
     assert kept and not any(gc.is_tracked(ents) for ents in kept)
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_exact_aggregates_are_python_integers_held_as_machine_numbers() -> None:
+    """``Exact`` (the kernel's counts and exact sums) does what a list of ints does, at every size: within
+    256 bits as machine numbers, past them as Python ints; it pickles as a plain list."""
+    rng = random.Random(5)
+    sizes = [0, 1, 62, 63, 64, 127, 128, 200, 254, 255, 256, 300]
+    exact, plain = KERNEL.Exact(4), [0, 0, 0, 0]
+    for _ in range(3000):
+        c = rng.randrange(4)
+        x = rng.getrandbits(rng.choice(sizes)) * rng.choice([1, -1]) + rng.randrange(-2, 3)
+        if rng.random() < 0.5:
+            exact[c] += x
+            plain[c] += x
+        else:
+            exact[c] -= x
+            plain[c] -= x
+        assert exact[c] == plain[c]
+    assert exact == plain and list(exact) == plain and len(exact) == 4
+    assert pickle.loads(pickle.dumps(exact)) == plain and type(pickle.loads(pickle.dumps(exact))) is list
+    assert KERNEL.Exact([2**300, -(2**255), 7]) == [2**300, -(2**255), 7]
+    with pytest.raises(TypeError, match="holds ints, not float"):
+        exact[0] = 1.5
+    with pytest.raises(IndexError, match="out of range"):
+        exact[4] = 1
+    with pytest.raises(TypeError, match="fixed length"):
+        del exact[0]
+    with pytest.raises(ValueError, match="length >= 0"):
+        KERNEL.Exact(-1)
+
+
+#: sums, means and deviations over amounts from tiny to far past 2**64 (scaled past 2**127 and 2**255)
+WIDE = """\
+features:
+  s1h: {key: customer_id, events: transaction, agg: sum, field: amount, window: 1h}
+  m1h: {key: customer_id, events: transaction, agg: mean, field: amount, window: 1h}
+  sd1h: {key: customer_id, events: transaction, agg: std, field: amount, window: 1h}
+  sd10m: {key: customer_id, events: transaction, agg: std, field: amount, window: 10m}
+  n1h: {key: customer_id, events: transaction, filter: "txn_type == 'transfer'", agg: count, window: 1h}
+"""
+
+_CHILD_VALUES = """
+import pickle, sys
+from finrisk._yamlfile import parse_yaml
+from finrisk.events import EventTypeRegistry
+from finrisk.features.online import OnlineFeatureEngine
+from finrisk.features.spec import parse_features
+body, events = pickle.load(sys.stdin.buffer)
+engine = OnlineFeatureEngine(parse_features(parse_yaml(body, "f.yaml"), EventTypeRegistry.builtin()))
+sys.stdout.buffer.write(pickle.dumps([engine.process(e) for e in events]))
+"""
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_wide_amounts_give_the_pure_python_values_bit_for_bit() -> None:
+    from finrisk._yamlfile import parse_yaml
+    from finrisk.events import EventTypeRegistry
+    from finrisk.features.spec import parse_features
+
+    rng = random.Random(9)
+    amounts = [0.25, -3.5, 1e-12, 2.0**40 + 0.5, -(2.0**63), 2.0**64, 1e30, -7e36, 1e60, 123456.789]
+    stream = shuffle_locally(random_stream(4, 400), 4)
+    for e in stream:
+        if e["event_type"] == "transaction":
+            e["amount"] = rng.choice(amounts) if rng.random() < 0.5 else rng.randrange(-10**6, 10**6) / 8
+    engine = OnlineFeatureEngine(parse_features(parse_yaml(WIDE, "f.yaml"), EventTypeRegistry.builtin()))
+    values = [engine.process(e) for e in stream]
+    env = {**os.environ, "PYTHONPATH": str(SRC), "FINRISK_PURE_PYTHON": "1"}
+    done = subprocess.run([sys.executable, "-c", _CHILD_VALUES], input=pickle.dumps((WIDE, stream)), env=env,
+                          capture_output=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert pickle.loads(done.stdout) == values
+    assert any(v["sd1h"] is not None and v["sd1h"] > 1e50 for v in values)  # the boxed path was taken
