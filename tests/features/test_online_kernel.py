@@ -237,3 +237,18 @@ def test_wide_amounts_give_the_pure_python_values_bit_for_bit() -> None:
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert pickle.loads(done.stdout) == values
     assert any(v["sd1h"] is not None and v["sd1h"] > 1e50 for v in values)  # the boxed path was taken
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_times_of_every_size_are_read_exactly() -> None:
+    """The kernel reads one- and two-digit ints directly (timestamps in µs): each sign and size, and past
+    them the library's conversion, give the same machine integer."""
+    columns = ((3, True, False, False, False, False, True),)
+    window = KERNEL.Window(columns, 0, 60_000_000, 0, True)
+    for t in (0, 1, -1, 2**30 - 1, 2**30, -(2**30), 2**59 + 12345, -(2**59) - 7, 2**60 + 1, -(2**62)):
+        ks = KeyState(columns, 0)
+        ks.ents.append((t, t, "e", 2.5))
+        window.push(ks, ks.ents[-1], t)
+        assert (ks.now, ks.due, ks.we, ks.nn[0]) == (t, t + 60_000_000, 1, 1)
+    with pytest.raises(OverflowError):
+        window.push(KeyState(columns, 0), (1, 1, "e", 1.0), 2**70)
