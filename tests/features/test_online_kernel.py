@@ -252,3 +252,34 @@ def test_times_of_every_size_are_read_exactly() -> None:
         assert (ks.now, ks.due, ks.we, ks.nn[0]) == (t, t + 60_000_000, 1, 1)
     with pytest.raises(OverflowError):
         window.push(KeyState(columns, 0), (1, 1, "e", 1.0), 2**70)
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_event_times_in_microseconds_as_the_python_expression() -> None:
+    """``event_us`` (the field arithmetic of two datetimes with one tzinfo) is ``values``'s Python
+    expression on every date and zone kind, and falls back to ``to_us`` (strings, naive: the same error)."""
+    from datetime import UTC, datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from finrisk.features._online_group import EPOCHS, MICRO, to_us
+
+    def python(when: Any) -> int:
+        epoch = EPOCHS.get(when.tzinfo) if when.__class__ is datetime else None
+        return (when - epoch) // MICRO if epoch is not None else to_us(when)
+
+    rng = random.Random(3)
+    zones = [UTC, ZoneInfo("UTC"), timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8)),
+             ZoneInfo("Europe/Berlin"), timezone(timedelta(0))]
+    low, high = datetime(1, 1, 2).timestamp(), datetime(9999, 12, 30).timestamp()
+    for i in range(4000):
+        naive = datetime.fromtimestamp(rng.uniform(low, high)).replace(microsecond=rng.randrange(10**6))
+        if i < 40:  # leap days and year ends
+            naive = datetime(rng.choice([1600, 1900, 2000, 2024, 2100]), rng.choice([2, 3, 12]), 1) - timedelta(
+                microseconds=rng.randrange(2))
+        when = naive.replace(tzinfo=zones[i % len(zones)])
+        to_us(when)  # as values does for a zone it has not seen (fills EPOCHS)
+        assert KERNEL.event_us(when) == python(when)
+    assert KERNEL.event_us("2024-02-29T10:00:00+01:00") == to_us("2024-02-29T10:00:00+01:00")
+    assert KERNEL.event_us(1_700_000_000_000_000) == 1_700_000_000_000_000
+    with pytest.raises(TypeError):
+        KERNEL.event_us(datetime(2024, 1, 1))  # naive: the Python path's error
