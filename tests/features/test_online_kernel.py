@@ -213,12 +213,13 @@ from finrisk.features.online import OnlineFeatureEngine
 from finrisk.features.spec import parse_features
 body, events = pickle.load(sys.stdin.buffer)
 engine = OnlineFeatureEngine(parse_features(parse_yaml(body, "f.yaml"), EventTypeRegistry.builtin()))
-sys.stdout.buffer.write(pickle.dumps([engine.process(e) for e in events]))
+values = [engine.process(e) for e in events]
+sys.stdout.buffer.write(pickle.dumps((values, engine.snapshot())))
 """
 
 
 @pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
-def test_wide_amounts_give_the_pure_python_values_bit_for_bit() -> None:
+def test_wide_amounts_give_the_pure_python_values_and_snapshot_bit_for_bit() -> None:
     from finrisk._yamlfile import parse_yaml
     from finrisk.events import EventTypeRegistry
     from finrisk.features.spec import parse_features
@@ -235,7 +236,7 @@ def test_wide_amounts_give_the_pure_python_values_bit_for_bit() -> None:
     done = subprocess.run([sys.executable, "-c", _CHILD_VALUES], input=pickle.dumps((WIDE, stream)), env=env,
                           capture_output=True, check=False, timeout=120)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
-    assert pickle.loads(done.stdout) == values
+    assert pickle.loads(done.stdout) == (values, engine.snapshot())  # the snapshot too, byte for byte
     assert any(v["sd1h"] is not None and v["sd1h"] > 1e50 for v in values)  # the boxed path was taken
 
 

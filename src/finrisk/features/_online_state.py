@@ -100,7 +100,10 @@ class KeyState(_Base):  # type: ignore[misc]
         self.sibs: tuple[KeyState, ...] = ()
 
     def __getstate__(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, s) for s in FIELDS)
+        if KERNEL is None:
+            return tuple(getattr(self, s) for s in FIELDS)
+        # the kernel's Exact as the list of ints the pure-Python state holds: the same snapshot bytes
+        return tuple(list(v) if type(v) is KERNEL.Exact else v for v in (getattr(self, s) for s in FIELDS))
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         for name, value in zip(FIELDS, state, strict=True):
