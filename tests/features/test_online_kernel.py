@@ -284,3 +284,31 @@ def test_event_times_in_microseconds_as_the_python_expression() -> None:
     assert KERNEL.event_us(1_700_000_000_000_000) == 1_700_000_000_000_000
     with pytest.raises(TypeError):
         KERNEL.event_us(datetime(2024, 1, 1))  # naive: the Python path's error
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_the_compiled_sweep_drops_what_the_python_walk_drops() -> None:
+    """``sweep_keys`` (a single-key group's expiry walk): the expired state leaves its slots and the
+    record when it was the last, a fresh one stays, the walked keys leave ``pending``; bad input raises."""
+    columns = ((3, False, False, False, False, False, True),)
+    old, fresh, shared = KeyState(columns, 0), KeyState(columns, 0), KeyState(columns, 0)
+    old.ents.append((100, 100, "a", 1))
+    fresh.ents.append((900, 900, "b", 1))
+    shared.ents.append((50, 50, "c", 1))
+    keep = object()
+    states = {"old": old, "fresh": fresh, "shared": shared, "gone": None}
+    del states["gone"]
+    records = {"old": [old, old, None], "fresh": [fresh, None, None], "shared": [shared, None, keep]}
+    pending = ["untouched", "old", "fresh", "shared", "missing"]
+    KERNEL.sweep_keys(pending, 4, states, records, 0, 2, 500)
+    assert pending == ["untouched"]
+    assert states == {"fresh": fresh}
+    assert records == {"fresh": [fresh, None, None], "shared": [None, None, keep]}
+    with pytest.raises(TypeError, match="7 arguments"):
+        KERNEL.sweep_keys(pending, 4, states, records, 0, 2)
+    with pytest.raises(ValueError, match="budget >= 1"):
+        KERNEL.sweep_keys(["fresh"], 0, states, records, 0, 2, 500)
+    with pytest.raises(TypeError, match="expected a KeyState"):
+        KERNEL.sweep_keys(["x"], 1, {"x": 1}, records, 0, 1, 500)
+    with pytest.raises(KeyError, match="no entity record"):
+        KERNEL.sweep_keys(["fresh"], 1, states, {}, 0, 1, 10_000)

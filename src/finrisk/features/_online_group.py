@@ -436,6 +436,10 @@ class WindowGroup(_Group):
                 ks = slot.get(key)
                 if ks is not None and (not ks.ents or ks.ents[-1][0] <= horizon):
                     slot.drop(key)
+        elif KERNEL is not None:  # the same walk, compiled (it runs on every event)
+            KERNEL.sweep_keys(pending, budget, slot.by_key, slot.table.records, slot.index, 1 + slot.siblings,
+                              horizon)
+            return
         else:  # Slot.drop inline: this runs for a few keys on every event
             records, states, i = slot.table.records, slot.by_key, slot.index
             for key in pending[-budget:]:

@@ -1292,6 +1292,71 @@ static PyObject *bind_time(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* sweep_keys(pending, budget, states, records, index, width, horizon): WindowGroup.sweep's walk of one
+   single-key group (Slot.drop inline): for the last ``budget`` keys of ``pending``, a state whose newest
+   entry is at or before ``horizon`` (or that has none) leaves ``states`` and its ``width`` slots of the
+   entity record from ``index`` on become None (the record leaves ``records`` when all its slots are);
+   then those keys leave ``pending``. Why: it runs on every event, about 15 interpreter operations a key
+   (5-6% of the engine's time, py-spy, round 3). */
+static PyObject *sweep_keys(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "sweep_keys(pending, budget, states, records, index, width, horizon) "
+                        "takes 7 arguments");
+        return NULL;
+    }
+    PyObject *pending = args[0], *states = args[2], *records = args[3];
+    if (!PyList_CheckExact(pending) || !PyDict_CheckExact(states) || !PyDict_CheckExact(records)) {
+        PyErr_SetString(PyExc_TypeError, "sweep_keys: pending must be a list, states and records dicts");
+        return NULL;
+    }
+    Py_ssize_t budget = PyLong_AsSsize_t(args[1]), index = PyLong_AsSsize_t(args[4]),
+               width = PyLong_AsSsize_t(args[5]);
+    long long horizon = as_ll(args[6]);
+    if (PyErr_Occurred()) return NULL;
+    if (budget < 1 || index < 0 || width < 1) {
+        PyErr_SetString(PyExc_ValueError, "sweep_keys: budget >= 1, index >= 0, width >= 1");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(pending), start = n > budget ? n - budget : 0;
+    for (Py_ssize_t i = start; i < n && i < PyList_GET_SIZE(pending); i++) {
+        PyObject *key = Py_NewRef(PyList_GET_ITEM(pending, i));
+        PyObject *ks = PyDict_GetItemWithError(states, key);
+        if (ks == NULL) {
+            Py_DECREF(key);
+            if (PyErr_Occurred()) return NULL;
+            continue;
+        }
+        if (check_state(ks) < 0) { Py_DECREF(key); return NULL; }
+        PyObject *ents = get_field(ks, F_ENTS);
+        if (ents == NULL || !PyList_Check(ents)) {
+            if (ents != NULL) PyErr_SetString(PyExc_TypeError, "KeyState.ents must be a list");
+            Py_DECREF(key);
+            return NULL;
+        }
+        Py_ssize_t len = PyList_GET_SIZE(ents);
+        long long newest = 0;
+        if (len && placement(PyList_GET_ITEM(ents, len - 1), &newest) < 0) { Py_DECREF(key); return NULL; }
+        if (len && newest > horizon) { Py_DECREF(key); continue; }
+        PyObject *rec = PyDict_GetItemWithError(records, key);
+        if (rec == NULL || !PyList_CheckExact(rec) || index + width > PyList_GET_SIZE(rec)) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyError, "sweep_keys: no entity record of the width");
+            Py_DECREF(key);
+            return NULL;
+        }
+        Py_INCREF(rec);
+        int rc = PyDict_DelItem(states, key);
+        for (Py_ssize_t j = index; rc == 0 && j < index + width; j++) rc = PyList_SetItem(rec, j, Py_NewRef(Py_None));
+        int empty = 1;
+        for (Py_ssize_t j = 0; rc == 0 && j < PyList_GET_SIZE(rec); j++) empty &= PyList_GET_ITEM(rec, j) == Py_None;
+        if (rc == 0 && empty) rc = PyDict_DelItem(records, key);
+        Py_DECREF(rec);
+        Py_DECREF(key);
+        if (rc < 0) return NULL;
+    }
+    if (PyList_SetSlice(pending, start, PyList_GET_SIZE(pending), NULL) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *bind(PyObject *module, PyObject *args) {
     PyObject *scale_obj;
     long long far;
@@ -1305,6 +1370,8 @@ static PyObject *bind(PyObject *module, PyObject *args) {
 static PyMethodDef module_methods[] = {
     {"bind", bind, METH_VARARGS, "bind(SCALE, FAR): the constants of _online_state."},
     {"bind_time", bind_time, METH_VARARGS, "bind_time(EPOCHS, to_us): what event_us reads and falls back to."},
+    {"sweep_keys", (PyCFunction)(void (*)(void))sweep_keys, METH_FASTCALL,
+     "sweep_keys(pending, budget, states, records, index, width, horizon): one step of a group's expiry sweep."},
     {"event_us", event_us, METH_O, "event_us(when): the event time in µs since the epoch, as values() computes it."},
     {NULL, NULL, 0, NULL},
 };
