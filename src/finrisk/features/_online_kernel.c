@@ -11,7 +11,9 @@
  * falls back to the Python code when it is missing or FINRISK_PURE_PYTHON is set.
  *
  * With this module built, _online_state.KeyState derives from State (below): the window's bounds,
- * time and due are machine integers in the state object, read and written in place.
+ * time and due are machine integers in the state object, read and written in place; its counts, sums
+ * and sums of squares are Exact objects (256-bit integers, see below). Also here: the event time in µs
+ * (event_us) and a single-key group's expiry walk (sweep_keys), measured in docs/features.md (round 3).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
