@@ -275,7 +275,11 @@ static int i256_from_long(PyObject *v, I256 *out) {
     if (s == -1 && PyErr_Occurred()) return -1;
     if (!overflow) { *out = i256_from_i128(s); return 1; }
     unsigned char bytes[32];
+#if PY_VERSION_HEX >= 0x030D0000 /* 3.13 added with_exceptions */
+    if (_PyLong_AsByteArray((PyLongObject *)v, bytes, 32, 1, 1, 1) < 0) {
+#else
     if (_PyLong_AsByteArray((PyLongObject *)v, bytes, 32, 1, 1) < 0) {
+#endif
         if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return -1;
         PyErr_Clear();
         return 0;
