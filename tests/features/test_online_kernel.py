@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import pickle
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +163,152 @@ def test_entries_the_kernel_keeps_are_not_walked_by_the_collector() -> None:
     kept = [ks.ents for g in engine._groups if isinstance(g, WindowGroup) and g.time_field is None
             for ks in g.states.values()]
     assert kept and not any(gc.is_tracked(ents) for ents in kept)
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_exact_aggregates_are_python_integers_held_as_machine_numbers() -> None:
+    """``Exact`` (the kernel's counts and exact sums) does what a list of ints does, at every size: within
+    256 bits as machine numbers, past them as Python ints; it pickles as a plain list."""
+    rng = random.Random(5)
+    sizes = [0, 1, 62, 63, 64, 127, 128, 200, 254, 255, 256, 300]
+    exact, plain = KERNEL.Exact(4), [0, 0, 0, 0]
+    for _ in range(3000):
+        c = rng.randrange(4)
+        x = rng.getrandbits(rng.choice(sizes)) * rng.choice([1, -1]) + rng.randrange(-2, 3)
+        if rng.random() < 0.5:
+            exact[c] += x
+            plain[c] += x
+        else:
+            exact[c] -= x
+            plain[c] -= x
+        assert exact[c] == plain[c]
+    assert exact == plain and list(exact) == plain and len(exact) == 4
+    assert pickle.loads(pickle.dumps(exact)) == plain and type(pickle.loads(pickle.dumps(exact))) is list
+    assert KERNEL.Exact([2**300, -(2**255), 7]) == [2**300, -(2**255), 7]
+    with pytest.raises(TypeError, match="holds ints, not float"):
+        exact[0] = 1.5
+    with pytest.raises(IndexError, match="out of range"):
+        exact[4] = 1
+    with pytest.raises(TypeError, match="fixed length"):
+        del exact[0]
+    with pytest.raises(ValueError, match="length >= 0"):
+        KERNEL.Exact(-1)
+
+
+#: sums, means and deviations over amounts from tiny to far past 2**64 (scaled past 2**127 and 2**255)
+WIDE = """\
+features:
+  s1h: {key: customer_id, events: transaction, agg: sum, field: amount, window: 1h}
+  m1h: {key: customer_id, events: transaction, agg: mean, field: amount, window: 1h}
+  sd1h: {key: customer_id, events: transaction, agg: std, field: amount, window: 1h}
+  sd10m: {key: customer_id, events: transaction, agg: std, field: amount, window: 10m}
+  n1h: {key: customer_id, events: transaction, filter: "txn_type == 'transfer'", agg: count, window: 1h}
+"""
+
+_CHILD_VALUES = """
+import pickle, sys
+from finrisk._yamlfile import parse_yaml
+from finrisk.events import EventTypeRegistry
+from finrisk.features.online import OnlineFeatureEngine
+from finrisk.features.spec import parse_features
+body, events = pickle.load(sys.stdin.buffer)
+engine = OnlineFeatureEngine(parse_features(parse_yaml(body, "f.yaml"), EventTypeRegistry.builtin()))
+values = [engine.process(e) for e in events]
+sys.stdout.buffer.write(pickle.dumps((values, engine.snapshot())))
+"""
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_wide_amounts_give_the_pure_python_values_and_snapshot_bit_for_bit() -> None:
+    from finrisk._yamlfile import parse_yaml
+    from finrisk.events import EventTypeRegistry
+    from finrisk.features.spec import parse_features
+
+    rng = random.Random(9)
+    amounts = [0.25, -3.5, 1e-12, 2.0**40 + 0.5, -(2.0**63), 2.0**64, 1e30, -7e36, 1e60, 123456.789]
+    stream = shuffle_locally(random_stream(4, 400), 4)
+    for e in stream:
+        if e["event_type"] == "transaction":
+            e["amount"] = rng.choice(amounts) if rng.random() < 0.5 else rng.randrange(-10**6, 10**6) / 8
+    engine = OnlineFeatureEngine(parse_features(parse_yaml(WIDE, "f.yaml"), EventTypeRegistry.builtin()))
+    values = [engine.process(e) for e in stream]
+    env = {**os.environ, "PYTHONPATH": str(SRC), "FINRISK_PURE_PYTHON": "1"}
+    done = subprocess.run([sys.executable, "-c", _CHILD_VALUES], input=pickle.dumps((WIDE, stream)), env=env,
+                          capture_output=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert pickle.loads(done.stdout) == (values, engine.snapshot())  # the snapshot too, byte for byte
+    assert any(v["sd1h"] is not None and v["sd1h"] > 1e50 for v in values)  # the boxed path was taken
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_times_of_every_size_are_read_exactly() -> None:
+    """The kernel reads one- and two-digit ints directly (timestamps in µs): each sign and size, and past
+    them the library's conversion, give the same machine integer."""
+    columns = ((3, True, False, False, False, False, True),)
+    window = KERNEL.Window(columns, 0, 60_000_000, 0, True)
+    for t in (0, 1, -1, 2**30 - 1, 2**30, -(2**30), 2**59 + 12345, -(2**59) - 7, 2**60 + 1, -(2**62)):
+        ks = KeyState(columns, 0)
+        ks.ents.append((t, t, "e", 2.5))
+        window.push(ks, ks.ents[-1], t)
+        assert (ks.now, ks.due, ks.we, ks.nn[0]) == (t, t + 60_000_000, 1, 1)
+    with pytest.raises(OverflowError):
+        window.push(KeyState(columns, 0), (1, 1, "e", 1.0), 2**70)
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_event_times_in_microseconds_as_the_python_expression() -> None:
+    """``event_us`` (the field arithmetic of two datetimes with one tzinfo) is ``values``'s Python
+    expression on every date and zone kind, and falls back to ``to_us`` (strings, naive: the same error)."""
+    from datetime import UTC, datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from finrisk.features._online_group import EPOCHS, MICRO, to_us
+
+    def python(when: Any) -> int:
+        epoch = EPOCHS.get(when.tzinfo) if when.__class__ is datetime else None
+        return (when - epoch) // MICRO if epoch is not None else to_us(when)
+
+    rng = random.Random(3)
+    zones = [UTC, ZoneInfo("UTC"), timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8)),
+             ZoneInfo("Europe/Berlin"), timezone(timedelta(0))]
+    low, high = datetime(1, 1, 2).timestamp(), datetime(9999, 12, 30).timestamp()
+    for i in range(4000):
+        naive = datetime.fromtimestamp(rng.uniform(low, high)).replace(microsecond=rng.randrange(10**6))
+        if i < 40:  # leap days and year ends
+            naive = datetime(rng.choice([1600, 1900, 2000, 2024, 2100]), rng.choice([2, 3, 12]), 1) - timedelta(
+                microseconds=rng.randrange(2))
+        when = naive.replace(tzinfo=zones[i % len(zones)])
+        to_us(when)  # as values does for a zone it has not seen (fills EPOCHS)
+        assert KERNEL.event_us(when) == python(when)
+    assert KERNEL.event_us("2024-02-29T10:00:00+01:00") == to_us("2024-02-29T10:00:00+01:00")
+    assert KERNEL.event_us(1_700_000_000_000_000) == 1_700_000_000_000_000
+    with pytest.raises(TypeError):
+        KERNEL.event_us(datetime(2024, 1, 1))  # naive: the Python path's error
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_the_compiled_sweep_drops_what_the_python_walk_drops() -> None:
+    """``sweep_keys`` (a single-key group's expiry walk): the expired state leaves its slots and the
+    record when it was the last, a fresh one stays, the walked keys leave ``pending``; bad input raises."""
+    columns = ((3, False, False, False, False, False, True),)
+    old, fresh, shared = KeyState(columns, 0), KeyState(columns, 0), KeyState(columns, 0)
+    old.ents.append((100, 100, "a", 1))
+    fresh.ents.append((900, 900, "b", 1))
+    shared.ents.append((50, 50, "c", 1))
+    keep = object()
+    states = {"old": old, "fresh": fresh, "shared": shared, "gone": None}
+    del states["gone"]
+    records = {"old": [old, old, None], "fresh": [fresh, None, None], "shared": [shared, None, keep]}
+    pending = ["untouched", "old", "fresh", "shared", "missing"]
+    KERNEL.sweep_keys(pending, 4, states, records, 0, 2, 500)
+    assert pending == ["untouched"]
+    assert states == {"fresh": fresh}
+    assert records == {"fresh": [fresh, None, None], "shared": [None, None, keep]}
+    with pytest.raises(TypeError, match="7 arguments"):
+        KERNEL.sweep_keys(pending, 4, states, records, 0, 2)
+    with pytest.raises(ValueError, match="budget >= 1"):
+        KERNEL.sweep_keys(["fresh"], 0, states, records, 0, 2, 500)
+    with pytest.raises(TypeError, match="expected a KeyState"):
+        KERNEL.sweep_keys(["x"], 1, {"x": 1}, records, 0, 1, 500)
+    with pytest.raises(KeyError, match="no entity record"):
+        KERNEL.sweep_keys(["fresh"], 1, states, {}, 0, 1, 10_000)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from finrisk.features import _online_state as st
+from finrisk.features._online_native import KERNEL
 from finrisk.features.derived import EARTH_RADIUS_KM, formula
 from finrisk.features.expr import Filter
 from finrisk.features.spec import DerivedKind
@@ -300,9 +301,9 @@ def _new_state(group: Any, access: _Access) -> list[str]:
         cols = win.columns
         lines += _on(var, [
             "ks = new(KeyState)", "ks.ents = ents", "ks.ws = ks.we = 0", "ks.now = t", "ks.due = FAR",
-            f"ks.nn = {_display(['0' for _ in cols], any(c[6] for c in cols))}",
-            f"ks.s1 = {_display(['0' for _ in cols], any(c[1] for c in cols))}",
-            f"ks.s2 = {_display(['0' for _ in cols], any(c[2] for c in cols))}",
+            f"ks.nn = {_exact_display(len(cols), any(c[6] for c in cols))}",
+            f"ks.s1 = {_exact_display(len(cols), any(c[1] for c in cols))}",
+            f"ks.s2 = {_exact_display(len(cols), any(c[2] for c in cols))}",
             f"ks.mins = {_display([ext[c[3]] for c in cols], any(c[3] for c in cols))}",
             f"ks.maxs = {_display([ext[c[4]] for c in cols], any(c[4] for c in cols))}",
             f"ks.dist = {_display(['{}' if c[5] else 'None' for c in cols], False)}", "ks.dirty = False"])
@@ -310,6 +311,15 @@ def _new_state(group: Any, access: _Access) -> list[str]:
             lines.append(f"{var}.sibs = ()")
     sibs = ", ".join(names[:-1])
     return [*lines, f"ks.sibs = ({sibs},)" if sibs else "ks.sibs = ()", *access.put("ks", names[:-1])]
+
+
+def _exact_display(n: int, mutable: bool) -> str:
+    """``n`` zero integer aggregates as :class:`KeyState` builds them (``exact``: the kernel's ``Exact``,
+    where the compiled group keeps them as machine numbers; else a list display), or a tuple of zeros
+    when no column writes them."""
+    if mutable and KERNEL is not None:
+        return f"exact({n})"
+    return _display(["0"] * n, mutable)
 
 
 def _display(items: list[str], mutable: bool) -> str:
@@ -506,7 +516,8 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
 
     ns: dict[str, Any] = {"KeyState": st.KeyState, "new": st.KeyState.__new__, "deque": deque, "add": st.add,
                           "SCALE": st.SCALE, "rebuild": st.rebuild_extremes, "last": st.latest,
-                          "INV_SCALE": st.INV_SCALE, "INV_SCALE2": st.INV_SCALE2, "sqrt": math.sqrt, "FAR": st.FAR}
+                          "INV_SCALE": st.INV_SCALE, "INV_SCALE2": st.INV_SCALE2, "sqrt": math.sqrt, "FAR": st.FAR,
+                          "exact": None if KERNEL is None else KERNEL.Exact}
     if not values:
         derived = ()
     outputs = sorted({i for group, _ in plan for i in group.outputs} | {idx for idx, _, _ in derived})

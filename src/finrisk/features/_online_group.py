@@ -14,7 +14,7 @@ and running aggregates over the window at ``now``. ``first_seen`` features (no w
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
@@ -88,6 +88,14 @@ def to_us(value: datetime | str | int) -> int:
         return value
     parsed = datetime.fromisoformat(value)
     return ((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)) - _EPOCH) // MICRO
+
+
+#: with the compiled kernel, an event's time in µs as ``OnlineFeatureEngine.values`` computes it inline
+#: (``(when - EPOCHS[when.tzinfo]) // MICRO``, else ``to_us``) in one call, without the timedelta; else None
+EVENT_US: Callable[[Any], int] | None = None
+if KERNEL is not None:
+    KERNEL.bind_time(EPOCHS, to_us)
+    EVENT_US = KERNEL.event_us
 
 
 class _Group:
@@ -428,6 +436,10 @@ class WindowGroup(_Group):
                 ks = slot.get(key)
                 if ks is not None and (not ks.ents or ks.ents[-1][0] <= horizon):
                     slot.drop(key)
+        elif KERNEL is not None:  # the same walk, compiled (it runs on every event)
+            KERNEL.sweep_keys(pending, budget, slot.by_key, slot.table.records, slot.index, 1 + slot.siblings,
+                              horizon)
+            return
         else:  # Slot.drop inline: this runs for a few keys on every event
             records, states, i = slot.table.records, slot.by_key, slot.index
             for key in pending[-budget:]:

@@ -3,7 +3,8 @@
 The C extension is optional: it is built by ``pip install`` where a C compiler and Python's headers
 are found (setup.py), and does exactly what the generated Python slide and push do, on the same
 state objects (whose window bounds it keeps as machine integers: ``KeyState`` then derives from its
-``State``), so values, state and snapshots are the same either way. ``FINRISK_PURE_PYTHON=1``
+``State``; the counts and exact sums are its ``Exact``, 256-bit integers in one object, pickled as the
+lists of ints the Python state holds), so values, state and snapshots are the same either way. ``FINRISK_PURE_PYTHON=1``
 forces the Python code (the tests run both ways); a missing extension is said once in the log.
 """
 
@@ -18,7 +19,7 @@ __all__ = ["KERNEL", "kernel_name", "load_kernel"]
 
 log = logging.getLogger("finrisk.features")
 #: the interface version the Python side expects of ``_online_kernel`` (its ``API``); bump both together
-API = 1
+API = 2
 
 
 def load_kernel() -> Any:

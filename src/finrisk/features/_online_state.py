@@ -33,8 +33,9 @@ from typing import Any, cast
 
 from finrisk.features._online_native import KERNEL
 
-__all__ = ["COUNT_MATCHED", "FAR", "FIELDS", "INLINE_FIELDS", "TIME_SINCE_MATCHED", "Column", "Entry", "FeatureRead",
-           "KeyState", "add", "latest", "read", "rebuild_extremes", "remove", "set_due"]
+__all__ = ["COUNT_MATCHED", "EXACT_FIELDS", "FAR", "FIELDS", "INLINE_FIELDS", "TIME_SINCE_MATCHED", "Column",
+           "Entry", "FeatureRead", "KeyState", "add", "exact", "latest", "read", "rebuild_extremes", "remove",
+           "set_due"]
 
 #: ``(placement_us, event_time_us, event_id, value_0, value_1, ...)``
 Entry = tuple[Any, ...]
@@ -65,6 +66,15 @@ FIELDS = ("ents", "ws", "we", "now", "due", "nn", "s1", "s2", "mins", "maxs", "d
 _Base: Any = object if KERNEL is None else KERNEL.State
 #: the fields held inside the state object itself (no object of their own: sizes count them once)
 INLINE_FIELDS = frozenset() if KERNEL is None else frozenset({"ws", "we", "now", "due"})
+#: the exact integer aggregates: with the kernel, an ``Exact`` (the integers as machine numbers in one
+#: object, read and written in place by the compiled group; a sequence of ints to Python, pickled as a
+#: list), else a list of ints
+EXACT_FIELDS = frozenset({"nn", "s1", "s2"})
+
+
+def exact(n: int) -> list[int]:
+    """``n`` zero integer aggregates (a written one: a list, or the kernel's ``Exact``)."""
+    return [0] * n if KERNEL is None else cast(list[int], KERNEL.Exact(n))
 
 
 class KeyState(_Base):  # type: ignore[misc]
@@ -80,9 +90,9 @@ class KeyState(_Base):  # type: ignore[misc]
         self.due = FAR
         n = len(columns)
         # an aggregate no column uses is an immutable tuple, never written (see the module docstring)
-        self.nn: list[int] = [0] * n if any(c[6] for c in columns) else cast(list[int], (0,) * n)
-        self.s1: list[int] = [0] * n if any(c[1] for c in columns) else cast(list[int], (0,) * n)
-        self.s2: list[int] = [0] * n if any(c[2] for c in columns) else cast(list[int], (0,) * n)
+        self.nn: list[int] = exact(n) if any(c[6] for c in columns) else cast(list[int], (0,) * n)
+        self.s1: list[int] = exact(n) if any(c[1] for c in columns) else cast(list[int], (0,) * n)
+        self.s2: list[int] = exact(n) if any(c[2] for c in columns) else cast(list[int], (0,) * n)
         self.mins: list[deque[Entry] | None] = _extremes(columns, 3)
         self.maxs: list[deque[Entry] | None] = _extremes(columns, 4)
         self.dist: tuple[dict[Any, int] | None, ...] = tuple({} if c[5] else None for c in columns)
@@ -90,10 +100,15 @@ class KeyState(_Base):  # type: ignore[misc]
         self.sibs: tuple[KeyState, ...] = ()
 
     def __getstate__(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, s) for s in FIELDS)
+        if KERNEL is None:
+            return tuple(getattr(self, s) for s in FIELDS)
+        # the kernel's Exact as the list of ints the pure-Python state holds: the same snapshot bytes
+        return tuple(list(v) if type(v) is KERNEL.Exact else v for v in (getattr(self, s) for s in FIELDS))
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         for name, value in zip(FIELDS, state, strict=True):
+            if KERNEL is not None and name in EXACT_FIELDS and type(value) is list:  # pickled as a list
+                value = KERNEL.Exact(value)
             setattr(self, name, value)
 
 

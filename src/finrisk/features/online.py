@@ -53,7 +53,7 @@ from typing import Any, ClassVar
 from finrisk.errors import SnapshotError
 from finrisk.features._online_codegen import compile_derived, compile_plan
 from finrisk.features._online_entities import EntityTable
-from finrisk.features._online_group import EPOCHS, MICRO, FirstSeenGroup, WindowGroup, to_us
+from finrisk.features._online_group import EPOCHS, EVENT_US, MICRO, FirstSeenGroup, WindowGroup, to_us
 from finrisk.features._online_state import FIELDS, INLINE_FIELDS, KeyState
 from finrisk.features.derived import formula
 from finrisk.features.spec import Aggregation, FeatureSet, WindowFeature
@@ -216,8 +216,11 @@ class OnlineFeatureEngine:
         """Every feature's value for ``event`` as a list in :attr:`names` order (from the events
         before it), then add it to the state: :meth:`process` without building a dict."""
         when = event["event_time"]
-        epoch = EPOCHS.get(when.tzinfo) if when.__class__ is datetime else None  # see EPOCHS
-        t = (when - epoch) // MICRO if epoch is not None else to_us(when)
+        if EVENT_US is not None:  # the compiled kernel's, the same integer
+            t = EVENT_US(when)
+        else:
+            epoch = EPOCHS.get(when.tzinfo) if when.__class__ is datetime else None  # see EPOCHS
+            t = (when - epoch) // MICRO if epoch is not None else to_us(when)
         eid = event["event_id"]
         plan, step = self._plans.get(event.get("event_type")) or self._plan(event)
         if t > self._t or (t == self._t and eid > self._id):
@@ -241,8 +244,11 @@ class OnlineFeatureEngine:
         the same exact path as in :meth:`values`.
         """
         when = event["event_time"]
-        epoch = EPOCHS.get(when.tzinfo) if when.__class__ is datetime else None  # see EPOCHS
-        t = (when - epoch) // MICRO if epoch is not None else to_us(when)
+        if EVENT_US is not None:  # the compiled kernel's, the same integer
+            t = EVENT_US(when)
+        else:
+            epoch = EPOCHS.get(when.tzinfo) if when.__class__ is datetime else None  # see EPOCHS
+            t = (when - epoch) // MICRO if epoch is not None else to_us(when)
         eid = event["event_id"]
         if t > self._t or (t == self._t and eid > self._id):
             etype = event.get("event_type")
