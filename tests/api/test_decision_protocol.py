@@ -30,9 +30,9 @@ class CountingProtocol(DecisionHttpProtocol):
 
     direct = 0
 
-    async def _answer(self, *args: Any) -> None:
+    def _complete(self, *args: Any) -> None:
         type(self).direct += 1
-        await super()._answer(*args)
+        super()._complete(*args)
 
 
 @pytest.fixture(scope="module")

@@ -116,27 +116,43 @@ class DecisionHttpProtocol(CoalescingHttpToolsProtocol):
         if direct is None:
             super().on_message_complete()
             return
-        assert self._fast is not None
-        task = self.loop.create_task(self._answer(self._fast, direct))
-        task.add_done_callback(self.tasks.discard)
-        self.tasks.add(task)  # a graceful stop waits for it, as for uvicorn's own request tasks
-
-    async def _answer(self, fast: FastDecisions, direct: _DirectCycle) -> None:
+        fast = self._fast
+        assert fast is not None
         chunks = direct.chunks
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        answer: Answer | None = None
+        # No task per request: the decision runs here and its answer is written from the commit's
+        # wake-up on the loop (seventh round in docs/api.md). An answer ready at once (an error, a
+        # stored retry) is written on the next loop step, as a task's would be, not from inside the
+        # parser's callback (uvicorn's keep-alive and pipelining code expects that).
+        answer = fast.answer_soon(direct.key, direct.content_type, raw, lambda later: self._reply(fast, direct, later))
+        if answer is not None:
+            self.loop.call_soon(self._reply, fast, direct, answer)
+
+    def _reply(self, fast: FastDecisions, direct: _DirectCycle, answer: Answer) -> None:
+        """Write ``answer`` and complete the request (its metrics, access line, keep-alive or close)."""
+        if self.flow.write_paused and not direct.disconnected:  # rare: the client reads slowly
+            task = self.loop.create_task(self._reply_when_drained(fast, direct, answer))
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)  # a graceful stop waits for it, as for uvicorn's own request tasks
+            return
+        self._complete(fast, direct, answer)
+
+    async def _reply_when_drained(self, fast: FastDecisions, direct: _DirectCycle, answer: Answer) -> None:
+        try:
+            await self.flow.drain()
+        finally:  # also when cancelled (a stop past its grace period): the connection is closed, not left hanging
+            self._complete(fast, direct, answer)
+
+    def _complete(self, fast: FastDecisions, direct: _DirectCycle, answer: Answer) -> None:
         status = 500
         try:
-            answer = await fast.answer(direct.key, direct.content_type, raw)
-            if self.flow.write_paused and not direct.disconnected:
-                await self.flow.drain()
             if not direct.disconnected and not self.transport.is_closing():  # gone: the decision stays logged
                 self.transport.write(self._encode(answer, direct.keep_alive))
             status = answer.status
-        finally:  # also when cancelled (a stop past its grace period): the connection is closed, not left hanging
+        finally:
             fast.record(status, direct.started, answer)
             direct.response_complete = True
-            if answer is None or not direct.keep_alive:
+            if not direct.keep_alive:
                 self.transport.close()
             self.on_response_complete()
 

@@ -39,7 +39,7 @@ from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, ModelScorer,
 from finrisk.decisions.live_rules import RuleSetWatcher
 from finrisk.decisions.model import Decision, IngestResult
 from finrisk.decisions.profiles import ProfileStore
-from finrisk.decisions.writer import CommitTicket, GroupCommitWriter, committed
+from finrisk.decisions.writer import CommitTicket, GroupCommitWriter, committed, when_committed
 from finrisk.decisions.writer_process import ProcessCommitWriter
 from finrisk.errors import (
     EventConflictError,
@@ -256,6 +256,60 @@ class DecisionService:
                     return step.decision, step.body
                 retry = step.decision.as_retry()
                 return retry, orjson.dumps(retry.to_dict())
+
+    def decide_json_soon(self, body: Mapping[str, Any],
+                         then: Callable[[tuple[Decision, bytes] | Exception], object]) -> tuple[Decision, bytes] | None:
+        """:meth:`decide_json_async` for a caller on the event loop, without a coroutine or a task.
+
+        Returns the answer when there is nothing to wait for (a stored retry, a commit already
+        over); else None, and ``then`` gets the answer, or the exception the coroutine would have
+        raised, on the loop once the commit is over. Validation and deciding errors raise here.
+        Same steps as the coroutine (``_begin``, the commit, ``_settle``), so the guarantees are
+        the same: the answer only after the commit, racing retries wait for the first call's.
+        """
+        t0 = time.perf_counter_ns()
+        return self._step_soon(self._validator.validate(body), t0, then)
+
+    def _step_soon(self, event: Mapping[str, Any], t0: int,
+                   then: Callable[[tuple[Decision, bytes] | Exception], object]) -> tuple[Decision, bytes] | None:
+        step = self._begin(event, t0)
+        if isinstance(step, Decision):
+            return step, orjson.dumps(step.to_dict())
+        if when_committed(step.future, _COMMIT_TIMEOUT_S,
+                          lambda timed_out: self._resume_soon(event, t0, step, then, timed_out)):
+            return None
+        done = self._after_commit(step)
+        # None: the event came in through ingest() and has no decision of its own yet: go again
+        return done if done is not None else self._step_soon(event, t0, then)
+
+    def _resume_soon(self, event: Mapping[str, Any], t0: int, step: _Commit,
+                     then: Callable[[tuple[Decision, bytes] | Exception], object], timed_out: Exception | None) -> None:
+        """On the loop, once ``step``'s commit is over (or its wait timed out): hand ``then`` the answer."""
+        try:
+            if timed_out is not None:
+                self._settle(step)
+                raise timed_out
+            done = self._after_commit(step)
+            if done is None:
+                done = self._step_soon(event, t0, then)
+        except Exception as exc:  # noqa: BLE001 - the caller answers it (a problem answer), as the coroutine's would
+            then(exc)
+            return
+        if done is not None:
+            then(done)
+
+    def _after_commit(self, step: _Commit) -> tuple[Decision, bytes] | None:
+        """The answer once ``step``'s commit is over (None: an ingested event, no decision yet)."""
+        try:
+            _check(step.future.result())
+        finally:
+            self._settle(step)
+        if step.decision is None:
+            return None
+        if step.own:
+            return step.decision, step.body
+        retry = step.decision.as_retry()
+        return retry, orjson.dumps(retry.to_dict())
 
     def _decide(self, event: Mapping[str, Any], t0: int) -> Decision:
         """:meth:`decide` for an event already validated (its clock started at ``t0``)."""
