@@ -71,8 +71,20 @@ class DecisionHttpProtocol(CoalescingHttpToolsProtocol):
         self._direct: _DirectCycle | None = None
 
     def on_message_begin(self) -> None:
+        # uvicorn's own builds the request's ASGI scope here (a dict and a copy of the app state);
+        # a directly answered request never reads it, so it is built only when uvicorn takes the
+        # request (1.9% of the loop thread's time at 2,000 decisions/s).
         self._direct = None
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+
+    def _build_scope(self) -> None:
+        """uvicorn's scope for this request, with the URL and headers parsed so far kept."""
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
         super().on_message_begin()
+        self.url, self.expect_100_continue = url, expect
+        self.headers = self.scope["headers"] = headers
 
     def on_headers_complete(self) -> None:
         fast = self._fast
@@ -83,6 +95,7 @@ class DecisionHttpProtocol(CoalescingHttpToolsProtocol):
             if direct is not None:
                 self._direct = self.cycle = direct  # type: ignore[assignment]
                 return
+        self._build_scope()
         super().on_headers_complete()
 
     def _direct_cycle(self, fast: FastDecisions) -> _DirectCycle | None:
@@ -124,7 +137,8 @@ class DecisionHttpProtocol(CoalescingHttpToolsProtocol):
         # wake-up on the loop (seventh round in docs/api.md). An answer ready at once (an error, a
         # stored retry) is written on the next loop step, as a task's would be, not from inside the
         # parser's callback (uvicorn's keep-alive and pipelining code expects that).
-        answer = fast.answer_soon(direct.key, direct.content_type, raw, lambda later: self._reply(fast, direct, later))
+        answer = fast.answer_soon(direct.key, direct.content_type, raw, self.loop,
+                                  lambda later: self._reply(fast, direct, later))
         if answer is not None:
             self.loop.call_soon(self._reply, fast, direct, answer)
 

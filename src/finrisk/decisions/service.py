@@ -257,32 +257,32 @@ class DecisionService:
                 retry = step.decision.as_retry()
                 return retry, orjson.dumps(retry.to_dict())
 
-    def decide_json_soon(self, body: Mapping[str, Any],
+    def decide_json_soon(self, body: Mapping[str, Any], loop: asyncio.AbstractEventLoop,
                          then: Callable[[tuple[Decision, bytes] | Exception], object]) -> tuple[Decision, bytes] | None:
         """:meth:`decide_json_async` for a caller on the event loop, without a coroutine or a task.
 
         Returns the answer when there is nothing to wait for (a stored retry, a commit already
         over); else None, and ``then`` gets the answer, or the exception the coroutine would have
-        raised, on the loop once the commit is over. Validation and deciding errors raise here.
+        raised, on ``loop`` (the running one) once the commit is over. Validation and deciding errors raise here.
         Same steps as the coroutine (``_begin``, the commit, ``_settle``), so the guarantees are
         the same: the answer only after the commit, racing retries wait for the first call's.
         """
         t0 = time.perf_counter_ns()
-        return self._step_soon(self._validator.validate(body), t0, then)
+        return self._step_soon(self._validator.validate(body), t0, loop, then)
 
-    def _step_soon(self, event: Mapping[str, Any], t0: int,
+    def _step_soon(self, event: Mapping[str, Any], t0: int, loop: asyncio.AbstractEventLoop,
                    then: Callable[[tuple[Decision, bytes] | Exception], object]) -> tuple[Decision, bytes] | None:
         step = self._begin(event, t0)
         if isinstance(step, Decision):
             return step, orjson.dumps(step.to_dict())
-        if when_committed(step.future, _COMMIT_TIMEOUT_S,
-                          lambda timed_out: self._resume_soon(event, t0, step, then, timed_out)):
+        if when_committed(step.future, _COMMIT_TIMEOUT_S, loop,
+                          lambda timed_out: self._resume_soon(event, t0, loop, step, then, timed_out)):
             return None
         done = self._after_commit(step)
         # None: the event came in through ingest() and has no decision of its own yet: go again
-        return done if done is not None else self._step_soon(event, t0, then)
+        return done if done is not None else self._step_soon(event, t0, loop, then)
 
-    def _resume_soon(self, event: Mapping[str, Any], t0: int, step: _Commit,
+    def _resume_soon(self, event: Mapping[str, Any], t0: int, loop: asyncio.AbstractEventLoop, step: _Commit,
                      then: Callable[[tuple[Decision, bytes] | Exception], object], timed_out: Exception | None) -> None:
         """On the loop, once ``step``'s commit is over (or its wait timed out): hand ``then`` the answer."""
         try:
@@ -291,7 +291,7 @@ class DecisionService:
                 raise timed_out
             done = self._after_commit(step)
             if done is None:
-                done = self._step_soon(event, t0, then)
+                done = self._step_soon(event, t0, loop, then)
         except Exception as exc:  # noqa: BLE001 - the caller answers it (a problem answer), as the coroutine's would
             then(exc)
             return
