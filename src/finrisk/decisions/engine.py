@@ -34,11 +34,11 @@ def workspace_rule_names(workspace: Workspace, *, lists: frozenset[str] | None,
 
 
 class _TimestampText:
-    """:func:`format_us` with the text of the last second kept: a decision formats its own time and
-    its event's (both nearly always in the current second), and this is ~3x cheaper per call than
-    formatting the whole timestamp (~0.35 against ~1.1 µs in a loop; format_us was 3.5% of the
-    serving loop thread's time, ``docs/api.md`` seventh round). One tuple, swapped whole: safe from
-    any thread."""
+    """:func:`format_us` with the text of the last second kept, for the decision time: a busy
+    service's decisions nearly always share the last second, and a hit is ~3x cheaper than
+    formatting the whole timestamp (~0.35 against ~1.1 µs in a loop; a miss ~0.4 µs dearer, so
+    event times, often history, are not cached; format_us was 3.5% of the serving loop thread's
+    time, ``docs/api.md`` seventh round). One tuple, swapped whole: safe from any thread."""
 
     __slots__ = ("_last",)
 
@@ -48,13 +48,12 @@ class _TimestampText:
     def __call__(self, us: int) -> str:
         sec, frac = divmod(us, 1_000_000)
         last_sec, head = self._last
-        if sec != last_sec:
-            text = format_us(sec * 1_000_000)  # "...THH:MM:SS.000000Z"
-            if len(text) != 27:  # years before 1000 or after 9999: no fixed layout to reuse
-                return format_us(us)
-            head = text[:20]
-            self._last = (sec, head)
-        return f"{head}{frac:06d}Z"
+        if sec == last_sec:
+            return f"{head}{frac:06d}Z"
+        text = format_us(us)  # a miss costs format_us and a slice (replayed history misses every time)
+        if len(text) == 27:  # years before 1000 or after 9999: no fixed layout to reuse
+            self._last = (sec, text[:20])
+        return text
 
 
 class ModelScorer(Protocol):
@@ -110,8 +109,8 @@ class DecisionEngine:
         self._scorer_versions = {s.name: s.version for s in self.scorers}
         # scorers that say which event type they score run only on it (the rest on every event)
         self._scorers_by_type: dict[Any, tuple[ModelScorer, ...]] = {}
-        self._decided_text = _TimestampText()  # one per clock: the decision times, then the event times
-        self._event_text = _TimestampText()
+        # the decision time only: event times (simulated or replayed history too) seldom share a second
+        self._decided_text = _TimestampText()
         self.deployed = deployed
         self._live: tuple[ActiveRuleSet, tuple[ActiveRuleSet, ...], dict[str, Any]] = (rules, (), {})
         self.swap_rules(rules, shadows)
@@ -212,7 +211,7 @@ class DecisionEngine:
             decided_text = format_timestamp(decided_at)
             decision_id = new_decision_id(at_us * 1000)
         # an aware event time (validated events carry UTC ones): its text from the µs already computed
-        event_text = (self._event_text(at_us) if isinstance(event_time, datetime) and event_time.utcoffset() is not None
+        event_text = (format_us(at_us) if isinstance(event_time, datetime) and event_time.utcoffset() is not None
                       else format_timestamp(event_time))
         action = result.action.value
         hits = result.hits
