@@ -15,9 +15,9 @@ the other routes): one coroutine per request instead of three nested ones with a
 and a replayed ``receive`` each, which were a measurable share of the loop's time under load.
 
 The work after the body limit is :meth:`FastDecisions.answer` (bytes in, status, headers and bytes
-out) and :meth:`FastDecisions.record` (metrics and access line), so that
-:mod:`finrisk.api.decision_protocol` can answer a plain request straight from the HTTP parser,
-without an ASGI cycle, through the very same code.
+out; :meth:`FastDecisions.answer_soon` is the same without a coroutine) and :meth:`FastDecisions.record`
+(metrics and access line), so that :mod:`finrisk.api.decision_protocol` can answer a plain request
+straight from the HTTP parser, without an ASGI cycle or a task, through the same checks.
 """
 
 from __future__ import annotations
