@@ -12,8 +12,9 @@ the plain case of the hot route itself: ``POST /v1/decisions`` with a ``Content-
 body limit, no ``Expect: 100-continue``, no upgrade, nothing else in flight on the connection.
 It gathers the body as the parser hands it over and runs :meth:`FastDecisions.answer_soon` and
 :meth:`FastDecisions.record`: the same key check, errors, decision, metrics and access line as the
-ASGI path, without a task: the answer is written from the commit's wake-up. Every other request (another route, a chunked or oversized body, a pipelined request
-behind one in flight) goes through uvicorn as before, so those keep uvicorn's behaviour exactly.
+ASGI path, without a task: the answer is written from the commit's wake-up. Every other request
+(another route, a chunked or oversized body, a pipelined request behind one in flight) goes through
+uvicorn as before, so those keep uvicorn's behaviour exactly.
 It needs the app uvicorn loaded to be the :class:`~finrisk.api.app.FinriskAPI` itself (``finrisk
 serve`` turns uvicorn's proxy-header middleware off); wrapped in anything, every request takes
 uvicorn's path.
