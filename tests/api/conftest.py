@@ -41,6 +41,9 @@ class StoresOnlyService:
     async def decide_json_async(self, body: Mapping[str, Any]) -> tuple[Decision, bytes]:
         raise ServiceNotReadyError("no decision engine in this test service")
 
+    def decide_json_soon(self, body: Mapping[str, Any], loop: Any, then: Any) -> tuple[Decision, bytes] | None:
+        raise ServiceNotReadyError("no decision engine in this test service")
+
     def get_decision(self, decision_id: str) -> Decision | None:
         return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,9 @@ class CountingProtocol(DecisionHttpProtocol):
 
     direct = 0
 
-    async def _answer(self, *args: Any) -> None:
+    def _complete(self, *args: Any) -> None:
         type(self).direct += 1
-        await super()._answer(*args)
+        super()._complete(*args)
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str
     running = {name: serve_in_thread(app, protocol, proxy_headers=False, date_header=False)  # a date could tick
                for name, protocol in
                (("direct", CountingProtocol), ("asgi", CoalescingHttpToolsProtocol))}
+    running["short keep-alive"] = serve_in_thread(app, DecisionHttpProtocol, proxy_headers=False, date_header=False,
+                                                  timeout_keep_alive=0.4)
     try:
         yield {name: port for name, (_, _, port) in running.items()}, role_keys
     finally:
@@ -159,6 +162,24 @@ def test_keep_alive_pipelining_close_and_http_1_0(servers: tuple[dict[str, int],
     (old,), closed = _exchange(ports["direct"], _request(orjson.dumps(txn("p-1.0")), headers, version="1.0"),
                                wait_close=5)
     assert old[0] == 200 and closed
+
+
+def test_keep_alive_closes_a_connection_idle_since_its_last_answer_only(
+        servers: tuple[dict[str, int], dict[Role, str]]) -> None:
+    """One timer per connection (not one per answer) still closes exactly the idle connections."""
+    ports, role_keys = servers
+    headers = {"X-API-Key": role_keys[Role.SERVICE], "Content-Type": "application/json"}
+    with socket.create_connection(("127.0.0.1", ports["short keep-alive"]), timeout=10) as conn:
+        started = time.monotonic()
+        for i in range(8):  # 0.15 s apart: busy for ~1.2 s, three times the 0.4 s keep-alive, never idle that long
+            conn.sendall(_request(orjson.dumps(txn(f"k-{i}")), headers))
+            answer = conn.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:40]
+            time.sleep(0.15)
+        assert time.monotonic() - started > 1.0
+        idle = time.monotonic()
+        assert conn.recv(1) == b""  # then idle: closed
+        assert 0.2 <= time.monotonic() - idle <= 2.0
 
 
 def test_chunked_bodies_and_other_routes_take_uvicorns_path(servers: tuple[dict[str, int], dict[Role, str]]) -> None:

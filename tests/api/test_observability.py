@@ -202,3 +202,35 @@ def test_request_counts_read_as_prometheus_clients_own_counter_and_histogram() -
 
     expected = samples(generate_latest(reference).decode())
     assert expected and samples(ours.render().decode()) == expected
+
+
+def test_the_buffered_handler_flushes_while_shutdown_holds_its_lock() -> None:
+    """``logging.shutdown`` flushes holding the handler's lock; the writer thread's flush must not hold
+    the write lock while it waits for that lock (that order once hung ``finrisk serve``'s exit)."""
+    import threading
+
+    stream = io.StringIO()
+    handler = BufferedStreamHandler(stream, interval_s=3600)
+    handler.append("first")
+    holding = threading.Event()
+
+    def shutdown_like() -> None:
+        handler.acquire()
+        try:
+            holding.set()
+            time.sleep(0.3)  # meanwhile the other flush waits for the handler's lock
+            handler.append("second")
+            handler.flush()
+        finally:
+            handler.release()
+
+    stopper = threading.Thread(target=shutdown_like, daemon=True)
+    stopper.start()
+    assert holding.wait(5)
+    writer = threading.Thread(target=handler.flush, daemon=True)  # the access-log thread's flush
+    writer.start()
+    stopper.join(5)
+    writer.join(5)
+    assert not stopper.is_alive() and not writer.is_alive(), "the two flushes deadlocked"  # (left hanging)
+    assert stream.getvalue() == "first\nsecond\n"  # every line, in order
+    handler.close()

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from finrisk.config import Workspace, init_workspace, load_workspace
@@ -318,3 +319,37 @@ def test_a_model_first_deployed_after_start_is_picked_up(tmp_path: Path) -> None
         after = svc.decide(txn("t2", minute=1, amount=9000.0, customer="C9"))
     assert before.model_scores == {} and before.versions["models"] == {}
     assert after.model_scores["fraud"] > 0.5 and after.versions["models"] == {"fraud": v1}
+
+
+def test_decide_json_soon_answers_after_the_commit_and_racing_retries_share_it(service: DecisionService) -> None:
+    """The task-free path of the direct protocol: the same decision, retries and conflicts as the coroutine."""
+    import asyncio
+
+    async def run() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        got: list[Any] = []
+        done = asyncio.Event()
+
+        def then(outcome: Any) -> None:
+            got.append(outcome)
+            if len(got) == 2:
+                done.set()
+
+        for _ in range(2):  # the second races the first's commit (or finds it over: answered at once)
+            now = service.decide_json_soon(txn("soon-1", amount=5000.0), loop, then)
+            if now is not None:
+                then(now)
+        with pytest.raises(EventConflictError):
+            service.decide_json_soon(txn("soon-1", amount=1.0), loop, then)
+        await asyncio.wait_for(done.wait(), 30)
+        later = service.decide_json_soon(txn("soon-1", amount=5000.0), loop, then)  # stored: answered at once
+        return [*got, later]
+
+    (own, own_body), (retry, retry_body), stored = asyncio.run(run())
+    assert own.action == "review" and not own.idempotent
+    assert orjson.loads(own_body) == {**own.to_dict(), "idempotent": False}
+    assert retry.decision_id == own.decision_id and retry.idempotent
+    assert orjson.loads(retry_body)["idempotent"] is True
+    assert stored is not None and stored[0].decision_id == own.decision_id and stored[0].idempotent
+    assert service.get_decision(own.decision_id) == own  # durably logged before the answer
+    assert service.decisions_made == 1

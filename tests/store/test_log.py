@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from finrisk.errors import EventConflictError, StoreError
 from finrisk.events import EventTypeRegistry, body_hash, canonical_json
+from finrisk.events.validate import EventValidator
 from finrisk.store import AppendStatus, EmbeddedEventLog, EventLog
 from finrisk.store.embedded_log import body_hash_of, fast_canonical_json, time_to_us
 
@@ -106,3 +110,25 @@ def test_fast_canonical_json_is_byte_identical(make_txn: MakeTxn, when: str) -> 
     assert fast_canonical_json(event) == canonical_json(event)
     odd = dict(event, event_time=datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=3))))
     assert fast_canonical_json(odd) == canonical_json(odd)
+
+
+_VALIDATOR = EventValidator(EventTypeRegistry.builtin())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59, 999999)),
+       st.sampled_from(["%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%S.{ms}Z", "%Y-%m-%dT%H:%M:%SZ",
+                        "%Y-%m-%dT%H:%M:%S.%f+00:00", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%fZ"]))
+def test_a_time_taken_from_the_sent_text_is_the_canonical_text(when: datetime, layout: str) -> None:
+    """The serving path reuses the text a client sent for a UTC time; the bytes (and so the hash that
+    recognises retries) must be exactly canonical_json's, whatever the layout or the year."""
+    if "{ms}" in layout:
+        when = when.replace(microsecond=when.microsecond // 1000 * 1000)
+        layout = layout.replace("{ms}", f"{when.microsecond // 1000:03d}")
+    elif "%f" not in layout:
+        when = when.replace(microsecond=0)
+    text = f"{when.year:04d}" + when.strftime(layout.replace("%Y", ""))  # strftime does not pad years
+    body = {"event_id": "e1", "event_type": "transaction", "event_time": text, "txn_type": "payment",
+            "account_id": "A1", "amount": 1.5}
+    event = _VALIDATOR.validate(body)
+    assert fast_canonical_json(event, body) == canonical_json(event) == fast_canonical_json(event)

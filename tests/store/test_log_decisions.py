@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from finrisk.decisions.writer import CommitTicket, GroupCommitWriter, committed
+from finrisk.decisions.writer import CommitTicket, GroupCommitWriter, committed, resolve, when_committed
 from finrisk.errors import StoreError
 from finrisk.store import EmbeddedEventLog
-from finrisk.store.log import AppendStatus
+from finrisk.store.log import AppendResult, AppendStatus
 
 from .conftest import MakeTxn
 
@@ -114,3 +116,38 @@ def test_commit_tickets_wake_threads_and_event_loops_once_resolved(log: Embedded
         assert seen == ["late-cb", "again"]
     finally:
         writer.close()
+
+
+def test_when_committed_calls_back_once_after_the_commit_or_its_timeout(tmp_path: Path) -> None:
+    """The task-free wait of the direct protocol: a callback per waiting request, on the loop."""
+    async def run() -> tuple[list[Any], list[Any], bool]:
+        loop = asyncio.get_running_loop()
+        lock = threading.Lock()
+        calls: list[Any] = []
+        reported: list[Any] = []
+        loop.set_exception_handler(lambda _, context: reported.append(context["exception"]))
+        tickets = [CommitTicket(lock) for _ in range(3)]
+
+        def failing(_: Any) -> None:
+            raise RuntimeError("boom")
+
+        assert when_committed(tickets[0], 30, loop, calls.append)
+        assert when_committed(tickets[1], 30, loop, failing)  # must not keep the others from their answer
+        assert when_committed(tickets[2], 0.0, loop, calls.append)  # times out at the first sweep
+        await asyncio.sleep(0.05)
+        results = [AppendResult(f"e{i}", AppendStatus.STORED, i) for i in range(2)]
+        threading.Thread(target=resolve, args=(lock, tickets[:2], results, None)).start()  # the writer thread
+        for _ in range(200):
+            if len(calls) == 2 and reported:
+                break
+            await asyncio.sleep(0.01)
+        done = CommitTicket(lock)
+        resolve(lock, [done], [AppendResult("e9", AppendStatus.STORED, 9)], None)
+        return calls, reported, when_committed(done, 30, loop, calls.append)
+
+    calls, reported, registered = asyncio.run(run())
+    assert len(calls) == 2 and None in calls  # the committed one, once
+    timed_out = [c for c in calls if c is not None]
+    assert isinstance(timed_out[0], StoreError) and "longer than" in str(timed_out[0])  # at the next sweep
+    assert [str(e) for e in reported] == ["boom"]
+    assert registered is False  # already resolved: read it at once, nothing registered

@@ -38,6 +38,15 @@ class CoalescingTransport:
         else:
             pending.append(data)
 
+    def write_now(self, data: bytes) -> None:
+        """Write ``data`` at once, after anything held (a whole answer: nothing to wait for)."""
+        pending = self._pending
+        if pending is None:
+            self._transport.write(data)
+        else:
+            pending.append(data)
+            self.flush()
+
     def flush(self) -> None:
         pending = self._pending
         if pending is not None:
@@ -59,5 +68,8 @@ class CoalescingTransport:
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     """:class:`HttpToolsProtocol` writing through a :class:`CoalescingTransport`."""
 
+    coalescing: CoalescingTransport
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+        self.coalescing = CoalescingTransport(transport, self.loop)
+        super().connection_made(self.coalescing)  # type: ignore[arg-type]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
@@ -28,6 +29,10 @@ class DecisionServiceLike(Protocol):
     async def decide_async(self, body: Mapping[str, Any]) -> Decision: ...
 
     async def decide_json_async(self, body: Mapping[str, Any]) -> tuple[Decision, bytes]: ...
+
+    def decide_json_soon(self, body: Mapping[str, Any], loop: asyncio.AbstractEventLoop,
+                         then: Callable[[tuple[Decision, bytes] | Exception], object],
+                         ) -> tuple[Decision, bytes] | None: ...
 
     def get_decision(self, decision_id: str) -> Decision | None: ...
 

@@ -14,6 +14,7 @@ second; at most that interval's lines are lost if the process is killed with SIG
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import sys
@@ -86,6 +87,7 @@ class BufferedStreamHandler(logging.Handler):
         self.stream = stream
         self.interval_s = interval_s
         self._lines: list[str] = []
+        self._batches: collections.deque[list[str]] = collections.deque()  # taken, in order, not yet written
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="finrisk-access-log", daemon=True)
@@ -103,12 +105,23 @@ class BufferedStreamHandler(logging.Handler):
             self.handleError(record)
 
     def flush(self) -> None:
+        # Never both locks at once: ``logging.shutdown`` calls this holding the handler's lock, and a
+        # writer that held the write lock while waiting for the handler's (the order this once had)
+        # deadlocked ``finrisk serve``'s exit on SIGTERM. Batches keep the lines in order whichever
+        # flush writes them.
+        with self.lock or contextlib.nullcontext():
+            if self._lines:
+                self._batches.append(self._lines)
+                self._lines = []
         with self._write_lock:
-            with self.lock or contextlib.nullcontext():
-                lines, self._lines = self._lines, []
-            if lines:
-                self.stream.write("\n".join(lines) + "\n")
-                self.stream.flush()
+            batches = self._batches
+            if not batches:
+                return
+            lines: list[str] = []
+            while batches:
+                lines += batches.popleft()
+            self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
 
     def close(self) -> None:
         self._stop.set()

@@ -39,7 +39,7 @@ from finrisk.decisions.engine import ActiveRuleSet, DecisionEngine, ModelScorer,
 from finrisk.decisions.live_rules import RuleSetWatcher
 from finrisk.decisions.model import Decision, IngestResult
 from finrisk.decisions.profiles import ProfileStore
-from finrisk.decisions.writer import CommitTicket, GroupCommitWriter, committed
+from finrisk.decisions.writer import CommitTicket, GroupCommitWriter, committed, when_committed
 from finrisk.decisions.writer_process import ProcessCommitWriter
 from finrisk.errors import (
     EventConflictError,
@@ -224,7 +224,7 @@ class DecisionService:
     def decide(self, body: Mapping[str, Any]) -> Decision:
         """Decide one event; returns once the event and its decision are durably logged."""
         t0 = time.perf_counter_ns()
-        return self._decide(self._validator.validate(body), t0)
+        return self._decide(self._validator.validate(body), t0, body)
 
     async def decide_async(self, body: Mapping[str, Any]) -> Decision:
         """:meth:`decide` for an event loop: the wait for the commit holds no thread.
@@ -244,7 +244,7 @@ class DecisionService:
         t0 = time.perf_counter_ns()
         event = self._validator.validate(body)
         while True:
-            step = self._begin(event, t0)
+            step = self._begin(event, t0, body)
             if isinstance(step, Decision):
                 return step, orjson.dumps(step.to_dict())
             try:
@@ -257,10 +257,65 @@ class DecisionService:
                 retry = step.decision.as_retry()
                 return retry, orjson.dumps(retry.to_dict())
 
-    def _decide(self, event: Mapping[str, Any], t0: int) -> Decision:
-        """:meth:`decide` for an event already validated (its clock started at ``t0``)."""
+    def decide_json_soon(self, body: Mapping[str, Any], loop: asyncio.AbstractEventLoop,
+                         then: Callable[[tuple[Decision, bytes] | Exception], object]) -> tuple[Decision, bytes] | None:
+        """:meth:`decide_json_async` for a caller on the event loop, without a coroutine or a task.
+
+        Returns the answer when there is nothing to wait for (a stored retry, a commit already
+        over); else None, and ``then`` gets the answer, or the exception the coroutine would have
+        raised, on ``loop`` (the running one) once the commit is over. Validation and deciding errors raise here.
+        Same steps as the coroutine (``_begin``, the commit, ``_settle``), so the guarantees are
+        the same: the answer only after the commit, racing retries wait for the first call's.
+        """
+        t0 = time.perf_counter_ns()
+        return self._step_soon(self._validator.validate(body), body, t0, loop, then)
+
+    def _step_soon(self, event: Mapping[str, Any], body: Mapping[str, Any], t0: int, loop: asyncio.AbstractEventLoop,
+                   then: Callable[[tuple[Decision, bytes] | Exception], object]) -> tuple[Decision, bytes] | None:
+        step = self._begin(event, t0, body)
+        if isinstance(step, Decision):
+            return step, orjson.dumps(step.to_dict())
+        if when_committed(step.future, _COMMIT_TIMEOUT_S, loop,
+                          lambda timed_out: self._resume_soon(event, body, t0, loop, step, then, timed_out)):
+            return None
+        done = self._after_commit(step)
+        # None: the event came in through ingest() and has no decision of its own yet: go again
+        return done if done is not None else self._step_soon(event, body, t0, loop, then)
+
+    def _resume_soon(self, event: Mapping[str, Any], body: Mapping[str, Any], t0: int,
+                     loop: asyncio.AbstractEventLoop, step: _Commit,
+                     then: Callable[[tuple[Decision, bytes] | Exception], object], timed_out: Exception | None) -> None:
+        """On the loop, once ``step``'s commit is over (or its wait timed out): hand ``then`` the answer."""
+        try:
+            if timed_out is not None:
+                self._settle(step)
+                raise timed_out
+            done = self._after_commit(step)
+            if done is None:
+                done = self._step_soon(event, body, t0, loop, then)
+        except Exception as exc:  # noqa: BLE001 - the caller answers it (a problem answer), as the coroutine's would
+            then(exc)
+            return
+        if done is not None:
+            then(done)
+
+    def _after_commit(self, step: _Commit) -> tuple[Decision, bytes] | None:
+        """The answer once ``step``'s commit is over (None: an ingested event, no decision yet)."""
+        try:
+            _check(step.future.result())
+        finally:
+            self._settle(step)
+        if step.decision is None:
+            return None
+        if step.own:
+            return step.decision, step.body
+        retry = step.decision.as_retry()
+        return retry, orjson.dumps(retry.to_dict())
+
+    def _decide(self, event: Mapping[str, Any], t0: int, sent: Mapping[str, Any] | None = None) -> Decision:
+        """:meth:`decide` for an event already validated from ``sent`` (its clock started at ``t0``)."""
         while True:
-            step = self._begin(event, t0)
+            step = self._begin(event, t0, sent)
             if isinstance(step, Decision):
                 return step
             try:
@@ -271,10 +326,13 @@ class DecisionService:
                 return step.decision if step.own else step.decision.as_retry()
             # else the event came in through ingest() and has no decision of its own yet: go again
 
-    def _begin(self, event: Mapping[str, Any], t0: int) -> Decision | _Commit:
-        """Under the lock: the stored answer to a retry, or the commit to wait for (ours or a racing call's)."""
+    def _begin(self, event: Mapping[str, Any], t0: int, sent: Mapping[str, Any] | None = None) -> Decision | _Commit:
+        """Under the lock: the stored answer to a retry, or the commit to wait for (ours or a racing call's).
+
+        ``sent``: the body ``event`` was validated from (its times' text is reused, not formatted again).
+        """
         eid = str(event["event_id"])
-        canonical = fast_canonical_json(event)
+        canonical = fast_canonical_json(event, sent)
         digest = body_hash_of(canonical)  # the log's own hash of the same bytes (handed to it below)
         with self._lock:
             pending = self._pending.get(eid)
