@@ -263,20 +263,23 @@ def _batched_body(group: Any, own: bool, p: str, batch: list[tuple[Any, str]], g
     return [f"if {cond}:", *_indent(feeds, 4), "else:", f"    {var} = None"]
 
 
-def _batch_call(batch: list[tuple[Any, str]], name: str, ns: dict[str, Any], values: bool) -> list[str]:
+def _batch_call(batch: list[tuple[Any, str]], name: str, table: str, ns: dict[str, Any], values: bool) -> list[str]:
     """The record's one compiled call for its ``batch`` groups (see _online_kernel's ``Batch``): the
-    values unpacked into their locals, in each group's read order."""
-    items, outs = [], []
+    values unpacked into their locals, in each group's read order. Not made for the empty record (no
+    state, so no entry either: a state is made before its entry is passed): its values are constants."""
+    items, outs, empty_values = [], [], []
     for group, _var in batch:
         order = [i for win in group.windows for i, _code, _c in win.reads]
         empty = dict(e for win in group.windows for e in win.empty)
         items.append((group.slot.index, group.kernel, tuple(empty[i] for i in order)))
         outs += [f"out[{i}]" for i in order]
+        empty_values += [f"out[{i}] = {empty[i]!r}" for i in order]
     ns[name] = KERNEL.Batch(items)
     args = ", ".join(var for _group, var in batch)
     if values and outs:
-        return [f"{', '.join(outs)}, = {name}.run(rec, t, {args})"]
-    return [f"{name}.feed(rec, t, {args})"]
+        return [f"if rec is {table}_EMPTY:", *_indent(empty_values, 4),
+                "else:", f"    {', '.join(outs)}, = {name}.run(rec, t, {args})"]
+    return [f"if rec is not {table}_EMPTY:", f"    {name}.feed(rec, t, {args})"]
 
 
 class _Access:
@@ -638,7 +641,7 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
             if values and group.outputs:  # each field tested for None (``None in key`` compares by ``==``)
                 block += ["else:", f"    {' = '.join(f'o{i}' for i in group.outputs)} = None"]
         if batch:
-            block += _batch_call(batch, f"{tv}_batch", ns, values)
+            block += _batch_call(batch, f"{tv}_batch", tv, ns, values)
         if not block:
             continue
         lines += [f"    key = {_get(table.field)}", "    if key is not None:", f"        {lookup}",
