@@ -312,37 +312,3 @@ def test_the_compiled_sweep_drops_what_the_python_walk_drops() -> None:
         KERNEL.sweep_keys(["x"], 1, {"x": 1}, records, 0, 1, 500)
     with pytest.raises(KeyError, match="no entity record"):
         KERNEL.sweep_keys(["fresh"], 1, states, {}, 0, 1, 10_000)
-
-
-@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
-def test_one_batch_call_per_record_runs_each_group_as_its_own_call() -> None:
-    """``Batch.run(rec, t, *entries)``: each group's values in order, its defaults where the record has
-    no state; the states afterwards as after one ``Group.run`` per group; bad arguments raise."""
-    columns = ((3, True, True, False, True, False, True),)
-    window = KERNEL.Window(columns, 0, 60_000_000, 0, True)
-    count = KERNEL.Group([(window, columns, [(0, -1, 0), (1, 0, 3)])], False, print)  # count, sum
-    after = KERNEL.Group([(window, columns, [(0, -1, 0)])], True, print)  # includes the current event
-    batch = KERNEL.Batch([(0, count, (0, 0.0)), (2, after, (0,))])
-    rec = [KeyState(columns, 0), None, KeyState(columns, 0)]
-    alone = [KeyState(columns, 0), KeyState(columns, 0)]
-    for i, (t, amount) in enumerate([(5, 1.5), (7, 2.25), (61_000_006, 4.0), (61_000_010, -1.0)]):
-        ent = (t, t, f"e{i}", amount)
-        skip = i == 2  # the second group reads only
-        got = batch.run(rec, t, ent, None if skip else ent)
-        assert got == count.run(alone[0], t, ent) + after.run(alone[1], t, None if skip else ent)
-        assert (rec[0].ws, rec[0].we, rec[2].ws, rec[2].we) == (alone[0].ws, alone[0].we, alone[1].ws, alone[1].we)
-    assert got == (1, 4.0, 1)  # the 60 s windows at the last event: the one before it; itself
-    assert batch.run((None, None, None), 9, None, None) == (0, 0.0, 0)  # no state: the defaults
-    assert batch.feed(rec, 61_000_011, None, None) is None
-    with pytest.raises(ValueError, match="without a state"):
-        batch.run([None, None, None], 9, (9, 9, "x", 1.0), None)
-    with pytest.raises(TypeError, match="takes 4 arguments"):
-        batch.run(rec, 9, None)
-    with pytest.raises(TypeError, match="a record must be"):
-        batch.run({0: None}, 9, None, None)
-    with pytest.raises(IndexError, match="past the record"):
-        batch.run([None], 9, None, None)
-    with pytest.raises(ValueError, match="one value per output"):
-        KERNEL.Batch([(0, count, (0,))])
-    with pytest.raises(TypeError, match="an item is"):
-        KERNEL.Batch([(0, "count", (0, 0.0))])

@@ -134,15 +134,12 @@ def _on(var: str, lines: list[str]) -> list[str]:
 
 
 def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], access: _Access, ent: str = "",
-                 values: bool = True, flags: dict[str, str] | None = None,
-                 batch: list[tuple[Any, str]] | None = None) -> list[str]:
+                 values: bool = True, flags: dict[str, str] | None = None) -> list[str]:
     """Statements (the entity's record ``rec`` already looked up) for one window group, names prefixed by
     ``p``; ``access``: how its state is read and stored;
     ``ent``: a local holding the event's entry (groups with the same value fields share one tuple);
     ``flags``: the local holding each column filter's outcome, by filter text (see :func:`compile_plan`);
-    ``values`` false: update only (no reads; the windows still slide, so the state stays identical);
-    ``batch``: with the compiled kernel, a single-key group's call is left to the record's one
-    ``Batch`` call (see :func:`compile_plan`): the group is appended with the local holding its entry.
+    ``values`` false: update only (no reads; the windows still slide, so the state stays identical).
 
     The longest window's state is ``ks``; the shorter windows' (``ks.sibs``) are ``ks0``, ``ks1``, ...
     """
@@ -165,8 +162,6 @@ def _window_body(group: Any, own: bool, p: str, ns: dict[str, Any], access: _Acc
     get = access.get("ks")
     empty = _indent([f"out[{i}] = {v!r}" for win in wins for i, v in win.empty if values] or ["pass"], 4)
     if group.time_field is None and group.kernel is not None:  # the compiled group step (_online_native)
-        if batch is not None and not access.composite:
-            return _batched_body(group, own, p, batch, get, _new_state(group, access), ent, flags)
         return _kernel_body(group, own, p, ns, get, empty, _new_state(group, access), ent, values, flags)
     read_only = [*get, "if ks is None:", *empty, "else:", *_indent([*unpack, *slides], 4), *_indent(reads, 4)]
     # one window: ``elif t >= ks.due`` after the new state (no sibling to unpack)
@@ -240,46 +235,6 @@ def _kernel_body(group: Any, own: bool, p: str, ns: dict[str, Any], get: list[st
     flt = filter_source(group.filter)
     return [f"if {flt if flt is not None else f'{p}matches(event)'}:", *_indent(feeds, 4),
             "else:", *_indent(read_only, 4)]
-
-
-def _batched_body(group: Any, own: bool, p: str, batch: list[tuple[Any, str]], get: list[str],
-                  new_state: list[str], ent: str, flags: dict[str, str] | None) -> list[str]:
-    """:func:`_kernel_body` for a group run by its record's ``Batch`` call: only what comes before the
-    call (the entry in local ``a<n>``, a new state when the event joins a key without one); the call
-    itself, after the record's other groups, runs the group (defaults for a key without a state)."""
-    if not own:
-        batch.append((group, "None"))
-        return []
-    var = f"{p}a"
-    batch.append((group, var))
-    feeds = [f"{var} = {ent or _entry_source(group.fields, flags, group.filters)}", *get,
-             "if ks is None:", *_indent(new_state, 4)]
-    if group.filters and not group.always:  # kept when it matches any column's filter
-        cond = " or ".join(_flag(flags, flt) for flt in group.filters)
-    elif group.filter is None:
-        return feeds
-    else:
-        cond = filter_source(group.filter) or f"{p}matches(event)"
-    return [f"if {cond}:", *_indent(feeds, 4), "else:", f"    {var} = None"]
-
-
-def _batch_call(batch: list[tuple[Any, str]], name: str, table: str, ns: dict[str, Any], values: bool) -> list[str]:
-    """The record's one compiled call for its ``batch`` groups (see _online_kernel's ``Batch``): the
-    values unpacked into their locals, in each group's read order. Not made for the empty record (no
-    state, so no entry either: a state is made before its entry is passed): its values are constants."""
-    items, outs, empty_values = [], [], []
-    for group, _var in batch:
-        order = [i for win in group.windows for i, _code, _c in win.reads]
-        empty = dict(e for win in group.windows for e in win.empty)
-        items.append((group.slot.index, group.kernel, tuple(empty[i] for i in order)))
-        outs += [f"out[{i}]" for i in order]
-        empty_values += [f"out[{i}] = {empty[i]!r}" for i in order]
-    ns[name] = KERNEL.Batch(items)
-    args = ", ".join(var for _group, var in batch)
-    if values and outs:
-        return [f"if rec is {table}_EMPTY:", *_indent(empty_values, 4),
-                "else:", f"    {', '.join(outs)}, = {name}.run(rec, t, {args})"]
-    return [f"if rec is not {table}_EMPTY:", f"    {name}.feed(rec, t, {args})"]
 
 
 class _Access:
@@ -610,13 +565,12 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
         ns.update({f"{tv}_K{g.slot.index}": g.slot.by_key for _, g, _ in members})
         lookup = f"rec = {tv}_get(key) or {tv}_EMPTY"
         block: list[str] = []
-        batch: list[tuple[Any, str]] | None = None if KERNEL is None else []
         for n, group, own in members:
             p = f"g{n}_"
             access = _Access(tv, table.width, group.slot.index, group.slot.composite, group.slot.siblings)
             if isinstance(group, WindowGroup):
                 shape = tuple((name, None if n is None else group.filters[n].text) for name, n in group.fields)
-                stmts = _window_body(group, own, p, ns, access, entries.get(shape, ""), values, flags, batch)
+                stmts = _window_body(group, own, p, ns, access, entries.get(shape, ""), values, flags)
             elif group.time_field is None:
                 stmts = _first_seen_body(group, own, p, ns, access, "e_now", values)
             elif values or own:  # its own list, as process leaves the outputs untouched for a missing key;
@@ -640,8 +594,6 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
                       f"    sub = {sub}", *_indent(stmts, 4)]
             if values and group.outputs:  # each field tested for None (``None in key`` compares by ``==``)
                 block += ["else:", f"    {' = '.join(f'o{i}' for i in group.outputs)} = None"]
-        if batch:
-            block += _batch_call(batch, f"{tv}_batch", tv, ns, values)
         if not block:
             continue
         lines += [f"    key = {_get(table.field)}", "    if key is not None:", f"        {lookup}",

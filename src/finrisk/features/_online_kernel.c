@@ -1069,65 +1069,56 @@ static int group_insert(GroupObject *g, PyObject **states, PyObject *ent, long l
 #define MAX_WINDOWS 16
 
 /* run(ks, t, ent, reads): slide every window due, insert ``ent`` (None: nothing to insert) before or
-   after the reads as include_current says; the values (new references) written to ``dst`` in the
-   group's read order (``dst`` NULL: update only). On an error the values written so far stay in ``dst``. */
-static int group_core(GroupObject *g, PyObject *ks, PyObject *tobj, long long t, PyObject *ent, PyObject **dst) {
-    if (check_state(ks) < 0) return -1;
+   after the reads as include_current says; the values as a tuple in the group's read order (reads
+   false: update only, None) */
+static PyObject *group_run(GroupObject *g, PyObject *ks, PyObject *tobj, PyObject *ent, int reads) {
+    if (check_state(ks) < 0) return NULL;
+    long long t = as_ll(tobj);
+    if (t == -1 && PyErr_Occurred()) return NULL;
     if (ent != Py_None && !PyTuple_Check(ent)) {
         PyErr_SetString(PyExc_TypeError, "an entry must be a tuple");
-        return -1;
+        return NULL;
     }
     PyObject *states[MAX_WINDOWS];
     PyObject *sibs = get_field(ks, F_SIBS);
-    if (sibs == NULL) return -1;
+    if (sibs == NULL) return NULL;
     if (!PyTuple_Check(sibs) || PyTuple_GET_SIZE(sibs) != g->nwin - 1) {
         PyErr_SetString(PyExc_ValueError, "KeyState.sibs does not match the group's windows");
-        return -1;
+        return NULL;
     }
     for (Py_ssize_t i = 0; i < g->nwin - 1; i++) {
         states[i] = PyTuple_GET_ITEM(sibs, i);
-        if (check_state(states[i]) < 0) return -1;
+        if (check_state(states[i]) < 0) return NULL;
     }
     states[g->nwin - 1] = ks;
     Py_INCREF(sibs);  /* the states stay alive while the group runs */
+    PyObject *out = NULL;
     for (Py_ssize_t i = 0; i < g->nwin; i++) {
         long long due;
         if (get_ll(states[i], F_DUE, &due) < 0) goto fail;
         if (t >= due && slide(g->windows[i], states[i], tobj) < 0) goto fail;
     }
     if (ent != Py_None && g->include_current && group_insert(g, states, ent, t) < 0) goto fail;
-    if (dst != NULL) {
+    if (reads) {
+        out = PyTuple_New(g->nout);
+        if (out == NULL) goto fail;
         Py_ssize_t k = 0;
         for (Py_ssize_t i = 0; i < g->nwin; i++) {
             for (Py_ssize_t j = 0; j < g->nreads[i]; j++) {
                 PyObject *v = read_one(g, i, &g->reads[i][j], states[i], tobj);
                 if (v == NULL) goto fail;
-                dst[k++] = v;
+                PyTuple_SET_ITEM(out, k++, v);
             }
         }
     }
     if (ent != Py_None && !g->include_current && group_insert(g, states, ent, t) < 0) goto fail;
     Py_DECREF(sibs);
-    return 0;
+    if (out == NULL) Py_RETURN_NONE;
+    return out;
 fail:
     Py_DECREF(sibs);
-    return -1;
-}
-
-static PyObject *group_run(GroupObject *g, PyObject *ks, PyObject *tobj, PyObject *ent, int reads) {
-    long long t = as_ll(tobj);
-    if (t == -1 && PyErr_Occurred()) return NULL;
-    if (!reads) {
-        if (group_core(g, ks, tobj, t, ent, NULL) < 0) return NULL;
-        Py_RETURN_NONE;
-    }
-    PyObject *out = PyTuple_New(g->nout);
-    if (out == NULL) return NULL;
-    if (group_core(g, ks, tobj, t, ent, ((PyTupleObject *)out)->ob_item) < 0) {
-        Py_DECREF(out);  /* the values written so far are freed with it */
-        return NULL;
-    }
-    return out;
+    Py_XDECREF(out);
+    return NULL;
 }
 
 static PyObject *Group_run(GroupObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -1251,176 +1242,6 @@ static PyTypeObject GroupType = {
     .tp_doc = "Group(windows, include_current, rebuild): one state group's in-order step, compiled.",
     .tp_methods = Group_methods,
     .tp_init = (initproc)Group_init,
-    .tp_new = PyType_GenericNew,
-};
-
-/* ---- every compiled group of one entity record in one call ---- */
-
-/* Batch(items): the compiled groups of one entity record (single-key groups reached as rec[slot]),
-   items ((slot, Group, defaults), ...) in the step's order. run(rec, t, ent0, ent1, ...) runs each group
-   whose state exists with its entry (None: read only), the defaults for one without a state, and returns
-   every value in one tuple: one call and one tuple per record instead of one per group (see
-   docs/features.md, round 4). The generated step makes a missing state before it passes an entry. */
-typedef struct {
-    PyObject_HEAD
-    Py_ssize_t n, nout;
-    Py_ssize_t *slots;
-    GroupObject **groups;
-    PyObject **defaults;  /* tuples, one value per output of the group */
-} BatchObject;
-
-static void Batch_clear(BatchObject *self) {
-    for (Py_ssize_t i = 0; i < self->n; i++) {
-        if (self->groups) Py_XDECREF(self->groups[i]);
-        if (self->defaults) Py_XDECREF(self->defaults[i]);
-    }
-    PyMem_Free(self->slots);
-    PyMem_Free(self->groups);
-    PyMem_Free(self->defaults);
-    self->slots = NULL;
-    self->groups = NULL;
-    self->defaults = NULL;
-    self->n = self->nout = 0;
-}
-
-static int Batch_init(BatchObject *self, PyObject *args, PyObject *kwds) {
-    PyObject *items;
-    static char *kwlist[] = {"items", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &items)) return -1;
-    PyObject *seq = PySequence_Fast(items, "items must be a sequence");
-    if (seq == NULL) return -1;
-    Batch_clear(self);
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    self->slots = PyMem_Calloc(n ? n : 1, sizeof(Py_ssize_t));
-    self->groups = PyMem_Calloc(n ? n : 1, sizeof(GroupObject *));
-    self->defaults = PyMem_Calloc(n ? n : 1, sizeof(PyObject *));
-    if (!self->slots || !self->groups || !self->defaults) {
-        Py_DECREF(seq);
-        Batch_clear(self);
-        PyErr_NoMemory();
-        return -1;
-    }
-    self->n = n;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t slot;
-        PyObject *g, *defaults;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "nO!O!;an item is (slot, Group, defaults)",
-                              &slot, &GroupType, &g, &PyTuple_Type, &defaults)) goto fail;
-        if (slot < 0) {
-            PyErr_SetString(PyExc_ValueError, "a slot is not negative");
-            goto fail;
-        }
-        if (PyTuple_GET_SIZE(defaults) != ((GroupObject *)g)->nout) {
-            PyErr_SetString(PyExc_ValueError, "the defaults must have one value per output of the group");
-            goto fail;
-        }
-        self->slots[i] = slot;
-        Py_INCREF(g);
-        self->groups[i] = (GroupObject *)g;
-        Py_INCREF(defaults);
-        self->defaults[i] = defaults;
-        self->nout += ((GroupObject *)g)->nout;
-    }
-    Py_DECREF(seq);
-    return 0;
-fail:
-    Py_DECREF(seq);
-    Batch_clear(self);
-    return -1;
-}
-
-static void Batch_dealloc(BatchObject *self) {
-    Batch_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyObject *batch_run(BatchObject *self, PyObject *const *args, Py_ssize_t nargs, int reads) {
-    if (nargs != self->n + 2) {
-        PyErr_Format(PyExc_TypeError, "run(rec, t, *entries) takes %zd arguments", self->n + 2);
-        return NULL;
-    }
-    PyObject *rec = args[0], *tobj = args[1];
-    int is_list = PyList_Check(rec);
-    if (!is_list && !PyTuple_Check(rec)) {
-        PyErr_SetString(PyExc_TypeError, "a record must be a list or a tuple");
-        return NULL;
-    }
-    long long t = as_ll(tobj);
-    if (t == -1 && PyErr_Occurred()) return NULL;
-    PyObject *out = NULL;
-    PyObject **dst = NULL;
-    if (reads) {
-        out = PyTuple_New(self->nout);
-        if (out == NULL) return NULL;
-        dst = ((PyTupleObject *)out)->ob_item;
-    }
-    Py_INCREF(rec);  /* the record and its states stay alive while the groups run */
-    for (Py_ssize_t i = 0; i < self->n; i++) {
-        GroupObject *g = self->groups[i];
-        PyObject *ent = args[2 + i];
-        /* read at each group (a list's items could move while Python code runs) */
-        Py_ssize_t width = is_list ? PyList_GET_SIZE(rec) : PyTuple_GET_SIZE(rec);
-        if (self->slots[i] >= width) {
-            PyErr_SetString(PyExc_IndexError, "a group's slot is past the record");
-            goto fail;
-        }
-        PyObject *ks = is_list ? PyList_GET_ITEM(rec, self->slots[i]) : PyTuple_GET_ITEM(rec, self->slots[i]);
-        Py_INCREF(ks);
-        if (ks == Py_None) {
-            if (ent != Py_None) {
-                Py_DECREF(ks);
-                PyErr_SetString(PyExc_ValueError, "an entry for a key without a state");
-                goto fail;
-            }
-            if (dst != NULL) {
-                PyObject *defaults = self->defaults[i];
-                for (Py_ssize_t k = 0; k < g->nout; k++) {
-                    PyObject *v = PyTuple_GET_ITEM(defaults, k);
-                    Py_INCREF(v);
-                    dst[k] = v;
-                }
-            }
-        } else if (group_core(g, ks, tobj, t, ent, dst) < 0) {
-            Py_DECREF(ks);
-            goto fail;
-        }
-        Py_DECREF(ks);
-        if (dst != NULL) dst += g->nout;
-    }
-    Py_DECREF(rec);
-    if (out == NULL) Py_RETURN_NONE;
-    return out;
-fail:
-    Py_DECREF(rec);
-    Py_XDECREF(out);
-    return NULL;
-}
-
-static PyObject *Batch_run(BatchObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    return batch_run(self, args, nargs, 1);
-}
-
-static PyObject *Batch_feed(BatchObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    return batch_run(self, args, nargs, 0);
-}
-
-static PyMethodDef Batch_methods[] = {
-    {"run", (PyCFunction)(void (*)(void))Batch_run, METH_FASTCALL,
-     "run(rec, t, ent0, ...): every group of the record (Group.run, or its defaults without a state), one tuple."},
-    {"feed", (PyCFunction)(void (*)(void))Batch_feed, METH_FASTCALL,
-     "feed(rec, t, ent0, ...): as run, without the reads (the update-only step)."},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyTypeObject BatchType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "finrisk.features._online_kernel.Batch",
-    .tp_basicsize = sizeof(BatchObject),
-    .tp_dealloc = (destructor)Batch_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Batch(items): the compiled groups of one entity record, run in one call.",
-    .tp_methods = Batch_methods,
-    .tp_init = (initproc)Batch_init,
     .tp_new = PyType_GenericNew,
 };
 
@@ -1573,7 +1394,7 @@ PyMODINIT_FUNC PyInit__online_kernel(void) {
     micro = PyDelta_FromDSU(0, 0, 1);
     if (micro == NULL) return NULL;
     if (PyType_Ready(&StateType) < 0 || PyType_Ready(&WindowType) < 0 || PyType_Ready(&GroupType) < 0 ||
-        PyType_Ready(&ExactType) < 0 || PyType_Ready(&BatchType) < 0)
+        PyType_Ready(&ExactType) < 0)
         return NULL;
     inv_scale = PyFloat_FromDouble(1.0 / 18446744073709551616.0);
     inv_scale2 = PyFloat_FromDouble((1.0 / 18446744073709551616.0) * (1.0 / 18446744073709551616.0));
@@ -1605,7 +1426,7 @@ PyMODINIT_FUNC PyInit__online_kernel(void) {
         Py_DECREF(m);
         return NULL;
     }
-    if (PyModule_AddIntConstant(m, "API", 3) < 0) {
+    if (PyModule_AddIntConstant(m, "API", 2) < 0) {
         Py_DECREF(m);
         return NULL;
     }
@@ -1616,12 +1437,6 @@ PyMODINIT_FUNC PyInit__online_kernel(void) {
     Py_INCREF(&GroupType);
     if (PyModule_AddObject(m, "Group", (PyObject *)&GroupType) < 0) {
         Py_DECREF(&GroupType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&BatchType);
-    if (PyModule_AddObject(m, "Batch", (PyObject *)&BatchType) < 0) {
-        Py_DECREF(&BatchType);
         Py_DECREF(m);
         return NULL;
     }
