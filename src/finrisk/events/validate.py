@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "format_timestamp",
     "format_us",
     "parse_timestamp",
+    "sent_time_text",
 ]
 
 Event = dict[str, Any]
@@ -105,6 +107,25 @@ def format_us(us: int) -> str:
     minute, s = divmod(sec, 60)
     h, m = divmod(minute, 60)
     return f"{head}T{h:02d}:{m:02d}:{s:02d}.{frac:06d}Z"
+
+
+_SENT_UTC = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3}|\.[0-9]{6})?Z",
+                       re.ASCII)
+
+
+def sent_time_text(sent: Any) -> str | None:
+    """The :func:`format_timestamp` text of a time a client sent, taken from what it sent, or None.
+
+    Only for the canonical UTC layout (``2026-01-05T09:00:00.123456Z``, or with 3 or no decimals:
+    completed with zeros); anything else (offsets, other layouts, years before 1000) gives None and
+    the caller formats the parsed time. The validator has parsed the same text, so the result is
+    the parsed time's own text: one match (~0.3 µs) instead of formatting it again (``format_us``
+    ~1.1 µs; ``docs/api.md``, eighth round).
+    """
+    if type(sent) is not str or not _SENT_UTC.fullmatch(sent):
+        return None
+    size = len(sent)
+    return sent if size == 27 else (sent[:-1] + "000Z" if size == 24 else sent[:-1] + ".000000Z")
 
 
 Checker = Callable[[Any], tuple[Any, str | None]]
