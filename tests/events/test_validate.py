@@ -164,3 +164,12 @@ def test_only_the_canonical_layouts_are_reused() -> None:
     for other in ["2026-01-05T09:00:00.1234Z", "0999-01-05T09:00:00Z", "2026-01-05T09:00:00+00:00",
                   "2026-01-05T09:00:00.123456Z\n", "２０２６-01-05T09:00:00Z", None, 5]:
         assert sent_time_text(other) is None
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t\n", "\u3000", "\xa0 \u2028"])
+def test_a_key_of_any_whitespace_is_blank_and_other_strings_are_not(validator: EventValidator, blank: str) -> None:
+    with pytest.raises(EventValidationError, match=r"account_id: expected a non-empty string \(account key\)"):
+        validator.validate(_payment(account_id=blank))
+    assert validator.validate(_payment(account_id=blank + "A1"))["account_id"] == blank + "A1"
+    with pytest.raises(EventValidationError, match=r"txn_type: expected one of "):
+        validator.validate(_payment(txn_type=blank or "payment "))

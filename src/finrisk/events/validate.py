@@ -148,14 +148,30 @@ def _checker(spec: FieldSpec) -> Checker:
         if spec.entity is not None:
             expected = f"a non-empty string ({spec.entity.value} key)"
 
+        # one closure per kind, each with only its own tests (validation runs on every request)
+        if allowed is not None and spec.entity is not None:  # both (no built-in field): every test
+
+            def check_enum_key(v: Any) -> tuple[Any, str | None]:
+                ok = isinstance(v, str) and v in allowed and bool(v) and not v.isspace()
+                return (v, None) if ok else (v, expected)
+
+            return check_enum_key
+        if allowed is not None:
+
+            def check_enum(v: Any) -> tuple[Any, str | None]:
+                return (v, None) if isinstance(v, str) and v in allowed else (v, expected)
+
+            return check_enum
+        if spec.entity is not None:
+
+            def check_key(v: Any) -> tuple[Any, str | None]:
+                # ``not v or v.isspace()`` is ``not v.strip()`` (the same whitespace) without a copy
+                return (v, expected) if not isinstance(v, str) or not v or v.isspace() else (v, None)
+
+            return check_key
+
         def check_string(v: Any) -> tuple[Any, str | None]:
-            if not isinstance(v, str):
-                return v, expected
-            if allowed is not None and v not in allowed:
-                return v, expected
-            if spec.entity is not None and not v.strip():
-                return v, expected
-            return v, None
+            return (v, None) if isinstance(v, str) else (v, expected)
 
         return check_string
     if t is FieldType.INTEGER:
