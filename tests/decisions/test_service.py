@@ -353,3 +353,15 @@ def test_decide_json_soon_answers_after_the_commit_and_racing_retries_share_it(s
     assert stored is not None and stored[0].decision_id == own.decision_id and stored[0].idempotent
     assert service.get_decision(own.decision_id) == own  # durably logged before the answer
     assert service.decisions_made == 1
+
+
+def test_the_event_time_text_is_the_same_whatever_the_sent_layout(service: DecisionService) -> None:
+    """The service takes the decision's event time text from what the client sent when it is canonical;
+    every layout of the same instant gives the same text, and the stored decision says it too."""
+    sent = ["2026-01-05T09:07:00Z", "2026-01-05T09:07:00.000Z", "2026-01-05T09:07:00.000000Z",
+            "2026-01-05T11:07:00+02:00", "2026-01-05T09:07:00"]
+    made = [service.decide(txn(f"lay{i}", event_time=text)) for i, text in enumerate(sent)]
+    assert {d.event_time for d in made} == {"2026-01-05T09:07:00.000000Z"}
+    assert service.decide(txn("lay9", event_time="2026-01-05T09:07:00.5Z")).event_time == \
+        "2026-01-05T09:07:00.500000Z"
+    assert all(service.get_decision(d.decision_id) == d for d in made)

@@ -4,11 +4,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from finrisk.errors import EventValidationError, UnknownEventTypeError
 from finrisk.events import EventTypeRegistry, EventValidator, body_hash, canonical_json, format_timestamp, format_us
+from finrisk.events.validate import sent_time_text
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +129,47 @@ def test_valid_payments_round_trip_through_canonical_json(amount: float, cid: st
 def test_format_us_is_format_timestamp_of_the_same_instant(dt: datetime) -> None:
     us = (dt - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     assert format_us(us) == format_timestamp(dt)
+
+
+_LAYOUTS = ["%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%S.{ms}Z", "%Y-%m-%dT%H:%M:%SZ",
+            "%Y-%m-%dT%H:%M:%S.%f+00:00", "%Y-%m-%dT%H:%M:%S.%f+02:00", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%fZ"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30, 23, 59, 59, 999999)),
+       st.sampled_from(_LAYOUTS))
+def test_the_sent_time_text_is_the_parsed_times_own_text(validator: EventValidator, when: datetime,
+                                                         layout: str) -> None:
+    """Decisions take the event time's text from what the client sent; it must be exactly the text
+    of the time the validator parsed from it, whatever the layout or the year (else None)."""
+    if "{ms}" in layout:
+        when = when.replace(microsecond=when.microsecond // 1000 * 1000)
+        layout = layout.replace("{ms}", f"{when.microsecond // 1000:03d}")
+    elif "%f" not in layout:
+        when = when.replace(microsecond=0)
+    text = f"{when.year:04d}" + when.strftime(layout.replace("%Y", ""))  # strftime does not pad years
+    event = validator.validate(_payment(event_time=text))
+    reused = sent_time_text(text)
+    if reused is not None:
+        assert reused == format_timestamp(event["event_time"])
+    else:
+        assert not text.endswith("Z") or " " in text or when.year < 1000
+    assert sent_time_text(event["event_time"]) is None  # a datetime: nothing sent to reuse
+
+
+def test_only_the_canonical_layouts_are_reused() -> None:
+    assert sent_time_text("2026-01-05T09:00:00Z") == "2026-01-05T09:00:00.000000Z"
+    assert sent_time_text("2026-01-05T09:00:00.123Z") == "2026-01-05T09:00:00.123000Z"
+    assert sent_time_text("2026-01-05T09:00:00.123456Z") == "2026-01-05T09:00:00.123456Z"
+    for other in ["2026-01-05T09:00:00.1234Z", "0999-01-05T09:00:00Z", "2026-01-05T09:00:00+00:00",
+                  "2026-01-05T09:00:00.123456Z\n", "２０２６-01-05T09:00:00Z", None, 5]:
+        assert sent_time_text(other) is None
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t\n", "\u3000", "\xa0 \u2028"])
+def test_a_key_of_any_whitespace_is_blank_and_other_strings_are_not(validator: EventValidator, blank: str) -> None:
+    with pytest.raises(EventValidationError, match=r"account_id: expected a non-empty string \(account key\)"):
+        validator.validate(_payment(account_id=blank))
+    assert validator.validate(_payment(account_id=blank + "A1"))["account_id"] == blank + "A1"
+    with pytest.raises(EventValidationError, match=r"txn_type: expected one of "):
+        validator.validate(_payment(txn_type=blank or "payment "))

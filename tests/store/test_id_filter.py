@@ -28,6 +28,18 @@ def test_every_added_id_is_found_and_few_others_are() -> None:
     assert at_once.count == 10_000
 
 
+def test_one_by_one_and_at_once_set_the_same_bits() -> None:
+    """``add`` (probes written out) and ``add_many`` (numpy, probes in a loop) agree bit for bit, at
+    the smallest size and at one where the probes' 64-bit steps wrap past the mask."""
+    for capacity in (1, 1_000_000):
+        one_by_one, at_once = IdFilter(capacity), IdFilter(capacity)
+        ids = [f"id-{i}" for i in range(3000)] + ["", "ü", "x" * 500]
+        for eid in ids:
+            one_by_one.add(eid)
+        at_once.add_many(iter(ids), len(ids))
+        assert one_by_one._bits == at_once._bits and one_by_one.count == at_once.count
+
+
 def test_a_tracked_log_skips_the_read_for_new_ids_only(log: EmbeddedEventLog, make_txn: MakeTxn) -> None:
     log.append([make_txn("before")], decisions=[("d-before", b'{"a": 1}')])
     log.track_ids()

@@ -183,11 +183,13 @@ class DecisionEngine:
         return Evaluation(values, models, scored_only, explain, versions, at_us, result, shadows, shadow_results)
 
     def decide(self, event: Mapping[str, Any], *, update: bool = True, started_ns: int | None = None,
-               decided_at: datetime | None = None) -> Decision:
+               decided_at: datetime | None = None, event_text: str | None = None) -> Decision:
         """The decision for a validated event; with ``update`` the event then joins the feature state.
 
         ``update=False`` reads the features without adding the event (for an event already counted).
         ``decided_at`` defaults to now; replay passes the event time so records are reproducible.
+        ``event_text``: the event time's canonical text when the caller already has it (the service
+        takes it from what the client sent, :func:`~finrisk.events.validate.sent_time_text`).
         """
         t0 = time.perf_counter_ns() if started_ns is None else started_ns
         values, models, scored_only, explain, versions, at_us, result, shadows, shadow_results = \
@@ -211,8 +213,9 @@ class DecisionEngine:
             decided_text = format_timestamp(decided_at)
             decision_id = new_decision_id(at_us * 1000)
         # an aware event time (validated events carry UTC ones): its text from the µs already computed
-        event_text = (format_us(at_us) if isinstance(event_time, datetime) and event_time.utcoffset() is not None
-                      else format_timestamp(event_time))
+        if event_text is None:
+            event_text = (format_us(at_us) if isinstance(event_time, datetime) and event_time.utcoffset() is not None
+                          else format_timestamp(event_time))
         action = result.action.value
         hits = result.hits
         latency_ms = (time.perf_counter_ns() - t0) / 1e6

@@ -48,7 +48,7 @@ from finrisk.errors import (
     StoreError,
     WorkspaceError,
 )
-from finrisk.events.validate import EventValidator
+from finrisk.events.validate import EventValidator, sent_time_text
 from finrisk.features.online import OnlineFeatureEngine
 from finrisk.rules import RuleNames, RuleSet, load_ruleset, parse_ruleset
 from finrisk.rules.lists import ListStore
@@ -342,7 +342,8 @@ class DecisionService:
                     raise EventConflictError(eid)
                 if stored is not None:
                     return Decision.from_dict(orjson.loads(stored)).as_retry()
-                decision = self.engine.decide(event, update=known is None, started_ns=t0)
+                decision = self.engine.decide(event, update=known is None, started_ns=t0, event_text=None
+                                              if sent is None else sent_time_text(sent.get("event_time")))
                 raw = orjson.dumps(decision.to_dict())
                 future = self._writer.submit(event, (decision.decision_id, raw), canonical=(canonical, digest))
                 self._pending[eid] = (digest, future, decision)

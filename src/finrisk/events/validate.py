@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "format_timestamp",
     "format_us",
     "parse_timestamp",
+    "sent_time_text",
 ]
 
 Event = dict[str, Any]
@@ -54,7 +56,11 @@ def describe_value(value: Any, *, pii: bool = False) -> str:
 
 def parse_timestamp(value: Any) -> datetime:
     """An ISO 8601 string or a datetime -> aware UTC datetime; naive times are taken as UTC."""
-    if isinstance(value, datetime):
+    if type(value) is str:
+        dt = datetime.fromisoformat(value)
+        if dt.tzinfo is UTC:  # a "...Z" time: already what astimezone(UTC) returns (itself); ~90 ns less
+            return dt
+    elif isinstance(value, datetime):
         dt = value
     elif isinstance(value, str):
         dt = datetime.fromisoformat(value)
@@ -107,6 +113,25 @@ def format_us(us: int) -> str:
     return f"{head}T{h:02d}:{m:02d}:{s:02d}.{frac:06d}Z"
 
 
+_SENT_UTC = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3}|\.[0-9]{6})?Z",
+                       re.ASCII)
+
+
+def sent_time_text(sent: Any) -> str | None:
+    """The :func:`format_timestamp` text of a time a client sent, taken from what it sent, or None.
+
+    Only for the canonical UTC layout (``2026-01-05T09:00:00.123456Z``, or with 3 or no decimals:
+    completed with zeros); anything else (offsets, other layouts, years before 1000) gives None and
+    the caller formats the parsed time. The validator has parsed the same text, so the result is
+    the parsed time's own text: one match (~0.3 µs) instead of formatting it again (``format_us``
+    ~1.1 µs; ``docs/api.md``, eighth round).
+    """
+    if type(sent) is not str or not _SENT_UTC.fullmatch(sent):
+        return None
+    size = len(sent)
+    return sent if size == 27 else (sent[:-1] + "000Z" if size == 24 else sent[:-1] + ".000000Z")
+
+
 Checker = Callable[[Any], tuple[Any, str | None]]
 
 
@@ -127,14 +152,30 @@ def _checker(spec: FieldSpec) -> Checker:
         if spec.entity is not None:
             expected = f"a non-empty string ({spec.entity.value} key)"
 
+        # one closure per kind, each with only its own tests (validation runs on every request)
+        if allowed is not None and spec.entity is not None:  # both (no built-in field): every test
+
+            def check_enum_key(v: Any) -> tuple[Any, str | None]:
+                ok = isinstance(v, str) and v in allowed and bool(v) and not v.isspace()
+                return (v, None) if ok else (v, expected)
+
+            return check_enum_key
+        if allowed is not None:
+
+            def check_enum(v: Any) -> tuple[Any, str | None]:
+                return (v, None) if isinstance(v, str) and v in allowed else (v, expected)
+
+            return check_enum
+        if spec.entity is not None:
+
+            def check_key(v: Any) -> tuple[Any, str | None]:
+                # ``not v or v.isspace()`` is ``not v.strip()`` (the same whitespace) without a copy
+                return (v, expected) if not isinstance(v, str) or not v or v.isspace() else (v, None)
+
+            return check_key
+
         def check_string(v: Any) -> tuple[Any, str | None]:
-            if not isinstance(v, str):
-                return v, expected
-            if allowed is not None and v not in allowed:
-                return v, expected
-            if spec.entity is not None and not v.strip():
-                return v, expected
-            return v, None
+            return (v, None) if isinstance(v, str) else (v, expected)
 
         return check_string
     if t is FieldType.INTEGER:
@@ -194,8 +235,10 @@ class EventValidator:
 
     def __init__(self, registry: EventTypeRegistry) -> None:
         self.registry = registry
-        self._checks: dict[str, list[tuple[FieldSpec, Checker]]] = {
-            et.name: [(f, _checker(f)) for f in et.fields] for et in registry
+        # per type: (name, required, pii, check) of each field, unpacked in the loop instead of read
+        # from the spec as attributes (the validator runs on every request: ``docs/api.md``, eighth round)
+        self._checks: dict[str, list[tuple[str, bool, bool, Checker]]] = {
+            et.name: [(f.name, f.required, f.pii, _checker(f)) for f in et.fields] for et in registry
         }
         self._names: dict[str, frozenset[str]] = {et.name: frozenset(et.field_names) for et in registry}
 
@@ -208,22 +251,23 @@ class EventValidator:
         event_type: EventType = self.registry.get(body.get("event_type"))
         problems: list[Problem] = []
         out: Event = {}
-        for spec, check in self._checks[event_type.name]:
-            raw = body.get(spec.name)  # absent and null are the same: no value
+        for name, required, pii, check in self._checks[event_type.name]:
+            raw = body.get(name)  # absent and null are the same: no value
             if raw is None:
-                if spec.required:
-                    problems.append(Problem(spec.name, "a value (required)", "nothing"))
-                out[spec.name] = None
+                if required:
+                    problems.append(Problem(name, "a value (required)", "nothing"))
+                out[name] = None
                 continue
             value, expected = check(raw)
             if expected is not None:
-                problems.append(Problem(spec.name, expected, describe_value(raw, pii=spec.pii)))
-            out[spec.name] = value
-        extra = body.keys() - self._names[event_type.name]
-        for name in sorted(extra):
-            problems.append(
-                Problem(name, f"no such field in {event_type.name} events", describe_value(body[name]))
-            )
+                problems.append(Problem(name, expected, describe_value(raw, pii=pii)))
+            out[name] = value
+        names = self._names[event_type.name]
+        if not body.keys() <= names:  # a subset test makes no set; the extras only when there are some
+            for extra in sorted(body.keys() - names):
+                problems.append(
+                    Problem(extra, f"no such field in {event_type.name} events", describe_value(body[extra]))
+                )
         if problems:
             raise EventValidationError(event_type.name, problems)
         return out

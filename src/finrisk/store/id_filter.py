@@ -37,26 +37,38 @@ class IdFilter:
         self._bits = bytearray(bits >> 3)
         self.count = 0
 
+    # add and may_contain: the 4 probes written out (h, h + step, h + 2 step, h + 3 step), not a loop
+    # (same bits): may_contain of a new id 0.37-0.43 against 0.45-0.51 µs, add within noise of the loop
+    # (its 4 memory misses in a megabytes table dominate; a blocked layout was no better: docs/api.md).
     def add(self, event_id: str) -> None:
         h = hash(event_id) & _MASK64
         step = (h >> 32) | 1
         bits, mask = self._bits, self._mask
-        for _ in range(_PROBES):
-            i = h & mask
-            bits[i >> 3] |= 1 << (i & 7)
-            h += step
+        i = h & mask
+        bits[i >> 3] |= 1 << (i & 7)
+        i = (h + step) & mask
+        bits[i >> 3] |= 1 << (i & 7)
+        i = (h + 2 * step) & mask
+        bits[i >> 3] |= 1 << (i & 7)
+        i = (h + 3 * step) & mask
+        bits[i >> 3] |= 1 << (i & 7)
         self.count += 1
 
     def may_contain(self, event_id: str) -> bool:
         h = hash(event_id) & _MASK64
         step = (h >> 32) | 1
         bits, mask = self._bits, self._mask
-        for _ in range(_PROBES):
-            i = h & mask
-            if not bits[i >> 3] >> (i & 7) & 1:
-                return False
-            h += step
-        return True
+        i = h & mask
+        if not bits[i >> 3] >> (i & 7) & 1:
+            return False  # most new ids stop here or at the next probe
+        i = (h + step) & mask
+        if not bits[i >> 3] >> (i & 7) & 1:
+            return False
+        i = (h + 2 * step) & mask
+        if not bits[i >> 3] >> (i & 7) & 1:
+            return False
+        i = (h + 3 * step) & mask
+        return bool(bits[i >> 3] >> (i & 7) & 1)
 
     def add_many(self, event_ids: Iterable[str], count: int) -> None:
         """Add ``count`` ids at once (the build from an existing log), vectorised."""
