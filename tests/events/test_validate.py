@@ -11,6 +11,8 @@ from finrisk.errors import EventValidationError, UnknownEventTypeError
 from finrisk.events import EventTypeRegistry, EventValidator, body_hash, canonical_json, format_timestamp, format_us
 from finrisk.events.validate import sent_time_text
 
+from .._time_text import SENT_LAYOUTS, written
+
 
 @pytest.fixture(scope="module")
 def validator() -> EventValidator:
@@ -131,23 +133,14 @@ def test_format_us_is_format_timestamp_of_the_same_instant(dt: datetime) -> None
     assert format_us(us) == format_timestamp(dt)
 
 
-_LAYOUTS = ["%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%S.{ms}Z", "%Y-%m-%dT%H:%M:%SZ",
-            "%Y-%m-%dT%H:%M:%S.%f+00:00", "%Y-%m-%dT%H:%M:%S.%f+02:00", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%fZ"]
-
-
 @settings(max_examples=300, deadline=None)
 @given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30, 23, 59, 59, 999999)),
-       st.sampled_from(_LAYOUTS))
+       st.sampled_from(SENT_LAYOUTS))
 def test_the_sent_time_text_is_the_parsed_times_own_text(validator: EventValidator, when: datetime,
                                                          layout: str) -> None:
     """Decisions take the event time's text from what the client sent; it must be exactly the text
     of the time the validator parsed from it, whatever the layout or the year (else None)."""
-    if "{ms}" in layout:
-        when = when.replace(microsecond=when.microsecond // 1000 * 1000)
-        layout = layout.replace("{ms}", f"{when.microsecond // 1000:03d}")
-    elif "%f" not in layout:
-        when = when.replace(microsecond=0)
-    text = f"{when.year:04d}" + when.strftime(layout.replace("%Y", ""))  # strftime does not pad years
+    text = written(when, layout)
     event = validator.validate(_payment(event_time=text))
     reused = sent_time_text(text)
     if reused is not None:

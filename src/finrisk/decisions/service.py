@@ -332,7 +332,8 @@ class DecisionService:
         ``sent``: the body ``event`` was validated from (its times' text is reused, not formatted again).
         """
         eid = str(event["event_id"])
-        canonical = fast_canonical_json(event, sent)
+        event_text = sent_time_text(sent.get("event_time")) if sent is not None else None  # made once, used twice
+        canonical = fast_canonical_json(event, sent, event_text)
         digest = body_hash_of(canonical)  # the log's own hash of the same bytes (handed to it below)
         with self._lock:
             pending = self._pending.get(eid)
@@ -342,8 +343,7 @@ class DecisionService:
                     raise EventConflictError(eid)
                 if stored is not None:
                     return Decision.from_dict(orjson.loads(stored)).as_retry()
-                decision = self.engine.decide(event, update=known is None, started_ns=t0, event_text=None
-                                              if sent is None else sent_time_text(sent.get("event_time")))
+                decision = self.engine.decide(event, update=known is None, started_ns=t0, event_text=event_text)
                 raw = orjson.dumps(decision.to_dict())
                 future = self._writer.submit(event, (decision.decision_id, raw), canonical=(canonical, digest))
                 self._pending[eid] = (digest, future, decision)

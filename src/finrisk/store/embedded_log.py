@@ -35,7 +35,6 @@ the writer).
 from __future__ import annotations
 
 import hashlib
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,7 +48,7 @@ from finrisk.config import Workspace
 from finrisk.errors import EventConflictError, StoreError
 from finrisk.events.registry import EventTypeRegistry
 from finrisk.events.schema import FieldType
-from finrisk.events.validate import canonical_json, parse_timestamp
+from finrisk.events.validate import canonical_json, parse_timestamp, sent_time_text
 from finrisk.store.id_filter import IdFilter
 from finrisk.store.log import AppendResult, AppendStatus, EventLog, Labels
 from finrisk.store.wal_checkpoint import SAFETY_CAP_PAGES, BackgroundCheckpointer
@@ -476,20 +475,16 @@ def open_log(workspace: Workspace) -> EmbeddedEventLog:
     )
 
 
-# A UTC time written the way canonical JSON writes it (or without its trailing zeros): its text there
-# is the sent text itself, completed. ASCII digits only, four-digit years from 1000 (strftime, which
-# canonical_json uses, does not pad shorter ones).
-_SENT_UTC = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3}|\.[0-9]{6})?Z",
-                       re.ASCII)
-
-
-def fast_canonical_json(event: Mapping[str, Any], sent: Mapping[str, Any] | None = None) -> bytes:
+def fast_canonical_json(event: Mapping[str, Any], sent: Mapping[str, Any] | None = None,
+                        event_text: str | None = None) -> bytes:
     """Byte-identical to :func:`~finrisk.events.canonical_json`, about 3x faster for UTC datetimes.
 
     ``datetime.isoformat`` is much cheaper than ``strftime``; anything unusual takes the slow path.
     ``sent``: the body ``event`` was validated from. A time it sent as ``2026-01-05T09:00:00.123456Z``
-    (or with 3 or no decimals) is then taken from that text instead of formatted again: an aware
-    ``isoformat`` costs ~2 µs, 5-6% of the serving loop's time (``docs/api.md``, seventh round).
+    (or with 3 or no decimals) is then taken from that text (:func:`~finrisk.events.validate.sent_time_text`)
+    instead of formatted again: an aware ``isoformat`` costs ~2 µs, 5-6% of the serving loop's time
+    (``docs/api.md``, seventh round). ``event_text``: that text for ``event_time`` when the caller has
+    it already (the service hands the same text to the decision).
     """
     compact: dict[str, Any] = {}
     for key, value in event.items():
@@ -498,12 +493,11 @@ def fast_canonical_json(event: Mapping[str, Any], sent: Mapping[str, Any] | None
         if type(value) is datetime:
             if value.tzinfo is not UTC or value.year < 1000:  # strftime does not pad years
                 return canonical_json(event)
-            text = sent.get(key) if sent is not None else None
-            if type(text) is str and _SENT_UTC.fullmatch(text):
-                size = len(text)
-                value = text if size == 27 else (text[:-1] + "000Z" if size == 24 else text[:-1] + ".000000Z")
+            if event_text is not None and key == "event_time":
+                text: str | None = event_text
             else:
-                value = value.isoformat(timespec="microseconds")[:-6] + "Z"
+                text = sent_time_text(sent.get(key)) if sent is not None else None
+            value = text if text is not None else value.isoformat(timespec="microseconds")[:-6] + "Z"
         compact[key] = value
     try:
         return orjson.dumps(compact, option=orjson.OPT_SORT_KEYS)
