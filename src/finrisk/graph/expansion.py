@@ -62,7 +62,8 @@ def _component_slots(adj: sp.csr_matrix, left: np.ndarray, per_component: bool, 
         return np.full(n, total)
     _, comp = connected_components(adj, directed=False)
     per_comp: np.ndarray = np.bincount(comp, weights=left[0], minlength=int(comp.max(initial=0)) + 1)
-    return per_comp[comp]
+    slots: np.ndarray = per_comp[comp]
+    return slots
 
 
 def _links(g: TransferGraph, directed: bool) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, float]:
