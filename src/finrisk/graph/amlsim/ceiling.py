@@ -12,7 +12,8 @@ allows, using the labels **only to count** (an oracle bound, never a detector in
 2. ``recall_ceiling``: the largest recall at ``precision`` over every detector that decides from a summary of an
    account's ties to the laundering, found by the greedy (Neyman-Pearson) choice: accounts are put in strata by
    the summary, the strata with the highest laundering share are flagged first (the last one in part) until
-   precision would fall below ``precision``. Every (a) account is granted flagged at no cost, and the
+   precision would fall below ``precision``. Every (a) account is granted flagged at no cost (and another
+   pattern's (a) accounts are never taken for this one: their own laundering transfers show them), and the
    summary is computed *with the labels* (which counterparties launder, which alert fragments ran), which no
    detector knows; the choice is made on the same accounts it is scored on. All three make the bound
    optimistic, so a goal above it is out of reach for any detector whose evidence is in the summary.
@@ -66,7 +67,9 @@ class _Ties:
     features: dict[str, npt.NDArray[np.int64]]
 
 
-def _ties(sample: AmlSimSample) -> _Ties:
+def _ties(sample: AmlSimSample, own: npt.NDArray[np.int64] | None = None) -> _Ties:
+    """The arrays; features are taken against ``own`` (a pattern's accounts: its fragments and counterparties,
+    which an oracle for that pattern would tell apart), by default every laundering account."""
     tx = sample.transfers
     src, dst = tx["src"].to_numpy(np.int64), tx["dst"].to_numpy(np.int64)
     n = int(max(sample.n_nodes, src.max(initial=-1) + 1, dst.max(initial=-1) + 1,
@@ -83,7 +86,11 @@ def _ties(sample: AmlSimSample) -> _Ties:
     links = (directed + directed.T).tocsr()  # 0-2 payment directions per pair
     undirected = links.copy()
     undirected.data[:] = 1
-    to_bad = sp.diags(bad.astype(np.int32), dtype=np.int32)
+    ours = bad.copy()
+    if own is not None:
+        ours[:] = False
+        ours[own] = True
+    to_bad = sp.diags(ours.astype(np.int32), dtype=np.int32)
     k = np.asarray((undirected @ to_bad).sum(axis=1)).ravel()
     kdir = np.asarray((links @ to_bad).sum(axis=1)).ravel()
     bad_nb = (undirected @ to_bad).tocsr()
@@ -92,8 +99,9 @@ def _ties(sample: AmlSimSample) -> _Ties:
     # fragments: accounts joined by the marked laundering transfers (the part of each alert that ran)
     ran = sp.csr_matrix((np.ones(int(marked.sum())), (src[marked], dst[marked])), shape=(n, n))
     n_frag, frag = connected_components(ran, directed=False)
-    size = np.bincount(frag[touched], minlength=n_frag)
-    member = sp.csr_matrix((np.ones(int(touched.sum())), (np.flatnonzero(touched), frag[touched])),
+    ran_ours = touched & ours
+    size = np.bincount(frag[ran_ours], minlength=n_frag)
+    member = sp.csr_matrix((np.ones(int(ran_ours.sum())), (np.flatnonzero(ran_ours), frag[ran_ours])),
                            shape=(n, n_frag))
     into = (links @ member).tocsr()
     kf = np.asarray(into.max(axis=1).todense()).ravel()
@@ -212,10 +220,11 @@ def recall_ceiling(sample: AmlSimSample, precision: float = 0.9, seed: int = 7) 
     groups = {**_pattern_groups(sample), "overall": np.flatnonzero(ties.laundering).astype(np.int64)}
     out: dict[str, Any] = {}
     for name, accts in groups.items():
+        ties = _ties(sample, accts)
         positive = np.zeros(len(ties.laundering), dtype=bool)
         positive[accts] = True
         granted = int((positive & ties.touched).sum())
-        pool = ties.present & ~(positive & ties.touched)
+        pool = ties.present & ~ties.touched  # other patterns' (a) accounts left out too: known by their shape
         labelled = len(accts)
         row: dict[str, Any] = {"labelled": labelled, "granted": granted}
         # the brief's first argument: every account with a transfer to a laundering account granted too, the
