@@ -108,7 +108,7 @@ def expand_alerts(g: TransferGraph, alerts: list[Alert], typologies: Iterable[st
     if not picked or not g.n_edges:
         return list(alerts)
     adj, left, right, total = _links(g, p.directed)
-    slots = _component_slots(adj, left, p.per_component, total)
+    slots: np.ndarray | None = None  # made on first need: components cost O(E), most scans have no candidate
     index = pd.Index(g.nodes)
     rows, cols = [], []
     for k, i in enumerate(picked):
@@ -124,6 +124,10 @@ def expand_alerts(g: TransferGraph, alerts: list[Alert], typologies: Iterable[st
         is_member = np.asarray(member[links.row, links.col]).ravel() > 0
         cand = (~is_member) & (links.data >= p.min_links)
         r, c, n = links.row[cand], links.col[cand], links.data[cand].astype(np.float64)
+        if not len(r):
+            break
+        if slots is None:
+            slots = _component_slots(adj, left, p.per_component, total)
         expected = np.zeros(len(r))
         for cand_slots, group_side in zip(left, right, strict=True):
             expected += cand_slots[c] * np.asarray(member @ group_side).ravel()[r] / slots[c]
