@@ -38,7 +38,9 @@ The last stdout line is one JSON object with ``precision``, ``recall`` overall a
 expansion), ``per_pattern_seed`` (the repeated-payment detectors alone, before expansion), plus
 ``per_pattern_before``: the same counting for the detectors used before split payments (loops and exact chains
 >= 3 hops for cycle; the amount-band fan-in, >= 3 senders within 1%, for fan-in), run on the same data;
-``patterns`` (every attributed pattern with ``recall_any_alert``), ``attribution`` and ``leg_window``.
+``patterns`` (every attributed pattern with ``recall_any_alert``), ``attribution``, ``leg_window`` and ``ceiling``:
+how many laundering accounts the data lets any transfer-reading detector reach, and the recall bound at
+precision 0.9 (``finrisk.graph.amlsim.ceiling``; the labels only count there).
 """
 
 from __future__ import annotations
@@ -57,10 +59,12 @@ from finrisk.graph import ChainParams, FanParams, LoopParams, ScanParams, SplitF
 from finrisk.graph.amlsim import (
     AmlSimSample,
     attribute_patterns,
+    evidence_classes,
     load_amlsim,
     node_scores,
     one_transfer_per_hop,
     pattern_scores,
+    recall_ceiling,
     union_samples,
 )
 
@@ -143,6 +147,7 @@ def evaluate(sample: AmlSimSample, name: str, leg_window: int | None = None) -> 
             "attribution": {"method": attribution.method, "steps": attribution.steps,
                             "unattributed": len(attribution.unattributed),
                             "listed_patterns": list(sample.listed_patterns)},
+            "ceiling": {"classes": evidence_classes(sample), "recall_at_precision_0_9": recall_ceiling(sample)},
             "leg_window": params.split_groups.leg_window if params.split_groups else None,
             "counting": COUNTING, "alerts": result.counts, "scan_seconds": round(seconds, 3),
             "expand_cpu_seconds": result.cpu_seconds.get("expand", 0.0), "step_seconds": result.seconds}

@@ -111,3 +111,18 @@ def test_one_transfer_per_hop_does_not_collapse(
     for pattern, single in singles.items():
         precision, recall = earlier[pattern]
         assert single["precision"] >= precision - 0.002 and single["recall"] >= recall + 0.01, (pattern, single)
+
+
+def test_two_samples_side_by_side_score_exactly_as_each_alone(
+        bench: ModuleType, samples: dict[str, AmlSimSample], singles: dict[str, dict[str, Any]]) -> None:
+    # Group expansion takes its chance term per connected component (docs/graph.md part H): two unrelated worlds
+    # in one data set expand as each alone, so with exact labels each pattern's counts are the single sample's.
+    mixed = bench.evaluate(union_samples([samples["cycle"], samples["fan_in"]], keep_labels=True), "mixed")
+    for pattern, single in singles.items():
+        alone, together = single["per_pattern"][pattern], mixed["per_pattern"][pattern]
+        assert together["true_positives"] == alone["true_positives"], (pattern, alone, together)
+        cross = singles["fan_in" if pattern == "cycle" else "cycle"]["per_pattern"][pattern]["flagged"]
+        assert together["flagged"] == alone["flagged"] + cross, (pattern, alone, together)
+    # overall flagged accounts, from the rounded figures (the whole-graph chance term let 56 more in)
+    flagged = sum(s["recall"] * s["labelled"] / s["precision"] for s in singles.values())
+    assert abs(mixed["recall"] * mixed["labelled"] / mixed["precision"] - flagged) <= 1

@@ -103,3 +103,20 @@ def test_the_scan_expands_its_loop_alerts_by_default_and_not_when_switched_off()
     assert loops and 104 in loops[0].nodes and loops[0].details["joined"] == ["104"]
     plain = [a for a in scan(frame, params=ScanParams(expand=None)).alerts if a.typology == "loop" and 101 in a.nodes]
     assert plain and 104 not in plain[0].nodes
+
+
+def test_a_second_unrelated_world_beside_the_first_changes_nothing() -> None:
+    # The chance term is taken per connected component: a data set holding two unrelated worlds side by side
+    # (two AMLSim runs unioned) must expand each as if alone; over the whole graph it would halve the chance term.
+    src, dst = _world(seed=5)
+    rng = np.random.default_rng(8)
+    seeds = [Alert("chain", (1, 2), (), 1.0)]
+    seeds += [Alert("chain", (int(a), int(b), int(c)), (), 1.0)
+              for a, b, c in rng.choice(np.arange(10, 2000), (60, 3))]
+    alone = expand_alerts(_graph(src, dst), seeds, ["chain"])
+    other_src, other_dst = _world(seed=6)
+    both = _graph(src + [s + 5000 for s in other_src], dst + [d + 5000 for d in other_dst])
+    side_by_side = expand_alerts(both, seeds, ["chain"])
+    assert [a.nodes for a in side_by_side] == [a.nodes for a in alone]
+    whole = expand_alerts(both, seeds, ["chain"], ExpandParams(per_component=False))
+    assert sum(map(len, (a.nodes for a in whole))) > sum(map(len, (a.nodes for a in alone)))

@@ -10,7 +10,8 @@ counterparties among them.
 Significance, not a raw count: a link is a direction in which money ever moved between two accounts (a pair
 paying both ways is two links; ``directed=False`` counts pairs). An account paying ``out`` and paid by ``in``
 distinct counterparties meets a group whose members are paid by ``in_D`` and pay ``out_D`` about
-``(out * in_D + in * out_D) / E`` times by chance (``E`` = distinct ordered pairs). It joins when it has at
+``(out * in_D + in * out_D) / E`` times by chance (``E`` = distinct ordered pairs in the connected component
+holding the group; ``per_component=False``: in the whole graph). It joins when it has at
 least ``min_links`` links into the group and the Poisson tail of that count is at most ``max_p_value``; so a
 hub linked to two members by its sheer size does not join, a quiet account does. Repeated ``rounds`` times (a
 newly joined member can bring in the next). Labels are never an input. Why directions: paying each other both
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
+from scipy.sparse.csgraph import connected_components
 from scipy.stats import poisson
 
 from finrisk._arrays import distinct
@@ -45,6 +47,23 @@ class ExpandParams(Params):
     max_p_value: float = Field(default=1e-4, gt=0.0, le=1.0)
     rounds: int = Field(default=3, ge=1)
     directed: bool = True
+    per_component: bool = True
+
+
+def _component_slots(adj: sp.csr_matrix, left: np.ndarray, per_component: bool, total: float) -> np.ndarray:
+    """Per account, the slot total of the chance term: its connected component's, or the whole graph's.
+
+    Why per component: a group and its candidates lie in one component (they are linked), and links can only
+    fall inside it; a graph holding several unrelated worlds (two AMLSim runs side by side, say) would otherwise
+    spread each account's expected links over all of them and halve the chance term (docs/graph.md part G).
+    """
+    n = adj.shape[0]
+    if not per_component:
+        return np.full(n, total)
+    _, comp = connected_components(adj, directed=False)
+    per_comp: np.ndarray = np.bincount(comp, weights=left[0], minlength=int(comp.max(initial=0)) + 1)
+    slots: np.ndarray = per_comp[comp]
+    return slots
 
 
 def _links(g: TransferGraph, directed: bool) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, float]:
@@ -88,7 +107,8 @@ def expand_alerts(g: TransferGraph, alerts: list[Alert], typologies: Iterable[st
     picked = [i for i, a in enumerate(alerts) if a.typology in wanted and a.nodes]
     if not picked or not g.n_edges:
         return list(alerts)
-    adj, left, right, slots = _links(g, p.directed)
+    adj, left, right, total = _links(g, p.directed)
+    slots: np.ndarray | None = None  # made on first need: components cost O(E), most scans have no candidate
     index = pd.Index(g.nodes)
     rows, cols = [], []
     for k, i in enumerate(picked):
@@ -104,9 +124,13 @@ def expand_alerts(g: TransferGraph, alerts: list[Alert], typologies: Iterable[st
         is_member = np.asarray(member[links.row, links.col]).ravel() > 0
         cand = (~is_member) & (links.data >= p.min_links)
         r, c, n = links.row[cand], links.col[cand], links.data[cand].astype(np.float64)
+        if not len(r):
+            break
+        if slots is None:
+            slots = _component_slots(adj, left, p.per_component, total)
         expected = np.zeros(len(r))
         for cand_slots, group_side in zip(left, right, strict=True):
-            expected += cand_slots[c] * np.asarray(member @ group_side).ravel()[r] / slots
+            expected += cand_slots[c] * np.asarray(member @ group_side).ravel()[r] / slots[c]
         ok = poisson.sf(n - 1, expected) <= p.max_p_value
         if not ok.any():
             break
