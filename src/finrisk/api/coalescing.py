@@ -57,6 +57,9 @@ class CoalescingTransport:
         self.flush()
         self._transport.close()
 
+    def is_closing(self) -> bool:  # asked twice per answer: not through __getattr__ (~0.5 µs each)
+        return self._transport.is_closing()
+
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:  # an upgrade: the new protocol writes itself
         self.flush()
         self._transport.set_protocol(protocol)

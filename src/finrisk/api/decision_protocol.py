@@ -35,6 +35,21 @@ __all__ = ["DecisionHttpProtocol"]
 
 _PATH = DECISIONS_PATH.encode()
 
+# What the direct path reads of a request's headers, by name as sent (any other spelling is lowered
+# once and looked up again): 0 ignore, else the slot below. uvicorn's ``on_header`` lowers every name
+# and strips every value as it comes; the direct path does that only for the few it reads.
+_IGNORED, _KEY, _CONTENT_TYPE, _CONTENT_LENGTH, _TRANSFER_ENCODING, _EXPECT = range(6)
+_SLOTS: dict[bytes, int] = {}
+for _name, _slot in ((b"x-api-key", _KEY), (b"content-type", _CONTENT_TYPE), (b"content-length", _CONTENT_LENGTH),
+                     (b"transfer-encoding", _TRANSFER_ENCODING), (b"expect", _EXPECT), (b"host", _IGNORED),
+                     (b"user-agent", _IGNORED), (b"accept", _IGNORED), (b"accept-encoding", _IGNORED),
+                     (b"connection", _IGNORED)):
+    for _spelling in (_name, _name.title(), _name.upper()):
+        _SLOTS[_spelling] = _slot
+_SLOTS[b"X-API-Key"] = _KEY  # as the OpenAPI document spells it
+_OWS = b" \t"  # llhttp keeps a value's trailing whitespace; uvicorn strips it (RFC 9110, 5.5)
+
+
 
 class _NoEvent:
     """uvicorn's connection code sets the cycle's ``message_event``; a direct request has none to wake."""
@@ -70,6 +85,9 @@ class DecisionHttpProtocol(CoalescingHttpToolsProtocol):
         fast = getattr(self.app, "fast_path", None)
         self._fast = fast if isinstance(fast, FastDecisions) and self.limit_concurrency is None else None
         self._direct: _DirectCycle | None = None
+        self._raw_headers = True  # self.headers holds the current request's headers as sent (on_header)
+        self._defaults: list[tuple[bytes, bytes]] | None = None  # the default headers _default_lines was made of
+        self._default_lines = b""
 
     # -- keep-alive: one timer per connection, not one per response -----------------------------
     # uvicorn arms a keep-alive timer (``call_later``) after every response and cancels it when the
@@ -113,14 +131,34 @@ class DecisionHttpProtocol(CoalescingHttpToolsProtocol):
             self.timeout_keep_alive_task.cancel()
             self.timeout_keep_alive_task = None
 
+    # -- the parser's callbacks ------------------------------------------------------------------
     def on_message_begin(self) -> None:
         # uvicorn's own builds the request's ASGI scope here (a dict and a copy of the app state);
         # a directly answered request never reads it, so it is built only when uvicorn takes the
         # request (1.9% of the loop thread's time at 2,000 decisions/s).
         self._direct = None
+        self._raw_headers = True
         self.url = b""
         self.expect_100_continue = False
         self.headers = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # Kept as sent: the direct path reads three headers and normalises only those
+        # (_direct_cycle); a request uvicorn takes gets them all normalised first (_normalise_headers).
+        if self._raw_headers:
+            self.headers.append((name, value))
+        else:  # a trailer after a chunked body, which uvicorn is reading: its own handling
+            super().on_header(name, value)
+
+    def _normalise_headers(self) -> None:
+        """What uvicorn's ``on_header`` makes of each header (name lowered, value stripped, Expect noted)."""
+        self._raw_headers = False
+        headers = self.headers
+        for i, (name, value) in enumerate(headers):
+            name, value = name.lower(), value.rstrip(_OWS)
+            if name == b"expect" and value.lower() == b"100-continue":
+                self.expect_100_continue = True
+            headers[i] = (name, value)
 
     def _build_scope(self) -> None:
         """uvicorn's scope for this request, with the URL and headers parsed so far kept."""
@@ -131,29 +169,37 @@ class DecisionHttpProtocol(CoalescingHttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         fast = self._fast
-        if (fast is not None and self.url == _PATH and not self.expect_100_continue
-                and (self.cycle is None or self.cycle.response_complete)
+        if (fast is not None and self.url == _PATH and (self.cycle is None or self.cycle.response_complete)
                 and self.parser.get_method() == b"POST" and not self.parser.should_upgrade()):
             direct = self._direct_cycle(fast)
             if direct is not None:
                 self._direct = self.cycle = direct  # type: ignore[assignment]
                 return
+        self._normalise_headers()
         self._build_scope()
         super().on_headers_complete()
 
     def _direct_cycle(self, fast: FastDecisions) -> _DirectCycle | None:
         """The request's direct cycle, or None when it is not the plain case (uvicorn takes it)."""
         key = content_type = length = None
+        slots = _SLOTS
         for name, value in self.headers:
-            if name == b"x-api-key":
-                key = value.decode("latin-1")
-            elif name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"content-length":
+            slot = slots.get(name)
+            if slot is None:
+                slot = slots.get(name.lower(), _IGNORED)
+            if slot == _IGNORED:
+                continue
+            if slot == _KEY:
+                key = value.rstrip(_OWS).decode("latin-1")
+            elif slot == _CONTENT_TYPE:
+                content_type = value.rstrip(_OWS).decode("latin-1")
+            elif slot == _CONTENT_LENGTH:
                 if length is not None:
                     return None
-                length = value
-            elif name == b"transfer-encoding":
+                length = value.rstrip(_OWS)
+            elif slot == _TRANSFER_ENCODING:
+                return None
+            elif value.rstrip(_OWS).lower() == b"100-continue":  # Expect: uvicorn answers the 100 first
                 return None
         if length is None or not declared_within(length, fast.max_body_bytes):
             return None
@@ -185,6 +231,7 @@ class DecisionHttpProtocol(CoalescingHttpToolsProtocol):
         if answer is not None:
             self.loop.call_soon(self._reply, fast, direct, answer)
 
+    # -- the answer -------------------------------------------------------------------------------
     def _reply(self, fast: FastDecisions, direct: _DirectCycle, answer: Answer) -> None:
         """Write ``answer`` and complete the request (its metrics, access line, keep-alive or close)."""
         if self.flow.write_paused and not direct.disconnected:  # rare: the client reads slowly
@@ -216,11 +263,13 @@ class DecisionHttpProtocol(CoalescingHttpToolsProtocol):
 
     def _encode(self, answer: Answer, keep_alive: bool) -> bytes:
         """Status line, uvicorn's default headers (``date``), the answer's headers and body."""
-        parts = [STATUS_LINE[answer.status]]
-        for name, value in self.server_state.default_headers:
-            parts += (name, b": ", value, b"\r\n")
-        for name, value in answer.headers:
-            parts += (name, b": ", value, b"\r\n")
+        defaults = self.server_state.default_headers
+        if defaults is not self._defaults:  # uvicorn makes a new list when the date changes: once a second
+            self._defaults = defaults
+            self._default_lines = b"".join([b"%s: %s\r\n" % header for header in defaults])
+        parts = [STATUS_LINE[answer.status], self._default_lines]
+        for header in answer.headers:
+            parts.append(b"%s: %s\r\n" % header)
         if not keep_alive:
             parts.append(b"connection: close\r\n")
         parts += (b"\r\n", answer.body)
