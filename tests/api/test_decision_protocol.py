@@ -214,3 +214,60 @@ def test_the_cheap_event_check_passes_only_what_the_model_accepts(body: Any) -> 
     if isinstance(body, dict) and accepted and all(type(body[k]) is str for k in ("event_id", "event_type",
                                                                                    "event_time")):
         assert plain_event(body)  # and is not needlessly strict for the usual body
+
+
+def _raw_request(body: bytes, header_lines: list[str]) -> bytes:
+    return ("POST /v1/decisions HTTP/1.1\r\nHost: test\r\n" + "".join(f"{line}\r\n" for line in header_lines)
+            + f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
+
+
+def test_headers_are_read_as_uvicorn_reads_them(servers: tuple[dict[str, int], dict[Role, str]]) -> None:
+    """The direct path reads the names as sent (any case) and strips trailing whitespace only from the
+    values it uses; uvicorn lowers and strips all. Both must see the same key, type and length."""
+    ports, role_keys = servers
+    analyst, service = role_keys[Role.ANALYST], role_keys[Role.SERVICE]
+    cases = {
+        # a key that must be recognised (403, not 401) though its name is oddly cased and its value padded
+        "odd-cased key, padded": (403, orjson.dumps(txn("h-1")), [f"x-API-kEY: {analyst} \t",
+                                                                  "Content-Type: application/json"]),
+        "upper-case names": (422, b'{"event_id": ', [f"X-API-KEY: {service}", "CONTENT-TYPE: application/json"]),
+        "media type with case, parameter, padding": (422, b"[1]", [f"X-Api-Key: {service}",
+                                                                   "content-type: Application/JSON; charset=utf-8  "]),
+        "many other headers": (415, b"event_id=e1", [f"X-API-Key: {service}", "User-Agent: t/1", "Accept: */*",
+                                                     "X-Request-Id: 42", "Content-Type: text/plain ",
+                                                     "Accept-Encoding: gzip"]),
+        "the last of two keys counts": (401, orjson.dumps(txn("h-2")), [f"X-API-Key: {service}", "X-API-Key: nope",
+                                                                        "Content-Type: application/json"]),
+    }
+    before = CountingProtocol.direct
+    for case, (status, body, lines) in cases.items():
+        (direct,), _ = _exchange(ports["direct"], _raw_request(body, lines))
+        (asgi,), _ = _exchange(ports["asgi"], _raw_request(body, lines))
+        assert direct[0] == asgi[0] == status, (case, direct, asgi)
+        assert direct[1:] == asgi[1:], case
+    assert CountingProtocol.direct - before == len(cases)
+
+
+def test_expect_continue_and_trailers_take_uvicorns_path(servers: tuple[dict[str, int], dict[Role, str]]) -> None:
+    ports, role_keys = servers
+    key = role_keys[Role.SERVICE]
+    before = CountingProtocol.direct
+    for expect in ("100-continue", "100-Continue  "):
+        with socket.create_connection(("127.0.0.1", ports["direct"]), timeout=10) as conn:
+            conn.sendall(_raw_request(b'{"event_id": ', [f"X-API-Key: {key}", "Content-Type: application/json",
+                                                         f"Expect: {expect}"]))
+            data = b""
+            while b"problem+json" not in data or not data.endswith(b"}"):
+                chunk = conn.recv(65536)
+                assert chunk
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 422 "), data[:80]
+    # a chunked body with a trailer: uvicorn reads it (the trailer's header kept as uvicorn keeps it)
+    body = b'{"event_id": '
+    chunked = (b"POST /v1/decisions HTTP/1.1\r\nHost: test\r\nX-API-Key: %s\r\nContent-Type: application/json\r\n"
+               b"Transfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n%x\r\n%s\r\n0\r\nX-Checksum: 1 \r\n\r\n"
+               % (key.encode(), len(body), body))
+    (direct,), closed = _exchange(ports["direct"], chunked, wait_close=0.3)
+    (asgi,), _ = _exchange(ports["asgi"], chunked)
+    assert direct[0] == asgi[0] == 422 and direct[2] == asgi[2] and not closed
+    assert CountingProtocol.direct == before
