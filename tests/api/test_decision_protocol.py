@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Iterator
@@ -10,14 +11,19 @@ from typing import Any
 
 import orjson
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from uvicorn.server import ServerState
 
 from finrisk.api import ApiKeyStore, Role, create_app
 from finrisk.api.coalescing import CoalescingHttpToolsProtocol
 from finrisk.api.decision_protocol import DecisionHttpProtocol
-from finrisk.api.fast_decisions import plain_event
+from finrisk.api.deps import ServiceHolder
+from finrisk.api.fast_decisions import Answer, FastDecisions, plain_event
+from finrisk.api.metrics import ApiMetrics
 from finrisk.api.schemas.decisions import EventIn
 from finrisk.decisions.service import DecisionService
 from finrisk.store.relational import open_database
@@ -31,9 +37,10 @@ class CountingProtocol(DecisionHttpProtocol):
 
     direct = 0
 
-    def _complete(self, *args: Any) -> None:
-        type(self).direct += 1
-        super()._complete(*args)
+    def _reply(self, fast: Any, direct: Any, answer: Any, drained: bool = False) -> None:
+        super()._reply(fast, direct, answer, drained)
+        if direct.response_complete:  # answered (not deferred until a slow reader drains)
+            type(self).direct += 1
 
 
 @pytest.fixture(scope="module")
@@ -271,3 +278,70 @@ def test_expect_continue_and_trailers_take_uvicorns_path(servers: tuple[dict[str
     (asgi,), _ = _exchange(ports["asgi"], chunked)
     assert direct[0] == asgi[0] == 422 and direct[2] == asgi[2] and not closed
     assert CountingProtocol.direct == before
+
+
+class _Transport(asyncio.Transport):
+    """A transport that keeps what is written, so a test can hold the protocol's writes paused
+    (with a real socket, when uvloop pauses them depends on kernel buffer sizes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class _Answering(FastDecisions):
+    """Answers every request at once with a fixed problem (the protocol's flow control is under test)."""
+
+    def answer_soon(self, key: str | None, content_type: str | None, raw: bytes, loop: asyncio.AbstractEventLoop,
+                    reply: Any) -> Answer | None:
+        return Answer(422, [(b"content-type", b"application/problem+json"), (b"content-length", b"2")], b"{}")
+
+
+def test_a_slow_reader_gets_its_answer_once_writes_resume() -> None:
+    async def run() -> tuple[list[bytes], list[bytes], bool, bool]:
+        app = FastAPI()
+        app.fast_path = _Answering(app, services=ServiceHolder(), authenticator=None,  # type: ignore[attr-defined,arg-type]
+                                   metrics=ApiMetrics(), max_body_bytes=1 << 20)
+        config = uvicorn.Config(app, log_config=None, access_log=False, proxy_headers=False, lifespan="off")
+        config.load()
+        config.loaded_app = app
+        protocol = CountingProtocol(config=config, server_state=ServerState(), app_state={})
+        transport = _Transport()
+        protocol.connection_made(transport)
+        protocol.pause_writing()  # the client stopped reading: the transport's buffer is over its high mark
+        protocol.data_received(_request(b"{}", {"Content-Type": "application/json"}))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        held = list(transport.written)
+        in_flight = not protocol.cycle.response_complete
+        protocol.resume_writing()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        done = protocol.cycle.response_complete and protocol.timeout_keep_alive_task is not None
+        protocol.connection_lost(None)
+        return held, transport.written, in_flight, done
+
+    before = CountingProtocol.direct
+    held, written, in_flight, done = asyncio.run(run())
+    assert held == [] and in_flight  # nothing written while paused, the request still in flight
+    assert len(written) == 1 and written[0].startswith(b"HTTP/1.1 422 ") and written[0].endswith(b"\r\n\r\n{}")
+    assert done and CountingProtocol.direct - before == 1  # completed once, keep-alive armed

@@ -161,7 +161,7 @@ class FastDecisions:
         """The request's metrics and access line (``started``: its ``time.perf_counter()`` at arrival)."""
         seconds = time.perf_counter() - started
         self.metrics.observe_request("POST", DECISIONS_PATH, status, seconds)
-        if _access_log.isEnabledFor(logging.INFO):
+        if not _access_log.disabled and _access_log.isEnabledFor(logging.INFO):  # --no-access-log: no call
             fields: dict[str, Any] = {"method": "POST", "route": DECISIONS_PATH, "status": status,
                                       "latency_ms": round(seconds * 1000, 3)}
             if answer is not None:

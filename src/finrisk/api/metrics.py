@@ -8,7 +8,7 @@ Point Prometheus at it with an ``X-API-Key`` header (``http_headers`` in the scr
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
@@ -78,6 +78,9 @@ class ApiMetrics:
         r = self.registry
         self._requests = _RequestCounts()
         r.register(self._requests)
+        # Count an answered request and its time (on the event loop's thread; see :class:`_RequestCounts`):
+        # the collector's own method, not a wrapper (a Python call fewer per request on the hot route).
+        self.observe_request: Callable[[str, str, int, float], None] = self._requests.observe
         self.decisions = Counter("finrisk_decisions", "Decisions made (retries answered from the log excluded)",
                                  ["action"], registry=r)
         self.rule_hits = Counter("finrisk_rule_hits", "Rules that hit in live decisions", ["rule"], registry=r)
@@ -86,9 +89,6 @@ class ApiMetrics:
         self.events_ingested = Counter("finrisk_events_ingested", "Events sent to POST /v1/events, by outcome",
                                        ["outcome"], registry=r)
 
-    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count an answered request and its time (on the event loop's thread; see :class:`_RequestCounts`)."""
-        self._requests.observe(method, route, status, seconds)
 
     def observe_decision(self, decision: Decision) -> None:
         if decision.idempotent:  # the first answer was counted already
