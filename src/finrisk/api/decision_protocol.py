@@ -37,7 +37,6 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from finrisk.api.coalescing import CoalescingHttpToolsProtocol
 from finrisk.api.fast_decisions import DECISIONS_PATH, Answer, FastDecisions
-from finrisk.api.middleware import declared_within
 
 __all__ = ["DecisionHttpProtocol"]
 
@@ -220,7 +219,7 @@ class DecisionHttpProtocol(CoalescingHttpToolsProtocol):
                     # chunked, two lengths, or Expect: 100-continue (uvicorn answers the 100 first)
                     length = None
                     break
-            if length is not None and declared_within(length, fast.max_body_bytes):
+            if length is not None and length.isdigit() and int(length) <= fast.max_body_bytes:  # declared_within
                 direct = _new_cycle(_DirectCycle)
                 direct.key = key
                 direct.content_type = content_type
@@ -285,7 +284,11 @@ class DecisionHttpProtocol(CoalescingHttpToolsProtocol):
                     parts.append(b"connection: close\r\n")
                 parts += (b"\r\n", answer.body)
                 # one write per answer: nothing to coalesce, so no loop callback to wait for
-                self.coalescing.write_now(b"".join(parts))
+                coalescing = self.coalescing
+                if coalescing.held is not None:
+                    coalescing.write_now(b"".join(parts))
+                else:
+                    coalescing.socket_transport.write(b"".join(parts))
             status = answer.status
         finally:
             fast.record(status, direct.started, answer)
