@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Iterator
@@ -10,14 +11,19 @@ from typing import Any
 
 import orjson
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from uvicorn.server import ServerState
 
 from finrisk.api import ApiKeyStore, Role, create_app
 from finrisk.api.coalescing import CoalescingHttpToolsProtocol
 from finrisk.api.decision_protocol import DecisionHttpProtocol
-from finrisk.api.fast_decisions import plain_event
+from finrisk.api.deps import ServiceHolder
+from finrisk.api.fast_decisions import Answer, FastDecisions, plain_event
+from finrisk.api.metrics import ApiMetrics
 from finrisk.api.schemas.decisions import EventIn
 from finrisk.decisions.service import DecisionService
 from finrisk.store.relational import open_database
@@ -31,9 +37,10 @@ class CountingProtocol(DecisionHttpProtocol):
 
     direct = 0
 
-    def _complete(self, *args: Any) -> None:
-        type(self).direct += 1
-        super()._complete(*args)
+    def _reply(self, fast: Any, direct: Any, answer: Any, drained: bool = False) -> None:
+        super()._reply(fast, direct, answer, drained)
+        if direct.response_complete:  # answered (not deferred until a slow reader drains)
+            type(self).direct += 1
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +221,127 @@ def test_the_cheap_event_check_passes_only_what_the_model_accepts(body: Any) -> 
     if isinstance(body, dict) and accepted and all(type(body[k]) is str for k in ("event_id", "event_type",
                                                                                    "event_time")):
         assert plain_event(body)  # and is not needlessly strict for the usual body
+
+
+def _raw_request(body: bytes, header_lines: list[str]) -> bytes:
+    return ("POST /v1/decisions HTTP/1.1\r\nHost: test\r\n" + "".join(f"{line}\r\n" for line in header_lines)
+            + f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
+
+
+def test_headers_are_read_as_uvicorn_reads_them(servers: tuple[dict[str, int], dict[Role, str]]) -> None:
+    """The direct path reads the names as sent (any case) and strips trailing whitespace only from the
+    values it uses; uvicorn lowers and strips all. Both must see the same key, type and length."""
+    ports, role_keys = servers
+    analyst, service = role_keys[Role.ANALYST], role_keys[Role.SERVICE]
+    cases = {
+        # a key that must be recognised (403, not 401) though its name is oddly cased and its value padded
+        "odd-cased key, padded": (403, orjson.dumps(txn("h-1")), [f"x-API-kEY: {analyst} \t",
+                                                                  "Content-Type: application/json"]),
+        "upper-case names": (422, b'{"event_id": ', [f"X-API-KEY: {service}", "CONTENT-TYPE: application/json"]),
+        "media type with case, parameter, padding": (422, b"[1]", [f"X-Api-Key: {service}",
+                                                                   "content-type: Application/JSON; charset=utf-8  "]),
+        "many other headers": (415, b"event_id=e1", [f"X-API-Key: {service}", "User-Agent: t/1", "Accept: */*",
+                                                     "X-Request-Id: 42", "Content-Type: text/plain ",
+                                                     "Accept-Encoding: gzip"]),
+        "the last of two keys counts": (401, orjson.dumps(txn("h-2")), [f"X-API-Key: {service}", "X-API-Key: nope",
+                                                                        "Content-Type: application/json"]),
+    }
+    before = CountingProtocol.direct
+    for case, (status, body, lines) in cases.items():
+        (direct,), _ = _exchange(ports["direct"], _raw_request(body, lines))
+        (asgi,), _ = _exchange(ports["asgi"], _raw_request(body, lines))
+        assert direct[0] == asgi[0] == status, (case, direct, asgi)
+        assert direct[1:] == asgi[1:], case
+    assert CountingProtocol.direct - before == len(cases)
+
+
+def test_expect_continue_and_trailers_take_uvicorns_path(servers: tuple[dict[str, int], dict[Role, str]]) -> None:
+    ports, role_keys = servers
+    key = role_keys[Role.SERVICE]
+    before = CountingProtocol.direct
+    for expect in ("100-continue", "100-Continue  "):
+        with socket.create_connection(("127.0.0.1", ports["direct"]), timeout=10) as conn:
+            conn.sendall(_raw_request(b'{"event_id": ', [f"X-API-Key: {key}", "Content-Type: application/json",
+                                                         f"Expect: {expect}"]))
+            data = b""
+            while b"problem+json" not in data or not data.endswith(b"}"):
+                chunk = conn.recv(65536)
+                assert chunk
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 422 "), data[:80]
+    # a chunked body with a trailer: uvicorn reads it (the trailer's header kept as uvicorn keeps it)
+    body = b'{"event_id": '
+    chunked = (b"POST /v1/decisions HTTP/1.1\r\nHost: test\r\nX-API-Key: %s\r\nContent-Type: application/json\r\n"
+               b"Transfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n%x\r\n%s\r\n0\r\nX-Checksum: 1 \r\n\r\n"
+               % (key.encode(), len(body), body))
+    (direct,), closed = _exchange(ports["direct"], chunked, wait_close=0.3)
+    (asgi,), _ = _exchange(ports["asgi"], chunked)
+    assert direct[0] == asgi[0] == 422 and direct[2] == asgi[2] and not closed
+    assert CountingProtocol.direct == before
+
+
+class _Transport(asyncio.Transport):
+    """A transport that keeps what is written, so a test can hold the protocol's writes paused
+    (with a real socket, when uvloop pauses them depends on kernel buffer sizes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class _Answering(FastDecisions):
+    """Answers every request at once with a fixed problem (the protocol's flow control is under test)."""
+
+    def answer_soon(self, key: str | None, content_type: str | None, raw: bytes, loop: asyncio.AbstractEventLoop,
+                    reply: Any) -> Answer | None:
+        return Answer(422, [(b"content-type", b"application/problem+json"), (b"content-length", b"2")], b"{}")
+
+
+def test_a_slow_reader_gets_its_answer_once_writes_resume() -> None:
+    async def run() -> tuple[list[bytes], list[bytes], bool, bool]:
+        app = FastAPI()
+        app.fast_path = _Answering(app, services=ServiceHolder(), authenticator=None,  # type: ignore[attr-defined,arg-type]
+                                   metrics=ApiMetrics(), max_body_bytes=1 << 20)
+        config = uvicorn.Config(app, log_config=None, access_log=False, proxy_headers=False, lifespan="off")
+        config.load()
+        config.loaded_app = app
+        protocol = CountingProtocol(config=config, server_state=ServerState(), app_state={})
+        transport = _Transport()
+        protocol.connection_made(transport)
+        protocol.pause_writing()  # the client stopped reading: the transport's buffer is over its high mark
+        protocol.data_received(_request(b"{}", {"Content-Type": "application/json"}))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        held = list(transport.written)
+        in_flight = not protocol.cycle.response_complete
+        protocol.resume_writing()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        done = protocol.cycle.response_complete and protocol.timeout_keep_alive_task is not None
+        protocol.connection_lost(None)
+        return held, transport.written, in_flight, done
+
+    before = CountingProtocol.direct
+    held, written, in_flight, done = asyncio.run(run())
+    assert held == [] and in_flight  # nothing written while paused, the request still in flight
+    assert len(written) == 1 and written[0].startswith(b"HTTP/1.1 422 ") and written[0].endswith(b"\r\n\r\n{}")
+    assert done and CountingProtocol.direct - before == 1  # completed once, keep-alive armed

@@ -234,3 +234,42 @@ def test_the_buffered_handler_flushes_while_shutdown_holds_its_lock() -> None:
     assert not stopper.is_alive() and not writer.is_alive(), "the two flushes deadlocked"  # (left hanging)
     assert stream.getvalue() == "first\nsecond\n"  # every line, in order
     handler.close()
+
+
+def test_decision_counts_read_as_prometheus_clients_own_counters() -> None:
+    from types import SimpleNamespace
+
+    from prometheus_client import CollectorRegistry, Counter, generate_latest
+
+    reference = CollectorRegistry()
+    decisions = Counter("finrisk_decisions", "Decisions made (retries answered from the log excluded)", ["action"],
+                        registry=reference)
+    hits = Counter("finrisk_rule_hits", "Rules that hit in live decisions", ["rule"], registry=reference)
+    shadow = Counter("finrisk_shadow_rule_hits", "Rules that hit in shadow rule sets", ["ruleset", "rule"],
+                     registry=reference)
+    ours = ApiMetrics()
+
+    def samples(text: str) -> set[str]:  # help, type and total lines (not the `_created` times)
+        return {line for line in text.splitlines() if "rule_hits" in line or "finrisk_decisions" in line
+                if "_created" not in line}
+
+    assert samples(ours.render().decode()) == samples(generate_latest(reference).decode())  # nothing yet
+    made = [("review", ["big_amount", "new_device"], [("demo", ["big_amount"])], False),
+            ("pass", [], [], False), ("review", ["big_amount"], [], False),
+            ("review", ["big_amount"], [("demo", ["x"])], True)]  # a retry: not counted again
+    for action, rules, verdicts, idempotent in made:
+        ours.observe_decision(SimpleNamespace(  # type: ignore[arg-type]  # what the counts read of a Decision
+            action=action, idempotent=idempotent, rule_hits=[{"rule": r} for r in rules],
+            shadow=[SimpleNamespace(ruleset=name, rule_hits=[{"rule": r} for r in shadow_rules])
+                    for name, shadow_rules in verdicts]))
+        if idempotent:
+            continue
+        decisions.labels(action).inc()
+        for r in rules:
+            hits.labels(r).inc()
+        for name, shadow_rules in verdicts:
+            for r in shadow_rules:
+                shadow.labels(name, r).inc()
+    expected = samples(generate_latest(reference).decode())
+    assert 'finrisk_rule_hits_total{rule="big_amount"} 2.0' in expected
+    assert samples(ours.render().decode()) == expected

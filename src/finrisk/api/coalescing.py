@@ -23,46 +23,49 @@ __all__ = ["CoalescingHttpToolsProtocol", "CoalescingTransport"]
 class CoalescingTransport:
     """Forwards to ``transport``; ``write`` calls made in one loop step go out as one write."""
 
-    __slots__ = ("_loop", "_pending", "_transport")
+    __slots__ = ("_loop", "held", "socket_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
+        self.socket_transport = transport  # the loop's own (public: a hot caller writes to it when nothing is held)
         self._loop = loop
-        self._pending: list[bytes] | None = None
+        self.held: list[bytes] | None = None  # the writes of this loop step, sent when it ends
 
     def write(self, data: bytes) -> None:
-        pending = self._pending
+        pending = self.held
         if pending is None:
-            self._pending = [data]
+            self.held = [data]
             self._loop.call_soon(self.flush)
         else:
             pending.append(data)
 
     def write_now(self, data: bytes) -> None:
         """Write ``data`` at once, after anything held (a whole answer: nothing to wait for)."""
-        pending = self._pending
+        pending = self.held
         if pending is None:
-            self._transport.write(data)
+            self.socket_transport.write(data)
         else:
             pending.append(data)
             self.flush()
 
     def flush(self) -> None:
-        pending = self._pending
+        pending = self.held
         if pending is not None:
-            self._pending = None
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+            self.held = None
+            self.socket_transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def close(self) -> None:
         self.flush()
-        self._transport.close()
+        self.socket_transport.close()
+
+    def is_closing(self) -> bool:  # asked twice per answer: not through __getattr__ (~0.5 µs each)
+        return self.socket_transport.is_closing()
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:  # an upgrade: the new protocol writes itself
         self.flush()
-        self._transport.set_protocol(protocol)
+        self.socket_transport.set_protocol(protocol)
 
     def __getattr__(self, name: str) -> Any:  # is_closing, get_extra_info, pause_reading, abort, ...
-        return getattr(self._transport, name)
+        return getattr(self.socket_transport, name)
 
 
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):

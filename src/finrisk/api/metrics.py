@@ -7,8 +7,9 @@ Point Prometheus at it with an ``X-API-Key`` header (``http_headers`` in the scr
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
@@ -67,6 +68,28 @@ class _RequestCounts(Collector):
         yield latency
 
 
+class _LabelCounts(Collector):
+    """A counter family by label values, kept as plain numbers and made into a family when scraped.
+
+    A decision adds to two to four counters (its action, each rule that hit); with prometheus_client's
+    ``Counter.labels(...).inc()`` each was four Python calls and a lock on the event loop's thread,
+    which in ``finrisk serve`` under load cost several times what it does in a tight loop. Here one
+    lock per decision (:meth:`ApiMetrics.observe_decision`) and a dict update per value.
+    """
+
+    def __init__(self, name: str, documentation: str, labels: tuple[str, ...]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labels = labels
+        self.counts: dict[tuple[str, ...], int] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=list(self.labels))
+        for values, count in list(self.counts.items()):
+            family.add_metric(list(values), count)
+        yield family
+
+
 class ApiMetrics:
     """Request counts and latency per route template and status; decisions by action; rule hits by rule."""
 
@@ -74,38 +97,39 @@ class ApiMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        self._children: dict[tuple[int, str], Any] = {}
         r = self.registry
         self._requests = _RequestCounts()
         r.register(self._requests)
-        self.decisions = Counter("finrisk_decisions", "Decisions made (retries answered from the log excluded)",
-                                 ["action"], registry=r)
-        self.rule_hits = Counter("finrisk_rule_hits", "Rules that hit in live decisions", ["rule"], registry=r)
-        self.shadow_rule_hits = Counter("finrisk_shadow_rule_hits", "Rules that hit in shadow rule sets",
-                                        ["ruleset", "rule"], registry=r)
+        # Count an answered request and its time (on the event loop's thread; see :class:`_RequestCounts`):
+        # the collector's own method, not a wrapper (a Python call fewer per request on the hot route).
+        self.observe_request: Callable[[str, str, int, float], None] = self._requests.observe
+        self._decision_lock = threading.Lock()
+        self.decisions = _LabelCounts("finrisk_decisions", "Decisions made (retries answered from the log excluded)",
+                                      ("action",))
+        self.rule_hits = _LabelCounts("finrisk_rule_hits", "Rules that hit in live decisions", ("rule",))
+        self.shadow_rule_hits = _LabelCounts("finrisk_shadow_rule_hits", "Rules that hit in shadow rule sets",
+                                             ("ruleset", "rule"))
+        for family in (self.decisions, self.rule_hits, self.shadow_rule_hits):
+            r.register(family)
         self.events_ingested = Counter("finrisk_events_ingested", "Events sent to POST /v1/events, by outcome",
                                        ["outcome"], registry=r)
-
-    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count an answered request and its time (on the event loop's thread; see :class:`_RequestCounts`)."""
-        self._requests.observe(method, route, status, seconds)
 
     def observe_decision(self, decision: Decision) -> None:
         if decision.idempotent:  # the first answer was counted already
             return
-        self._child(self.decisions, decision.action).inc()
-        for hit in decision.rule_hits:
-            self._child(self.rule_hits, str(hit.get("rule", "?"))).inc()
-        for verdict in decision.shadow:
-            for hit in verdict.rule_hits:
-                self.shadow_rule_hits.labels(verdict.ruleset, str(hit.get("rule", "?"))).inc()
-
-    def _child(self, metric: Counter, label: str) -> Any:
-        key = (id(metric), label)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(label)
-        return child
+        with self._decision_lock:  # the credit route counts from FastAPI's thread pool
+            counts = self.decisions.counts
+            key: tuple[str, ...] = (decision.action,)
+            counts[key] = counts.get(key, 0) + 1
+            counts = self.rule_hits.counts
+            for hit in decision.rule_hits:
+                key = (str(hit.get("rule", "?")),)
+                counts[key] = counts.get(key, 0) + 1
+            counts = self.shadow_rule_hits.counts
+            for verdict in decision.shadow:
+                for hit in verdict.rule_hits:
+                    key = (verdict.ruleset, str(hit.get("rule", "?")))
+                    counts[key] = counts.get(key, 0) + 1
 
     def observe_ingest(self, result: IngestResult) -> None:
         self.events_ingested.labels("accepted").inc(result.accepted)
