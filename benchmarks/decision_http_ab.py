@@ -10,6 +10,9 @@ writer process included), p50 / p99 and errors. Rounds alternate which server st
 
     python benchmarks/decision_http_ab.py --a /work/main/src --b src [--rate 900] [--seconds 10] [--rounds 3]
 
+Without ``--a``/``--b`` both servers run this checkout's ``src`` (an A/A run: how far two identical builds
+differ on this machine, the figure to hold an A/B's ratio against). ``--quick``: two rounds of 5 s.
+
 Peer in the same run: server A (the build compared against). The last stdout line is one JSON
 object: per round and build the figures above, and ``b_vs_a_loop``: B's loop-thread CPU per request
 over A's, per round and as the median.
@@ -100,14 +103,18 @@ def _round(tmp: Path, order: list[tuple[str, str]], events: list[dict[str, Any]]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--a", required=True, help="source tree of build A (the one compared against)")
-    parser.add_argument("--b", required=True, help="source tree of build B")
+    here = str(Path(__file__).resolve().parent.parent / "src")
+    parser.add_argument("--a", default=here, help="source tree of build A, compared against (default: this checkout)")
+    parser.add_argument("--b", default=here, help="source tree of build B (default: this checkout's: an A/A run)")
+    parser.add_argument("--quick", action="store_true", help="two rounds of 5 s (under a minute)")
     parser.add_argument("--rate", type=float, default=900.0, help="offered requests per second, to each server")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured length of each round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections per server")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra option for both servers")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.rounds = min(args.seconds, 5.0), min(args.rounds, 2)
     total = int(args.rate * args.seconds)
     warmup = min(2000, total // 5)
     tmp = Path(tempfile.mkdtemp(prefix="finrisk-bench-http-ab-"))
