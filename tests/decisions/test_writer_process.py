@@ -269,3 +269,17 @@ def test_the_writer_process_inbox_keeps_partial_frames_and_grows_for_a_big_one()
     assert [orjson.loads(body)["event_id"] for body, _, _ in taken] == ["i0", "i1", "i2", "huge"]
     assert taken[1][2] == ("d1", b'{"n": 1}') and taken[3][2] is not None and len(taken[3][2][1]) == 5_002
     assert taken[0][1] == _canonical(_event("i0"))[1]
+
+
+def test_pace_starts_a_commit_no_sooner_than_pace_after_the_last_one(log: EmbeddedEventLog) -> None:
+    writer = ProcessCommitWriter(log, pace_s=0.4)
+    try:
+        start = time.monotonic()
+        assert writer.submit(_event("p0")).result(timeout=30).seq == 1  # the first commit does not wait
+        first = time.monotonic() - start
+        rest = [writer.submit(_event(f"p{i}")) for i in range(1, 6)]
+        assert [t.result(timeout=30).seq for t in rest] == [2, 3, 4, 5, 6]
+        assert writer.batches == 2  # the five came while the pace held the next commit back: one batch
+        assert time.monotonic() - start >= 0.4 > first
+    finally:
+        writer.close()

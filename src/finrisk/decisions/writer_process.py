@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import select
 import socket
 import struct
 import subprocess
@@ -46,7 +45,7 @@ from finrisk.errors import EventConflictError, StoreError
 from finrisk.store.embedded_log import EmbeddedEventLog, body_hash_of, fast_canonical_json
 from finrisk.store.log import AppendResult, AppendStatus
 
-__all__ = ["ProcessCommitWriter", "main"]
+__all__ = ["COMMIT_PACE_S", "ProcessCommitWriter", "main"]
 
 # serving process -> writer process, one frame per event:
 #   u32 length of the rest, 32-byte hex digest, u16 decision-id length, u32 decision-JSON length,
@@ -66,6 +65,9 @@ _READY = b"R"
 _SOCKET_BUFFER = 4 << 20  # the kernel caps it (net.core.wmem_max); a full buffer makes submit wait
 _INBOX = 1 << 20  # the writer process's receive buffer (grows for a bigger frame)
 
+COMMIT_PACE_S = 0.0
+"""``finrisk serve``'s default ``pace_s`` (``--log-pace-ms``): see ``docs/api.md``, ninth round."""
+
 
 class ProcessCommitWriter:
     """:class:`~finrisk.decisions.writer.GroupCommitWriter`'s interface, committing in a child process.
@@ -76,11 +78,14 @@ class ProcessCommitWriter:
     in one ``send`` and the answers are read by the loop itself, so no thread of this process
     wakes per batch and nothing crosses threads. Without it, a thread reads the answers.
     ``linger_s``: how long the writer process may wait for more events before it commits a batch
-    (fewer fsyncs per event; see ``docs/api.md``, sixth round).
+    (fewer fsyncs per event; see ``docs/api.md``, sixth round). ``pace_s``: the writer process starts
+    a commit no sooner than that after the previous one started, so at most ``1 / pace_s`` commits
+    a second; it waits only when commits end sooner (a quiet disk), and each commit costs the
+    process ~150-250 µs of CPU whatever its size (``docs/api.md``, ninth round).
     """
 
     def __init__(self, log: EmbeddedEventLog, *, loop: asyncio.AbstractEventLoop | None = None,
-                 linger_s: float = 0.0, start_timeout_s: float = 60.0) -> None:
+                 linger_s: float = 0.0, pace_s: float = 0.0, start_timeout_s: float = 60.0) -> None:
         self.log = log
         self.batches = 0
         self.appended = 0
@@ -99,7 +104,7 @@ class ProcessCommitWriter:
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "finrisk.decisions.writer_process", str(theirs.fileno()), str(log.path),
-                 log.durability, str(linger_s)],
+                 log.durability, str(linger_s), str(pace_s)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         finally:
             theirs.close()
@@ -410,23 +415,32 @@ def _canonical(event: Mapping[str, Any]) -> tuple[bytes, str]:
 
 
 # -- the writer process ------------------------------------------------------------------------
-def _serve_log(sock: socket.socket, log: EmbeddedEventLog, linger_s: float) -> None:
-    """Commit whatever arrived while the last commit ran (or within ``linger_s``), answer, repeat until EOF."""
+def _serve_log(sock: socket.socket, log: EmbeddedEventLog, linger_s: float, pace_s: float = 0.0) -> None:
+    """Commit whatever arrived while the last commit ran, answer, repeat until EOF.
+
+    ``linger_s``: after a batch's first event, wait that long for more. ``pace_s``: start a commit
+    no sooner than that after the previous one started (a wait only when commits are quicker).
+    """
     appended = 0
     log.checkpoint_in_background(lambda: appended)  # no commit pays for a WAL checkpoint
     inbox = _Inbox()
     eof = False
+    began = 0.0
     while not eof:
         eof = not inbox.fill(sock)
         items = inbox.take()
         if not items:
             continue
-        if linger_s > 0 and not eof:
-            deadline = time.monotonic() + linger_s
-            while (left := deadline - time.monotonic()) > 0 and select.select([sock], [], [], left)[0]:
-                if not inbox.fill(sock):
-                    eof = True
-                    break
+        if pace_s > 0 and not eof:
+            wait = began + pace_s - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+                eof = not inbox.fill(sock, wait=False)
+                items += inbox.take()
+            began = time.monotonic()
+        if linger_s > 0 and not eof:  # one sleep and one read, not a wake-up per event that comes meanwhile
+            time.sleep(linger_s)
+            eof = not inbox.fill(sock, wait=False)
             items += inbox.take()
         sock.sendall(_commit(log, items))
         appended += len(items)
@@ -449,13 +463,16 @@ class _Inbox:
         self._view = memoryview(self._buffer)
         self._end = 0
 
-    def fill(self, sock: socket.socket) -> bool:
-        """Receive what the socket holds (waiting for something); False at its end of file."""
+    def fill(self, sock: socket.socket, *, wait: bool = True) -> bool:
+        """Receive what the socket holds (with ``wait``, waiting for something); False at its end of file."""
         if self._end == len(self._buffer):  # a frame bigger than the buffer: make room for it
             self._view.release()
             self._buffer = self._buffer + bytearray(len(self._buffer))
             self._view = memoryview(self._buffer)
-        received = sock.recv_into(self._view[self._end:])
+        try:
+            received = sock.recv_into(self._view[self._end:], 0, 0 if wait else socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True
         self._end += received
         return received > 0
 
@@ -506,8 +523,8 @@ def _commit(log: EmbeddedEventLog, items: list[_Item]) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m finrisk.decisions.writer_process FD PATH DURABILITY LINGER_S`` (ProcessCommitWriter starts it)."""
-    fd, path, durability, linger = (argv if argv is not None else sys.argv[1:])[:4]
+    """``python -m finrisk.decisions.writer_process FD PATH DURABILITY LINGER_S PACE_S`` (see ProcessCommitWriter)."""
+    fd, path, durability, linger, pace = (argv if argv is not None else sys.argv[1:])[:5]
     sock = socket.socket(fileno=int(fd))
     try:
         log = EmbeddedEventLog(Path(path), durability=durability)  # type: ignore[arg-type]
@@ -516,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         sock.sendall(_READY)
-        _serve_log(sock, log, float(linger))
+        _serve_log(sock, log, float(linger), float(pace))
     except OSError:  # the serving process is gone mid-answer: what was committed stays committed
         return 0
     finally:
