@@ -82,7 +82,8 @@ def _run(kind: str, items: list[Any], warmup: int, rate: float, pace_s: float) -
     with tempfile.TemporaryDirectory(prefix="finrisk-bench-writer-") as tmp:
         log = EmbeddedEventLog(Path(tmp) / "events.sqlite", durability="fsync")
         log.track_ids()  # as the decision service does
-        writer: Any = ProcessCommitWriter(log, pace_s=pace_s) if kind == "process" else GroupCommitWriter(log)
+        paced = {"pace_s": pace_s} if pace_s else {}  # (so that code without pacing runs it too, to compare)
+        writer: Any = ProcessCommitWriter(log, **paced) if kind == "process" else GroupCommitWriter(log)
         try:
             _drive(writer, items[:warmup], rate / 2, None)
             if kind == "process":

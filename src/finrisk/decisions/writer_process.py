@@ -12,6 +12,9 @@ the decision id and JSON) over a Unix socket, one frame per event, and a thread 
 reads one small answer per *batch*. The writer process owns the write connection, takes whatever
 arrived while it was committing as the next batch (one transaction, one fsync, as the thread
 did), runs the background WAL checkpoint, and answers with each event's status and position.
+A batch of new events, the usual case, is written without a read
+(:meth:`~finrisk.store.embedded_log.EmbeddedEventLog.append_fresh`) and answered with its first
+position; a batch holding a logged id is appended the careful way.
 
 The serving process keeps the retry logic (``DecisionService._pending``, ``event_state`` reads
 on its own read connection) and the id filter: an id is added when its event is sent, so a
