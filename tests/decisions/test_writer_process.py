@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from finrisk.config import init_workspace
@@ -246,3 +248,38 @@ def test_loop_mode_sends_more_than_the_socket_holds_in_one_step(log: EmbeddedEve
     results = asyncio.run(run())
     assert [r.seq for r in results] == list(range(1, 3_001))
     assert log.count_decisions() == 3_000 and log.get_decision("d2999") == big
+
+
+def test_the_writer_process_inbox_keeps_partial_frames_and_grows_for_a_big_one() -> None:
+    from finrisk.decisions.writer_process import _canonical, _frame, _Inbox
+
+    frames = [_frame(*_canonical(_event(f"i{i}")), (f"d{i}", b'{"n": %d}' % i)) for i in range(3)]
+    huge = _frame(*_canonical(_event("huge")), ("d-huge", b'"' + b"y" * 5_000 + b'"'))  # 40x the buffer
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        inbox = _Inbox(size=128)  # smaller than any frame
+        data = b"".join([*frames, huge])
+        taken: list[Any] = []
+        for cut in range(0, len(data), 50):  # arrives in pieces that split frames anywhere
+            theirs.sendall(data[cut:cut + 50])
+            assert inbox.fill(ours)
+            taken += inbox.take()
+        theirs.close()
+        assert not inbox.fill(ours) and inbox.take() == []
+    assert [orjson.loads(body)["event_id"] for body, _, _ in taken] == ["i0", "i1", "i2", "huge"]
+    assert taken[1][2] == ("d1", b'{"n": 1}') and taken[3][2] is not None and len(taken[3][2][1]) == 5_002
+    assert taken[0][1] == _canonical(_event("i0"))[1]
+
+
+def test_pace_starts_a_commit_no_sooner_than_pace_after_the_last_one(log: EmbeddedEventLog) -> None:
+    writer = ProcessCommitWriter(log, pace_s=0.4)
+    try:
+        start = time.monotonic()
+        assert writer.submit(_event("p0")).result(timeout=30).seq == 1  # the first commit does not wait
+        first = time.monotonic() - start
+        rest = [writer.submit(_event(f"p{i}")) for i in range(1, 6)]
+        assert [t.result(timeout=30).seq for t in rest] == [2, 3, 4, 5, 6]
+        assert writer.batches == 2  # the five came while the pace held the next commit back: one batch
+        assert time.monotonic() - start >= 0.4 > first
+    finally:
+        writer.close()

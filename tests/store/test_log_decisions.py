@@ -8,11 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from finrisk.decisions.writer import CommitTicket, GroupCommitWriter, committed, resolve, when_committed
 from finrisk.errors import StoreError
 from finrisk.store import EmbeddedEventLog
+from finrisk.store.embedded_log import body_hash_of, fast_canonical_json
 from finrisk.store.log import AppendResult, AppendStatus
 
 from .conftest import MakeTxn
@@ -151,3 +153,38 @@ def test_when_committed_calls_back_once_after_the_commit_or_its_timeout(tmp_path
     assert isinstance(timed_out[0], StoreError) and "longer than" in str(timed_out[0])  # at the next sweep
     assert [str(e) for e in reported] == ["boom"]
     assert registered is False  # already resolved: read it at once, nothing registered
+
+
+def _fresh(make_txn: MakeTxn, eid: str, decision: tuple[str, bytes] | None = None,
+           **extra: Any) -> tuple[bytes, str, tuple[str, bytes] | None]:
+    body = fast_canonical_json(make_txn(eid, **extra))
+    return body, body_hash_of(body), decision
+
+
+def test_append_fresh_stores_events_and_decisions_at_the_positions_append_gives(
+        log: EmbeddedEventLog, make_txn: MakeTxn, tmp_path: Path) -> None:
+    log.append([make_txn("before")])
+    items = [_fresh(make_txn, f"f{i}", (f"d{i}", b'{"n": %d}' % i) if i % 3 else None,
+                    when=f"2026-01-05T{i // 60:02d}:{i % 60:02d}:07.5Z") for i in range(70)]  # three statements' worth
+    assert log.append_fresh(items) == 2
+    assert log.last_seq() == 71 and log.count_decisions() == 46
+    assert log.decision_for_event("f1") == b'{"n": 1}' and log.decision_for_event("f3") is None
+    rows = log.query("SELECT seq, event_id, event_type, event_time_us, body, body_hash FROM events WHERE seq > 1")
+    # the same rows the careful path writes for the same events
+    with EmbeddedEventLog(tmp_path / "other.sqlite", durability="os") as other:
+        other.append([make_txn("before")])
+        other.append([orjson.loads(body) for body, _, _ in items], canonical=[(b, h) for b, h, _ in items])
+        assert other.query("SELECT seq, event_id, event_type, event_time_us, body, body_hash FROM events "
+                           "WHERE seq > 1") == rows
+
+
+def test_append_fresh_leaves_a_batch_with_a_logged_id_to_append(log: EmbeddedEventLog, make_txn: MakeTxn) -> None:
+    log.append([make_txn("old")])
+    batch = [_fresh(make_txn, "new-1", ("d1", b"{}")), _fresh(make_txn, "old", ("d2", b"{}"))]
+    assert log.append_fresh(batch) is None
+    assert log.count() == 1 and log.count_decisions() == 0  # rolled back whole: nothing of it stays
+    twice = [_fresh(make_txn, "same"), _fresh(make_txn, "same")]  # the same id twice in one batch
+    assert log.append_fresh(twice) is None and log.count() == 1
+    assert log.append_fresh([]) is None
+    log.track_ids()  # a log that keeps an id filter must learn every id: append does that
+    assert log.append_fresh([_fresh(make_txn, "new-2")]) is None and log.count() == 1

@@ -87,6 +87,7 @@ class DecisionService:
         rules_check_interval_s: float | None = 0.5,
         log_writer: LogWriterKind = "thread",
         loop: asyncio.AbstractEventLoop | None = None,
+        log_pace_s: float = 0.0,
     ) -> None:
         self.workspace = workspace
         self.log = log
@@ -109,7 +110,8 @@ class DecisionService:
             raise StoreError(f"log_writer: expected 'thread' or 'process', got {log_writer!r}")
         # "process" for a long-running server (finrisk serve): commits run beside the GIL (writer_process)
         self._writer: GroupCommitWriter | ProcessCommitWriter = (
-            ProcessCommitWriter(log, loop=loop) if log_writer == "process" else GroupCommitWriter(log))
+            ProcessCommitWriter(log, loop=loop, pace_s=log_pace_s) if log_writer == "process"
+            else GroupCommitWriter(log))
         # publishes, rollbacks and shadow changes from any process (CLI, another service) go live
         # within about a second; None or a private in-memory store: only through reload_rules()
         self._rules_watcher = (None if rules_check_interval_s is None or rulesets.db.private
@@ -119,12 +121,13 @@ class DecisionService:
     @classmethod
     def open(cls, workspace: Workspace, *, rebuild_progress: Progress | None = None,
              log_writer: LogWriterKind = "thread", loop: asyncio.AbstractEventLoop | None = None,
-             ) -> DecisionService:
+             log_pace_s: float = 0.0) -> DecisionService:
         """The service for ``workspace``: log, lists and rule versions opened, feature state loaded.
 
         ``log_writer``: ``"thread"`` commits from a thread of this process; ``"process"`` from a
         child process (what ``finrisk serve`` uses: see :mod:`finrisk.decisions.writer_process`),
-        whose socket ``loop`` (the server's event loop), when given, drives.
+        whose socket ``loop`` (the server's event loop), when given, drives, and which starts a
+        commit no sooner than ``log_pace_s`` after the previous one.
         """
         log = open_log(workspace)
         try:
@@ -139,7 +142,7 @@ class DecisionService:
             migrate_legacy_scorecards(workspace)  # before the deployments are read: old card files serve too
             service = cls(workspace, log=log, features=features, lists=lists, rulesets=rulesets, profiles=profiles,
                           ruleset_name=name, deployed=DeployedModels(workspace), log_writer=log_writer,
-                          loop=loop)
+                          loop=loop, log_pace_s=log_pace_s)
         except BaseException:
             log.close()
             raise

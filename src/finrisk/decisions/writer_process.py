@@ -12,6 +12,9 @@ the decision id and JSON) over a Unix socket, one frame per event, and a thread 
 reads one small answer per *batch*. The writer process owns the write connection, takes whatever
 arrived while it was committing as the next batch (one transaction, one fsync, as the thread
 did), runs the background WAL checkpoint, and answers with each event's status and position.
+A batch of new events, the usual case, is written without a read
+(:meth:`~finrisk.store.embedded_log.EmbeddedEventLog.append_fresh`) and answered with its first
+position; a batch holding a logged id is appended the careful way.
 
 The serving process keeps the retry logic (``DecisionService._pending``, ``event_state`` reads
 on its own read connection) and the id filter: an id is added when its event is sent, so a
@@ -28,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import select
 import socket
 import struct
 import subprocess
@@ -46,21 +48,28 @@ from finrisk.errors import EventConflictError, StoreError
 from finrisk.store.embedded_log import EmbeddedEventLog, body_hash_of, fast_canonical_json
 from finrisk.store.log import AppendResult, AppendStatus
 
-__all__ = ["ProcessCommitWriter", "main"]
+__all__ = ["COMMIT_PACE_S", "ProcessCommitWriter", "main"]
 
 # serving process -> writer process, one frame per event:
 #   u32 length of the rest, 32-byte hex digest, u16 decision-id length, u32 decision-JSON length,
 #   decision id, decision JSON, canonical event JSON (the rest)
 _ITEM = struct.Struct("<I32sHI")
+_SIZE = struct.Struct("<I")
 # writer process -> serving process, one frame per batch: kind, count, then per kind
+#   b"S": i64 seq of the first (every event stored, at consecutive positions)
 #   b"R": count x (status byte, i64 seq or -1)      b"F": u32 message length, message (UTF-8)
 _BATCH = struct.Struct("<cI")
 _RESULT = struct.Struct("<cq")
+_FIRST = struct.Struct("<q")
 _MESSAGE = struct.Struct("<I")
 _STATUS = {b"S": AppendStatus.STORED, b"D": AppendStatus.DUPLICATE, b"C": AppendStatus.CONFLICT}
 _CODE = {status: code for code, status in _STATUS.items()}
 _READY = b"R"
 _SOCKET_BUFFER = 4 << 20  # the kernel caps it (net.core.wmem_max); a full buffer makes submit wait
+_INBOX = 1 << 20  # the writer process's receive buffer (grows for a bigger frame)
+
+COMMIT_PACE_S = 0.0
+"""``finrisk serve``'s default ``pace_s`` (``--log-pace-ms``): see ``docs/api.md``, ninth round."""
 
 
 class ProcessCommitWriter:
@@ -72,11 +81,14 @@ class ProcessCommitWriter:
     in one ``send`` and the answers are read by the loop itself, so no thread of this process
     wakes per batch and nothing crosses threads. Without it, a thread reads the answers.
     ``linger_s``: how long the writer process may wait for more events before it commits a batch
-    (fewer fsyncs per event; see ``docs/api.md``, sixth round).
+    (fewer fsyncs per event; see ``docs/api.md``, sixth round). ``pace_s``: the writer process starts
+    a commit no sooner than that after the previous one started, so at most ``1 / pace_s`` commits
+    a second; it waits only when commits end sooner (a quiet disk), and each commit costs the
+    process ~150-250 µs of CPU whatever its size (``docs/api.md``, ninth round).
     """
 
     def __init__(self, log: EmbeddedEventLog, *, loop: asyncio.AbstractEventLoop | None = None,
-                 linger_s: float = 0.0, start_timeout_s: float = 60.0) -> None:
+                 linger_s: float = 0.0, pace_s: float = 0.0, start_timeout_s: float = 60.0) -> None:
         self.log = log
         self.batches = 0
         self.appended = 0
@@ -95,7 +107,7 @@ class ProcessCommitWriter:
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "finrisk.decisions.writer_process", str(theirs.fileno()), str(log.path),
-                 log.durability, str(linger_s)],
+                 log.durability, str(linger_s), str(pace_s)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         finally:
             theirs.close()
@@ -138,9 +150,7 @@ class ProcessCommitWriter:
                canonical: tuple[bytes, str] | None = None) -> CommitTicket:
         """Send ``event`` (with its decision) to the writer process; the ticket resolves after its commit."""
         body, digest = canonical if canonical is not None else _canonical(event)
-        did, raw = (b"", b"") if decision is None else (decision[0].encode(), decision[1])
-        frame = b"".join((_ITEM.pack(_ITEM.size - 4 + len(did) + len(raw) + len(body), digest.encode(), len(did),
-                                     len(raw)), did, raw, body))
+        frame = _frame(body, digest, decision)
         eid = str(event["event_id"])
         ticket = CommitTicket(self._lock)
         loop = self._loop
@@ -268,7 +278,12 @@ class ProcessCommitWriter:
         inbox = self._inbox
         while len(inbox) - pos >= _BATCH.size:
             kind, count = _BATCH.unpack_from(inbox, pos)
-            if kind == b"R":
+            if kind == b"S":
+                end = pos + _BATCH.size + _FIRST.size
+                if len(inbox) < end:
+                    break
+                self._resolve_stored(_FIRST.unpack_from(inbox, pos + _BATCH.size)[0], count)
+            elif kind == b"R":
                 end = pos + _BATCH.size + count * _RESULT.size
                 if len(inbox) < end:
                     break
@@ -306,7 +321,12 @@ class ProcessCommitWriter:
                 if len(head) < _BATCH.size:
                     break
                 kind, count = _BATCH.unpack(head)
-                if kind == b"R":
+                if kind == b"S":
+                    raw = stream.read(_FIRST.size)
+                    if len(raw) < _FIRST.size:
+                        break
+                    self._resolve_stored(_FIRST.unpack(raw)[0], count)
+                elif kind == b"R":
                     raw = stream.read(count * _RESULT.size)
                     if len(raw) < count * _RESULT.size:
                         break
@@ -320,6 +340,10 @@ class ProcessCommitWriter:
         finally:
             stream.close()
             self._fail_waiting()
+
+    def _resolve_stored(self, first: int, count: int) -> None:
+        """Every event of the batch was stored, at ``first``, ``first + 1``, ..."""
+        self._resolve_batch([(b"S", seq) for seq in range(first, first + count)], None)
 
     def _resolve_batch(self, answers: list[tuple[bytes, int]], error: StoreError | None) -> None:
         with self._lock:
@@ -382,64 +406,113 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+def _frame(body: bytes, digest: str, decision: tuple[str, bytes] | None) -> bytes:
+    did, raw = (b"", b"") if decision is None else (decision[0].encode(), decision[1])
+    return b"".join((_ITEM.pack(_ITEM.size - 4 + len(did) + len(raw) + len(body), digest.encode(), len(did), len(raw)),
+                     did, raw, body))
+
+
 def _canonical(event: Mapping[str, Any]) -> tuple[bytes, str]:
     body = fast_canonical_json(event)
     return body, body_hash_of(body)
 
 
 # -- the writer process ------------------------------------------------------------------------
-def _serve_log(sock: socket.socket, log: EmbeddedEventLog, linger_s: float) -> None:
-    """Commit whatever arrived while the last commit ran (or within ``linger_s``), answer, repeat until EOF."""
+def _serve_log(sock: socket.socket, log: EmbeddedEventLog, linger_s: float, pace_s: float = 0.0) -> None:
+    """Commit whatever arrived while the last commit ran, answer, repeat until EOF.
+
+    ``linger_s``: after a batch's first event, wait that long for more. ``pace_s``: start a commit
+    no sooner than that after the previous one started (a wait only when commits are quicker).
+    """
     appended = 0
     log.checkpoint_in_background(lambda: appended)  # no commit pays for a WAL checkpoint
-    buffer = bytearray()
+    inbox = _Inbox()
     eof = False
+    began = 0.0
     while not eof:
-        chunk = sock.recv(1 << 20)
-        if not chunk:
-            eof = True
-        buffer += chunk
-        items, used = _parse_items(buffer)
-        del buffer[:used]
+        eof = not inbox.fill(sock)
+        items = inbox.take()
         if not items:
             continue
-        if linger_s > 0 and not eof:
-            deadline = time.monotonic() + linger_s
-            while (left := deadline - time.monotonic()) > 0 and select.select([sock], [], [], left)[0]:
-                chunk = sock.recv(1 << 20)
-                if not chunk:
-                    eof = True
-                    break
-                buffer += chunk
-            more, used = _parse_items(buffer)
-            del buffer[:used]
-            items += more
+        if pace_s > 0 and not eof:
+            wait = began + pace_s - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+                eof = not inbox.fill(sock, wait=False)
+                items += inbox.take()
+            began = time.monotonic()
+        if linger_s > 0 and not eof:  # one sleep and one read, not a wake-up per event that comes meanwhile
+            time.sleep(linger_s)
+            eof = not inbox.fill(sock, wait=False)
+            items += inbox.take()
         sock.sendall(_commit(log, items))
         appended += len(items)
         log.finish_checkpoint()  # after a background checkpoint: the WAL restarts, stays small
 
 
-def _parse_items(buffer: bytearray) -> tuple[list[tuple[bytes, str, tuple[str, bytes] | None]], int]:
-    items = []
+_Item = tuple[bytes, str, "tuple[str, bytes] | None"]
+
+
+class _Inbox:
+    """The writer process's frames, received into one buffer that is kept.
+
+    Why: ``recv(1 MiB)`` makes a new 1 MiB bytes object per call, which glibc maps, shrinks and
+    unmaps (``mmap``, ``mremap``, ``munmap`` and page faults every batch): ~12% of the process's
+    CPU in ``perf`` at 2,000 events/s (``docs/api.md``, ninth round).
+    """
+
+    def __init__(self, size: int = _INBOX) -> None:
+        self._buffer = bytearray(size)
+        self._view = memoryview(self._buffer)
+        self._end = 0
+
+    def fill(self, sock: socket.socket, *, wait: bool = True) -> bool:
+        """Receive what the socket holds (with ``wait``, waiting for something); False at its end of file."""
+        if self._end == len(self._buffer):  # a frame bigger than the buffer: make room for it
+            self._view.release()
+            self._buffer = self._buffer + bytearray(len(self._buffer))
+            self._view = memoryview(self._buffer)
+        try:
+            received = sock.recv_into(self._view[self._end:], 0, 0 if wait else socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True
+        self._end += received
+        return received > 0
+
+    def take(self) -> list[_Item]:
+        """The complete frames received so far (the rest of a partial one stays for the next fill)."""
+        items, used = _parse_items(self._buffer, self._end)
+        if used:
+            rest = self._end - used
+            self._view[:rest] = self._view[used:self._end]
+            self._end = rest
+        return items
+
+
+def _parse_items(buffer: bytearray, end: int) -> tuple[list[_Item], int]:
+    items: list[_Item] = []
     pos = 0
-    view = memoryview(buffer)
-    while len(buffer) - pos >= 4:
-        (size,) = struct.unpack_from("<I", buffer, pos)
-        if len(buffer) - pos - 4 < size:
+    while end - pos >= 4:
+        (size,) = _SIZE.unpack_from(buffer, pos)
+        if end - pos - 4 < size:
             break
         _, digest, did_len, raw_len = _ITEM.unpack_from(buffer, pos)
         start = pos + _ITEM.size
-        did = bytes(view[start:start + did_len]).decode()
-        raw = bytes(view[start + did_len:start + did_len + raw_len])
-        body = bytes(view[start + did_len + raw_len:pos + 4 + size])
-        items.append((body, digest.decode(), (did, raw) if did_len else None))
         pos += 4 + size
-    view.release()
+        if did_len:
+            did = buffer[start:start + did_len].decode()
+            raw = bytes(buffer[start + did_len:start + did_len + raw_len])
+            items.append((bytes(buffer[start + did_len + raw_len:pos]), digest.decode(), (did, raw)))
+        else:
+            items.append((bytes(buffer[start + raw_len:pos]), digest.decode(), None))
     return items, pos
 
 
-def _commit(log: EmbeddedEventLog, items: list[tuple[bytes, str, tuple[str, bytes] | None]]) -> bytes:
+def _commit(log: EmbeddedEventLog, items: list[_Item]) -> bytes:
     try:
+        first = log.append_fresh(items)  # the usual case: every event new, nothing read before writing
+        if first is not None:
+            return _BATCH.pack(b"S", len(items)) + _FIRST.pack(first)
         events = [orjson.loads(body) for body, _, _ in items]
         results = log.append(events, decisions=[d for _, _, d in items],
                              canonical=[(body, digest) for body, digest, _ in items])
@@ -453,8 +526,8 @@ def _commit(log: EmbeddedEventLog, items: list[tuple[bytes, str, tuple[str, byte
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m finrisk.decisions.writer_process FD PATH DURABILITY LINGER_S`` (ProcessCommitWriter starts it)."""
-    fd, path, durability, linger = (argv if argv is not None else sys.argv[1:])[:4]
+    """``python -m finrisk.decisions.writer_process FD PATH DURABILITY LINGER_S PACE_S`` (see ProcessCommitWriter)."""
+    fd, path, durability, linger, pace = (argv if argv is not None else sys.argv[1:])[:5]
     sock = socket.socket(fileno=int(fd))
     try:
         log = EmbeddedEventLog(Path(path), durability=durability)  # type: ignore[arg-type]
@@ -463,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         sock.sendall(_READY)
-        _serve_log(sock, log, float(linger))
+        _serve_log(sock, log, float(linger), float(pace))
     except OSError:  # the serving process is gone mid-answer: what was committed stays committed
         return 0
     finally:

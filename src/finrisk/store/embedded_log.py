@@ -34,6 +34,7 @@ the writer).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sqlite3
 import threading
@@ -70,6 +71,7 @@ Durability = Literal["fsync", "os"]
 _SYNC: dict[str, str] = {"fsync": "FULL", "os": "NORMAL"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK = 5_000  # ids per "IN (...)" lookup, well under SQLite's variable limit
+_FRESH_ROWS = 32  # rows per multi-row INSERT of append_fresh: 32 statement texts per table at most (cached)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -257,6 +259,45 @@ class EmbeddedEventLog(EventLog):
         if self._ids is not None:  # committed: every id up to seq is in the filter
             self._ids_seq = max(self._ids_seq, seq)
         return [r for r in results if r is not None]
+
+    def append_fresh(self, items: Sequence[tuple[bytes, str, tuple[str, bytes] | None]]) -> int | None:
+        """Append canonical events that are expected to be new, with their decisions: the first position, or None.
+
+        ``items[i]`` is event i's :func:`fast_canonical_json`, its :func:`body_hash_of` and its
+        ``(decision_id, json body)`` (or None). For the decision service's writer process, whose
+        events the serving process has already told from retries: nothing is read before writing
+        (no ``max(seq)``, no id lookup); SQLite numbers the rows (``max(seq) + 1`` each, as
+        :meth:`append` does), one multi-row ``INSERT`` per table and up to :data:`_FRESH_ROWS` rows.
+        When an id is already logged (a retry or a conflict, or an event another process appended),
+        the ``UNIQUE(event_id)`` index refuses the batch; it is rolled back and None returned, and the
+        caller appends it with :meth:`append`, which tells stored, duplicate and conflicting events
+        apart. With an id filter (:meth:`track_ids`) it always returns None: the filter must learn
+        every id, which :meth:`append` does. Why: per commit the writer process spent more CPU on
+        statements and Python than on the events themselves (``docs/api.md``, ninth round).
+        """
+        if self._ids is not None or not items:
+            return None
+        params: list[Any] = []
+        made: list[Any] = []
+        for body, digest, decision in items:
+            event = orjson.loads(body)
+            eid = event["event_id"]
+            params += (eid, event["event_type"], time_to_us(event["event_time"]), body, digest)
+            if decision is not None:
+                made += (decision[0], eid, decision[1])
+        with self._lock:
+            try:
+                with self._write() as db:
+                    try:
+                        first = _insert_rows(db, _INSERT_EVENTS, params, 5)
+                        for i in range(0, len(made), 3 * _FRESH_ROWS):
+                            chunk = made[i:i + 3 * _FRESH_ROWS]
+                            db.execute(_values(_INSERT_DECISIONS, 3, len(chunk) // 3), chunk)
+                    except sqlite3.IntegrityError:
+                        raise _Clash from None
+            except _Clash:
+                return None
+        return first
 
     # -- decisions -------------------------------------------------------------------------
     def get_decision(self, decision_id: str) -> bytes | None:
@@ -508,6 +549,43 @@ def fast_canonical_json(event: Mapping[str, Any], sent: Mapping[str, Any] | None
 def body_hash_of(body: bytes) -> str:
     """The :func:`~finrisk.events.body_hash` of bytes already in canonical form (hashes once)."""
     return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+_INSERT_EVENTS = "INSERT INTO events(event_id, event_type, event_time_us, body, body_hash) VALUES "
+_INSERT_DECISIONS = "INSERT OR IGNORE INTO decisions(decision_id, event_id, body) VALUES "
+
+
+class _Clash(Exception):
+    """append_fresh: an id of the batch is logged already (the batch is rolled back)."""
+
+
+def _insert_rows(db: sqlite3.Connection, insert: str, params: list[Any], width: int) -> int:
+    """Insert ``len(params) // width`` rows with multi-row ``INSERT``s; the first row's rowid.
+
+    SQLite gives each new row ``max(rowid) + 1`` (we hold the write lock, nobody inserts between),
+    so the rows' ids are consecutive, in order; ``lastrowid`` (set by ``execute``, not by
+    ``executemany``) gives the last one of each statement.
+    """
+    rows = len(params) // width
+    first = 0
+    done = 0
+    while done < rows:
+        take = min(_FRESH_ROWS, rows - done)
+        last = db.execute(_values(insert, width, take), params[done * width:(done + take) * width]).lastrowid
+        if last is None:  # nothing inserted: cannot happen without OR IGNORE
+            raise _Clash
+        if done == 0:
+            first = last - take + 1
+        elif last != first + done + take - 1:  # not consecutive (max(rowid) reached 2**63 - 1): the careful way
+            raise _Clash
+        done += take
+    return first
+
+
+@functools.lru_cache(maxsize=128)
+def _values(insert: str, width: int, rows: int) -> str:
+    group = "(" + ",".join("?" * width) + ")"
+    return insert + ",".join([group] * rows)
 
 
 class _Transaction:

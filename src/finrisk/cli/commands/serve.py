@@ -33,6 +33,7 @@ from finrisk.api.store import open_key_store
 from finrisk.cli._common import WorkspaceOption, err_console, open_workspace, user_errors
 from finrisk.config import Workspace
 from finrisk.decisions.service import DecisionService, LogWriterKind
+from finrisk.decisions.writer_process import COMMIT_PACE_S
 
 ADMIN_KEY_ENV = "FINRISK_API_KEY"
 
@@ -50,9 +51,9 @@ def _say(text: str) -> None:
 
 
 def _load(ws: Workspace, holder: ServiceHolder, server: uvicorn.Server, base_url: str, has_key: bool,
-          log_writer: LogWriterKind, loop: asyncio.AbstractEventLoop) -> None:
+          log_writer: LogWriterKind, loop: asyncio.AbstractEventLoop, log_pace_s: float = 0.0) -> None:
     try:
-        service = DecisionService.open(ws, log_writer=log_writer, loop=loop)
+        service = DecisionService.open(ws, log_writer=log_writer, loop=loop, log_pace_s=log_pace_s)
     except Exception as exc:  # report and stop: a server that can never decide should not linger
         message = str(exc) or type(exc).__name__
         holder.fail(f"{type(exc).__name__}: {message}")
@@ -98,6 +99,10 @@ def serve(
                                                   "is free) or from a thread of this process (less CPU in all; "
                                                   "docs/api.md, sixth round).")]
     = LogWriter.PROCESS,
+    log_pace_ms: Annotated[float, typer.Option(hidden=True, min=0.0, help="The log writer process starts a group "
+                                               "commit no sooner than this after the previous one (fewer "
+                                               "commits, less CPU; to compare, docs/api.md ninth round).")]
+    = COMMIT_PACE_S * 1000,
 ) -> None:
     """Serve the decision API for a workspace (keys: 'finrisk keys create', or FINRISK_API_KEY)."""
     with user_errors():
@@ -147,7 +152,8 @@ def serve(
         # the service loads on a thread of its own and is handed this loop, which then drives the
         # log writer process's socket (no thread of this process wakes per group commit)
         loader = threading.Thread(target=_load, args=(ws, holder, server, base_url, admin_key is not None,
-                                                      log_writer.value, asyncio.get_running_loop()),
+                                                      log_writer.value, asyncio.get_running_loop(),
+                                                      log_pace_ms / 1000),
                                   name="finrisk-load", daemon=True)
         loaders.append(loader)
         loader.start()
