@@ -262,7 +262,8 @@ class _Access:
         return [f"sd = rec[{self.slot}]", f"{var} = None if sd is None else sd.get(sub)"]
 
     def put(self, value: str, siblings: Sequence[str] = ()) -> list[str]:
-        lines = [f"if rec is {self.table}_EMPTY:", f"    rec = {self.table}[key] = [None] * {self.width}"]
+        record = f"[None] * {self.width}" if KERNEL is None else f"untracked([None] * {self.width})"
+        lines = [f"if rec is {self.table}_EMPTY:", f"    rec = {self.table}[key] = {record}"]
         if not self.composite:  # and in the slot's dict by key (see Slot.by_key)
             lines += [f"rec[{self.slot + 1 + j}] = {name}" for j, name in enumerate(siblings) if self.siblings]
             return [*lines, f"rec[{self.slot}] = {self.table}_K{self.slot}[key] = {value}"]
@@ -517,7 +518,8 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
     ns: dict[str, Any] = {"KeyState": st.KeyState, "new": st.KeyState.__new__, "deque": deque, "add": st.add,
                           "SCALE": st.SCALE, "rebuild": st.rebuild_extremes, "last": st.latest,
                           "INV_SCALE": st.INV_SCALE, "INV_SCALE2": st.INV_SCALE2, "sqrt": math.sqrt, "FAR": st.FAR,
-                          "exact": None if KERNEL is None else KERNEL.Exact}
+                          "exact": None if KERNEL is None else KERNEL.Exact,
+                          "untracked": None if KERNEL is None else KERNEL.untracked}
     if not values:
         derived = ()
     outputs = sorted({i for group, _ in plan for i in group.outputs} | {idx for idx, _, _ in derived})

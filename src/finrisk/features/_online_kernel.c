@@ -56,6 +56,19 @@ static void State_dealloc(StateObject *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);  /* a Python subclass's own dealloc releases its type */
 }
 
+/* Why: _online_state.KeyState is a Python subclass, and CPython makes every heap type's instances
+   tracked by the collector (its type flag), whatever the base: so each state was walked by every young
+   collection after it was made and by every full one (at the benchmark's full size, 136,000 states:
+   about 180 ms per full collection, 7% of the engine's CPU; docs/features.md, round 5). A state holds
+   entries, aggregates and its shorter windows' states, never anything that refers back to it, so it
+   cannot be part of a reference cycle: untrack it at birth, as CPython itself untracks a tuple of plain
+   values. (subtype_dealloc untracks only a tracked object; KeyState has no finalizer to retrack it.) */
+static PyObject *State_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    PyObject *self = PyType_GenericNew(type, args, kwds);
+    if (self != NULL && PyObject_IS_GC(self) && PyObject_GC_IsTracked(self)) PyObject_GC_UnTrack(self);
+    return self;
+}
+
 static PyMemberDef State_members[] = {
     {"ents", T_OBJECT_EX, offsetof(StateObject, ents), 0, "entries, sorted"},
     {"ws", T_LONGLONG, offsetof(StateObject, ws), 0, "first entry in the window"},
@@ -81,7 +94,7 @@ static PyTypeObject StateType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "The fields of one window's per-key state (the base of _online_state.KeyState).",
     .tp_members = State_members,
-    .tp_new = PyType_GenericNew,
+    .tp_new = State_new,
 };
 
 /* ---- KeyState fields ---- */
@@ -117,6 +130,14 @@ static int check_state(PyObject *ks) {
         return -1;
     }
     return 0;
+}
+
+/* untrack ``o`` from the collector when tracked: for the containers of a state (its distinct-value dicts'
+   tuple, its extremes' lists and deques, an entity record), which hold entries, event values, counts and
+   states, never anything that refers back to them, so they cannot be part of a reference cycle; CPython
+   never untracks a list, a deque or a tuple of dicts or states itself (see State_new) */
+static inline void untrack(PyObject *o) {
+    if (PyObject_IS_GC(o) && PyObject_GC_IsTracked(o)) PyObject_GC_UnTrack(o);
 }
 
 /* an int as a long long. Why: in CPython 3.11, PyLong_AsLongLong goes through _PyLong_AsByteArray for
@@ -571,6 +592,8 @@ static PyObject *item(PyObject *ks, int f, Py_ssize_t c) {
 /* the count of value ``v`` in column ``c``'s distinct-value dict, one up (joining) or down (leaving:
  * dropped at zero), as _online_state.add / remove do */
 static int distinct_update(PyObject *ks, Py_ssize_t c, PyObject *v, int subtract) {
+    PyObject *dist = get_field(ks, F_DIST);
+    if (dist != NULL && PyTuple_CheckExact(dist)) untrack(dist);
     PyObject *d = item(ks, F_DIST, c);
     if (d == NULL) return -1;
     if (!PyDict_Check(d)) {
@@ -607,8 +630,11 @@ static int extremes_update(PyObject *ks, const Column *col, Py_ssize_t c, PyObje
     if (dirty != 0) return dirty < 0 ? -1 : 0;
     for (int maximum = 1; maximum >= 0; maximum--) {
         if (!(maximum ? col->maximum : col->minimum)) continue;
+        PyObject *ext = get_field(ks, maximum ? F_MAXS : F_MINS);
+        if (ext != NULL && PyList_CheckExact(ext)) untrack(ext);
         PyObject *dq = item(ks, maximum ? F_MAXS : F_MINS, c);
         if (dq == NULL) return -1;
+        if (!subtract) untrack(dq);
         int rc = subtract ? monotonic_leave(dq, ent)
                           : monotonic_push(dq, col->pos, v, ent, maximum ? Py_LE : Py_GE);
         Py_DECREF(dq);
@@ -1086,6 +1112,9 @@ static PyObject *group_run(GroupObject *g, PyObject *ks, PyObject *tobj, PyObjec
         PyErr_SetString(PyExc_ValueError, "KeyState.sibs does not match the group's windows");
         return NULL;
     }
+    /* a tuple of states, which hold nothing that refers back (State_new): CPython never untracks it
+       itself, as a state's type has the collector's flag */
+    if (PyTuple_CheckExact(sibs)) untrack(sibs);
     for (Py_ssize_t i = 0; i < g->nwin - 1; i++) {
         states[i] = PyTuple_GET_ITEM(sibs, i);
         if (check_state(states[i]) < 0) return NULL;
@@ -1363,6 +1392,17 @@ static PyObject *sweep_keys(PyObject *module, PyObject *const *args, Py_ssize_t 
     Py_RETURN_NONE;
 }
 
+/* untracked(obj): ``obj``, untracked from the collector (see untrack): for an entity record made by the
+   generated step. Only for containers that cannot be part of a reference cycle. */
+static PyObject *untracked(PyObject *module, PyObject *obj) {
+    if (!PyList_CheckExact(obj)) {
+        PyErr_Format(PyExc_TypeError, "untracked takes an entity record (a list), not %.100s", Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    untrack(obj);
+    return Py_NewRef(obj);
+}
+
 static PyObject *bind(PyObject *module, PyObject *args) {
     PyObject *scale_obj;
     long long far;
@@ -1378,6 +1418,7 @@ static PyMethodDef module_methods[] = {
     {"bind_time", bind_time, METH_VARARGS, "bind_time(EPOCHS, to_us): what event_us reads and falls back to."},
     {"sweep_keys", (PyCFunction)(void (*)(void))sweep_keys, METH_FASTCALL,
      "sweep_keys(pending, budget, states, records, index, width, horizon): one step of a group's expiry sweep."},
+    {"untracked", untracked, METH_O, "untracked(record): the entity record (a list), untracked from the collector."},
     {"event_us", event_us, METH_O, "event_us(when): the event time in µs since the epoch, as values() computes it."},
     {NULL, NULL, 0, NULL},
 };
@@ -1426,7 +1467,7 @@ PyMODINIT_FUNC PyInit__online_kernel(void) {
         Py_DECREF(m);
         return NULL;
     }
-    if (PyModule_AddIntConstant(m, "API", 2) < 0) {
+    if (PyModule_AddIntConstant(m, "API", 3) < 0) {
         Py_DECREF(m);
         return NULL;
     }
