@@ -203,8 +203,18 @@ def test_states_and_their_containers_are_not_walked_by_the_collector() -> None:
     del engine, groups, states, with_sibs, dists, extremes, records
     gc.collect()  # the engine itself is in cycles (its generated code's namespace)
     assert all(r() is None for r in refs)
-    with pytest.raises(TypeError, match="entity record"):
-        KERNEL.untracked(({},))
+    with pytest.raises(TypeError, match="a list or a tuple"):
+        KERNEL.untracked({})
+    # a restored state's containers too
+    engine = OnlineFeatureEngine(FS)
+    for e in stream[:150]:
+        engine.process(e)
+    restored = OnlineFeatureEngine.restore(FS, engine.snapshot())
+    states = [ks for g in restored._groups if isinstance(g, WindowGroup) and g.time_field is None
+              for ks in g.states.values()]
+    assert states and not any(gc.is_tracked(ks) or gc.is_tracked(ks.sibs) or gc.is_tracked(ks.dist)
+                              or gc.is_tracked(ks.maxs) for ks in states)
+    assert [restored.process(e) for e in stream[150:]] == values[150:]
 
 
 @pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")

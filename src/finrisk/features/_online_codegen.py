@@ -305,13 +305,23 @@ def _new_state(group: Any, access: _Access) -> list[str]:
             f"ks.nn = {_exact_display(len(cols), any(c[6] for c in cols))}",
             f"ks.s1 = {_exact_display(len(cols), any(c[1] for c in cols))}",
             f"ks.s2 = {_exact_display(len(cols), any(c[2] for c in cols))}",
-            f"ks.mins = {_display([ext[c[3]] for c in cols], any(c[3] for c in cols))}",
-            f"ks.maxs = {_display([ext[c[4]] for c in cols], any(c[4] for c in cols))}",
-            f"ks.dist = {_display(['{}' if c[5] else 'None' for c in cols], False)}", "ks.dirty = False"])
+            f"ks.mins = {_untracked([ext[c[3]] for c in cols], any(c[3] for c in cols))}",
+            f"ks.maxs = {_untracked([ext[c[4]] for c in cols], any(c[4] for c in cols))}",
+            f"ks.dist = {_untracked(['{}' if c[5] else 'None' for c in cols], any(c[5] for c in cols), False)}",
+            "ks.dirty = False"])
         if var != "ks":
             lines.append(f"{var}.sibs = ()")
     sibs = ", ".join(names[:-1])
-    return [*lines, f"ks.sibs = ({sibs},)" if sibs else "ks.sibs = ()", *access.put("ks", names[:-1])]
+    return [*lines, f"ks.sibs = {_untracked(names[:-1], True, False)}" if sibs else "ks.sibs = ()",
+            *access.put("ks", names[:-1])]
+
+
+def _untracked(items: list[str], made: bool, mutable: bool | None = None) -> str:
+    """The display of ``items`` (a list when ``mutable``, which defaults to ``made``), untracked from the
+    collector with the kernel where it makes a new container (see ``_online_state.untrack_containers``: a
+    state's containers cannot be part of a reference cycle)."""
+    display = _display(items, made if mutable is None else mutable)
+    return f"untracked({display})" if made and KERNEL is not None else display
 
 
 def _exact_display(n: int, mutable: bool) -> str:

@@ -33,7 +33,9 @@ static const char *FIELD_NAMES[N_FIELDS] = {"ents", "ws", "we", "now", "due", "n
    reach (and to allocate at every move); the aggregates stay Python objects, as in the Python class. */
 /* Not tracked by the garbage collector: a state cannot be part of a reference cycle (it holds lists,
    tuples and dicts of event values and entries, and its shorter windows' states, which hold no state),
-   so the collector need not walk the states (their lists and dicts stay tracked, as roots). */
+   so the collector need not walk the states. The type itself has no collector flag, but KeyState, its
+   Python subclass, has (every heap type's has): State_new untracks each state when it is made, and the
+   Python side its containers where it makes them (untracked, below). */
 typedef struct {
     PyObject_HEAD
     long long ws, we, now, due;
@@ -592,8 +594,6 @@ static PyObject *item(PyObject *ks, int f, Py_ssize_t c) {
 /* the count of value ``v`` in column ``c``'s distinct-value dict, one up (joining) or down (leaving:
  * dropped at zero), as _online_state.add / remove do */
 static int distinct_update(PyObject *ks, Py_ssize_t c, PyObject *v, int subtract) {
-    PyObject *dist = get_field(ks, F_DIST);
-    if (dist != NULL && PyTuple_CheckExact(dist)) untrack(dist);
     PyObject *d = item(ks, F_DIST, c);
     if (d == NULL) return -1;
     if (!PyDict_Check(d)) {
@@ -630,11 +630,8 @@ static int extremes_update(PyObject *ks, const Column *col, Py_ssize_t c, PyObje
     if (dirty != 0) return dirty < 0 ? -1 : 0;
     for (int maximum = 1; maximum >= 0; maximum--) {
         if (!(maximum ? col->maximum : col->minimum)) continue;
-        PyObject *ext = get_field(ks, maximum ? F_MAXS : F_MINS);
-        if (ext != NULL && PyList_CheckExact(ext)) untrack(ext);
         PyObject *dq = item(ks, maximum ? F_MAXS : F_MINS, c);
         if (dq == NULL) return -1;
-        if (!subtract) untrack(dq);
         int rc = subtract ? monotonic_leave(dq, ent)
                           : monotonic_push(dq, col->pos, v, ent, maximum ? Py_LE : Py_GE);
         Py_DECREF(dq);
@@ -1112,9 +1109,6 @@ static PyObject *group_run(GroupObject *g, PyObject *ks, PyObject *tobj, PyObjec
         PyErr_SetString(PyExc_ValueError, "KeyState.sibs does not match the group's windows");
         return NULL;
     }
-    /* a tuple of states, which hold nothing that refers back (State_new): CPython never untracks it
-       itself, as a state's type has the collector's flag */
-    if (PyTuple_CheckExact(sibs)) untrack(sibs);
     for (Py_ssize_t i = 0; i < g->nwin - 1; i++) {
         states[i] = PyTuple_GET_ITEM(sibs, i);
         if (check_state(states[i]) < 0) return NULL;
@@ -1392,14 +1386,25 @@ static PyObject *sweep_keys(PyObject *module, PyObject *const *args, Py_ssize_t 
     Py_RETURN_NONE;
 }
 
-/* untracked(obj): ``obj``, untracked from the collector (see untrack): for an entity record made by the
-   generated step. Only for containers that cannot be part of a reference cycle. */
+/* untracked(obj): ``obj`` (a list or a tuple), untracked from the collector with the deques, lists and
+   tuples directly in it (see untrack): for a state's containers when they are made (its shorter windows'
+   states, its distinct-value dicts' tuple, its extremes' list and deques) and an entity record. Done once
+   where they are made, not at each compiled call (that reads each container's collector header again).
+   Only for containers that cannot be part of a reference cycle. */
 static PyObject *untracked(PyObject *module, PyObject *obj) {
-    if (!PyList_CheckExact(obj)) {
-        PyErr_Format(PyExc_TypeError, "untracked takes an entity record (a list), not %.100s", Py_TYPE(obj)->tp_name);
+    if (!PyList_CheckExact(obj) && !PyTuple_CheckExact(obj)) {
+        PyErr_Format(PyExc_TypeError, "untracked takes a state's container (a list or a tuple), not %.100s",
+                     Py_TYPE(obj)->tp_name);
         return NULL;
     }
     untrack(obj);
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(obj);
+    PyObject **items = PySequence_Fast_ITEMS(obj);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = items[i];
+        if (PyList_CheckExact(o) || PyTuple_CheckExact(o) || strcmp(Py_TYPE(o)->tp_name, "collections.deque") == 0)
+            untrack(o);
+    }
     return Py_NewRef(obj);
 }
 
@@ -1418,7 +1423,7 @@ static PyMethodDef module_methods[] = {
     {"bind_time", bind_time, METH_VARARGS, "bind_time(EPOCHS, to_us): what event_us reads and falls back to."},
     {"sweep_keys", (PyCFunction)(void (*)(void))sweep_keys, METH_FASTCALL,
      "sweep_keys(pending, budget, states, records, index, width, horizon): one step of a group's expiry sweep."},
-    {"untracked", untracked, METH_O, "untracked(record): the entity record (a list), untracked from the collector."},
+    {"untracked", untracked, METH_O, "untracked(obj): a state's container or an entity record, untracked from the collector."},
     {"event_us", event_us, METH_O, "event_us(when): the event time in µs since the epoch, as values() computes it."},
     {NULL, NULL, 0, NULL},
 };
