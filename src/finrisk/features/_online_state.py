@@ -24,9 +24,9 @@ state uses (sums of a count-only window, extremes of a sum) is therefore an immu
 written, instead of a list of zeros or None; the distinct-value dicts sit in a tuple (a dict of
 strings and numbers is not tracked by the collector). On the demo set: 2.5x fewer tracked objects.
 With the compiled kernel a state and its containers are not tracked at all (its ``State`` type untracks
-each state it makes, the compiled group the tuples, lists and deques it touches: none of them can be part
-of a reference cycle); at the benchmark's full size that took the collector from 7% of the engine's CPU
-to about 1% (docs/features.md, round 5).
+each state it makes, :func:`untrack_containers` and the generated step the tuples, lists and deques where
+they are made: none of them can be part of a reference cycle); at the benchmark's full size that took the
+collector from about 7% of the engine's CPU to about 1% (docs/features.md, round 5).
 """
 
 from __future__ import annotations
