@@ -166,6 +166,58 @@ def test_entries_the_kernel_keeps_are_not_walked_by_the_collector() -> None:
 
 
 @pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
+def test_states_and_their_containers_are_not_walked_by_the_collector() -> None:
+    """A ``KeyState`` (a heap type's instance: tracked by CPython whatever its base), its shorter windows'
+    tuple, its distinct-value dicts' tuple, its extremes' lists and deques and the entity records leave
+    the collector's care once the kernel has touched them; the values stay right across full collections,
+    and a state that is dropped is freed (no reference kept by the untracking)."""
+    import weakref
+
+    ks = KeyState(((3, False, False, False, False, True, False),), 0)
+    assert not gc.is_tracked(ks)
+    engine = OnlineFeatureEngine(FS)
+    stream = random_stream(11, 300)
+    values = []
+    for n, e in enumerate(stream):
+        values.append(engine.process(e))
+        if n % 50 == 0:
+            gc.collect()
+    reference = OnlineFeatureEngine(FS)
+    assert values == [reference.process(e) for e in stream]
+    groups = [g for g in engine._groups if isinstance(g, WindowGroup) and g.time_field is None]
+    states = [ks for g in groups for ks in g.states.values()]
+    assert states and not any(gc.is_tracked(ks) for ks in states)
+    assert not any(gc.is_tracked(o) for ks in states for o in ks.sibs)
+    with_sibs = [ks.sibs for ks in states if ks.sibs]
+    assert with_sibs and not any(gc.is_tracked(t) for t in with_sibs)
+    dists = [ks.dist for ks in states if any(d is not None for d in ks.dist)]
+    assert dists and not any(gc.is_tracked(t) for t in dists)
+    extremes = [x for ks in states for x in (ks.maxs, ks.mins) if type(x) is list]
+    assert extremes and not any(gc.is_tracked(x) or any(gc.is_tracked(d) for d in x if d is not None)
+                                for x in extremes)
+    records = [rec for table in engine._tables.values() for rec in table.records.values()]
+    assert records and not any(gc.is_tracked(rec) for rec in records)
+    # untracked, still freed by reference counting when the engine lets go of them
+    refs = [weakref.ref(d) for x in extremes for d in x if d is not None]  # the deques
+    assert refs and all(r() is not None for r in refs)
+    del engine, groups, states, with_sibs, dists, extremes, records
+    gc.collect()  # the engine itself is in cycles (its generated code's namespace)
+    assert all(r() is None for r in refs)
+    with pytest.raises(TypeError, match="a list or a tuple"):
+        KERNEL.untracked({})
+    # a restored state's containers too
+    engine = OnlineFeatureEngine(FS)
+    for e in stream[:150]:
+        engine.process(e)
+    restored = OnlineFeatureEngine.restore(FS, engine.snapshot())
+    states = [ks for g in restored._groups if isinstance(g, WindowGroup) and g.time_field is None
+              for ks in g.states.values()]
+    assert states and not any(gc.is_tracked(ks) or gc.is_tracked(ks.sibs) or gc.is_tracked(ks.dist)
+                              or gc.is_tracked(ks.maxs) for ks in states)
+    assert [restored.process(e) for e in stream[150:]] == values[150:]
+
+
+@pytest.mark.skipif(not BUILT or PURE, reason="the C kernel is not built here, or switched off")
 def test_exact_aggregates_are_python_integers_held_as_machine_numbers() -> None:
     """``Exact`` (the kernel's counts and exact sums) does what a list of ints does, at every size: within
     256 bits as machine numbers, past them as Python ints; it pickles as a plain list."""

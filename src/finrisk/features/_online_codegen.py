@@ -262,7 +262,8 @@ class _Access:
         return [f"sd = rec[{self.slot}]", f"{var} = None if sd is None else sd.get(sub)"]
 
     def put(self, value: str, siblings: Sequence[str] = ()) -> list[str]:
-        lines = [f"if rec is {self.table}_EMPTY:", f"    rec = {self.table}[key] = [None] * {self.width}"]
+        record = f"[None] * {self.width}" if KERNEL is None else f"untracked([None] * {self.width})"
+        lines = [f"if rec is {self.table}_EMPTY:", f"    rec = {self.table}[key] = {record}"]
         if not self.composite:  # and in the slot's dict by key (see Slot.by_key)
             lines += [f"rec[{self.slot + 1 + j}] = {name}" for j, name in enumerate(siblings) if self.siblings]
             return [*lines, f"rec[{self.slot}] = {self.table}_K{self.slot}[key] = {value}"]
@@ -304,13 +305,23 @@ def _new_state(group: Any, access: _Access) -> list[str]:
             f"ks.nn = {_exact_display(len(cols), any(c[6] for c in cols))}",
             f"ks.s1 = {_exact_display(len(cols), any(c[1] for c in cols))}",
             f"ks.s2 = {_exact_display(len(cols), any(c[2] for c in cols))}",
-            f"ks.mins = {_display([ext[c[3]] for c in cols], any(c[3] for c in cols))}",
-            f"ks.maxs = {_display([ext[c[4]] for c in cols], any(c[4] for c in cols))}",
-            f"ks.dist = {_display(['{}' if c[5] else 'None' for c in cols], False)}", "ks.dirty = False"])
+            f"ks.mins = {_untracked([ext[c[3]] for c in cols], any(c[3] for c in cols))}",
+            f"ks.maxs = {_untracked([ext[c[4]] for c in cols], any(c[4] for c in cols))}",
+            f"ks.dist = {_untracked(['{}' if c[5] else 'None' for c in cols], any(c[5] for c in cols), False)}",
+            "ks.dirty = False"])
         if var != "ks":
             lines.append(f"{var}.sibs = ()")
     sibs = ", ".join(names[:-1])
-    return [*lines, f"ks.sibs = ({sibs},)" if sibs else "ks.sibs = ()", *access.put("ks", names[:-1])]
+    return [*lines, f"ks.sibs = {_untracked(names[:-1], True, False)}" if sibs else "ks.sibs = ()",
+            *access.put("ks", names[:-1])]
+
+
+def _untracked(items: list[str], made: bool, mutable: bool | None = None) -> str:
+    """The display of ``items`` (a list when ``mutable``, which defaults to ``made``), untracked from the
+    collector with the kernel where it makes a new container (see ``_online_state.untrack_containers``: a
+    state's containers cannot be part of a reference cycle)."""
+    display = _display(items, made if mutable is None else mutable)
+    return f"untracked({display})" if made and KERNEL is not None else display
 
 
 def _exact_display(n: int, mutable: bool) -> str:
@@ -517,7 +528,8 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
     ns: dict[str, Any] = {"KeyState": st.KeyState, "new": st.KeyState.__new__, "deque": deque, "add": st.add,
                           "SCALE": st.SCALE, "rebuild": st.rebuild_extremes, "last": st.latest,
                           "INV_SCALE": st.INV_SCALE, "INV_SCALE2": st.INV_SCALE2, "sqrt": math.sqrt, "FAR": st.FAR,
-                          "exact": None if KERNEL is None else KERNEL.Exact}
+                          "exact": None if KERNEL is None else KERNEL.Exact,
+                          "untracked": None if KERNEL is None else KERNEL.untracked}
     if not values:
         derived = ()
     outputs = sorted({i for group, _ in plan for i in group.outputs} | {idx for idx, _, _ in derived})

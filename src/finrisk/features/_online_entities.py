@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from finrisk.features._online_native import KERNEL
+
 __all__ = ["EntityTable", "Slot"]
 
 
@@ -42,7 +44,8 @@ class EntityTable:
         """The record of ``value``, made when missing."""
         rec = self.records.get(value)
         if rec is None:
-            rec = self.records[value] = [None] * self.width
+            # untracked from the collector with the kernel (a record cannot be part of a reference cycle)
+            rec = self.records[value] = [None] * self.width if KERNEL is None else KERNEL.untracked([None] * self.width)
         return rec
 
 

@@ -43,6 +43,7 @@ from finrisk.features._online_state import (
     rebuild_extremes,
     remove,
     set_due,
+    untrack_containers,
 )
 from finrisk.features.expr import Filter
 from finrisk.features.spec import Aggregation, WindowFeature
@@ -294,6 +295,7 @@ class WindowGroup(_Group):
             sib.ents = ks.ents
             sibs.append(sib)
         ks.sibs = tuple(sibs)
+        untrack_containers(ks)
         return ks
 
     def entry(self, event: Event, t: int, eid: str) -> Entry | None:

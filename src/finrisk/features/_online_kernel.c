@@ -33,7 +33,9 @@ static const char *FIELD_NAMES[N_FIELDS] = {"ents", "ws", "we", "now", "due", "n
    reach (and to allocate at every move); the aggregates stay Python objects, as in the Python class. */
 /* Not tracked by the garbage collector: a state cannot be part of a reference cycle (it holds lists,
    tuples and dicts of event values and entries, and its shorter windows' states, which hold no state),
-   so the collector need not walk the states (their lists and dicts stay tracked, as roots). */
+   so the collector need not walk the states. The type itself has no collector flag, but KeyState, its
+   Python subclass, has (every heap type's has): State_new untracks each state when it is made, and the
+   Python side its containers where it makes them (untracked, below). */
 typedef struct {
     PyObject_HEAD
     long long ws, we, now, due;
@@ -54,6 +56,19 @@ static void State_dealloc(StateObject *self) {
     Py_CLEAR(self->ents); Py_CLEAR(self->nn); Py_CLEAR(self->s1); Py_CLEAR(self->s2); Py_CLEAR(self->mins);
     Py_CLEAR(self->maxs); Py_CLEAR(self->dist); Py_CLEAR(self->dirty); Py_CLEAR(self->sibs);
     Py_TYPE(self)->tp_free((PyObject *)self);  /* a Python subclass's own dealloc releases its type */
+}
+
+/* Why: _online_state.KeyState is a Python subclass, and CPython makes every heap type's instances
+   tracked by the collector (its type flag), whatever the base: so each state was walked by every young
+   collection after it was made and by every full one (at the benchmark's full size, 136,000 states:
+   about 180 ms per full collection, 7% of the engine's CPU; docs/features.md, round 5). A state holds
+   entries, aggregates and its shorter windows' states, never anything that refers back to it, so it
+   cannot be part of a reference cycle: untrack it at birth, as CPython itself untracks a tuple of plain
+   values. (subtype_dealloc untracks only a tracked object; KeyState has no finalizer to retrack it.) */
+static PyObject *State_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    PyObject *self = PyType_GenericNew(type, args, kwds);
+    if (self != NULL && PyObject_IS_GC(self) && PyObject_GC_IsTracked(self)) PyObject_GC_UnTrack(self);
+    return self;
 }
 
 static PyMemberDef State_members[] = {
@@ -81,7 +96,7 @@ static PyTypeObject StateType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "The fields of one window's per-key state (the base of _online_state.KeyState).",
     .tp_members = State_members,
-    .tp_new = PyType_GenericNew,
+    .tp_new = State_new,
 };
 
 /* ---- KeyState fields ---- */
@@ -117,6 +132,14 @@ static int check_state(PyObject *ks) {
         return -1;
     }
     return 0;
+}
+
+/* untrack ``o`` from the collector when tracked: for the containers of a state (its distinct-value dicts'
+   tuple, its extremes' lists and deques, an entity record), which hold entries, event values, counts and
+   states, never anything that refers back to them, so they cannot be part of a reference cycle; CPython
+   never untracks a list, a deque or a tuple of dicts or states itself (see State_new) */
+static inline void untrack(PyObject *o) {
+    if (PyObject_IS_GC(o) && PyObject_GC_IsTracked(o)) PyObject_GC_UnTrack(o);
 }
 
 /* an int as a long long. Why: in CPython 3.11, PyLong_AsLongLong goes through _PyLong_AsByteArray for
@@ -1363,6 +1386,28 @@ static PyObject *sweep_keys(PyObject *module, PyObject *const *args, Py_ssize_t 
     Py_RETURN_NONE;
 }
 
+/* untracked(obj): ``obj`` (a list or a tuple), untracked from the collector with the deques, lists and
+   tuples directly in it (see untrack): for a state's containers when they are made (its shorter windows'
+   states, its distinct-value dicts' tuple, its extremes' list and deques) and an entity record. Done once
+   where they are made, not at each compiled call (that reads each container's collector header again).
+   Only for containers that cannot be part of a reference cycle. */
+static PyObject *untracked(PyObject *module, PyObject *obj) {
+    if (!PyList_CheckExact(obj) && !PyTuple_CheckExact(obj)) {
+        PyErr_Format(PyExc_TypeError, "untracked takes a state's container (a list or a tuple), not %.100s",
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    untrack(obj);
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(obj);
+    PyObject **items = PySequence_Fast_ITEMS(obj);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = items[i];
+        if (PyList_CheckExact(o) || PyTuple_CheckExact(o) || strcmp(Py_TYPE(o)->tp_name, "collections.deque") == 0)
+            untrack(o);
+    }
+    return Py_NewRef(obj);
+}
+
 static PyObject *bind(PyObject *module, PyObject *args) {
     PyObject *scale_obj;
     long long far;
@@ -1378,6 +1423,7 @@ static PyMethodDef module_methods[] = {
     {"bind_time", bind_time, METH_VARARGS, "bind_time(EPOCHS, to_us): what event_us reads and falls back to."},
     {"sweep_keys", (PyCFunction)(void (*)(void))sweep_keys, METH_FASTCALL,
      "sweep_keys(pending, budget, states, records, index, width, horizon): one step of a group's expiry sweep."},
+    {"untracked", untracked, METH_O, "untracked(obj): a state's container or an entity record, untracked from the collector."},
     {"event_us", event_us, METH_O, "event_us(when): the event time in µs since the epoch, as values() computes it."},
     {NULL, NULL, 0, NULL},
 };
@@ -1426,7 +1472,7 @@ PyMODINIT_FUNC PyInit__online_kernel(void) {
         Py_DECREF(m);
         return NULL;
     }
-    if (PyModule_AddIntConstant(m, "API", 2) < 0) {
+    if (PyModule_AddIntConstant(m, "API", 3) < 0) {
         Py_DECREF(m);
         return NULL;
     }
