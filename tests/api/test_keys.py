@@ -52,6 +52,31 @@ def test_revocation_from_another_store_is_seen_after_the_cache_time(db: Database
     assert server_side.authenticate(key) is None
 
 
+def test_a_checked_key_skips_its_hash_until_its_entry_is_refreshed_and_revocation_still_shows(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from finrisk.api import keys
+
+    hashed: list[str] = []
+    real = keys.hash_key
+    monkeypatch.setattr(keys, "hash_key", lambda key: hashed.append(key) or real(key))
+    server_side = ApiKeyStore(db, cache_seconds=0.2)
+    cli_side = ApiKeyStore(db)
+    record, key = cli_side.create(name="gateway", role=Role.SERVICE)
+    other, other_key = cli_side.create(name="other", role=Role.ANALYST)
+    hashed.clear()
+    assert all(server_side.authenticate(key) == record for _ in range(5))
+    assert hashed == [key]  # once per refresh window, not per request
+    assert server_side.authenticate(key[:-1] + ("x" if key[-1] != "x" else "y")) is None  # a near miss is hashed
+    assert server_side.authenticate(other_key) == other and len(hashed) == 3
+    time.sleep(0.25)
+    assert server_side.authenticate(key) == record and len(hashed) == 4  # the entry was refreshed: checked again
+    cli_side.revoke(record.key_id)  # another process: seen within the cache time, as before
+    time.sleep(0.25)
+    assert server_side.authenticate(key) is None
+    server_side.revoke(other.key_id)  # this store: at once
+    assert server_side.authenticate(other_key) is None
+
+
 def test_list_get_and_unknown_ids(key_store: ApiKeyStore) -> None:
     a, _ = key_store.create(name="a", role=Role.ADMIN)
     b, _ = key_store.create(name="b", role=Role.SERVICE)

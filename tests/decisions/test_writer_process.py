@@ -283,3 +283,32 @@ def test_pace_starts_a_commit_no_sooner_than_pace_after_the_last_one(log: Embedd
         assert time.monotonic() - start >= 0.4 > first
     finally:
         writer.close()
+
+
+def test_loop_mode_reads_answers_split_across_reads_into_a_buffer_that_grows(
+        log: EmbeddedEventLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    import finrisk.decisions.writer_process as writer_process
+
+    monkeypatch.setattr(writer_process, "_ANSWERS", 4, raising=False)  # smaller than any answer: every one is split
+
+    async def run() -> list[Any]:
+        writer = ProcessCommitWriter(log, loop=asyncio.get_running_loop())
+        try:
+            first = [writer.submit(_event(f"s{i}")) for i in range(50)]  # new events: "S" answers
+            results = list(await asyncio.gather(*[committed(t, 30) for t in first]))
+            again = [writer.submit(_event("s3")), writer.submit(_event("s4", amount=99.0)),
+                     writer.submit(_event("new"))]  # one batch with logged ids: an "R" answer per event
+            for ticket in again:
+                try:
+                    results.append(await committed(ticket, 30))
+                except EventConflictError as exc:
+                    results.append(exc)
+            return results
+        finally:
+            await asyncio.to_thread(writer.close)
+
+    results = asyncio.run(run())
+    assert [r.seq for r in results[:50]] == list(range(1, 51))
+    assert results[50].status is AppendStatus.DUPLICATE and results[50].seq == 4
+    assert results[51].status is AppendStatus.CONFLICT and results[52].seq == 51
+    assert log.count() == 51

@@ -36,6 +36,15 @@ def test_duplicates_within_and_across_batches(log: EmbeddedEventLog, make_txn: M
     assert log.count() == 3
 
 
+def test_a_batch_with_an_early_logged_id_numbers_its_new_events_after_the_last(
+        log: EmbeddedEventLog, make_txn: MakeTxn) -> None:
+    log.append([make_txn(f"e{i}") for i in range(5)])
+    later = log.append([make_txn("e1"), make_txn("e2", amount=99.0), make_txn("new")])
+    assert [(r.status, r.seq) for r in later] == [
+        (AppendStatus.DUPLICATE, 2), (AppendStatus.CONFLICT, None), (AppendStatus.STORED, 6)]
+    assert log.count() == 6
+
+
 def test_conflict_names_the_id_and_keeps_the_rest_of_the_batch(log: EmbeddedEventLog, make_txn: MakeTxn) -> None:
     log.append_one(make_txn("e1", amount=10.0))
     results = log.append([make_txn("e2"), make_txn("e1", amount=99.0), make_txn("e3")])

@@ -125,6 +125,8 @@ class ApiKeyStore:
         self.cache_seconds = cache_seconds
         _metadata.create_all(db.engine)
         self._cache: dict[str, tuple[float, str | None, ApiKey | None]] = {}
+        # key text -> (its id's cache time, record): a key checked once skips the SHA until that entry is refreshed
+        self._verified: dict[str, tuple[float, ApiKey]] = {}
         self._lock = threading.Lock()
 
     def create(self, *, name: str, role: Role | str) -> tuple[ApiKey, str]:
@@ -170,14 +172,24 @@ class ApiKeyStore:
             )
         with self._lock:
             self._cache.pop(key_id, None)
+            for key in [key for key, (_, record) in self._verified.items() if record.key_id == key_id]:
+                del self._verified[key]
         return self.get(key_id)
 
     def authenticate(self, key: str) -> ApiKey | None:
-        """The active key's record, or None for a malformed, unknown, wrong or revoked key."""
+        """The active key's record, or None for a malformed, unknown, wrong or revoked key.
+
+        A key text that verified is remembered with its id's cache entry, for as long as that entry
+        lives (``cache_seconds``: a revocation by another process shows within it, as before; one
+        by this store at once), so a caller's requests skip the split and the SHA-256 of the key.
+        """
+        now = time.monotonic()
+        verified = self._verified.get(key)
+        if verified is not None and now - verified[0] <= self.cache_seconds:
+            return verified[1]
         key_id = _split(key)
         if key_id is None:
             return None
-        now = time.monotonic()
         cached = self._cache.get(key_id)
         if cached is None or now - cached[0] > self.cache_seconds:
             row = self._row(key_id)
@@ -194,6 +206,10 @@ class ApiKeyStore:
             return None
         if not hmac.compare_digest(stored_hash, hash_key(key)):
             return None
+        with self._lock:
+            if len(self._verified) > 1_000:  # bound memory: many keys in turn only cost their SHA again
+                self._verified.clear()
+            self._verified[key] = (cached[0], record)
         return record
 
     def _row(self, key_id: str) -> sa.Row[tuple[object, ...]] | None:

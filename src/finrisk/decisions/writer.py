@@ -22,7 +22,7 @@ from finrisk.errors import StoreError
 from finrisk.store.embedded_log import EmbeddedEventLog
 from finrisk.store.log import AppendResult
 
-__all__ = ["CommitTicket", "GroupCommitWriter", "committed", "resolve", "when_committed"]
+__all__ = ["CommitTicket", "GroupCommitWriter", "committed", "resolve", "wake_waiters", "when_committed"]
 
 _Item = tuple[Mapping[str, Any], tuple[str, bytes] | None, tuple[bytes, str] | None, "CommitTicket"]
 
@@ -166,21 +166,36 @@ def resolve(lock: threading.Lock, tickets: list[CommitTicket], results: list[App
             if ticket._waiters is not None:
                 waiting.extend(ticket._waiters)
                 ticket._waiters = None
-    if not waiting:
-        return
-    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    if waiting:
+        wake_waiters(waiting)
+
+
+def wake_waiters(waiting: list[Any]) -> None:
+    """Wake a resolved batch's waiters (taken from its tickets under their lock; called outside it).
+
+    On the loop that reads the answers (the writer process's, the usual case) each waiter is woken
+    in place, one call per request; another loop gets one thread-safe wake-up per batch.
+    """
+    running = asyncio._get_running_loop()
+    others: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] | None = None
     for waiter in waiting:
-        if isinstance(waiter, tuple):
-            by_loop.setdefault(waiter[0], []).append(waiter[1])
+        if type(waiter) is tuple:
+            loop, future = waiter
+            if loop is not running:
+                if others is None:
+                    others = {}
+                others.setdefault(loop, []).append(future)
+            elif type(future) is _CallbackWaiter:
+                future._call(None)  # a no-op once called (the request timed out meanwhile)
+            elif not future.done():
+                future.set_result(None)
         elif isinstance(waiter, threading.Event):
             waiter.set()
         else:
             waiter()
-    running = asyncio._get_running_loop()  # the writer process's answers are read on the loop itself
-    for loop, futures in by_loop.items():  # one wake-up per loop and batch, not per request
-        if loop is running:
-            _wake(futures)
-            continue
+    if others is None:
+        return
+    for loop, futures in others.items():  # one wake-up per loop and batch, not per request
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
             loop.call_soon_threadsafe(_wake, futures)
 

@@ -211,10 +211,10 @@ class EmbeddedEventLog(EventLog):
             for i in range(0, len(ids), _CHUNK):
                 chunk = ids[i : i + _CHUNK]
                 marks = ",".join("?" * len(chunk))
-                for eid, seq, h in db.execute(
+                for eid, at, h in db.execute(  # not ``seq``: that is the next new event's position
                     f"SELECT event_id, seq, body_hash FROM events WHERE event_id IN ({marks})", chunk
                 ):
-                    stored[eid] = (seq, h)
+                    stored[eid] = (at, h)
             rows: list[tuple[Any, ...]] = []
             label_rows: list[tuple[Any, ...]] = []
             decision_rows: list[tuple[str, str, bytes]] = []
