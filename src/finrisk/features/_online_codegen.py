@@ -262,7 +262,8 @@ class _Access:
         return [f"sd = rec[{self.slot}]", f"{var} = None if sd is None else sd.get(sub)"]
 
     def put(self, value: str, siblings: Sequence[str] = ()) -> list[str]:
-        record = f"[None] * {self.width}" if KERNEL is None else f"untracked([None] * {self.width})"
+        record = f"[*{self.table}_NONES, key]"  # the slots, then the key (see EntityTable)
+        record = record if KERNEL is None else f"untracked({record})"
         lines = [f"if rec is {self.table}_EMPTY:", f"    rec = {self.table}[key] = {record}"]
         if not self.composite:  # and in the slot's dict by key (see Slot.by_key)
             lines += [f"rec[{self.slot + 1 + j}] = {name}" for j, name in enumerate(siblings) if self.siblings]
@@ -546,6 +547,10 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
         tables.setdefault(id(table), table)
         by_table.setdefault(id(table), []).append((n, group, own))
     lines = ["def step(event, t, eid):", "    pass"]
+    # each entity's record is looked up first, and the event's key field then replaced by the record's
+    # key (the string object the state already holds): the entries and distinct-value dicts built below
+    # keep that one object, not the event's copy (equal values, so the same features; fewer objects)
+    lookups: list[str] = []
     # one entry tuple per event and set of value fields, shared by the groups it feeds (less to allocate
     # and to keep: the tuples are immutable and each group's deques compare them by identity)
     entries: dict[Any, str] = {(): "e_now"}  # ``(t, t, eid)``, also the first_seen entry
@@ -573,7 +578,8 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
     for j, (tid, members) in enumerate(by_table.items()):
         table = tables[tid]
         tv = f"T{j}"
-        ns.update({tv: table.records, f"{tv}_get": table.records.get, f"{tv}_EMPTY": (None,) * table.width})
+        ns.update({tv: table.records, f"{tv}_get": table.records.get, f"{tv}_EMPTY": (None,) * (table.width + 1),
+                   f"{tv}_NONES": (None,) * table.width})
         ns.update({f"{tv}_K{g.slot.index}": g.slot.by_key for _, g, _ in members})
         lookup = f"rec = {tv}_get(key) or {tv}_EMPTY"
         block: list[str] = []
@@ -608,11 +614,16 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
                 block += ["else:", f"    {' = '.join(f'o{i}' for i in group.outputs)} = None"]
         if not block:
             continue
-        lines += [f"    key = {_get(table.field)}", "    if key is not None:", f"        {lookup}",
+        if not _IDENT.match(table.field):
+            raise ValueError(f"The 'key' of a feature must be field names. Got {table.field!r} instead.")
+        lookups += [f"    r{j} = {tv}_get({_get(table.field)})", f"    if r{j} is None:", f"        r{j} = {tv}_EMPTY",
+                    "    else:", f"        f_{table.field} = r{j}[{table.width}]"]
+        lines += [f"    key = {_get(table.field)}", "    if key is not None:", f"        rec = r{j}",
                   *_indent(block, 8)]
         missing = [f"o{i}" for _, group, _ in members for i in group.outputs]
         if values and missing:
             lines += ["    else:", f"        {' = '.join(missing)} = None"]
+    lines[2:2] = lookups
     lines += _indent(_derived_lines(derived, ns, direct=True), 4)
     # read each event field once, into a local; scale a summed field once (used only when not null)
     body = "\n".join(lines[2:])
