@@ -575,6 +575,9 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
         if shape not in entries and len(takers) > 1:
             entries[shape] = name = f"e{len(entries)}"
             lines.append(f"    {name} = {_entry_source(takers[0].fields, flags, takers[0].filters)}")
+    # the fields some other state keeps as a value (an entry's column, the rest of a composite key)
+    shared = {name for group, own in plan if own and isinstance(group, WindowGroup) for name, _ in group.fields}
+    shared |= {k for group, _ in plan for k in group.key[1:]}
     for j, (tid, members) in enumerate(by_table.items()):
         table = tables[tid]
         tv = f"T{j}"
@@ -614,11 +617,11 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
                 block += ["else:", f"    {' = '.join(f'o{i}' for i in group.outputs)} = None"]
         if not block:
             continue
-        if not _IDENT.match(table.field):
-            raise ValueError(f"The 'key' of a feature must be field names. Got {table.field!r} instead.")
-        lookups += [f"    r{j} = {tv}_get({_get(table.field)})", f"    if r{j} is None:", f"        r{j} = {tv}_EMPTY",
-                    "    else:", f"        f_{table.field} = r{j}[{table.width}]"]
-        lines += [f"    key = {_get(table.field)}", "    if key is not None:", f"        rec = r{j}",
+        if table.field in shared:  # looked up first: the field's string then comes from the record
+            lookups += [f"    r{j} = {tv}_get({_get(table.field)})", f"    if r{j} is None:",
+                        f"        r{j} = {tv}_EMPTY", "    else:", f"        f_{table.field} = r{j}[{table.width}]"]
+            lookup = f"rec = r{j}"
+        lines += [f"    key = {_get(table.field)}", "    if key is not None:", f"        {lookup}",
                   *_indent(block, 8)]
         missing = [f"o{i}" for _, group, _ in members for i in group.outputs]
         if values and missing:
