@@ -42,9 +42,8 @@ def test_groups_of_one_key_share_a_record_and_composite_keys_nest_in_it() -> Non
     customers = engine._tables["customer_id"].records
     assert list(customers) == ["c1"] and list(engine._tables["ip"].records) == ["1.1.1.1"]
     rec = customers["c1"]
-    # logins, transactions, (customer, device) counts, (customer, device) first seen; then the key
-    assert len(rec) == 5 and rec[4] == "c1"
-    assert [type(s).__name__ for s in rec[:4]] == ["KeyState", "KeyState", "dict", "dict"]
+    assert len(rec) == 4  # logins, transactions, (customer, device) counts, (customer, device) first seen
+    assert [type(s).__name__ for s in rec] == ["KeyState", "KeyState", "dict", "dict"]
     assert sorted(rec[2]) == ["d1", "d2"] and sorted(rec[3]) == ["d1", "d2"]
     # each group still reads as a dict by full key (snapshots, statistics)
     by_name = {g.features[0].name: g for g in engine._groups}
@@ -104,13 +103,13 @@ def test_entity_table_slots() -> None:
     single.put("c1", "s")
     pair.put(("c1", "d1"), "p")
     pair.put(("c2", "d1"), "q")
-    assert table.records == {"c1": ["s", {"d1": "p"}, "c1"], "c2": [None, {"d1": "q"}, "c2"]}  # then the key
+    assert table.records == {"c1": ["s", {"d1": "p"}], "c2": [None, {"d1": "q"}]}
     assert pair.get(("c1", "d1")) == "p" and pair.get(("c1", "d9")) is None and single.get("c2") is None
     assert sorted(pair.keys()) == [("c1", "d1"), ("c2", "d1")] and len(pair) == 2 and len(single) == 1
     pair.drop(("c2", "d1"))
     assert "c2" not in table.records
     single.drop("c1")
-    assert table.records == {"c1": [None, {"d1": "p"}, "c1"]}
+    assert table.records == {"c1": [None, {"d1": "p"}]}
     pair.clear()
     assert table.records == {}
 
@@ -130,50 +129,8 @@ features:
         late.process(e)
     for eng in (engine, late):
         (rec,) = eng._tables["customer_id"].records.values()
-        assert len(rec) == 3 and rec[1] is rec[0].sibs[0] and rec[0] is not rec[1] and rec[2] == "c1"
+        assert len(rec) == 2 and rec[1] is rec[0].sibs[0] and rec[0] is not rec[1]
     engine.process(_event(99, "transaction", 400, customer_id="c2"))  # expiry drops both windows and the record
     for i in range(100, 400):
         engine.process(_event(i, "login", 400 + i, customer_id="c2"))
     assert list(engine._tables["customer_id"].records) == ["c2"]
-
-
-def test_entries_keep_the_string_the_entity_record_holds_not_the_event_copy() -> None:
-    fs = parse_features(parse_yaml("""\
-features:
-  devices_1h: {key: customer_id, events: [login, transaction], agg: count_distinct, field: device_id, window: 1h}
-  last_device: {key: customer_id, events: login, agg: last, field: device_id, window: 1h}
-  customers_1h: {key: device_id, events: [login, transaction], agg: count_distinct, field: customer_id, window: 1h}
-  pairs_1h: {key: [device_id, customer_id], events: login, agg: count, window: 1h}
-""", "features.yaml"), REGISTRY)
-
-    def copy(text: str) -> str:  # a new string object each time, as a decoder makes them
-        return "".join([text[:1], text[1:]])
-
-    events = [_event(i, "login" if i % 3 else "transaction", i, customer_id=copy(f"c{i % 4}"),
-                     device_id=copy(f"d{i % 3}")) for i in range(80)]
-    engine = OnlineFeatureEngine(fs, allowed_lateness_us=0)
-    got = [engine.process(e) for e in events]
-    assert got == reference_values(fs, events)  # the same values
-    devices = {k: k for k in engine._tables["device_id"].records}
-    customers = {k: k for k in engine._tables["customer_id"].records}
-    assert all(rec[-1] is key for key, rec in engine._tables["device_id"].records.items())
-    seen = 0
-    for group in engine._groups:
-        for key, ks in group.states.items():
-            for ent in ks.ents:
-                for v in ent[3:]:
-                    if isinstance(v, str):  # a device (a customer) in the entries is that record's key
-                        assert v is devices.get(v, customers.get(v))
-                        seen += 1
-            for d in getattr(ks, "dist", None) or ():
-                for v in d or ():
-                    assert v is devices.get(v, customers.get(v))
-                    seen += 1
-            if isinstance(key, tuple):  # a composite key's rest: the customer record's key
-                assert key[1] is customers[key[1]]
-    assert seen > 10
-    # a snapshot keeps the sharing (pickle's memo) and restores to the same later values
-    restored = OnlineFeatureEngine.restore(fs, engine.snapshot())
-    more = [_event(100 + i, "login", 80 + i, customer_id=copy(f"c{i % 4}"), device_id=copy(f"d{i % 3}"))
-            for i in range(20)]
-    assert [restored.values(e) for e in more] == [engine.values(e) for e in more]

@@ -350,14 +350,12 @@ def test_the_compiled_sweep_drops_what_the_python_walk_drops() -> None:
     keep = object()
     states = {"old": old, "fresh": fresh, "shared": shared, "gone": None}
     del states["gone"]
-    # a record's last item is its key (EntityTable), not a slot
-    records = {"old": [old, old, None, "old"], "fresh": [fresh, None, None, "fresh"],
-               "shared": [shared, None, keep, "shared"]}
+    records = {"old": [old, old, None], "fresh": [fresh, None, None], "shared": [shared, None, keep]}
     pending = ["untouched", "old", "fresh", "shared", "missing"]
     KERNEL.sweep_keys(pending, 4, states, records, 0, 2, 500)
     assert pending == ["untouched"]
     assert states == {"fresh": fresh}
-    assert records == {"fresh": [fresh, None, None, "fresh"], "shared": [None, None, keep, "shared"]}
+    assert records == {"fresh": [fresh, None, None], "shared": [None, None, keep]}
     with pytest.raises(TypeError, match="7 arguments"):
         KERNEL.sweep_keys(pending, 4, states, records, 0, 2)
     with pytest.raises(ValueError, match="budget >= 1"):

@@ -262,8 +262,7 @@ class _Access:
         return [f"sd = rec[{self.slot}]", f"{var} = None if sd is None else sd.get(sub)"]
 
     def put(self, value: str, siblings: Sequence[str] = ()) -> list[str]:
-        record = f"[*{self.table}_NONES, key]"  # the slots, then the key (see EntityTable)
-        record = record if KERNEL is None else f"untracked({record})"
+        record = f"[None] * {self.width}" if KERNEL is None else f"untracked([None] * {self.width})"
         lines = [f"if rec is {self.table}_EMPTY:", f"    rec = {self.table}[key] = {record}"]
         if not self.composite:  # and in the slot's dict by key (see Slot.by_key)
             lines += [f"rec[{self.slot + 1 + j}] = {name}" for j, name in enumerate(siblings) if self.siblings]
@@ -547,10 +546,6 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
         tables.setdefault(id(table), table)
         by_table.setdefault(id(table), []).append((n, group, own))
     lines = ["def step(event, t, eid):", "    pass"]
-    # each entity's record is looked up first, and the event's key field then replaced by the record's
-    # key (the string object the state already holds): the entries and distinct-value dicts built below
-    # keep that one object, not the event's copy (equal values, so the same features; fewer objects)
-    lookups: list[str] = []
     # one entry tuple per event and set of value fields, shared by the groups it feeds (less to allocate
     # and to keep: the tuples are immutable and each group's deques compare them by identity)
     entries: dict[Any, str] = {(): "e_now"}  # ``(t, t, eid)``, also the first_seen entry
@@ -575,14 +570,10 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
         if shape not in entries and len(takers) > 1:
             entries[shape] = name = f"e{len(entries)}"
             lines.append(f"    {name} = {_entry_source(takers[0].fields, flags, takers[0].filters)}")
-    # the fields some other state keeps as a value (an entry's column, the rest of a composite key)
-    shared = {name for group, own in plan if own and isinstance(group, WindowGroup) for name, _ in group.fields}
-    shared |= {k for group, _ in plan for k in group.key[1:]}
     for j, (tid, members) in enumerate(by_table.items()):
         table = tables[tid]
         tv = f"T{j}"
-        ns.update({tv: table.records, f"{tv}_get": table.records.get, f"{tv}_EMPTY": (None,) * (table.width + 1),
-                   f"{tv}_NONES": (None,) * table.width})
+        ns.update({tv: table.records, f"{tv}_get": table.records.get, f"{tv}_EMPTY": (None,) * table.width})
         ns.update({f"{tv}_K{g.slot.index}": g.slot.by_key for _, g, _ in members})
         lookup = f"rec = {tv}_get(key) or {tv}_EMPTY"
         block: list[str] = []
@@ -617,16 +608,11 @@ def compile_plan(plan: Sequence[tuple[Any, bool]], label: str, derived: Derived 
                 block += ["else:", f"    {' = '.join(f'o{i}' for i in group.outputs)} = None"]
         if not block:
             continue
-        if table.field in shared:  # looked up first: the field's string then comes from the record
-            lookups += [f"    r{j} = {tv}_get({_get(table.field)})", f"    if r{j} is None:",
-                        f"        r{j} = {tv}_EMPTY", "    else:", f"        f_{table.field} = r{j}[{table.width}]"]
-            lookup = f"rec = r{j}"
         lines += [f"    key = {_get(table.field)}", "    if key is not None:", f"        {lookup}",
                   *_indent(block, 8)]
         missing = [f"o{i}" for _, group, _ in members for i in group.outputs]
         if values and missing:
             lines += ["    else:", f"        {' = '.join(missing)} = None"]
-    lines[2:2] = lookups
     lines += _indent(_derived_lines(derived, ns, direct=True), 4)
     # read each event field once, into a local; scale a summed field once (used only when not null)
     body = "\n".join(lines[2:])

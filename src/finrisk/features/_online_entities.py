@@ -25,10 +25,7 @@ __all__ = ["EntityTable", "Slot"]
 
 
 class EntityTable:
-    """Records of one entity field: ``records[value]`` is a list with one slot per group (None: no state)
-    and, last, the key itself: the string object the table already holds, which the generated step puts
-    in the entries and distinct-value dicts it builds instead of the event's own copy (one object per
-    key for the whole state, not one per event that names it)."""
+    """Records of one entity field: ``records[value]`` is a list with one slot per group (None: no state)."""
 
     def __init__(self, field: str) -> None:
         self.field = field
@@ -48,9 +45,7 @@ class EntityTable:
         rec = self.records.get(value)
         if rec is None:
             # untracked from the collector with the kernel (a record cannot be part of a reference cycle)
-            rec = [None] * (self.width + 1)
-            rec[self.width] = value
-            self.records[value] = rec if KERNEL is None else KERNEL.untracked(rec)
+            rec = self.records[value] = [None] * self.width if KERNEL is None else KERNEL.untracked([None] * self.width)
         return rec
 
 
@@ -116,7 +111,7 @@ class Slot:
                     return
         self.by_key.pop(key, None)
         rec[self.index:self.index + 1 + self.siblings] = [None] * (1 + self.siblings)
-        if rec.count(None) == len(rec) - 1:  # every slot None (the last item is the key)
+        if not any(s is not None for s in rec):
             del records[head]
 
     def keys(self) -> Iterator[Any]:

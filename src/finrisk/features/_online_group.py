@@ -450,7 +450,7 @@ class WindowGroup(_Group):
                     del states[key]
                     rec = records[key]
                     rec[i:i + 1 + slot.siblings] = [None] * (1 + slot.siblings)
-                    if rec.count(None) == len(rec) - 1:  # the last item is the key (see EntityTable)
+                    if rec.count(None) == len(rec):
                         del records[key]
         del pending[-budget:]
 

@@ -1324,8 +1324,7 @@ static PyObject *bind_time(PyObject *module, PyObject *args) {
 /* sweep_keys(pending, budget, states, records, index, width, horizon): WindowGroup.sweep's walk of one
    single-key group (Slot.drop inline): for the last ``budget`` keys of ``pending``, a state whose newest
    entry is at or before ``horizon`` (or that has none) leaves ``states`` and its ``width`` slots of the
-   entity record from ``index`` on become None (the record leaves ``records`` when all its slots are;
-   its last item is its key, not a slot: see EntityTable);
+   entity record from ``index`` on become None (the record leaves ``records`` when all its slots are);
    then those keys leave ``pending``. Why: it runs on every event, about 15 interpreter operations a key
    (5-6% of the engine's time, py-spy, round 3). */
 static PyObject *sweep_keys(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
@@ -1377,8 +1376,7 @@ static PyObject *sweep_keys(PyObject *module, PyObject *const *args, Py_ssize_t 
         int rc = PyDict_DelItem(states, key);
         for (Py_ssize_t j = index; rc == 0 && j < index + width; j++) rc = PyList_SetItem(rec, j, Py_NewRef(Py_None));
         int empty = 1;
-        /* the record's last item is its key (EntityTable), not a slot */
-        for (Py_ssize_t j = 0; rc == 0 && j < PyList_GET_SIZE(rec) - 1; j++) empty &= PyList_GET_ITEM(rec, j) == Py_None;
+        for (Py_ssize_t j = 0; rc == 0 && j < PyList_GET_SIZE(rec); j++) empty &= PyList_GET_ITEM(rec, j) == Py_None;
         if (rc == 0 && empty) rc = PyDict_DelItem(records, key);
         Py_DECREF(rec);
         Py_DECREF(key);
@@ -1474,7 +1472,7 @@ PyMODINIT_FUNC PyInit__online_kernel(void) {
         Py_DECREF(m);
         return NULL;
     }
-    if (PyModule_AddIntConstant(m, "API", 4) < 0) {
+    if (PyModule_AddIntConstant(m, "API", 3) < 0) {
         Py_DECREF(m);
         return NULL;
     }

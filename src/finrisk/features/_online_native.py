@@ -19,7 +19,7 @@ __all__ = ["KERNEL", "kernel_name", "load_kernel"]
 
 log = logging.getLogger("finrisk.features")
 #: the interface version the Python side expects of ``_online_kernel`` (its ``API``); bump both together
-API = 4
+API = 3
 
 
 def load_kernel() -> Any:
