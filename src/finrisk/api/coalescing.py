@@ -64,7 +64,7 @@ class CoalescingTransport:
         self.flush()
         self.socket_transport.set_protocol(protocol)
 
-    def __getattr__(self, name: str) -> Any:  # is_closing, get_extra_info, pause_reading, abort, ...
+    def __getattr__(self, name: str) -> Any:  # get_extra_info, pause_reading, abort, ...
         return getattr(self.socket_transport, name)
 
 
